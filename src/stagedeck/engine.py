@@ -1,0 +1,347 @@
+"""The engine: one environment, watched and acted on, with no UI in sight.
+
+The engine is the single owner of service state. Targets report what the
+platform says (process started, container died), probes report what the
+services answer, and the engine folds both into one :class:`ServiceStatus`
+per service, publishes a :class:`StatusChanged` when something a person would
+notice changes, and keeps bounded history (transitions, logs, latency) for
+the views and for failure context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from stagedeck.events import (
+    Event,
+    EventBus,
+    Health,
+    ProcState,
+    ServiceStatus,
+    StatusChanged,
+    TargetConnection,
+)
+from stagedeck.graph import DependencyGraph
+from stagedeck.latency import LatencyWindow
+from stagedeck.logs import LogHub
+from stagedeck.probes import HealthTracker, ProbeResult, probe_http, run_check
+from stagedeck.recipe import Recipe, Service
+from stagedeck.targets import make_target
+from stagedeck.targets.base import Target
+
+log = logging.getLogger("stagedeck.engine")
+T = TypeVar("T")
+
+STARTING_PROBE_INTERVAL = 0.1
+"""While a service starts we probe fast, so "healthy" shows the moment it is."""
+
+_ALIVE = (ProcState.STARTING, ProcState.RUNNING, ProcState.EXTERNAL)
+_GONE = (ProcState.CRASHED, ProcState.FAILED, ProcState.STOPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One recorded change, kept for failure context and the graph's "last transition"."""
+
+    at: float
+    service: str
+    state: ProcState
+    health: Health
+    reason: str
+
+
+class Engine:
+    """Wires a recipe to a target, probes, a log hub and subscribers."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        *,
+        target_factory: Callable[[Recipe, Engine], Target] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.recipe = recipe
+        self.clock = clock
+        self.bus = EventBus()
+        self.logs = LogHub(per_service=recipe.environment.log_buffer)
+        self.latency: dict[str, LatencyWindow] = {}
+        self.statuses: dict[str, ServiceStatus] = {}
+        self.transitions: deque[Transition] = deque(maxlen=5000)
+        self.connected = False
+        self.connection_detail = "not connected"
+        self.version = 0
+        """Bumped whenever any status changes: views compare it to skip redraws."""
+        self._trackers: dict[str, HealthTracker] = {}
+        self._probe_tasks: dict[str, asyncio.Task[None]] = {}
+        self._kick: dict[str, asyncio.Event] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._client: httpx.AsyncClient | None = None
+        factory = target_factory or (lambda r, e: make_target(r, e))
+        self.target: Target = factory(recipe, self)
+        self._apply_services(recipe)
+
+    # ------------------------------------------------------------------ basics
+
+    @property
+    def graph(self) -> DependencyGraph:
+        return self.recipe.graph
+
+    def service(self, name: str) -> Service:
+        return self.recipe.services[name]
+
+    def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
+        return self.bus.subscribe(subscriber)
+
+    def down(self) -> set[str]:
+        return {n for n, s in self.statuses.items() if s.health is Health.DOWN}
+
+    def _apply_services(self, recipe: Recipe) -> None:
+        for name, svc in recipe.services.items():
+            if name not in self.statuses:
+                self.statuses[name] = ServiceStatus(name, since=self.clock())
+                self.latency[name] = LatencyWindow()
+                self.logs.ring(name)
+            check = svc.health
+            self._trackers[name] = HealthTracker(
+                check.retries if check else recipe.environment.failures_before_down,
+                check.start_period if check else 0.0,
+            )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, *, bring_up: bool = True) -> None:
+        """Connect the target and begin probing; for local targets, start the services."""
+        self._client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            headers={"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"},
+        )
+        try:
+            await self.target.open()
+        except Exception as exc:  # the cockpit keeps running, disconnected
+            log.exception("target failed to open")
+            self.connection(False, f"{self.recipe.environment.target}: {exc}")
+        for name in self.recipe.services:
+            self._start_probe(name)
+        if bring_up and self.target.manages_processes:
+            from stagedeck.actions import bring_up as plan
+
+            self.spawn(plan(self))
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run a background coroutine that the engine cancels on stop."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def stop(self) -> None:
+        """Stop probing and close the target (stopping services the target manages)."""
+        for task in [*self._probe_tasks.values(), *self._background]:
+            task.cancel()
+        await asyncio.gather(*self._probe_tasks.values(), *self._background, return_exceptions=True)
+        self._probe_tasks.clear()
+        try:
+            await self.target.close(stop_services=True)
+        finally:
+            if self._client is not None:
+                await self._client.aclose()
+                self._client = None
+
+    # ------------------------------------------------------------------ state
+
+    def _update(self, name: str, **changes: object) -> ServiceStatus:
+        before = self.statuses.get(name)
+        if before is None:
+            before = ServiceStatus(name, since=self.clock())
+        after = dataclasses.replace(before, **changes)  # type: ignore[arg-type]
+        if after == before:
+            return before
+        moved = (after.state, after.health) != (before.state, before.health)
+        if moved:
+            after = dataclasses.replace(after, since=self.clock())
+            self.transitions.append(
+                Transition(after.since, name, after.state, after.health, after.reason)
+            )
+        self.statuses[name] = after
+        self.version += 1
+        if moved or after.reason != before.reason or after.restarts != before.restarts:
+            self.bus.publish(StatusChanged(after, before, self.clock()))
+        return after
+
+    # TargetSink -----------------------------------------------------------
+
+    def process_state(
+        self,
+        service: str,
+        state: ProcState,
+        *,
+        reason: str = "",
+        exit_code: int | None = None,
+        pid: int | None = None,
+    ) -> None:
+        if service not in self.statuses:
+            return
+        current = self.statuses[service]
+        changes: dict[str, object] = {"state": state}
+        if pid is not None:
+            changes["pid"] = pid
+        if state in _GONE:
+            changes["health"] = Health.DOWN
+            changes["pid"] = None
+            changes["exit_code"] = exit_code
+            if state is ProcState.CRASHED:
+                last = [ln.text for ln in self.logs.last(service, 3) if ln.text.strip()]
+                changes["reason"] = reason + (f": {last[-1]}" if last else "")
+            else:
+                changes["reason"] = reason or state.value
+        elif state is ProcState.STARTING:
+            self._trackers[service].restarted()
+            changes["health"] = Health.UNKNOWN
+            changes["reason"] = reason or "starting"
+            changes["exit_code"] = None
+            if self.service(service).health is None and pid is not None:
+                # Nothing to probe: running is the best we can know.
+                changes["state"] = ProcState.RUNNING
+                changes["health"] = Health.HEALTHY
+                changes["reason"] = "running (no health check)"
+        elif state is ProcState.RESTARTING:
+            changes["restarts"] = current.restarts + 1
+            changes["reason"] = reason or "restarting"
+        elif state in (ProcState.RUNNING, ProcState.EXTERNAL):
+            if self.service(service).health is None:
+                changes["health"] = Health.HEALTHY
+            changes["reason"] = reason
+        else:
+            changes["reason"] = reason or state.value
+        self._update(service, **changes)
+        kick = self._kick.get(service)
+        if kick is not None:
+            kick.set()
+
+    def platform_health(self, service: str, verdict: str, *, reason: str = "") -> None:
+        if service in self.statuses:
+            self._update(service, platform_health=verdict)
+
+    def log(self, service: str, text: str, stream: str = "out", ts: float | None = None) -> None:
+        self.logs.append(service, text, stream, ts)
+
+    def log_many(self, service: str, lines: Sequence[str], stream: str = "out") -> None:
+        self.logs.extend(service, lines, stream)
+
+    def resources(self, service: str, cpu_percent: float | None, memory_bytes: int | None) -> None:
+        if service in self.statuses:
+            self._update(service, cpu_percent=cpu_percent, memory_bytes=memory_bytes)
+
+    def connection(self, connected: bool, detail: str = "") -> None:
+        if (connected, detail) == (self.connected, self.connection_detail):
+            return
+        self.connected = connected
+        self.connection_detail = detail
+        self.version += 1
+        self.bus.publish(TargetConnection(connected, detail, self.clock()))
+
+    # ------------------------------------------------------------------ probes
+
+    def _start_probe(self, name: str) -> None:
+        self._kick[name] = asyncio.Event()
+        self._probe_tasks[name] = asyncio.create_task(self._probe_loop(name), name=f"probe:{name}")
+
+    async def _probe_loop(self, name: str) -> None:
+        while True:
+            svc = self.recipe.services.get(name)
+            if svc is None:
+                return
+            status = self.statuses[name]
+            check = svc.health
+            interval = check.interval if check else self.recipe.environment.probe_interval
+            if status.state in _ALIVE or (
+                status.state is ProcState.PENDING and not self.target.manages_processes
+            ):
+                if check is not None:
+                    try:
+                        await self._probe_once(svc)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("probe of %s failed", name)
+                if self.statuses[name].state is ProcState.STARTING:
+                    interval = STARTING_PROBE_INTERVAL
+            kick = self._kick[name]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(kick.wait(), interval)
+            kick.clear()
+
+    async def _probe_once(self, svc: Service) -> None:
+        assert svc.health is not None and self._client is not None
+        starting = self.statuses[svc.name].state is ProcState.STARTING
+        if svc.latency and not starting:
+            result, samples = await asyncio.gather(
+                run_check(self._client, svc.health),
+                asyncio.gather(
+                    *(
+                        probe_http(self._client, url, svc.health.timeout, (200, 499))
+                        for url in svc.latency
+                    )
+                ),
+            )
+            for sample in samples:
+                self.latency[svc.name].add(sample.ms, sample.ok)
+        else:
+            result = await run_check(self._client, svc.health)
+            if not starting:
+                self.latency[svc.name].add(result.ms, result.ok)
+        self.record_probe(svc.name, result)
+
+    def record_probe(self, name: str, result: ProbeResult) -> None:
+        """Fold one health check result into the service's status."""
+        status = self.statuses.get(name)
+        if status is None:
+            return
+        if status.state not in _ALIVE and not (
+            status.state is ProcState.PENDING and not self.target.manages_processes
+        ):
+            return  # the process went away while we were probing
+        tracker = self._trackers[name]
+        if status.state is ProcState.STARTING:
+            if result.ok:
+                tracker.record(result)
+                self._update(name, state=ProcState.RUNNING, health=Health.HEALTHY, reason="")
+            else:
+                self._update(name, reason=f"waiting: {result.detail}")
+            return
+        health = tracker.record(result)
+        changes: dict[str, object] = {
+            "health": health,
+            "reason": "" if result.ok else result.detail,
+        }
+        if status.state is ProcState.PENDING:
+            changes["state"] = ProcState.EXTERNAL
+        self._update(name, **changes)
+
+    # ------------------------------------------------------------------ waiting
+
+    async def wait_healthy(self, name: str, timeout: float) -> tuple[bool, str]:
+        """Wait until ``name`` is healthy; (False, why) if it fails or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.statuses[name]
+            if status.health is Health.HEALTHY and status.state in _ALIVE:
+                return True, ""
+            if status.state in (ProcState.CRASHED, ProcState.FAILED):
+                return False, f"{status.state.value}: {status.reason}"
+            if time.monotonic() >= deadline:
+                what = status.health.value if status.state in _ALIVE else status.state.value
+                if status.state is ProcState.STARTING:
+                    what = "still not healthy"
+                return False, f"{what} after {timeout:g}s: {status.reason or 'no answer'}"
+            await asyncio.sleep(0.05)

@@ -1,0 +1,242 @@
+"""LogHub: every service's output in bounded buffers, safe to display.
+
+Three decisions shape this module:
+
+* **Bounded, counted.** Each service has a ring of its own and all lines are
+  also in one interleaved ring. When a ring is full the oldest line goes and
+  the drop is counted per service, so a view can say "12,034 dropped" rather
+  than pretend it has everything.
+* **Sanitised once, at ingest.** Service output is data. Escape sequences and
+  control characters are stripped here so that no later path (screen, saved
+  file, report) can let a log line move the user's cursor or set the
+  clipboard. Views must still render ``text`` as plain text, never as markup.
+* **Pulled, not pushed.** Lines carry a global sequence number. A view
+  remembers the last number it drew and reads the rest when its frame timer
+  fires, so the cost of a flood is one batch per frame, not one event per line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+# CSI, OSC (BEL- or ST-terminated), DCS/SOS/PM/APC strings, two-byte escapes,
+# then any remaining C0/C1 control except tab.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[@-Z\\-_]?"
+    r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]"
+)
+_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+_LEVEL = re.compile(
+    r"(?i)(?:\blevel[=:]\s*\"?|\b)(fatal|critical|crit|error|err|warning|warn|info|debug|trace)\b"
+)
+LEVELS = ("trace", "debug", "info", "warn", "error")
+_LEVEL_NAMES = {
+    "fatal": "error",
+    "critical": "error",
+    "crit": "error",
+    "error": "error",
+    "err": "error",
+    "warning": "warn",
+    "warn": "warn",
+    "info": "info",
+    "debug": "debug",
+    "trace": "trace",
+}
+LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
+_REQUEST_ID = re.compile(
+    r"(?i)\b(?:rid|request[_-]?id|req[_-]?id|trace[_-]?id|x-request-id)\"?\s*[=:]\s*\"?([A-Za-z0-9][A-Za-z0-9_.\-]{3,63})"
+)
+
+
+def sanitize(text: str) -> str:
+    """Strip escape sequences and control characters; tabs become spaces."""
+    if _UNSAFE.search(text) is not None:
+        text = _ESCAPES.sub("", text)
+    return text.expandtabs(4) if "\t" in text else text
+
+
+def detect_level(text: str, stream: str = "out") -> str:
+    """The line's level from common formats (``ERROR``, ``level=warn``, JSON); '' if none."""
+    m = _LEVEL.search(text, 0, 160)
+    if m:
+        return _LEVEL_NAMES[m.group(1).lower()]
+    return ""
+
+
+def detect_request_id(text: str) -> str:
+    m = _REQUEST_ID.search(text)
+    return m.group(1) if m else ""
+
+
+class LogLine:
+    """One line of output. ``text`` is already sanitised."""
+
+    __slots__ = ("level", "rid", "seq", "service", "stream", "text", "ts")
+
+    def __init__(
+        self, seq: int, ts: float, service: str, stream: str, text: str, level: str, rid: str
+    ) -> None:
+        self.seq = seq
+        self.ts = ts
+        self.service = service
+        self.stream = stream
+        self.text = text
+        self.level = level
+        self.rid = rid
+
+    def __repr__(self) -> str:
+        return f"LogLine({self.seq}, {self.service!r}, {self.level!r}, {self.text!r})"
+
+
+class Ring(Generic[T]):
+    """A fixed-capacity buffer addressed by an ever-growing index: O(1) append and lookup."""
+
+    __slots__ = ("_items", "capacity", "end")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self._items: list[T | None] = [None] * self.capacity
+        self.end = 0
+        """Index one past the newest item."""
+
+    @property
+    def start(self) -> int:
+        """Index of the oldest item still held."""
+        return max(0, self.end - self.capacity)
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def append(self, item: T) -> bool:
+        """Add ``item``; True when an old item had to be dropped to make room."""
+        dropped = self.end >= self.capacity
+        self._items[self.end % self.capacity] = item
+        self.end += 1
+        return dropped
+
+    def __getitem__(self, index: int) -> T:
+        if not self.start <= index < self.end:
+            raise IndexError(index)
+        item = self._items[index % self.capacity]
+        assert item is not None
+        return item
+
+    def slice(self, start: int, stop: int) -> list[T]:
+        start, stop = max(start, self.start), min(stop, self.end)
+        return [self[i] for i in range(start, stop)]
+
+    def __iter__(self) -> Iterator[T]:
+        for i in range(self.start, self.end):
+            yield self[i]
+
+    def tail(self, n: int) -> list[T]:
+        return self.slice(self.end - n, self.end)
+
+
+Masker = Callable[[str], str]
+
+
+class LogHub:
+    """Fan-in of every service's output."""
+
+    def __init__(self, per_service: int = 20_000, total: int | None = None) -> None:
+        self.per_service = per_service
+        self.all: Ring[LogLine] = Ring(total or per_service * 4)
+        """Every line in arrival order; ``LogLine.seq`` is its index here."""
+        self._services: dict[str, Ring[LogLine]] = {}
+        self._dropped: dict[str, int] = {}
+        self._received: dict[str, int] = {}
+        self.masks: list[Masker] = []
+        """Applied to each line before it is stored (secret masking)."""
+
+    @property
+    def seq(self) -> int:
+        """The sequence number the next line will get."""
+        return self.all.end
+
+    def services(self) -> list[str]:
+        return list(self._services)
+
+    def ring(self, service: str) -> Ring[LogLine]:
+        ring = self._services.get(service)
+        if ring is None:
+            ring = self._services[service] = Ring(self.per_service)
+            self._dropped[service] = 0
+            self._received[service] = 0
+        return ring
+
+    def append(
+        self, service: str, text: str, stream: str = "out", ts: float | None = None
+    ) -> LogLine:
+        text = sanitize(text.rstrip("\r\n"))
+        for mask in self.masks:
+            text = mask(text)
+        line = LogLine(
+            self.all.end,
+            time.time() if ts is None else ts,
+            service,
+            stream,
+            text,
+            detect_level(text, stream),
+            detect_request_id(text),
+        )
+        ring = self.ring(service)
+        self._received[service] += 1
+        if ring.append(line):
+            self._dropped[service] += 1
+        self.all.append(line)
+        return line
+
+    def extend(self, service: str, lines: Iterable[str], stream: str = "out") -> None:
+        now = time.time()
+        for text in lines:
+            self.append(service, text, stream, now)
+
+    def dropped(self, service: str | None = None) -> int:
+        """Lines no longer held for ``service`` (or for all) because buffers were full."""
+        if service is not None:
+            return self._dropped.get(service, 0)
+        return sum(self._dropped.values())
+
+    def received(self, service: str | None = None) -> int:
+        if service is not None:
+            return self._received.get(service, 0)
+        return sum(self._received.values())
+
+    def since(self, seq: int) -> list[LogLine]:
+        """Lines with a sequence number of at least ``seq`` still held in the interleaved ring."""
+        return self.all.slice(seq, self.all.end)
+
+    def last(self, service: str, n: int = 10) -> list[LogLine]:
+        return self.ring(service).tail(n) if service in self._services else []
+
+    def window(
+        self,
+        start: float,
+        end: float,
+        *,
+        min_level: str = "warn",
+        limit_per_service: int = 50,
+    ) -> dict[str, list[LogLine]]:
+        """Lines at ``min_level`` or worse written in [start, end], bounded per service."""
+        rank = LEVEL_RANK[min_level]
+        out: dict[str, list[LogLine]] = {}
+        for name, ring in self._services.items():
+            picked: list[LogLine] = []
+            for line in ring:
+                if line.ts < start or line.ts > end:
+                    continue
+                if line.level and LEVEL_RANK[line.level] >= rank:
+                    picked.append(line)
+            if picked:
+                out[name] = picked[-limit_per_service:]
+        return out

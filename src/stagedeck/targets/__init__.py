@@ -1,0 +1,24 @@
+"""Platforms stagedeck can watch and act on; see ``base.Target``."""
+
+from __future__ import annotations
+
+from stagedeck.recipe import Recipe
+from stagedeck.targets.base import Target, TargetSink
+
+
+def make_target(recipe: Recipe, sink: TargetSink) -> Target:
+    """The target the recipe asks for; imported lazily so a local demo never loads the SDKs."""
+    kind = recipe.environment.target
+    if kind == "local":
+        from stagedeck.targets.local import LocalTarget
+
+        return LocalTarget(recipe, sink)
+    if kind == "docker":
+        from stagedeck.targets.docker import DockerTarget
+
+        return DockerTarget(recipe, sink)
+    if kind == "kubernetes":
+        from stagedeck.targets.kubernetes import KubernetesTarget
+
+        return KubernetesTarget(recipe, sink)
+    raise ValueError(f"unknown target {kind!r}")

@@ -1,0 +1,56 @@
+"""Semantic colours, read from the active theme's variables.
+
+Widgets never hard-code a colour for a meaning: "down" is whatever the theme
+says ``$down`` is, so the 16-colour and high-contrast themes can change it.
+"""
+
+from __future__ import annotations
+
+from rich.style import Style
+from textual.app import App
+
+from stagedeck.events import Health, ProcState
+
+SEMANTIC_DEFAULTS: dict[str, str] = {
+    "healthy": "#4EBF71",
+    "degraded": "#E0AF3A",
+    "down": "#E5534B",
+    "unknown": "#8B949E",
+    "impacted": "#D9822B",
+    "flaky": "#B37FEB",
+    "log-error": "#F47067",
+    "log-warn": "#DAAA3F",
+    "log-info": "#ADBAC7",
+    "log-debug": "#768390",
+    "log-time": "#768390",
+}
+
+SERVICE_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta")
+"""Per-service tags use the terminal's own named colours, so they work in 16 colours."""
+
+HEALTH_SYMBOL = {
+    Health.HEALTHY: "●",
+    Health.DEGRADED: "◐",
+    Health.DOWN: "✖",
+    Health.UNKNOWN: "○",
+}
+
+
+def colour(app: App[object], name: str) -> str:
+    value = app.get_css_variables().get(name)
+    return value or SEMANTIC_DEFAULTS.get(name, "default")
+
+
+def style(app: App[object], name: str, *, bold: bool = False) -> Style:
+    return Style.parse(f"{'bold ' if bold else ''}{colour(app, name)}")
+
+
+def health_style_name(health: Health, state: ProcState) -> str:
+    if state in (ProcState.CRASHED, ProcState.FAILED):
+        return "down"
+    return health.value
+
+
+def service_colour(name: str, order: list[str]) -> str:
+    index = order.index(name) if name in order else sum(map(ord, name))
+    return SERVICE_COLOURS[index % len(SERVICE_COLOURS)]

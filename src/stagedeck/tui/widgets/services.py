@@ -1,0 +1,118 @@
+"""The services table: one row per service, refreshed only when something changed."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from stagedeck.engine import Engine
+from stagedeck.events import ProcState, ServiceStatus
+from stagedeck.tui.palette import HEALTH_SYMBOL, health_style_name, style
+
+COLUMNS = ("service", "state", "health", "p95", "restarts", "in state")
+WIDTHS = {"state": 10, "health": 11, "p95": 8, "restarts": 8, "in state": 8}
+"""Fixed widths: a column that resizes when a value grows makes the whole table jump."""
+
+
+def age(seconds: float) -> str:
+    """Coarse on purpose: "14s", "3m", "2h"; a coarse label changes rarely, so it costs
+    few bytes over SSH."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
+
+
+class ServicesTable(DataTable[Text | str]):
+    """Services with their state and health; the cursor picks the service actions apply to."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="services.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="services.up"),
+        Binding("g", "scroll_top", "Top", show=False, id="services.top"),
+        Binding("G", "scroll_bottom", "Bottom", show=False, id="services.bottom"),
+    ]
+
+    class Selected(Message):
+        """The highlighted service changed."""
+
+        def __init__(self, service: str) -> None:
+            super().__init__()
+            self.service = service
+
+    def __init__(self, engine: Engine, *, clock: object = time.time, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        self.engine = engine
+        self._clock = clock
+        self._drawn: dict[str, tuple[object, ...]] = {}
+        self._seen_version = -1
+
+    def on_mount(self) -> None:
+        name_width = max((len(n) for n in self.engine.statuses), default=7)
+        for column in COLUMNS:
+            self.add_column(
+                column.upper(), key=column, width=WIDTHS.get(column, max(7, name_width))
+            )
+        for name in self.engine.statuses:
+            self.add_row(*self._cells(self.engine.statuses[name]), key=name)
+        self.refresh_rows(force=True)
+        self.set_interval(0.25, self.refresh_rows)
+
+    @property
+    def selected(self) -> str | None:
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return str(row_key.value)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.post_message(self.Selected(str(event.row_key.value)))
+
+    def _cells(self, s: ServiceStatus) -> list[Text | str]:
+        app = self.app
+        health_name = health_style_name(s.health, s.state)
+        state_style = style(app, "down") if s.state in (ProcState.CRASHED, ProcState.FAILED) else ""
+        health = Text(f"{HEALTH_SYMBOL[s.health]} {s.health.value}", style=style(app, health_name))
+        if s.platform_health:
+            health.append(f" ({s.platform_health})", style="dim")
+        summary = self.engine.latency[s.name].summary() if s.name in self.engine.latency else None
+        p95 = f"{summary.p95:.0f} ms" if summary and summary.p95 is not None else "–"
+        now = self._clock() if callable(self._clock) else time.time()
+        return [
+            Text(s.name, style="bold"),
+            Text(s.state.value, style=state_style),
+            health,
+            p95,
+            str(s.restarts),
+            age(now - s.since),
+        ]
+
+    def refresh_rows(self, force: bool = False) -> None:
+        """Rewrite only the cells whose text changed; skip everything when nothing did."""
+        if not force and not self.is_on_screen:
+            return
+        for name, status in self.engine.statuses.items():
+            cells = self._cells(status)
+            key = tuple(str(c) for c in cells)
+            if not force and self._drawn.get(name) == key:
+                continue
+            if name not in self.rows:
+                self.add_row(*cells, key=name)
+            else:
+                previous = self._drawn.get(name, ())
+                for index, column in enumerate(COLUMNS):
+                    if force or index >= len(previous) or previous[index] != key[index]:
+                        self.update_cell(name, column, cells[index], update_width=index == 2)
+            self._drawn[name] = key
+        for gone in [n for n in self._drawn if n not in self.engine.statuses]:
+            self.remove_row(gone)
+            del self._drawn[gone]
