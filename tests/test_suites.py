@@ -8,10 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support.procs import marked_pids, new_marker, wait_until_gone
 
 from stagedeck.recipe import load_recipe
 from stagedeck.suites import SuiteProgress, SuiteRunner, SuiteState, nodeid_to_test_id
+from support.procs import marked_pids, new_marker, wait_until_gone
 
 PYTEST_SUITE = """
 import time
@@ -50,7 +50,7 @@ def make_recipe(tmp_path: Path, marker: str) -> Path:
     runner = tmp_path / "tap.sh"
     runner.write_text(TAP_RUNNER)
     runner.chmod(0o755)
-    sleeper = f'["{{python}}", "-c", "import subprocess,sys,time; subprocess.Popen([sys.executable, \'-c\', \'import time; time.sleep(600)\']); time.sleep(600)"]'
+    sleeper = '["{python}", "-c", "import subprocess,sys,time; subprocess.Popen([sys.executable, \'-c\', \'import time; time.sleep(600)\']); time.sleep(600)"]'
     text = textwrap.dedent(f"""
         [environment]
         name = "suites"
