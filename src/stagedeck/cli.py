@@ -93,8 +93,14 @@ def _run_cockpit_or_headless(recipe: Recipe, args: argparse.Namespace) -> int:
         asyncio.run(run_foreground(Engine(recipe)))
         return EXIT_OK
     from stagedeck.tui.app import run_cockpit
+    from stagedeck.userconfig import load_user_config
 
-    return run_cockpit(recipe, theme=args.theme)
+    try:
+        config = load_user_config()
+    except ConfigError as exc:
+        print_problems(exc, "user config")
+        return EXIT_BAD_INPUT
+    return run_cockpit(recipe, theme=args.theme, config=config)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

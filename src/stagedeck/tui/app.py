@@ -6,15 +6,20 @@ import asyncio
 import signal
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 
 from stagedeck.engine import Engine
+from stagedeck.errors import ConfigError
 from stagedeck.events import Event, Notice
 from stagedeck.recipe import Recipe
+from stagedeck.themes import DEFAULT_THEME, ThemeError
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.main import MainScreen
+from stagedeck.tui.theming import register_all, reload_file, theme_dirs
+from stagedeck.userconfig import UserConfig
 
 
 class StagedeckApp(App[int]):
@@ -31,43 +36,106 @@ class StagedeckApp(App[int]):
         Binding("tab", "focus_next", "Next panel", show=False, id="app.focus_next"),
     ]
 
-    def __init__(self, engine: Engine, *, start_engine: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        config: UserConfig | None = None,
+        theme: str | None = None,
+        start_engine: bool = True,
+        watch_themes: bool = True,
+        theme_folders: list[Path] | None = None,
+    ) -> None:
         super().__init__()
         self.engine = engine
+        self.config = config or UserConfig()
         self._start_engine = start_engine
+        self._watch_themes = watch_themes
+        self._theme_dirs = theme_folders if theme_folders is not None else theme_dirs()
+        self._theme_errors = register_all(self, self._theme_dirs)
+        wanted = theme or self.config.theme or DEFAULT_THEME
+        self._wanted_theme = wanted
+        self.theme = wanted if self.get_theme(wanted) else DEFAULT_THEME
         self._unsubscribe = engine.subscribe(self._on_engine_event)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(SEMANTIC_DEFAULTS)
 
     def on_mount(self) -> None:
+        if self.config.keys:
+            self.set_keymap(dict(self.config.keys))
         self.push_screen(MainScreen(self.engine))
+        for error in self._theme_errors:
+            self.show_config_error(error, "theme")
+        if self.theme != self._wanted_theme:
+            self.notify(
+                f"no theme named '{self._wanted_theme}'; using {self.theme}",
+                severity="warning",
+            )
         if self._start_engine:
             self.run_worker(self.engine.start(), name="engine-start", exit_on_error=False)
+        if self._watch_themes:
+            self.watch_theme_files()
+
+    def show_config_error(self, error: ConfigError, what: str) -> None:
+        """One notification per bad file, naming file, line and key."""
+        lines = "\n".join(str(p) for p in error.problems)
+        self.notify(f"{what} not loaded:\n{lines}", severity="error", timeout=12, markup=False)
+
+    @work(exclusive=True, group="theme-watch", exit_on_error=False)
+    async def watch_theme_files(self) -> None:
+        """Hot reload: a saved theme file applies at once; a broken one leaves the old in place."""
+        from watchfiles import awatch
+
+        folders = [d for d in self._theme_dirs if d.is_dir()]
+        if not folders:
+            return
+        async for changes in awatch(*folders, debounce=200, step=100):
+            for _, changed in changes:
+                path = Path(changed)
+                if path.suffix == ".toml" and path.exists():
+                    self.apply_theme_file(path)
+
+    def apply_theme_file(self, path: Path) -> None:
+        try:
+            name = reload_file(self, path)
+        except ThemeError as error:
+            self.show_config_error(error, "theme")
+            return
+        if name == self.theme:
+            self.refresh_css(animate=False)
+            self.theme_changed_signal.publish(self.current_theme)
+        self.notify(f"theme {name} reloaded", timeout=3)
 
     def _on_engine_event(self, event: Event) -> None:
         if isinstance(event, Notice):
-            self.notify(event.message, severity=event.severity, timeout=6)  # type: ignore[arg-type]
+            self.notify(event.message, severity=event.severity, timeout=6, markup=False)  # type: ignore[arg-type]
 
     def action_help(self) -> None:
         sections = [("Global", [b for b in self.BINDINGS if isinstance(b, Binding)])]
-        focused = self.focused
-        if focused is not None:
-            own = [b for b in focused.BINDINGS if isinstance(b, Binding)]
-            sections.insert(0, (type(focused).__name__, own))
-        self.push_screen(HelpScreen(sections))
+        for node in reversed(self.screen.focus_chain if self.focused is None else [self.focused]):
+            own = [b for b in node.BINDINGS if isinstance(b, Binding)]
+            sections.insert(0, (type(node).__name__, own))
+        screen_bindings = [b for b in self.screen.BINDINGS if isinstance(b, Binding)]
+        if screen_bindings:
+            sections.insert(1, ("Cockpit", screen_bindings))
+        self.push_screen(HelpScreen(sections, self.current_keys()))
+
+    def current_keys(self) -> dict[str, str]:
+        """Binding id → key in force now (after the user's remaps), for the help screen."""
+        return dict(self.config.keys)
 
     async def action_quit(self) -> None:
         self.notify("stopping services…", timeout=2)
         self.exit(0)
 
 
-async def run_cockpit_async(recipe: Recipe, *, theme: str | None = None) -> int:
+async def run_cockpit_async(
+    recipe: Recipe, *, theme: str | None = None, config: UserConfig | None = None
+) -> int:
     """Run the cockpit and, whatever happens, stop the engine (and local services) after."""
     engine = Engine(recipe)
-    app = StagedeckApp(engine)
-    if theme:
-        app.theme = theme
+    app = StagedeckApp(engine, theme=theme, config=config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, app.exit)
@@ -78,5 +146,5 @@ async def run_cockpit_async(recipe: Recipe, *, theme: str | None = None) -> int:
     return result or 0
 
 
-def run_cockpit(recipe: Recipe, *, theme: str | None = None) -> int:
-    return asyncio.run(run_cockpit_async(recipe, theme=theme))
+def run_cockpit(recipe: Recipe, *, theme: str | None = None, config: UserConfig | None = None) -> int:
+    return asyncio.run(run_cockpit_async(recipe, theme=theme, config=config))

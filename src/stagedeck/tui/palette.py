@@ -37,12 +37,29 @@ HEALTH_SYMBOL = {
 
 
 def colour(app: App[object], name: str) -> str:
-    value = app.get_css_variables().get(name)
-    return value or SEMANTIC_DEFAULTS.get(name, "default")
+    """A semantic colour of the active theme.
+
+    Reads ``theme_variables``, which Textual caches when it applies a theme:
+    ``get_css_variables()`` would rebuild the whole colour system per call.
+    """
+    variables: dict[str, str] = getattr(app, "theme_variables", None) or {}
+    if name in variables:
+        return variables[name]
+    if not variables:
+        variables = app.get_css_variables()
+    return variables.get(name) or SEMANTIC_DEFAULTS.get(name, "default")
+
+
+def rich_colour(value: str) -> str:
+    """Textual's ``ansi_green`` is Rich's ``green``: the terminal's own palette entry."""
+    return value[5:] if value.startswith("ansi_") else value
 
 
 def style(app: App[object], name: str, *, bold: bool = False) -> Style:
-    return Style.parse(f"{'bold ' if bold else ''}{colour(app, name)}")
+    try:
+        return Style.parse(f"{'bold ' if bold else ''}{rich_colour(colour(app, name))}")
+    except Exception:  # a colour Rich cannot parse must not break rendering
+        return Style(bold=bold)
 
 
 def health_style_name(health: Health, state: ProcState) -> str:

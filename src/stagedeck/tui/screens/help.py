@@ -20,7 +20,7 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 72; max-width: 100%; height: auto; max-height: 90%;
+        width: 90; max-width: 100%; height: auto; max-height: 90%;
         border: round $primary; background: $surface; padding: 0 1;
     }
     """
@@ -28,22 +28,27 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss", "Close", id="help.close"),
     ]
 
-    def __init__(self, sections: list[tuple[str, list[Binding]]]) -> None:
+    def __init__(
+        self, sections: list[tuple[str, list[Binding]]], remapped: dict[str, str] | None = None
+    ) -> None:
         super().__init__()
         self.sections = sections
+        self.remapped = remapped or {}
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
+        table.add_column(style="dim")
         for title, bindings in self.sections:
-            table.add_row(Text(title, style="underline"), "")
+            table.add_row(Text(title, style="underline"), "", "")
             seen: set[str] = set()
             for b in bindings:
                 if not b.description or b.description in seen:
                     continue
                 seen.add(b.description)
-                table.add_row(describe_key(b.key), b.tooltip or b.description)
-            table.add_row("", "")
+                key = self.remapped.get(b.id or "", b.key)
+                table.add_row(describe_key(key), b.tooltip or b.description, b.id or "")
+            table.add_row("", "", "")
         with VerticalScroll():
             yield Static(table)

@@ -65,6 +65,7 @@ class ServicesTable(DataTable[Text | str]):
             self.add_row(*self._cells(self.engine.statuses[name]), key=name)
         self.refresh_rows(force=True)
         self.set_interval(0.25, self.refresh_rows)
+        self.app.theme_changed_signal.subscribe(self, lambda _: self.refresh_rows(force=True))
 
     @property
     def selected(self) -> str | None:

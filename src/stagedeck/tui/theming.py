@@ -1,0 +1,42 @@
+"""Register stagedeck's themes with Textual and reload them when their files change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.theme import Theme
+
+from stagedeck.themes import ThemeError, ThemeSpec, builtin_dir, discover, load_theme, user_dir
+
+
+def to_textual(spec: ThemeSpec) -> Theme:
+    return Theme(
+        name=spec.name,
+        dark=spec.dark,
+        ansi=spec.ansi,
+        variables=dict(spec.variables),
+        **spec.colours,  # type: ignore[arg-type]
+    )
+
+
+def register_all(app: App[object], dirs: list[Path] | None = None) -> list[ThemeError]:
+    """Register every valid theme; return the errors so the app can show them once."""
+    themes, errors = discover(dirs)
+    for spec in themes.values():
+        app.register_theme(to_textual(spec))
+    return errors
+
+
+def theme_dirs() -> list[Path]:
+    return [builtin_dir(), user_dir()]
+
+
+def reload_file(app: App[object], path: Path) -> str | None:
+    """Re-read one changed theme file. Returns the theme name, or raises ThemeError.
+
+    On an error the previously registered version stays in force.
+    """
+    spec = load_theme(path)
+    app.register_theme(to_textual(spec))
+    return spec.name
