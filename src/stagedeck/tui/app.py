@@ -17,6 +17,7 @@ from stagedeck.recipe import Recipe
 from stagedeck.themes import DEFAULT_THEME, ThemeError
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
+from stagedeck.tui.screens.logs import LogsScreen
 from stagedeck.tui.screens.main import MainScreen
 from stagedeck.tui.theming import register_all, reload_file, theme_dirs
 from stagedeck.userconfig import UserConfig
@@ -34,7 +35,12 @@ class StagedeckApp(App[int]):
         ),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("tab", "focus_next", "Next panel", show=False, id="app.focus_next"),
+        Binding("1", "view('overview')", "Overview", show=False, id="view.overview"),
+        Binding("2", "view('logs')", "Logs", show=False, id="view.logs"),
     ]
+
+    VIEWS = ("overview", "logs")
+    """Each view is a Textual mode with its own screen stack, so switching keeps state."""
 
     def __init__(
         self,
@@ -64,7 +70,10 @@ class StagedeckApp(App[int]):
     def on_mount(self) -> None:
         if self.config.keys:
             self.set_keymap(dict(self.config.keys))
-        self.push_screen(MainScreen(self.engine))
+        engine = self.engine
+        self.add_mode("overview", lambda: MainScreen(engine))
+        self.add_mode("logs", lambda: LogsScreen(engine))
+        self.switch_mode("overview")
         for error in self._theme_errors:
             self.show_config_error(error, "theme")
         if self.theme != self._wanted_theme:
@@ -121,6 +130,16 @@ class StagedeckApp(App[int]):
             sections.insert(1, ("Cockpit", screen_bindings))
         self.push_screen(HelpScreen(sections, self.current_keys()))
 
+    def action_view(self, name: str) -> None:
+        if name in self.VIEWS:
+            self.switch_mode(name)
+
+    def open_logs_for(self, service: str) -> None:
+        self.switch_mode("logs")
+        screen = self.screen
+        if isinstance(screen, LogsScreen):
+            screen.show_service(service)
+
     def current_keys(self) -> dict[str, str]:
         """Binding id → key in force now (after the user's remaps), for the help screen."""
         return dict(self.config.keys)
@@ -146,5 +165,7 @@ async def run_cockpit_async(
     return result or 0
 
 
-def run_cockpit(recipe: Recipe, *, theme: str | None = None, config: UserConfig | None = None) -> int:
+def run_cockpit(
+    recipe: Recipe, *, theme: str | None = None, config: UserConfig | None = None
+) -> int:
     return asyncio.run(run_cockpit_async(recipe, theme=theme, config=config))

@@ -6,6 +6,8 @@ says ``$down`` is, so the 16-colour and high-contrast themes can change it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.style import Style
 from textual.app import App
 
@@ -36,7 +38,7 @@ HEALTH_SYMBOL = {
 }
 
 
-def colour(app: App[object], name: str) -> str:
+def colour(app: App[Any], name: str) -> str:
     """A semantic colour of the active theme.
 
     Reads ``theme_variables``, which Textual caches when it applies a theme:
@@ -55,7 +57,7 @@ def rich_colour(value: str) -> str:
     return value[5:] if value.startswith("ansi_") else value
 
 
-def style(app: App[object], name: str, *, bold: bool = False) -> Style:
+def style(app: App[Any], name: str, *, bold: bool = False) -> Style:
     try:
         return Style.parse(f"{'bold ' if bold else ''}{rich_colour(colour(app, name))}")
     except Exception:  # a colour Rich cannot parse must not break rendering

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual.app import App
 from textual.theme import Theme
@@ -20,7 +21,7 @@ def to_textual(spec: ThemeSpec) -> Theme:
     )
 
 
-def register_all(app: App[object], dirs: list[Path] | None = None) -> list[ThemeError]:
+def register_all(app: App[Any], dirs: list[Path] | None = None) -> list[ThemeError]:
     """Register every valid theme; return the errors so the app can show them once."""
     themes, errors = discover(dirs)
     for spec in themes.values():
@@ -32,7 +33,7 @@ def theme_dirs() -> list[Path]:
     return [builtin_dir(), user_dir()]
 
 
-def reload_file(app: App[object], path: Path) -> str | None:
+def reload_file(app: App[Any], path: Path) -> str | None:
     """Re-read one changed theme file. Returns the theme name, or raises ThemeError.
 
     On an error the previously registered version stays in force.

@@ -33,11 +33,16 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(ServicesTable).focus()
 
+    def on_data_table_row_selected(self, event: ServicesTable.RowSelected) -> None:
+        """``enter`` on a service opens the log explorer on it."""
+        opener = getattr(self.app, "open_logs_for", None)
+        if opener is not None:
+            opener(str(event.row_key.value))
+
     def on_log_view_stats(self, event: LogView.Stats) -> None:
         panel = self.query_one("#logs-panel")
-        view = self.query_one(LogView)
         parts = [f"{event.shown:,} lines"]
-        if not view.follow:
+        if not event.view.follow:
             parts.append(f"paused, {event.unseen:,} new" if event.unseen else "paused")
         if event.dropped:
             parts.append(f"{event.dropped:,} dropped")

@@ -2,8 +2,11 @@
 
 Modelled on toolong: the widget keeps only the sequence numbers of the lines
 that pass its filter, reads new lines from the :class:`LogHub` on a frame
-timer (so a flood costs one batch per frame), and renders only the rows on
-screen through the Line API, caching the rendered strips.
+timer (so a flood costs one batch per frame, not one event per line), and
+renders only the rows on screen through the Line API, caching the strips.
+
+Service text is data: it is drawn as plain segments, never parsed as markup,
+and the hub has already stripped escape sequences from it.
 """
 
 from __future__ import annotations
@@ -13,57 +16,26 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from stagedeck.logs import LEVEL_RANK, LogHub, LogLine
-from stagedeck.tui.palette import service_colour, style
+from stagedeck.logquery import LogFilter, compile_search
+from stagedeck.logs import LogHub, LogLine
+from stagedeck.tui.palette import colour, rich_colour, service_colour, style
 
 FRAME_SECONDS = 0.2
 """New lines reach the screen at most five times a second."""
 STRIP_CACHE = 2000
-
-
-@dataclass
-class LogFilter:
-    """What the view shows. Empty fields mean "no restriction"."""
-
-    services: frozenset[str] = frozenset()
-    min_level: str = ""
-    text: str = ""
-    regex: bool = False
-    request_id: str = ""
-    since: float = 0.0
-    _pattern: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.text:
-            self._pattern = re.compile(
-                self.text if self.regex else re.escape(self.text), re.IGNORECASE
-            )
-
-    @property
-    def active(self) -> bool:
-        return bool(self.services or self.min_level or self.text or self.request_id or self.since)
-
-    def matches(self, line: LogLine) -> bool:
-        if self.services and line.service not in self.services:
-            return False
-        if self.min_level and LEVEL_RANK.get(line.level or "info", 2) < LEVEL_RANK[self.min_level]:
-            return False
-        if self.request_id and line.rid != self.request_id:
-            return False
-        if self.since and line.ts < self.since:
-            return False
-        return not (self._pattern is not None and self._pattern.search(line.text) is None)
+MAX_WIDTH = 4000
 
 
 class LogView(ScrollView, can_focus=True):
@@ -74,24 +46,41 @@ class LogView(ScrollView, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("f", "toggle_follow", "Follow/pause", id="logs.follow"),
-        Binding("j", "scroll_down", "Down", show=False, id="logs.down"),
-        Binding("k", "scroll_up", "Up", show=False, id="logs.up"),
-        Binding("g", "scroll_home", "Top", show=False, id="logs.top"),
-        Binding("G", "scroll_end", "Bottom", show=False, id="logs.bottom"),
+        Binding("space", "toggle_follow", "Pause", id="logs.pause"),
+        Binding("j,down", "cursor(1)", "Down", show=False, id="logs.down"),
+        Binding("k,up", "cursor(-1)", "Up", show=False, id="logs.up"),
+        Binding("pagedown,ctrl+f", "cursor_page(1)", "Page down", show=False, id="logs.page_down"),
+        Binding("pageup,ctrl+b", "cursor_page(-1)", "Page up", show=False, id="logs.page_up"),
+        Binding("g,home", "first", "Top", show=False, id="logs.top"),
+        Binding("G,end", "last", "Bottom (follow)", show=False, id="logs.bottom"),
+        Binding("n", "next_match(1)", "Next match", show=False, id="logs.next"),
+        Binding("N", "next_match(-1)", "Previous match", show=False, id="logs.previous"),
+        Binding("w", "toggle_wrap", "Wrap", id="logs.wrap"),
+        Binding("enter", "follow_request", "Follow request", id="logs.request"),
     ]
 
     follow: reactive[bool] = reactive(True)
-    """Keep the newest line in view; scrolling up pauses, ``G`` or ``f`` resumes."""
+    """Keep the newest line in view; moving the cursor up pauses, ``G`` resumes."""
+    wrap: reactive[bool] = reactive(False)
+    cursor: reactive[int] = reactive(-1, always_update=True)
+    """Selected row (-1: none); the cursor sits on the newest row while following."""
 
     class Stats(Message):
         """Counts for the panel title: shown, new while paused, dropped."""
 
-        def __init__(self, shown: int, unseen: int, dropped: int) -> None:
+        def __init__(self, view: LogView, shown: int, unseen: int, dropped: int) -> None:
             super().__init__()
+            self.view = view
             self.shown = shown
             self.unseen = unseen
             self.dropped = dropped
+
+    class RequestSelected(Message):
+        """The user asked to follow the request id on the selected line."""
+
+        def __init__(self, request_id: str) -> None:
+            super().__init__()
+            self.request_id = request_id
 
     def __init__(
         self,
@@ -99,52 +88,95 @@ class LogView(ScrollView, can_focus=True):
         *,
         service_order: list[str] | None = None,
         clock: Callable[[], float] = time.time,
+        show_cursor: bool = True,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.hub = hub
         self.filter = LogFilter()
+        self.search: re.Pattern[str] | None = None
+        self.search_text = ""
         self.service_order = service_order or []
+        self.show_cursor = show_cursor
         self._clock = clock
         self._rows: list[int] = []
         self._head = 0
         """Rows before ``_head`` were pruned (their lines left the hub); compacted lazily."""
+        self._visual: list[tuple[int, int]] | None = None
+        """With wrap on: (line seq, first cell) per screen row."""
         self._seen = hub.all.start
         self._unseen = 0
         self._width = 0
         self._strips: OrderedDict[int, Strip] = OrderedDict()
         self._stats: tuple[int, int, int] = (-1, -1, -1)
+        self._name_width = max((len(s) for s in self.service_order), default=8)
 
     # ------------------------------------------------------------------ data
 
     @property
-    def row_count(self) -> int:
+    def line_count(self) -> int:
         return len(self._rows) - self._head
 
-    def line_at(self, row: int) -> LogLine | None:
-        index = self._head + row
+    @property
+    def row_count(self) -> int:
+        return len(self._visual) if self._visual is not None else self.line_count
+
+    def _row_line(self, row: int) -> tuple[LogLine, int] | None:
+        """The line drawn on ``row`` and the first cell of it shown there."""
         if not 0 <= row < self.row_count:
             return None
+        if self._visual is not None:
+            seq, offset = self._visual[row]
+        else:
+            seq, offset = self._rows[self._head + row], 0
         try:
-            return self.hub.all[self._rows[index]]
+            return self.hub.all[seq], offset
         except IndexError:
             return None
+
+    def line_at(self, row: int) -> LogLine | None:
+        found = self._row_line(row)
+        return found[0] if found else None
+
+    @property
+    def selected_line(self) -> LogLine | None:
+        return self.line_at(self.cursor)
+
+    def visible_lines(self) -> list[LogLine]:
+        """Every line that passes the filter (what "save" writes), oldest first."""
+        out = []
+        for seq in self._rows[self._head :]:
+            try:
+                out.append(self.hub.all[seq])
+            except IndexError:
+                continue
+        return out
 
     def set_filter(self, new: LogFilter) -> None:
         """Rebuild the index from everything the hub still holds."""
         self.filter = new
-        self._rows = [ln.seq for ln in self.hub.since(self.hub.all.start) if new.matches(ln)]
+        now = self._clock()
+        match = new.matches
+        self._rows = [ln.seq for ln in self.hub.since(self.hub.all.start) if match(ln, now)]
         self._head = 0
         self._seen = self.hub.seq
         self._unseen = 0
-        self._width = max(
-            (len(self._prefix_text(self.hub.all[s])) for s in self._rows[-200:]), default=0
-        )
+        self._width = max((self._full_width(self.hub.all[s]) for s in self._rows[-500:]), default=0)
         self._strips.clear()
+        self._rebuild_visual()
         self._resize()
-        if self.follow:
-            self.scroll_end(animate=False, immediate=True)
+        self._place_cursor_after_change()
         self.refresh()
+        self._post_stats()
+
+    def set_search(self, text: str) -> None:
+        """Highlight matches of ``text`` (``re:`` for a regex) and jump to the nearest one."""
+        self.search = compile_search(text)
+        self.search_text = text
+        self._strips.clear()
+        self.refresh()
+        if self.search is not None and not self._matches_row(self.cursor):
+            self.action_next_match(-1 if self.follow else 1)
 
     def on_mount(self) -> None:
         self.set_filter(self.filter)
@@ -157,80 +189,222 @@ class LogView(ScrollView, can_focus=True):
             return
         new = hub.since(self._seen)
         self._seen = hub.seq
-        match = self.filter.matches if self.filter.active else None
-        added = 0
+        flt = self.filter
+        now = self._clock()
+        added: list[int] = []
         for line in new:
-            if match is None or match(line):
-                self._rows.append(line.seq)
-                added += 1
-                width = len(line.text) + 24
+            if not flt.active or flt.matches(line, now):
+                added.append(line.seq)
+                width = self._full_width(line)
                 if width > self._width:
-                    self._width = min(width, 2000)
-        self._prune()
+                    self._width = min(width, MAX_WIDTH)
+        self._rows.extend(added)
+        pruned = self._prune()
+        if self._visual is not None:
+            if pruned:
+                self._rebuild_visual()
+            else:
+                self._extend_visual(added)
         if not self.follow:
-            self._unseen += added
-        if added or not self._head_valid():
+            self._unseen += len(added)
+            if pruned:
+                self.cursor = max(0, self.cursor - pruned)
+        if added or pruned:
             self._resize()
             if self.follow:
-                self.scroll_end(animate=False, immediate=True)
+                self._place_cursor_after_change()
             self.refresh()
         self._post_stats()
 
     def _head_valid(self) -> bool:
         return self._head >= len(self._rows) or self._rows[self._head] >= self.hub.all.start
 
-    def _prune(self) -> None:
+    def _prune(self) -> int:
+        """Forget rows whose lines left the hub; return how many screen rows went."""
         start = self.hub.all.start
+        before = self.row_count
         if self._head < len(self._rows) and self._rows[self._head] < start:
             self._head = bisect.bisect_left(self._rows, start, self._head)
         if self._head > 4096 and self._head > len(self._rows) // 2:
             del self._rows[: self._head]
             self._head = 0
+        if self._visual is not None:
+            return 0 if before == self.line_count else 1
+        return before - self.row_count if before > self.row_count else 0
+
+    def _full_width(self, line: LogLine) -> int:
+        return 10 + self._name_width + cell_len(line.text)
+
+    # ------------------------------------------------------------------ wrap
+
+    def _wrap_width(self) -> int:
+        return max(20, self.scrollable_content_region.width or 80)
+
+    def _chunks(self, seq: int) -> list[tuple[int, int]]:
+        width = self._wrap_width()
+        try:
+            total = self._full_width(self.hub.all[seq])
+        except IndexError:
+            return []
+        return [(seq, start) for start in range(0, max(total, 1), width)]
+
+    def _rebuild_visual(self) -> None:
+        if not self.wrap:
+            self._visual = None
+            return
+        visual: list[tuple[int, int]] = []
+        for seq in self._rows[self._head :]:
+            visual.extend(self._chunks(seq))
+        self._visual = visual
+
+    def _extend_visual(self, seqs: list[int]) -> None:
+        assert self._visual is not None
+        for seq in seqs:
+            self._visual.extend(self._chunks(seq))
+
+    def watch_wrap(self, wrap: bool) -> None:
+        line = self.selected_line
+        self._rebuild_visual()
+        self._resize()
+        if line is not None:
+            self.cursor = self._row_of_seq(line.seq)
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def on_resize(self) -> None:
+        if self.wrap:
+            self._rebuild_visual()
+            self._resize()
+            self.refresh()
+
+    def _row_of_seq(self, seq: int) -> int:
+        if self._visual is not None:
+            index = bisect.bisect_left(self._visual, (seq, 0))
+            return min(index, len(self._visual) - 1)
+        return bisect.bisect_left(self._rows, seq, self._head) - self._head
+
+    # ------------------------------------------------------------------ cursor and follow
 
     def _resize(self) -> None:
-        self.virtual_size = Size(self._width, self.row_count)
+        width = 0 if self.wrap else self._width
+        self.virtual_size = Size(width, self.row_count)
+
+    def _place_cursor_after_change(self) -> None:
+        if self.follow:
+            self.cursor = self.row_count - 1
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        else:
+            self.cursor = min(max(self.cursor, 0), self.row_count - 1)
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._scroll_to_cursor()
+        self._refresh_row(old)
+        self._refresh_row(new)
+
+    def _refresh_row(self, row: int) -> None:
+        y = row - self.scroll_offset.y
+        if 0 <= y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def _scroll_to_cursor(self) -> None:
+        if self.cursor < 0:
+            return
+        top = self.scroll_offset.y
+        height = self.scrollable_content_region.height or 1
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
     def _post_stats(self) -> None:
-        stats = (self.row_count, self._unseen, self.hub.dropped())
+        stats = (self.line_count, self._unseen, self.hub.dropped())
         if stats != self._stats:
             self._stats = stats
-            self.post_message(self.Stats(*stats))
-
-    # ------------------------------------------------------------------ follow
+            self.post_message(self.Stats(self, *stats))
 
     def watch_follow(self, follow: bool) -> None:
         if follow:
             self._unseen = 0
-            self.scroll_end(animate=False, immediate=True)
+            self._place_cursor_after_change()
         self._post_stats()
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
 
-    def action_scroll_end(self) -> None:
+    def action_cursor(self, delta: int) -> None:
+        target = min(max(self.cursor + delta, 0), self.row_count - 1)
+        if delta < 0 or target < self.row_count - 1:
+            self.follow = False
+        self.cursor = target
+        if target == self.row_count - 1 and delta > 0:
+            self.follow = True
+
+    def action_cursor_page(self, direction: int) -> None:
+        self.action_cursor(direction * max(1, self.scrollable_content_region.height - 1))
+
+    def action_first(self) -> None:
+        self.follow = False
+        self.cursor = 0
+
+    def action_last(self) -> None:
         self.follow = True
-
-    def action_scroll_up(self) -> None:
-        self.follow = False
-        super().action_scroll_up()
-
-    def action_scroll_home(self) -> None:
-        self.follow = False
-        super().action_scroll_home()
-
-    def action_page_up(self) -> None:
-        self.follow = False
-        super().action_page_up()
 
     def on_mouse_scroll_up(self) -> None:
         self.follow = False
 
-    # ------------------------------------------------------------------ render
+    def on_click(self, event: object) -> None:
+        y = getattr(event, "y", None)
+        if isinstance(y, int):
+            self.follow = False
+            self.cursor = min(self.scroll_offset.y + y, self.row_count - 1)
 
-    def _prefix_text(self, line: LogLine) -> str:
-        width = max((len(s) for s in self.service_order), default=8)
-        stamp = time.strftime("%H:%M:%S", time.localtime(line.ts))
-        return f"{stamp} {line.service:<{width}} "
+    # ------------------------------------------------------------------ search
+
+    def _matches_row(self, row: int) -> bool:
+        line = self.line_at(row)
+        return bool(line and self.search and self.search.search(line.text))
+
+    def action_next_match(self, direction: int) -> None:
+        if self.search is None:
+            return
+        row = self.cursor
+        last = self.row_count - 1
+        for _ in range(self.row_count):
+            row += direction
+            if row < 0 or row > last:
+                self.app.bell()
+                return
+            line = self.line_at(row)
+            if line is not None and self.search.search(line.text):
+                previous = self.line_at(row - 1) if self._visual is not None else None
+                if previous is not None and previous.seq == line.seq:
+                    continue  # same wrapped line: land on its first row only
+                self.follow = False
+                self.cursor = row
+                return
+
+    def action_follow_request(self) -> None:
+        line = self.selected_line
+        if line is None:
+            return
+        if not line.rid:
+            self.notify("this line carries no request id", severity="warning", timeout=3)
+            return
+        self.post_message(self.RequestSelected(line.rid))
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+
+    def save(self, path: Path) -> int:
+        """Write the lines that pass the filter, as plain text; return how many."""
+        lines = self.visible_lines()
+        with path.open("w", encoding="utf-8") as out:
+            for line in lines:
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(line.ts))
+                out.write(f"{stamp} {line.service} {line.text}\n")
+        return len(lines)
+
+    # ------------------------------------------------------------------ render
 
     def _strip(self, line: LogLine) -> Strip:
         cached = self._strips.get(line.seq)
@@ -238,39 +412,68 @@ class LogView(ScrollView, can_focus=True):
             self._strips.move_to_end(line.seq)
             return cached
         app = self.app
-        width = max((len(s) for s in self.service_order), default=8)
         stamp = time.strftime("%H:%M:%S", time.localtime(line.ts))
         text_style: Style | None = None
         if line.level == "error":
             text_style = style(app, "log-error", bold=True)
         elif line.level == "warn":
             text_style = style(app, "log-warn")
-        elif line.level == "debug" or line.level == "trace":
+        elif line.level in ("debug", "trace"):
             text_style = style(app, "log-debug")
+        level_mark = {"error": "E ", "warn": "W "}.get(line.level, "  ")
         segments = [
             Segment(stamp + " ", style(app, "log-time")),
+            Segment(level_mark, text_style),
             Segment(
-                f"{line.service:<{width}} ",
+                f"{line.service:<{self._name_width}} ",
                 Style(color=service_colour(line.service, self.service_order), bold=True),
             ),
-            # The line's text is a plain Segment: never parsed as markup.
-            Segment(line.text, text_style),
         ]
+        # The line's text is plain Segments: never parsed as markup.
+        segments.extend(self._highlighted(line.text, text_style))
         strip = Strip(segments)
         self._strips[line.seq] = strip
         if len(self._strips) > STRIP_CACHE:
             self._strips.popitem(last=False)
         return strip
 
+    def _highlighted(self, text: str, base: Style | None) -> list[Segment]:
+        if self.search is None:
+            return [Segment(text, base)]
+        out: list[Segment] = []
+        last = 0
+        mark = Style(reverse=True, bold=True, color=rich_colour(colour(self.app, "accent")))
+        for m in self.search.finditer(text):
+            if m.start() == m.end():
+                continue
+            if m.start() > last:
+                out.append(Segment(text[last : m.start()], base))
+            out.append(Segment(text[m.start() : m.end()], mark))
+            last = m.end()
+        if last < len(text):
+            out.append(Segment(text[last:], base))
+        return out
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        line = self.line_at(scroll_y + y)
+        row = scroll_y + y
+        found = self._row_line(row)
         width = self.scrollable_content_region.width
         base = self.rich_style
-        if line is None:
+        if found is None:
             return Strip.blank(width, base)
-        strip = self._strip(line).crop(scroll_x, scroll_x + width)
-        return strip.extend_cell_length(width).apply_style(base)
+        line, offset = found
+        full = self._strip(line)
+        if self._visual is not None:
+            strip = full.crop(offset, offset + width)
+        else:
+            strip = full.crop(scroll_x, scroll_x + width)
+        strip = strip.extend_cell_length(width)
+        if self.show_cursor and row == self.cursor and (self.has_focus or not self.follow):
+            strip = strip.apply_style(
+                Style(bgcolor=rich_colour(colour(self.app, "panel")), bold=True)
+            )
+        return strip.apply_style(base)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
