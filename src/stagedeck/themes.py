@@ -121,7 +121,11 @@ def load_theme(path: Path) -> ThemeSpec:
         if key in data:
             value = data[key]
             if not isinstance(value, str) or not _valid_colour(value):
-                problem((key,), f"not a colour: {value!r}", 'use "#RRGGBB", a colour name, or "ansi_red"')
+                problem(
+                    (key,),
+                    f"not a colour: {value!r}",
+                    'use "#RRGGBB", a colour name, or "ansi_red"',
+                )
             else:
                 colours[key] = value
     if "primary" not in data:

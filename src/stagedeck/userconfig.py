@@ -72,7 +72,9 @@ def load_user_config(
     known = set(binding_ids) if binding_ids is not None else None
     for binding_id, value in keys.items():
         if known is not None and binding_id not in known:
-            problem(("keys", binding_id), f"unknown binding '{binding_id}'", suggest(binding_id, known))
+            problem(
+                ("keys", binding_id), f"unknown binding '{binding_id}'", suggest(binding_id, known)
+            )
         elif not isinstance(value, str) or not value:
             problem(("keys", binding_id), 'must be a key name like "p" or "ctrl+r"')
     if problems:
