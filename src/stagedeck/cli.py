@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stagedeck import __version__
 from stagedeck.errors import ConfigError
+from stagedeck.policy import ReadOnly
 from stagedeck.recipe import Recipe, load_recipe
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -103,6 +104,139 @@ def _run_cockpit_or_headless(recipe: Recipe, args: argparse.Namespace) -> int:
     return run_cockpit(recipe, theme=args.theme, config=config)
 
 
+def _confirm(question: str, args: argparse.Namespace) -> bool:
+    """Disruptive actions say exactly what they touch; ``--yes`` answers for scripts."""
+    if getattr(args, "yes", False):
+        return True
+    if not sys.stdin.isatty():
+        print(
+            f"{question}\nnot confirmed: pass --yes to do this without a terminal", file=sys.stderr
+        )
+        return False
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def _read_only(args: argparse.Namespace, recipe: Recipe) -> ReadOnly:
+    from stagedeck.userconfig import load_user_config
+
+    try:
+        config_ro = load_user_config().read_only
+    except ConfigError:
+        config_ro = False
+    return ReadOnly.from_sources(
+        flag=getattr(args, "read_only", False),
+        recipe=recipe.environment.read_only,
+        config=config_ro,
+    )
+
+
+def _print_progress(event: object) -> None:
+    from stagedeck.events import ActionProgress
+
+    if isinstance(event, ActionProgress):
+        detail = f"  {event.detail}" if event.detail else ""
+        print(f"{event.action}: {event.step:<12} {event.state}{detail}", flush=True)
+
+
+async def _with_engine(recipe: Recipe, attach: bool, body: Callable[..., object]) -> int:
+    from stagedeck.engine import Engine
+
+    engine = Engine(recipe, attach=attach)
+    engine.subscribe(_print_progress)
+    await engine.start(bring_up=False)
+    try:
+        result = await body(engine)  # type: ignore[misc]
+        return int(result)
+    finally:
+        await engine.stop()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    recipe = _load(args.recipe, args)
+    ro = _read_only(args, recipe)
+    if ro:
+        print(ro.refusal("bring-up"), file=sys.stderr)
+        return EXIT_FAILED
+    if not args.headless:
+        return _run_cockpit_or_headless(recipe, args)
+    from stagedeck.actions import bring_up, redeploy_all
+
+    local = recipe.environment.target == "local"
+    order = " → ".join(", ".join(layer) for layer in recipe.graph.layers())
+    if not local and not _confirm(f"Restart every service, layer by layer: {order}?", args):
+        return EXIT_FAILED
+
+    async def body(engine: object) -> int:
+        plan = bring_up if local else redeploy_all
+        outcome = await plan(engine)  # type: ignore[arg-type]
+        print(outcome.describe())
+        if local:
+            print("(local services stop when this command exits; `stagedeck open` keeps them)")
+        return EXIT_OK if outcome.ok else EXIT_FAILED
+
+    return asyncio.run(_with_engine(recipe, False, body))
+
+
+def cmd_redeploy(args: argparse.Namespace) -> int:
+    recipe = _load(args.recipe, args)
+    if args.service not in recipe.services:
+        print(f"no service '{args.service}' in {recipe.path}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    ro = _read_only(args, recipe)
+    if ro:
+        print(ro.refusal("redeploy"), file=sys.stderr)
+        return EXIT_FAILED
+    if recipe.environment.target == "local":
+        print(
+            f"{args.service} is a local process owned by the cockpit that started it: "
+            "press r on it in that cockpit",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    also = recipe.graph.dependents(args.service) if args.with_dependents else []
+    what = f"Restart {args.service}" + (f", then its dependents {', '.join(also)}" if also else "")
+    if not _confirm(f"{what}?", args):
+        return EXIT_FAILED
+    from stagedeck.actions import redeploy
+
+    async def body(engine: object) -> int:
+        outcome = await redeploy(engine, args.service, with_dependents=args.with_dependents)  # type: ignore[arg-type]
+        print(outcome.describe())
+        return EXIT_OK if outcome.ok else EXIT_FAILED
+
+    return asyncio.run(_with_engine(recipe, False, body))
+
+
+def cmd_reseed(args: argparse.Namespace) -> int:
+    recipe = _load(args.recipe, args)
+    from stagedeck.seeding import reseed, seed_order
+
+    unknown = [s for s in args.seed or [] if s not in recipe.seeds]
+    if unknown or not recipe.seeds:
+        known = ", ".join(recipe.seeds) or "none"
+        print(
+            f"no seed {', '.join(unknown) or ''} in {recipe.path} (seeds: {known})", file=sys.stderr
+        )
+        return EXIT_BAD_INPUT
+    ro = _read_only(args, recipe)
+    if ro:
+        print(ro.refusal("reseed"), file=sys.stderr)
+        return EXIT_FAILED
+    layers = seed_order(dict(recipe.seeds), args.seed or None)
+    names = [n for layer in layers for n in layer]
+    targets = ", ".join(f"{n} ({recipe.seeds[n].service})" for n in names)
+    if not _confirm(f"Overwrite test data with seeds: {targets}?", args):
+        return EXIT_FAILED
+
+    async def body(engine: object) -> int:
+        outcome = await reseed(engine, args.seed or None)  # type: ignore[arg-type]
+        print(outcome.describe())
+        return EXIT_OK if outcome.ok else EXIT_FAILED
+
+    return asyncio.run(_with_engine(recipe, recipe.environment.target == "local", body))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     recipe = load_recipe(_demo_recipe_path(), auto_ports=args.free_ports)
     return _run_cockpit_or_headless(recipe, args)
@@ -145,6 +279,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("open", cmd_open, "open the cockpit on a recipe (local services are started)")
     p.add_argument("recipe")
     cockpit_options(p)
+
+    def action_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+        p.add_argument("--read-only", action="store_true", help="refuse every mutating action")
+
+    p = add("up", cmd_up, "bring every service up (or redeploy it) in dependency order")
+    p.add_argument("recipe")
+    cockpit_options(p)
+    action_options(p)
+
+    p = add("redeploy", cmd_redeploy, "restart one service and wait until it is healthy")
+    p.add_argument("recipe")
+    p.add_argument("service")
+    p.add_argument("--with-dependents", action="store_true", help="then restart its dependents")
+    action_options(p)
+
+    p = add("reseed", cmd_reseed, "load the recipe's test data (seeds) in dependency order")
+    p.add_argument("recipe")
+    p.add_argument("--seed", action="append", help="only this seed (and what it needs)")
+    action_options(p)
 
     p = add("check", cmd_check, "validate a recipe and summarise it")
     p.add_argument("recipe")

@@ -69,6 +69,7 @@ class Engine:
         *,
         target_factory: Callable[[Recipe, Engine], Target] | None = None,
         clock: Callable[[], float] = time.time,
+        attach: bool = False,
     ) -> None:
         self.recipe = recipe
         self.clock = clock
@@ -86,7 +87,7 @@ class Engine:
         self._kick: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._client: httpx.AsyncClient | None = None
-        factory = target_factory or (lambda r, e: make_target(r, e))
+        factory = target_factory or (lambda r, e: make_target(r, e, attach=attach))
         self.target: Target = factory(recipe, self)
         self._apply_services(recipe)
 
@@ -330,13 +331,22 @@ class Engine:
 
     # ------------------------------------------------------------------ waiting
 
-    async def wait_healthy(self, name: str, timeout: float) -> tuple[bool, str]:
-        """Wait until ``name`` is healthy; (False, why) if it fails or time runs out."""
+    async def wait_healthy(
+        self, name: str, timeout: float, *, give_up_when_down: bool = False
+    ) -> tuple[bool, str]:
+        """Wait until ``name`` is healthy; (False, why) if it fails or time runs out.
+
+        ``give_up_when_down`` is for steps that need a service already running
+        (a seed): once probes say it is down there is nothing to wait for.
+        Starts and restarts never give up early, since slow starters look down at first.
+        """
         deadline = time.monotonic() + timeout
         while True:
             status = self.statuses[name]
             if status.health is Health.HEALTHY and status.state in _ALIVE:
                 return True, ""
+            if give_up_when_down and status.health is Health.DOWN:
+                return False, f"down: {status.reason or status.state.value}"
             if status.state in (ProcState.CRASHED, ProcState.FAILED):
                 return False, f"{status.state.value}: {status.reason}"
             if time.monotonic() >= deadline:

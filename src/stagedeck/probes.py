@@ -139,7 +139,6 @@ def _ms(start: float) -> float:
 
 
 def _reason(exc: httpx.HTTPError) -> str:
-    text = str(exc) or type(exc).__name__
-    if "Connection refused" in text or "connect" in type(exc).__name__.lower():
-        return "connection refused" if "refused" in text.lower() else text
-    return text
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect (connection refused)"
+    return str(exc) or type(exc).__name__

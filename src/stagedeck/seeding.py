@@ -137,7 +137,7 @@ async def _one(engine: Engine, seed: Seed, health_timeout: float | None) -> Seed
     engine.bus.publish(ActionProgress("reseed", seed.name, "running"))
     service = engine.service(seed.service)
     timeout = service.ready_timeout if health_timeout is None else health_timeout
-    ok, why = await engine.wait_healthy(seed.service, timeout)
+    ok, why = await engine.wait_healthy(seed.service, timeout, give_up_when_down=True)
     if not ok:
         return _done(engine, seed, started, False, f"{seed.service} is not healthy: {why}", [])
     if seed.in_service:

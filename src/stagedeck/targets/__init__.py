@@ -6,9 +6,16 @@ from stagedeck.recipe import Recipe
 from stagedeck.targets.base import Target, TargetSink
 
 
-def make_target(recipe: Recipe, sink: TargetSink) -> Target:
-    """The target the recipe asks for; imported lazily so a local demo never loads the SDKs."""
+def make_target(recipe: Recipe, sink: TargetSink, *, attach: bool = False) -> Target:
+    """The target the recipe asks for; imported lazily so a local demo never loads the SDKs.
+
+    ``attach`` watches local services that another process runs instead of starting them.
+    """
     kind = recipe.environment.target
+    if kind == "local" and attach:
+        from stagedeck.targets.attached import AttachedTarget
+
+        return AttachedTarget(recipe, sink)
     if kind == "local":
         from stagedeck.targets.local import LocalTarget
 
