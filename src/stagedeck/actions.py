@@ -70,6 +70,27 @@ class PlanOutcome:
 Step = Callable[["Service"], Awaitable[None]]
 
 
+class ActionBusy(Exception):
+    """Another action is already working on one of these services: never interleave two."""
+
+
+def claim(engine: Engine, action: str, names: Iterable[str]) -> list[str]:
+    """Mark ``names`` as being acted on; raise ActionBusy naming who holds any of them."""
+    names = list(names)
+    held = {n: engine.claims[n] for n in names if n in engine.claims}
+    if held:
+        busy = ", ".join(f"{n} ({a})" for n, a in held.items())
+        raise ActionBusy(f"{action} refused: already in progress on {busy}")
+    for n in names:
+        engine.claims[n] = action
+    return names
+
+
+def release(engine: Engine, names: Iterable[str]) -> None:
+    for n in names:
+        engine.claims.pop(n, None)
+
+
 async def run_layers(
     engine: Engine,
     action: str,
@@ -80,6 +101,16 @@ async def run_layers(
     wanted = set(names)
     layers = [[n for n in layer if n in wanted] for layer in engine.graph.layers()]
     layers = [layer for layer in layers if layer]
+    claimed = claim(engine, action, wanted)
+    try:
+        return await _run(engine, action, layers, step)
+    finally:
+        release(engine, claimed)
+
+
+async def _run(
+    engine: Engine, action: str, layers: list[list[str]], step: Step, *, announce: bool = True
+) -> PlanOutcome:
     outcome = PlanOutcome(action, started=engine.clock())
 
     async def one(name: str) -> StepOutcome:
@@ -110,10 +141,15 @@ async def run_layers(
                 engine.bus.publish(ActionProgress(action, name, "skipped"))
             break
     outcome.finished = engine.clock()
+    if announce:
+        _announce(engine, outcome)
+    return outcome
+
+
+def _announce(engine: Engine, outcome: PlanOutcome) -> None:
     engine.bus.publish(
         Notice(outcome.describe().splitlines()[0], "information" if outcome.ok else "error")
     )
-    return outcome
 
 
 async def bring_up(engine: Engine, names: Iterable[str] | None = None) -> PlanOutcome:
@@ -130,12 +166,20 @@ async def redeploy_all(engine: Engine) -> PlanOutcome:
 
 async def redeploy(engine: Engine, name: str, *, with_dependents: bool = False) -> PlanOutcome:
     """Redeploy one service, then (optionally) its transitive dependents in order."""
-    first = await run_layers(engine, f"redeploy {name}", [name], engine.target.redeploy)
-    if not with_dependents or not first.ok:
-        return first
-    rest = await run_layers(
-        engine, f"redeploy {name}", engine.graph.dependents(name), engine.target.redeploy
-    )
+    action = f"redeploy {name}"
+    dependents = engine.graph.dependents(name) if with_dependents else []
+    # Claim everything up front so nobody slips in between the service and its dependents.
+    claimed = claim(engine, action, [name, *dependents])
+    try:
+        first = await _run(engine, action, [[name]], engine.target.redeploy)
+        if not dependents or not first.ok:
+            return first
+        layers = [[n for n in layer if n in dependents] for layer in engine.graph.layers()]
+        rest = await _run(
+            engine, action, [layer for layer in layers if layer], engine.target.redeploy
+        )
+    finally:
+        release(engine, claimed)
     rest.steps[:0] = first.steps
     rest.started = first.started
     return rest

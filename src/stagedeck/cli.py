@@ -101,7 +101,12 @@ def _run_cockpit_or_headless(recipe: Recipe, args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print_problems(exc, "user config")
         return EXIT_BAD_INPUT
-    return run_cockpit(recipe, theme=args.theme, config=config)
+    read_only = ReadOnly.from_sources(
+        flag=getattr(args, "read_only", False),
+        recipe=recipe.environment.read_only,
+        config=config.read_only,
+    )
+    return run_cockpit(recipe, theme=args.theme, config=config, read_only=read_only)
 
 
 def _confirm(question: str, args: argparse.Namespace) -> bool:
@@ -267,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     def cockpit_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--headless", action="store_true", help="no UI: print state changes")
         p.add_argument("--theme", default=None, help="theme name (see themes/)")
+        p.add_argument("--read-only", action="store_true", help="refuse every mutating action")
         p.add_argument(
             "--free-ports",
             action="store_true",
@@ -287,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("up", cmd_up, "bring every service up (or redeploy it) in dependency order")
     p.add_argument("recipe")
     cockpit_options(p)
-    action_options(p)
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
     p = add("redeploy", cmd_redeploy, "restart one service and wait until it is healthy")
     p.add_argument("recipe")

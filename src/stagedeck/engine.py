@@ -82,6 +82,8 @@ class Engine:
         self.connection_detail = "not connected"
         self.version = 0
         """Bumped whenever any status changes: views compare it to skip redraws."""
+        self.claims: dict[str, str] = {}
+        """Service → the action working on it now (see ``actions.claim``)."""
         self._trackers: dict[str, HealthTracker] = {}
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}

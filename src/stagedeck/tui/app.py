@@ -13,8 +13,10 @@ from textual.binding import Binding
 from stagedeck.engine import Engine
 from stagedeck.errors import ConfigError
 from stagedeck.events import Event, Notice
+from stagedeck.policy import ReadOnly
 from stagedeck.recipe import Recipe
 from stagedeck.themes import DEFAULT_THEME, ThemeError
+from stagedeck.tui.controller import ActionController
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.logs import LogsScreen
@@ -35,6 +37,27 @@ class StagedeckApp(App[int]):
         ),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("tab", "focus_next", "Next panel", show=False, id="app.focus_next"),
+        Binding(
+            "r",
+            "redeploy",
+            "Redeploy",
+            tooltip="Redeploy the selected service",
+            id="action.redeploy",
+        ),
+        Binding(
+            "R",
+            "redeploy_all",
+            "All",
+            tooltip="Bring up / redeploy everything in order",
+            id="action.redeploy_all",
+        ),
+        Binding(
+            "s",
+            "reseed",
+            "Reseed",
+            tooltip="Reload test data (the recipe's seeds)",
+            id="action.reseed",
+        ),
         Binding("1", "view('overview')", "Overview", show=False, id="view.overview"),
         Binding("2", "view('logs')", "Logs", show=False, id="view.logs"),
     ]
@@ -48,6 +71,7 @@ class StagedeckApp(App[int]):
         *,
         config: UserConfig | None = None,
         theme: str | None = None,
+        read_only: ReadOnly | None = None,
         start_engine: bool = True,
         watch_themes: bool = True,
         theme_folders: list[Path] | None = None,
@@ -63,6 +87,10 @@ class StagedeckApp(App[int]):
         self._wanted_theme = wanted
         self.theme = wanted if self.get_theme(wanted) else DEFAULT_THEME
         self._unsubscribe = engine.subscribe(self._on_engine_event)
+        self.read_only = read_only or ReadOnly.from_sources(
+            flag=False, recipe=engine.recipe.environment.read_only, config=self.config.read_only
+        )
+        self.controller = ActionController(self, engine, self.read_only)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(SEMANTIC_DEFAULTS)
@@ -130,6 +158,19 @@ class StagedeckApp(App[int]):
             sections.insert(1, ("Cockpit", screen_bindings))
         self.push_screen(HelpScreen(sections, self.current_keys()))
 
+    def selected_service(self) -> str | None:
+        """The service the current view has selected (actions apply to it)."""
+        return getattr(self.screen, "selected_service", None)
+
+    def action_redeploy(self) -> None:
+        self.controller.redeploy(self.selected_service())
+
+    def action_redeploy_all(self) -> None:
+        self.controller.redeploy_all()
+
+    def action_reseed(self) -> None:
+        self.controller.reseed()
+
     def action_view(self, name: str) -> None:
         if name in self.VIEWS:
             self.switch_mode(name)
@@ -150,11 +191,15 @@ class StagedeckApp(App[int]):
 
 
 async def run_cockpit_async(
-    recipe: Recipe, *, theme: str | None = None, config: UserConfig | None = None
+    recipe: Recipe,
+    *,
+    theme: str | None = None,
+    config: UserConfig | None = None,
+    read_only: ReadOnly | None = None,
 ) -> int:
     """Run the cockpit and, whatever happens, stop the engine (and local services) after."""
     engine = Engine(recipe)
-    app = StagedeckApp(engine, theme=theme, config=config)
+    app = StagedeckApp(engine, theme=theme, config=config, read_only=read_only)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, app.exit)
@@ -166,6 +211,10 @@ async def run_cockpit_async(
 
 
 def run_cockpit(
-    recipe: Recipe, *, theme: str | None = None, config: UserConfig | None = None
+    recipe: Recipe,
+    *,
+    theme: str | None = None,
+    config: UserConfig | None = None,
+    read_only: ReadOnly | None = None,
 ) -> int:
-    return asyncio.run(run_cockpit_async(recipe, theme=theme, config=config))
+    return asyncio.run(run_cockpit_async(recipe, theme=theme, config=config, read_only=read_only))

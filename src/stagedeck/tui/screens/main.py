@@ -30,6 +30,10 @@ class MainScreen(Screen[None]):
         yield StatusBar(self.engine)
         yield Footer()
 
+    @property
+    def selected_service(self) -> str | None:
+        return self.query_one(ServicesTable).selected
+
     def on_mount(self) -> None:
         self.query_one(ServicesTable).focus()
 
