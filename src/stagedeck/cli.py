@@ -18,6 +18,7 @@ from stagedeck import __version__
 from stagedeck.errors import ConfigError
 from stagedeck.policy import ReadOnly
 from stagedeck.recipe import Recipe, load_recipe
+from stagedeck.store import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -306,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", action="append", help="only this seed (and what it needs)")
     action_options(p)
 
+    from stagedeck.cli_records import register
+
+    register(add)
+
     p = add("check", cmd_check, "validate a recipe and summarise it")
     p.add_argument("recipe")
 
@@ -326,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print_problems(exc)
         return EXIT_BAD_INPUT
+    except StoreError as exc:
+        print(f"stagedeck: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

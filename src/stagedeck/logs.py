@@ -17,6 +17,7 @@ Three decisions shape this module:
 
 from __future__ import annotations
 
+import calendar
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -55,6 +56,40 @@ LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
 _REQUEST_ID = re.compile(
     r"(?i)\b(?:rid|request[_-]?id|req[_-]?id|trace[_-]?id|x-request-id)\"?\s*[=:]\s*\"?([A-Za-z0-9][A-Za-z0-9_.\-]{3,63})"
 )
+
+
+_LEADING_TIME = re.compile(
+    r"^\[?(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?\]?\s+"
+)
+
+
+def split_timestamp(text: str) -> tuple[float | None, str]:
+    """Lift a leading ISO-8601 timestamp off a line: (epoch seconds, rest).
+
+    Services and ``docker logs --timestamps`` both start lines with one; keeping
+    it in the text would show every line's time twice. No zone means local time.
+    """
+    m = _LEADING_TIME.match(text)
+    if m is None:
+        return None, text
+    date, clock, fraction, zone = m.groups()
+    try:
+        if zone in (None, ""):
+            base = time.mktime(time.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S"))
+        else:
+            offset = 0 if zone == "Z" else _zone_seconds(zone)
+            base = calendar.timegm(time.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S")) - offset
+    except (ValueError, OverflowError):
+        return None, text
+    if fraction:
+        base += float(fraction[:10])
+    return base, text[m.end() :]
+
+
+def _zone_seconds(zone: str) -> int:
+    sign = -1 if zone[0] == "-" else 1
+    digits = zone[1:].replace(":", "")
+    return sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
 
 
 def sanitize(text: str) -> str:
@@ -180,9 +215,12 @@ class LogHub:
         text = sanitize(text.rstrip("\r\n"))
         for mask in self.masks:
             text = mask(text)
+        stamped, text = split_timestamp(text)
+        if ts is None:
+            ts = stamped if stamped is not None else time.time()
         line = LogLine(
             self.all.end,
-            time.time() if ts is None else ts,
+            ts,
             service,
             stream,
             text,

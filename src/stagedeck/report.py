@@ -1,0 +1,249 @@
+"""Reports of a run: Markdown for chat, HTML for a browser, JUnit for CI dashboards.
+
+A report carries what the cockpit knows and a CI log does not: for each
+failure, how often it has been seen before, what people wrote about it, and
+what the environment was doing while the test ran.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stagedeck.store import (
+    Annotation,
+    ContextItem,
+    Run,
+    SignatureStats,
+    Store,
+    SuiteRun,
+    TestResult,
+)
+
+FORMATS = ("md", "html", "junit")
+
+
+def _when(ts: float, now: float) -> str:
+    """'today 14:02', 'Tuesday', or a date: how people say when something first happened."""
+    t, n = time.localtime(ts), time.localtime(now)
+    if (t.tm_year, t.tm_yday) == (n.tm_year, n.tm_yday):
+        return f"today {time.strftime('%H:%M', t)}"
+    if now - ts < 6 * 86400:
+        return time.strftime("%A", t)
+    return time.strftime("%Y-%m-%d", t)
+
+
+def recurrence_line(
+    stats: SignatureStats, notes: list[Annotation], now: float | None = None
+) -> str:
+    """ "seen 4 times since Tuesday; alice: payments sandbox times out under load"."""
+    now = time.time() if now is None else now
+    parts = []
+    if stats.count > 1 and stats.first_seen is not None:
+        parts.append(f"seen {stats.count} times since {_when(stats.first_seen, now)}")
+    elif stats.count == 1:
+        parts.append("first time seen")
+    for note in notes:
+        link = f" ({note.link})" if note.link else ""
+        parts.append(f"{note.author} [{note.tag}]: {note.note}{link}")
+    return "; ".join(parts)
+
+
+@dataclass
+class FailureReport:
+    suite: str
+    result: TestResult
+    recurrence: str
+    annotations: list[Annotation]
+    context: list[ContextItem]
+
+
+@dataclass
+class RunReport:
+    run: Run
+    suites: list[SuiteRun]
+    results: dict[int, list[TestResult]]
+    failures: list[FailureReport] = field(default_factory=list)
+
+
+def build_report(store: Store, run_id: int, mask: Callable[[str], str] = lambda s: s) -> RunReport:
+    run = store.run(run_id)
+    if run is None:
+        raise LookupError(f"no run {run_id} in {store.path}")
+    suites = store.suite_runs(run_id)
+    results = {s.id: store.test_results(s.id) for s in suites}
+    report = RunReport(run, suites, results)
+    now = time.time()
+    for suite in suites:
+        for result in results[suite.id]:
+            if result.outcome not in ("failed", "error") or result.id is None:
+                continue
+            notes = store.annotations_for(result.signature) if result.signature else []
+            stats = (
+                store.signature_stats(result.signature)
+                if result.signature
+                else SignatureStats(1, None, None)
+            )
+            context = [
+                ContextItem(
+                    c.service,
+                    c.kind,
+                    c.at,
+                    mask(c.content) if isinstance(c.content, str) else c.content,
+                )
+                for c in store.failure_context(result.id)
+            ]
+            report.failures.append(
+                FailureReport(
+                    suite.suite, result, recurrence_line(stats, notes, now), notes, context
+                )
+            )
+    return report
+
+
+def _stamp(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "–"
+
+
+def _context_lines(items: list[ContextItem]) -> list[str]:
+    lines = []
+    for item in sorted(items, key=lambda c: c.at):
+        if item.kind == "log":
+            clock = time.strftime("%H:%M:%S", time.localtime(item.at))
+            lines.append(f"{clock} {item.service}: {item.content}")
+        elif isinstance(item.content, dict):
+            c: dict[str, Any] = item.content
+            prefix = (
+                "at start"
+                if c.get("at_start")
+                else time.strftime("%H:%M:%S", time.localtime(item.at))
+            )
+            reason = f" ({c.get('reason')})" if c.get("reason") else ""
+            if c.get("at_start") and c.get("health") == "healthy":
+                continue  # healthy at the start is the normal case: not worth a line
+            lines.append(f"{prefix} {item.service}: {c.get('state')} / {c.get('health')}{reason}")
+    return lines
+
+
+def to_markdown(report: RunReport) -> str:
+    run = report.run
+    out = [
+        f"# stagedeck run {run.id}: {run.environment}",
+        "",
+        f"{run.outcome or 'running'} · by {run.user} · {_stamp(run.started)} → {_stamp(run.ended)}",
+        "",
+        "| suite | state | passed | failed | errors | skipped |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for s in report.suites:
+        out.append(
+            f"| {s.suite} | {s.state} | {s.passed} | {s.failed} | {s.errors} | {s.skipped} |"
+        )
+        if s.detail:
+            out.append(f"| | {s.detail} | | | | |")
+    if report.failures:
+        out += ["", "## Failures"]
+    for f in report.failures:
+        r = f.result
+        out += [
+            "",
+            f"### {f.suite}: `{r.test_id}`",
+            "",
+            f"**{r.outcome}** in {r.duration:.2f}s: {r.message}",
+        ]
+        if f.recurrence:
+            out += ["", f"> {f.recurrence}"]
+        if r.traceback:
+            out += ["", "```", r.traceback, "```"]
+        ctx = _context_lines(f.context)
+        if ctx:
+            out += ["", "Environment while it ran:", "", "```", *ctx, "```"]
+    return "\n".join(out) + "\n"
+
+
+def to_html(report: RunReport) -> str:
+    e = html.escape
+    run = report.run
+    rows = "".join(
+        f"<tr><td>{e(s.suite)}</td><td class='{e(s.state)}'>{e(s.state)}</td><td>{s.passed}</td>"
+        f"<td>{s.failed}</td><td>{s.errors}</td><td>{s.skipped}</td><td>{e(s.detail)}</td></tr>"
+        for s in report.suites
+    )
+    failures = []
+    for f in report.failures:
+        r = f.result
+        ctx = "\n".join(_context_lines(f.context))
+        failures.append(
+            f"<section><h3>{e(f.suite)}: <code>{e(r.test_id)}</code></h3>"
+            f"<p><b>{e(r.outcome)}</b> in {r.duration:.2f}s: {e(r.message)}</p>"
+            + (f"<blockquote>{e(f.recurrence)}</blockquote>" if f.recurrence else "")
+            + (f"<pre>{e(r.traceback)}</pre>" if r.traceback else "")
+            + (f"<h4>Environment while it ran</h4><pre>{e(ctx)}</pre>" if ctx else "")
+            + "</section>"
+        )
+    style = (
+        "body{font-family:sans-serif;max-width:60em;margin:auto}td,th{padding:2px 8px}"
+        ".passed{color:#1a7f37}.failed,.error{color:#cf222e}pre{background:#f6f8fa;padding:8px}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>stagedeck run {run.id}</title>"
+        f"<style>{style}</style></head><body><h1>stagedeck run {run.id}: {e(run.environment)}</h1>"
+        f"<p>{e(run.outcome or 'running')} · by {e(run.user)} · "
+        f"{_stamp(run.started)} → {_stamp(run.ended)}</p>"
+        f"<table><tr><th>suite</th><th>state</th><th>passed</th><th>failed</th><th>errors</th>"
+        f"<th>skipped</th><th></th></tr>{rows}</table>"
+        + ("<h2>Failures</h2>" if failures else "")
+        + "".join(failures)
+        + "</body></html>\n"
+    )
+
+
+def to_junit(report: RunReport) -> str:
+    root = ET.Element("testsuites", name=f"stagedeck run {report.run.id}")
+    by_id = {s.id: s for s in report.suites}
+    notes = {f.result.id: f for f in report.failures}
+    for sid, results in report.results.items():
+        suite = by_id[sid]
+        el = ET.SubElement(
+            root,
+            "testsuite",
+            name=suite.suite,
+            tests=str(len(results)),
+            failures=str(suite.failed),
+            errors=str(suite.errors),
+            skipped=str(suite.skipped),
+        )
+        for r in results:
+            classname, _, name = r.test_id.rpartition("::")
+            case = ET.SubElement(
+                el,
+                "testcase",
+                classname=classname,
+                name=name or r.test_id,
+                time=f"{r.duration:.3f}",
+            )
+            if r.outcome in ("failed", "error"):
+                child = ET.SubElement(
+                    case, "failure" if r.outcome == "failed" else "error", message=r.message
+                )
+                known = notes.get(r.id)
+                child.text = r.traceback + (
+                    f"\n\n{known.recurrence}" if known and known.recurrence else ""
+                )
+            elif r.outcome == "skipped":
+                ET.SubElement(case, "skipped", message=r.message)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def render(report: RunReport, fmt: str) -> str:
+    return {"md": to_markdown, "html": to_html, "junit": to_junit}[fmt](report)
+
+
+def failures_json(items: list[dict[str, Any]]) -> str:
+    return json.dumps(items, indent=2, default=str)
