@@ -107,7 +107,14 @@ def _run_cockpit_or_headless(recipe: Recipe, args: argparse.Namespace) -> int:
         recipe=recipe.environment.read_only,
         config=config.read_only,
     )
-    return run_cockpit(recipe, theme=args.theme, config=config, read_only=read_only)
+    return run_cockpit(
+        recipe,
+        theme=args.theme,
+        config=config,
+        read_only=read_only,
+        user=getattr(args, "user", None),
+        db=getattr(args, "db", None),
+    )
 
 
 def _confirm(question: str, args: argparse.Namespace) -> bool:
@@ -274,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--headless", action="store_true", help="no UI: print state changes")
         p.add_argument("--theme", default=None, help="theme name (see themes/)")
         p.add_argument("--read-only", action="store_true", help="refuse every mutating action")
+        p.add_argument("--db", help="the shared SQLite file (default: $STAGEDECK_DB or XDG data dir)")
+        p.add_argument("--user", help="who you are to the people you share with (default: $USER)")
         p.add_argument(
             "--free-ports",
             action="store_true",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App
@@ -15,12 +16,18 @@ from stagedeck.errors import ConfigError
 from stagedeck.events import Event, Notice
 from stagedeck.policy import ReadOnly
 from stagedeck.recipe import Recipe
+from stagedeck.recording import current_user
+from stagedeck.shared import FailureView, SharedState
+from stagedeck.store import Store, StoreError, default_db_path
+from stagedeck.suites import SuiteRunner
 from stagedeck.themes import DEFAULT_THEME, ThemeError
 from stagedeck.tui.controller import ActionController
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
+from stagedeck.tui.screens.activity import ActivityScreen
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.logs import LogsScreen
 from stagedeck.tui.screens.main import MainScreen
+from stagedeck.tui.screens.suites import SuitesScreen
 from stagedeck.tui.theming import register_all, reload_file, theme_dirs
 from stagedeck.userconfig import UserConfig
 
@@ -58,11 +65,16 @@ class StagedeckApp(App[int]):
             tooltip="Reload test data (the recipe's seeds)",
             id="action.reseed",
         ),
+        Binding(
+            "L", "lease", "Lease", tooltip="Take, renew or release the lease", id="action.lease"
+        ),
         Binding("1", "view('overview')", "Overview", show=False, id="view.overview"),
         Binding("2", "view('logs')", "Logs", show=False, id="view.logs"),
+        Binding("5", "view('suites')", "Suites", show=False, id="view.suites"),
+        Binding("6", "view('activity')", "Activity", show=False, id="view.activity"),
     ]
 
-    VIEWS = ("overview", "logs")
+    VIEWS = ("overview", "logs", "suites", "activity")
     """Each view is a Textual mode with its own screen stack, so switching keeps state."""
 
     def __init__(
@@ -72,6 +84,9 @@ class StagedeckApp(App[int]):
         config: UserConfig | None = None,
         theme: str | None = None,
         read_only: ReadOnly | None = None,
+        shared: SharedState | None = None,
+        user: str = "",
+        suites_workdir: Path | None = None,
         start_engine: bool = True,
         watch_themes: bool = True,
         theme_folders: list[Path] | None = None,
@@ -90,7 +105,12 @@ class StagedeckApp(App[int]):
         self.read_only = read_only or ReadOnly.from_sources(
             flag=False, recipe=engine.recipe.environment.read_only, config=self.config.read_only
         )
-        self.controller = ActionController(self, engine, self.read_only)
+        self.shared = shared
+        self.user = user or current_user(self.config.user or None)
+        self.suites = SuiteRunner(engine.recipe, workdir=suites_workdir)
+        self.controller = ActionController(
+            self, engine, self.read_only, shared, suites=self.suites, user=self.user
+        )
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(SEMANTIC_DEFAULTS)
@@ -101,7 +121,11 @@ class StagedeckApp(App[int]):
         engine = self.engine
         self.add_mode("overview", lambda: MainScreen(engine))
         self.add_mode("logs", lambda: LogsScreen(engine))
+        self.add_mode("suites", lambda: SuitesScreen(self))
+        self.add_mode("activity", lambda: ActivityScreen(self))
         self.switch_mode("overview")
+        if self.shared is not None:
+            self.shared.start()
         for error in self._theme_errors:
             self.show_config_error(error, "theme")
         if self.theme != self._wanted_theme:
@@ -171,6 +195,18 @@ class StagedeckApp(App[int]):
     def action_reseed(self) -> None:
         self.controller.reseed()
 
+    def action_lease(self) -> None:
+        self.controller.lease()
+
+    def run_suites(self, names: list[str]) -> None:
+        self.controller.run_suites(names)
+
+    def annotate(self, view: FailureView, edit: Any = None) -> None:
+        self.controller.annotate(view, edit)
+
+    def delete_annotation(self, note: Any) -> None:
+        self.controller.delete_annotation(note)
+
     def action_view(self, name: str) -> None:
         if name in self.VIEWS:
             self.switch_mode(name)
@@ -196,18 +232,42 @@ async def run_cockpit_async(
     theme: str | None = None,
     config: UserConfig | None = None,
     read_only: ReadOnly | None = None,
+    user: str | None = None,
+    db: str | None = None,
 ) -> int:
     """Run the cockpit and, whatever happens, stop the engine (and local services) after."""
     engine = Engine(recipe)
-    app = StagedeckApp(engine, theme=theme, config=config, read_only=read_only)
+    user = current_user(user or (config.user if config else None))
+    shared = await open_shared(recipe.name, user, db)
+    app = StagedeckApp(
+        engine,
+        theme=theme,
+        config=config,
+        read_only=read_only,
+        shared=shared,
+        user=user,
+        suites_workdir=default_db_path(db).parent / "runs" / recipe.name,
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, app.exit)
     try:
         result = await app.run_async()
     finally:
+        await shared.stop()
         await engine.stop()
     return result or 0
+
+
+async def open_shared(env: str, user: str, db: str | None) -> SharedState:
+    """The shared database, or a SharedState that says why it cannot be used (the banner)."""
+    path = default_db_path(db)
+    try:
+        store = await asyncio.to_thread(Store.open, path)
+    except StoreError as exc:
+        return SharedState(None, env, user, problem=f"annotations disabled: {exc}")
+    problem = f"annotations disabled: {store.problem}" if not store.writable else ""
+    return SharedState(store, env, user, problem=problem)
 
 
 def run_cockpit(
@@ -216,5 +276,9 @@ def run_cockpit(
     theme: str | None = None,
     config: UserConfig | None = None,
     read_only: ReadOnly | None = None,
+    user: str | None = None,
+    db: str | None = None,
 ) -> int:
-    return asyncio.run(run_cockpit_async(recipe, theme=theme, config=config, read_only=read_only))
+    return asyncio.run(
+        run_cockpit_async(recipe, theme=theme, config=config, read_only=read_only, user=user, db=db)
+    )

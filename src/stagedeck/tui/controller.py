@@ -6,6 +6,7 @@ read-only mode, leases and busy services refuse the same way for every key.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -13,59 +14,126 @@ from stagedeck.actions import ActionBusy, PlanOutcome, bring_up, redeploy, redep
 from stagedeck.engine import Engine
 from stagedeck.policy import ReadOnly
 from stagedeck.seeding import ReseedOutcome, reseed, seed_order
+from stagedeck.shared import FailureView, SharedState
+from stagedeck.store import Annotation, LeaseHeld, StoreError
+from stagedeck.suites import SuiteRunner, SuiteState
 from stagedeck.tui.screens.confirm import ConfirmScreen
+from stagedeck.tui.screens.forms import AnnotateScreen, AnnotationRequest, LeaseRequest, LeaseScreen
 
 if TYPE_CHECKING:
     from textual.app import App
 
 
 class ActionController:
-    def __init__(self, app: App[Any], engine: Engine, read_only: ReadOnly) -> None:
+    def __init__(
+        self,
+        app: App[Any],
+        engine: Engine,
+        read_only: ReadOnly,
+        shared: SharedState | None = None,
+        *,
+        suites: SuiteRunner | None = None,
+        user: str = "",
+    ) -> None:
         self.app = app
         self.engine = engine
         self.read_only = read_only
-        self.guards: list[Callable[[str, list[str]], str | None]] = []
-        """Extra checks (leases): return a refusal message, or None to allow."""
+        self.shared = shared
+        self.suites = suites or SuiteRunner(engine.recipe)
+        self.user = user
 
-    def guard(self, action: str, services: list[str]) -> bool:
-        """True when the action may go ahead; otherwise tell the user why not."""
+    def refusal(self, action: str, services: list[str]) -> str | None:
+        """Why ``action`` may not run at all (read-only, busy here or elsewhere), or None."""
         if self.read_only:
-            self.app.notify(self.read_only.refusal(action), severity="warning", markup=False)
-            return False
+            return self.read_only.refusal(action)
         busy = [f"{s} ({self.engine.claims[s]})" for s in services if s in self.engine.claims]
         if busy:
-            self.app.notify(
-                f"{action} refused: already in progress on {', '.join(busy)}",
-                severity="warning",
-                markup=False,
-            )
+            return f"{action} refused: already in progress on {', '.join(busy)}"
+        if self.shared is not None:
+            elsewhere = self.shared.busy_elsewhere(services)
+            if elsewhere:
+                return f"{action} refused: {elsewhere}"
+        return None
+
+    def guard(self, action: str, services: list[str]) -> bool:
+        refusal = self.refusal(action, services)
+        if refusal:
+            self.app.notify(refusal, severity="warning", markup=False)
             return False
-        for check in self.guards:
-            refusal = check(action, services)
-            if refusal:
-                self.app.notify(refusal, severity="warning", markup=False)
-                return False
         return True
 
-    def _confirm_then(
+    def _go(
         self,
+        action: str,
+        services: list[str],
         screen: ConfirmScreen,
         run: Callable[[bool], Awaitable[PlanOutcome | ReseedOutcome]],
     ) -> None:
-        def answered(result: tuple[bool, bool] | None) -> None:
+        """Guard, then (if leased by someone else) ask to force, then confirm, then run."""
+        if not self.guard(action, services):
+            return
+        lease = self.shared.lease_refusal(action) if self.shared is not None else None
+
+        def confirmed(forced: bool) -> Callable[[tuple[bool, bool] | None], None]:
+            def answered(result: tuple[bool, bool] | None) -> None:
+                if result and result[0]:
+                    self.app.run_worker(
+                        self._execute(action, services, run(result[1]), forced),
+                        group="actions",
+                        exit_on_error=False,
+                    )
+
+            return answered
+
+        if lease is None:
+            self.app.push_screen(screen, confirmed(False))
+            return
+
+        def force_answer(result: tuple[bool, bool] | None) -> None:
             if result and result[0]:
-                self.app.run_worker(
-                    self._report(run(result[1])), group="actions", exit_on_error=False
-                )
+                self.app.push_screen(screen, confirmed(True))
 
-        self.app.push_screen(screen, answered)
+        self.app.push_screen(
+            ConfirmScreen(
+                lease,
+                "Act anyway? Forcing past someone's lease is recorded in the audit log "
+                "with your name, for everyone sharing this environment to see.",
+                confirm="Force",
+            ),
+            force_answer,
+        )
 
-    async def _report(self, pending: Awaitable[PlanOutcome | ReseedOutcome]) -> None:
+    async def _execute(
+        self,
+        action: str,
+        services: list[str],
+        pending: Awaitable[PlanOutcome | ReseedOutcome],
+        forced: bool,
+    ) -> None:
+        shared = self.shared
+        audit_id = (
+            await shared.audit_start(action, services, {}, forced) if shared is not None else None
+        )
         try:
             outcome = await pending
         except ActionBusy as exc:
             self.app.notify(str(exc), severity="warning", markup=False)
+            if shared is not None:
+                await shared.audit_finish(audit_id, "refused", {"detail": str(exc)})
             return
+        except Exception as exc:
+            if shared is not None:
+                await shared.audit_finish(audit_id, "error", {"detail": str(exc)})
+            raise
+        if shared is not None:
+            await shared.audit_finish(
+                audit_id,
+                "ok" if outcome.ok else "failed",
+                {
+                    "seconds": round(outcome.finished - outcome.started, 2),
+                    "detail": outcome.describe(),
+                },
+            )
         if not outcome.ok:
             # The first line was already announced by the engine; the details matter here.
             self.app.notify(outcome.describe(), severity="error", timeout=15, markup=False)
@@ -77,8 +145,6 @@ class ActionController:
             self.app.notify("select a service first", severity="warning")
             return
         dependents = self.engine.graph.dependents(name)
-        if not self.guard("redeploy", [name]):
-            return
         svc = self.engine.service(name)
         how = {
             "local": "its process is stopped (SIGTERM, then SIGKILL) and started again",
@@ -91,15 +157,15 @@ class ActionController:
             if dependents
             else None
         )
-        self._confirm_then(
+        self._go(
+            "redeploy",
+            [name],
             ConfirmScreen(f"Redeploy {name}?", body, confirm="Redeploy", option=option),
             lambda with_deps: redeploy(self.engine, name, with_dependents=with_deps),
         )
 
     def redeploy_all(self) -> None:
         names = self.engine.graph.nodes
-        if not self.guard("redeploy all", names):
-            return
         layers = " → ".join(", ".join(layer) for layer in self.engine.graph.layers())
         local_first = self.engine.target.manages_processes and all(
             s.pid is None for s in self.engine.statuses.values()
@@ -111,7 +177,9 @@ class ActionController:
             "The first failure stops the plan; later layers are left alone."
         )
         plan = bring_up if local_first else redeploy_all
-        self._confirm_then(
+        self._go(
+            "redeploy all",
+            names,
             ConfirmScreen(f"{verb} all {len(names)} services?", body, confirm=verb),
             lambda _: plan(self.engine),
         )
@@ -122,12 +190,206 @@ class ActionController:
             self.app.notify("this recipe has no seeds", severity="warning")
             return
         services = sorted({s.service for s in seeds.values()})
-        if not self.guard("reseed", services):
-            return
         order = [n for layer in seed_order(seeds) for n in layer]
         lines = "\n".join(f"  {n} → {seeds[n].service}" for n in order)
         body = f"Test data in these services is overwritten, in this order:\n{lines}"
-        self._confirm_then(
+        self._go(
+            "reseed",
+            services,
             ConfirmScreen("Reseed test data?", body, confirm="Reseed"),
             lambda _: reseed(self.engine),
+        )
+
+    # ---------------------------------------------------------------- leases
+
+    def lease(self) -> None:
+        shared = self.shared
+        if shared is None or shared.store is None:
+            self.app.notify("leases need the shared database (--db)", severity="warning")
+            return
+        if self.read_only:
+            self.app.notify(self.read_only.refusal("lease"), severity="warning", markup=False)
+            return
+        env = self.engine.recipe.name
+        lease = shared.snapshot.lease
+        now = shared.clock()
+        held = lease is not None and not lease.expired(now)
+        mine = held and lease is not None and lease.owner == shared.user
+        current = lease.describe(now) if held and lease is not None else ""
+
+        def answered(request: LeaseRequest | None) -> None:
+            if request is None:
+                return
+            if request.action == "release":
+                self.app.run_worker(self._release(), group="lease", exit_on_error=False)
+                return
+            if held and not mine:
+
+                def force(result: tuple[bool, bool] | None) -> None:
+                    if result and result[0]:
+                        self.app.run_worker(
+                            self._acquire(request, force=True), group="lease", exit_on_error=False
+                        )
+
+                self.app.push_screen(
+                    ConfirmScreen(
+                        current,
+                        "Take the lease from them? Forcing is recorded in the audit log.",
+                        confirm="Force",
+                    ),
+                    force,
+                )
+                return
+            self.app.run_worker(
+                self._acquire(request, force=False), group="lease", exit_on_error=False
+            )
+
+        self.app.push_screen(LeaseScreen(env, current, bool(mine)), answered)
+
+    async def _acquire(self, request: LeaseRequest, *, force: bool) -> None:
+        assert self.shared is not None
+        try:
+            lease = await self.shared.acquire_lease(request.reason, request.ttl, force=force)
+        except LeaseHeld as exc:
+            self.app.notify(exc.lease.describe(), severity="warning", markup=False)
+            return
+        except StoreError as exc:  # never pretend: a lease that was not written is no lease
+            self.app.notify(f"lease not taken: {exc}", severity="error", timeout=12, markup=False)
+            return
+        self.app.notify(lease.describe(), timeout=5, markup=False)
+
+    async def _release(self) -> None:
+        assert self.shared is not None
+        try:
+            released = await self.shared.release_lease()
+        except StoreError as exc:
+            self.app.notify(f"lease not released: {exc}", severity="error", markup=False)
+            return
+        self.app.notify("lease released" if released else "you did not hold the lease")
+
+    # ---------------------------------------------------------------- suites and annotations
+
+    def run_suites(self, names: list[str]) -> None:
+        exclusive = [n for n in names if self.engine.recipe.suites[n].exclusive]
+        if exclusive:
+            if self.read_only:
+                self.app.notify(self.read_only.refusal("exclusive suite"), severity="warning")
+                return
+            refusal = self.shared.lease_refusal(", ".join(exclusive)) if self.shared else None
+            if refusal:
+                self.app.notify(refusal, severity="warning", markup=False)
+                return
+        running = [n for n in names if n in self._suite_tasks]
+        if running:
+            self.app.notify(f"already running: {', '.join(running)}", severity="warning")
+            return
+        self.app.run_worker(self._run_suites(names), group="suites", exit_on_error=False)
+
+    @property
+    def _suite_tasks(self) -> set[str]:
+        return {n for n, p in self.suites.progress.items() if not p.state.finished}
+
+    async def _run_suites(self, names: list[str]) -> None:
+        from stagedeck.recording import run_and_record
+
+        shared = self.shared
+        store = shared.store if shared is not None and shared.writable else None
+        record = await run_and_record(self.engine, self.suites, names, store, self.user)
+        if shared is not None:
+            await shared.refresh(force=True)
+        failed = [p for p in record.suites if p.state is not SuiteState.PASSED]
+        summary = ", ".join(f"{p.suite} {p.state.value}" for p in record.suites)
+        self.app.notify(summary, severity="error" if failed else "information", timeout=8)
+        if record.store_problem:
+            self.app.notify(f"results not saved: {record.store_problem}", severity="error")
+
+    def annotate(self, view: FailureView, edit: Annotation | None = None) -> None:
+        shared = self.shared
+        if shared is None or not shared.writable:
+            problem = shared.snapshot.problem if shared is not None else "no shared database"
+            self.app.notify(problem or "annotations are disabled", severity="error", markup=False)
+            return
+        result = view.failure.result
+
+        def answered(request: AnnotationRequest | None) -> None:
+            if request is not None:
+                self.app.run_worker(
+                    self._save_annotation(view, request, edit),
+                    group="annotate",
+                    exit_on_error=False,
+                )
+
+        self.app.push_screen(
+            AnnotateScreen(
+                result.test_id,
+                result.message,
+                tag=edit.tag if edit else "",
+                note=edit.note if edit else "",
+                link=(edit.link or "") if edit else "",
+            ),
+            answered,
+        )
+
+    async def _save_annotation(
+        self, view: FailureView, request: AnnotationRequest, edit: Annotation | None
+    ) -> None:
+        shared = self.shared
+        assert shared is not None and shared.store is not None
+        store = shared.store
+        result = view.failure.result
+        try:
+            if edit is not None:
+                await asyncio.to_thread(
+                    store.edit_annotation,
+                    edit.id,
+                    shared.user,
+                    tag=request.tag,
+                    note=request.note,
+                    link=request.link,
+                )
+            else:
+                await asyncio.to_thread(
+                    store.add_annotation,
+                    result.signature or result.test_id,
+                    result.test_id,
+                    shared.env,
+                    shared.user,
+                    request.tag,
+                    request.note,
+                    request.link,
+                )
+        except (StoreError, ValueError) as exc:
+            # Keep what was typed: the user can copy it from the notification.
+            self.app.notify(
+                f"annotation not saved ({exc}); your note: {request.note}",
+                severity="error",
+                timeout=20,
+                markup=False,
+            )
+            return
+        await shared.refresh(force=True)
+        self.app.notify("annotation saved", timeout=3)
+
+    def delete_annotation(self, note: Annotation) -> None:
+        shared = self.shared
+        if shared is None or shared.store is None or not shared.writable:
+            self.app.notify("annotations are disabled", severity="error")
+            return
+        store = shared.store
+
+        async def delete() -> None:
+            try:
+                await asyncio.to_thread(store.delete_annotation, note.id, shared.user)
+            except StoreError as exc:
+                self.app.notify(str(exc), severity="error", markup=False)
+                return
+            await shared.refresh(force=True)
+            self.app.notify(f"annotation #{note.id} deleted", timeout=3)
+
+        def answered(result: tuple[bool, bool] | None) -> None:
+            if result and result[0]:
+                self.app.run_worker(delete(), group="annotate", exit_on_error=False)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Delete your note #{note.id}?", note.note, confirm="Delete"), answered
         )

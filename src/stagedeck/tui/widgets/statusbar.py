@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from stagedeck.engine import Engine
 from stagedeck.events import Health
+from stagedeck.shared import SharedSnapshot
 from stagedeck.tui.palette import style
 
 
@@ -29,8 +30,43 @@ class StatusBar(Static):
         """Segments other features add (lease, presence, read-only), keyed by name."""
 
     def on_mount(self) -> None:
+        shared = getattr(self.app, "shared", None)
+        if shared is not None:
+            shared.subscribers.append(self._on_shared)
+            self._on_shared(shared.snapshot)
+        read_only = getattr(self.app, "read_only", None)
+        if read_only:
+            badge = style(self.app, "degraded", bold=True)
+            self.extra["read-only"] = Text("read-only", style=badge)
         self.tick()
         self.set_interval(1.0, self.tick)
+
+    def on_unmount(self) -> None:
+        shared = getattr(self.app, "shared", None)
+        if shared is not None and self._on_shared in shared.subscribers:
+            shared.subscribers.remove(self._on_shared)
+
+    def _on_shared(self, snapshot: SharedSnapshot) -> None:
+        """Lease, presence and the database banner, as every sharing cockpit sees them."""
+        shared = getattr(self.app, "shared", None)
+        lease = snapshot.lease
+        if lease is not None and not lease.expired(time.time()):
+            mine = shared is not None and lease.owner == shared.user
+            name = "degraded" if not mine else "healthy"
+            self.extra["lease"] = Text(f"⚑ {lease.describe()}", style=style(self.app, name))
+        else:
+            self.extra.pop("lease", None)
+        watching = shared.presence_text() if shared is not None else ""
+        if watching:
+            self.extra["presence"] = Text(watching)
+        else:
+            self.extra.pop("presence", None)
+        if snapshot.problem:
+            self.extra["problem"] = Text(f"⚠ {snapshot.problem}", style=style(self.app, "down"))
+        else:
+            self.extra.pop("problem", None)
+        if self.is_mounted:
+            self.tick()
 
     def tick(self) -> None:
         engine = self.engine
@@ -53,6 +89,8 @@ class StatusBar(Static):
             text.append_text(segment)
         clock = time.strftime("%H:%M:%S", time.localtime(self._clock()))
         width = self.size.width - 2 if self.size.width else 80
+        if text.cell_len + len(clock) + 1 > width:
+            text.truncate(max(10, width - len(clock) - 2), overflow="ellipsis")
         pad = max(1, width - text.cell_len - len(clock))
         text.append(" " * pad)
         text.append(clock, style="dim")

@@ -1,0 +1,85 @@
+"""Activity: what everyone sharing this environment did, newest first."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer
+
+from stagedeck.shared import SharedSnapshot
+from stagedeck.tui.palette import style
+from stagedeck.tui.widgets.statusbar import StatusBar
+
+if TYPE_CHECKING:
+    from stagedeck.tui.app import StagedeckApp
+
+
+class ActivityScreen(Screen[None]):
+    def __init__(self, app_ref: StagedeckApp) -> None:
+        super().__init__()
+        self.cockpit = app_ref
+        self._shown: tuple[object, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="activity-panel") as panel:
+            panel.border_title = "activity · everyone sharing this environment"
+            yield DataTable(id="activity", cursor_type="row")
+        yield StatusBar(self.cockpit.engine)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for name, width in (
+            ("WHEN", 9),
+            ("WHO", 10),
+            ("ACTION", 24),
+            ("SERVICES", 22),
+            ("OUTCOME", 9),
+            ("TOOK", 6),
+        ):
+            table.add_column(name, key=name.lower(), width=width)
+        table.add_column("DETAIL", key="detail")
+        table.focus()
+        shared = self.cockpit.shared
+        if shared is not None:
+            shared.subscribers.append(self._on_shared)
+            self._on_shared(shared.snapshot)
+
+    def on_unmount(self) -> None:
+        shared = self.cockpit.shared
+        if shared is not None and self._on_shared in shared.subscribers:
+            shared.subscribers.remove(self._on_shared)
+
+    def _on_shared(self, snapshot: SharedSnapshot) -> None:
+        if snapshot.audit == self._shown:
+            return
+        self._shown = snapshot.audit
+        table = self.query_one(DataTable)
+        table.clear()
+        for entry in snapshot.audit:
+            if entry.outcome is None:
+                outcome = Text("running", style=style(self.app, "degraded"))
+            elif entry.outcome == "ok":
+                outcome = Text("ok", style=style(self.app, "healthy"))
+            else:
+                outcome = Text(entry.outcome, style=style(self.app, "down"))
+            took = f"{entry.ended - entry.started:.0f}s" if entry.ended else ""
+            action = Text(entry.action)
+            if entry.forced:
+                action.append(" (forced)", style=style(self.app, "down", bold=True))
+            detail = str(entry.details.get("detail", "")).splitlines()[0:1]
+            table.add_row(
+                time.strftime("%H:%M:%S", time.localtime(entry.started)),
+                entry.user,
+                action,
+                ", ".join(entry.services),
+                outcome,
+                took,
+                Text(detail[0] if detail else ""),
+                key=str(entry.id),
+            )

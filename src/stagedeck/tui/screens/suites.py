@@ -1,0 +1,257 @@
+"""Suites and failures: run suites, watch them, and see what is known about each failure."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Log, Static
+
+from stagedeck.shared import FailureView, SharedSnapshot
+from stagedeck.suites import SuiteProgress, SuiteState
+from stagedeck.tui.palette import style
+from stagedeck.tui.widgets.statusbar import StatusBar
+
+if TYPE_CHECKING:
+    from stagedeck.tui.app import StagedeckApp
+
+STATE_STYLE = {
+    SuiteState.PASSED: "healthy",
+    SuiteState.FAILED: "down",
+    SuiteState.ERROR: "down",
+    SuiteState.RUNNING: "degraded",
+    SuiteState.WAITING: "unknown",
+    SuiteState.QUEUED: "unknown",
+    SuiteState.CANCELLED: "unknown",
+}
+
+
+class OutputScreen(ModalScreen[None]):
+    """A suite's output. ``Log`` holds plain strings: output is never parsed as markup."""
+
+    DEFAULT_CSS = """
+    OutputScreen { align: center middle; }
+    OutputScreen > Vertical {
+        width: 95%; height: 90%; border: round $primary; background: $surface;
+    }
+    """
+    BINDINGS = [Binding("escape,q,o", "dismiss", "Close", id="output.close")]
+
+    def __init__(self, progress: SuiteProgress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = f"{self.progress.suite} output · {self.progress.describe()}"
+            if self.progress.output_path:
+                box.border_subtitle = str(self.progress.output_path)
+            yield Log(max_lines=5000, id="suite-output")
+
+    def on_mount(self) -> None:
+        log = self.query_one(Log)
+        log.write_lines(list(self.progress.output))
+        log.focus()
+
+
+class SuitesScreen(Screen[None]):
+    BINDINGS = [
+        Binding("t", "run_selected", "Run suite", id="suites.run"),
+        Binding("T", "run_all", "Run all", id="suites.run_all"),
+        Binding("c", "cancel", "Cancel", id="suites.cancel"),
+        Binding("o", "output", "Output", id="suites.output"),
+        Binding("a", "annotate", "Annotate", id="suites.annotate"),
+        Binding("e", "edit_annotation", "Edit note", show=False, id="suites.edit"),
+        Binding("x", "delete_annotation", "Delete note", show=False, id="suites.delete"),
+    ]
+
+    def __init__(self, app_ref: StagedeckApp) -> None:
+        super().__init__()
+        self.cockpit = app_ref
+        self._drawn: dict[str, tuple[Any, ...]] = {}
+        self._failures: tuple[FailureView, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="suites-panel") as panel:
+            panel.border_title = "suites"
+            yield DataTable(id="suites", cursor_type="row")
+        with Vertical(id="failures-panel") as panel:
+            panel.border_title = "failures of the latest run"
+            yield DataTable(id="failures", cursor_type="row")
+        with VerticalScroll(id="failure-detail-panel"):
+            yield Static(id="failure-detail")
+        yield StatusBar(self.cockpit.engine)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        suites = self.query_one("#suites", DataTable)
+        suites.add_column("SUITE", key="suite", width=14)
+        suites.add_column("STATE", key="state", width=10)
+        suites.add_column("PROGRESS", key="progress")
+        for name in self.cockpit.engine.recipe.suites:
+            suites.add_row(name, "–", "never run here", key=name)
+        failures = self.query_one("#failures", DataTable)
+        failures.add_column("SUITE", key="suite", width=10)
+        failures.add_column("TEST", key="test", width=40)
+        failures.add_column("SEEN", key="seen", width=5)
+        failures.add_column("KNOWN", key="known")
+        suites.focus()
+        self.set_interval(0.25, self.refresh_suites)
+        shared = self.cockpit.shared
+        if shared is not None:
+            shared.subscribers.append(self._on_shared)
+            self._on_shared(shared.snapshot)
+
+    def on_unmount(self) -> None:
+        shared = self.cockpit.shared
+        if shared is not None and self._on_shared in shared.subscribers:
+            shared.subscribers.remove(self._on_shared)
+
+    # ------------------------------------------------------------------ suites
+
+    @property
+    def selected_suite(self) -> str | None:
+        table = self.query_one("#suites", DataTable)
+        if not table.row_count:
+            return None
+        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return str(key.value)
+
+    def refresh_suites(self) -> None:
+        table = self.query_one("#suites", DataTable)
+        for name, progress in self.cockpit.suites.progress.items():
+            key = (progress.version, progress.state)
+            if self._drawn.get(name) == key or name not in table.rows:
+                continue
+            self._drawn[name] = key
+            state = Text(progress.state.value, style=style(self.app, STATE_STYLE[progress.state]))
+            table.update_cell(name, "state", state)
+            table.update_cell(name, "progress", Text(progress.describe()))
+
+    def action_run_selected(self) -> None:
+        name = self.selected_suite
+        if name:
+            self.cockpit.run_suites([name])
+
+    def action_run_all(self) -> None:
+        self.cockpit.run_suites(list(self.cockpit.engine.recipe.suites))
+
+    def action_cancel(self) -> None:
+        name = self.selected_suite
+        if name and not self.cockpit.suites.cancel(name):
+            self.notify(f"{name} is not running", severity="warning")
+
+    def action_output(self) -> None:
+        name = self.selected_suite
+        progress = self.cockpit.suites.progress.get(name or "")
+        if progress is None:
+            self.notify("this suite has not run in this cockpit yet", severity="warning")
+            return
+        self.app.push_screen(OutputScreen(progress))
+
+    # ------------------------------------------------------------------ failures
+
+    def _on_shared(self, snapshot: SharedSnapshot) -> None:
+        if snapshot.failures == self._failures:
+            return
+        self._failures = snapshot.failures
+        table = self.query_one("#failures", DataTable)
+        selected = self.selected_failure
+        table.clear()
+        for index, view in enumerate(snapshot.failures):
+            known = Text()
+            if view.annotations:
+                note = view.annotations[-1]
+                known.append(
+                    f"[{note.tag}] ",
+                    style=style(self.app, "flaky") if note.tag == "flaky" else "bold",
+                )
+                known.append(f"{note.author}: {note.note}")
+            else:
+                known.append(
+                    view.failure.result.message.splitlines()[0][:120]
+                    if view.failure.result.message
+                    else ""
+                )
+            table.add_row(
+                view.failure.suite,
+                view.failure.result.test_id.rpartition("::")[2] or view.failure.result.test_id,
+                str(view.seen),
+                known,
+                key=str(index),
+            )
+        panel = self.query_one("#failures-panel")
+        run = f"run {snapshot.last_run_id}" if snapshot.last_run_id else "no run yet"
+        panel.border_title = f"failures · {run} · {len(snapshot.failures)}"
+        if selected is not None:
+            for index, view in enumerate(snapshot.failures):
+                if view.failure.result.id == selected.failure.result.id:
+                    table.move_cursor(row=index)
+        self._show_detail()
+
+    @property
+    def selected_failure(self) -> FailureView | None:
+        table = self.query_one("#failures", DataTable)
+        if not table.row_count or not self._failures:
+            return None
+        row = table.cursor_coordinate.row
+        return self._failures[row] if row < len(self._failures) else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "failures":
+            self._show_detail()
+
+    def _show_detail(self) -> None:
+        view = self.selected_failure
+        detail = self.query_one("#failure-detail", Static)
+        if view is None:
+            detail.update(Text("No failures in the latest run.", style="dim"))
+            return
+        r = view.failure.result
+        text = Text()
+        text.append(f"{view.failure.suite} · {r.test_id}\n", style="bold")
+        text.append(f"{r.outcome}: {r.message}\n")
+        if view.recurrence:
+            text.append(f"{view.recurrence}\n", style=style(self.app, "flaky"))
+        for note in view.annotations:
+            when = time.strftime("%a %H:%M", time.localtime(note.updated))
+            text.append(f"  #{note.id} {note.author} [{note.tag}] {when}: ", style="bold")
+            text.append(note.note)
+            if note.link:
+                text.append(f" ({note.link})", style="underline")
+            text.append("\n")
+        if not view.annotations:
+            text.append("Nothing written about it yet: press a to annotate.\n", style="dim")
+        detail.update(text)
+
+    def action_annotate(self) -> None:
+        view = self.selected_failure
+        if view is None:
+            self.notify("select a failure first", severity="warning")
+            return
+        self.cockpit.annotate(view)
+
+    def _my_note(self) -> tuple[FailureView, Any] | None:
+        view = self.selected_failure
+        mine = [a for a in (view.annotations if view else ()) if a.author == self.cockpit.user]
+        if view is None or not mine:
+            self.notify(
+                "you have no note on this failure (people edit their own only)", severity="warning"
+            )
+            return None
+        return view, mine[-1]
+
+    def action_edit_annotation(self) -> None:
+        found = self._my_note()
+        if found:
+            self.cockpit.annotate(found[0], edit=found[1])
+
+    def action_delete_annotation(self) -> None:
+        found = self._my_note()
+        if found:
+            self.cockpit.delete_annotation(found[1])

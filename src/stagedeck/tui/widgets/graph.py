@@ -1,0 +1,615 @@
+"""The dependency graph: every service as a box coloured by health, edges between layers.
+
+Three things are told apart at a glance: the **root failure** (down while all
+its dependencies are healthy: where to look first) is drawn reversed and bold
+with ``✖``; a service that is down only because something below it is down
+keeps ``✖`` without the emphasis; a service that is up but has a down
+dependency is **impacted** (``⚠``, the theme's ``$impacted``), and so are the
+edges the failure travels along.
+
+Selecting a service (``j``/``k`` in dependency order, ``h``/``l`` across
+layers, or a click) highlights what it needs and what needs it, edges too, and
+posts :class:`GraphView.Selected`.
+
+The layout (core: :mod:`stagedeck.graph_layout`) is computed once per recipe;
+the view restyles its rows only when ``engine.version``, the selection or the
+theme changed, checked four times a second and not at all while hidden, and
+renders only the rows on screen (Line API).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Static
+
+from stagedeck.engine import Engine, Transition
+from stagedeck.events import Health
+from stagedeck.graph import DependencyGraph
+from stagedeck.graph_layout import Edge, GraphLayout, Role, layout_graph
+from stagedeck.recipe import Recipe
+from stagedeck.tui.palette import HEALTH_SYMBOL, health_style_name, style
+
+POLL_SECONDS = 0.25
+SYNC_LAYOUT_NODES = 40
+"""Graphs up to this size are laid out at once; larger ones in a thread (about 1 s at 150)."""
+
+ROOT, DOWN, IMPACTED = "root", "down", "impacted"
+
+MARKERS = {
+    ROOT: "✖",
+    DOWN: "✖",
+    IMPACTED: "⚠",
+    **{h.value: s for h, s in HEALTH_SYMBOL.items()},
+}
+ASCII_MARKERS = {
+    ROOT: "X",
+    DOWN: "x",
+    IMPACTED: "!",
+    Health.HEALTHY.value: "*",
+    Health.DEGRADED.value: "~",
+    Health.DOWN.value: "x",
+    Health.UNKNOWN.value: "?",
+}
+SELECTED_BOX = str.maketrans("╭╮╰╯─│├", "┏┓┗┛━┃┣")
+"""The selected service's box is redrawn heavy: visible without colour."""
+SELECTED_BOX_ASCII = str.maketrans("+-|", "#=#")
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """What the graph says about one service right now."""
+
+    kind: str
+    """``root``, ``down``, ``impacted``, or the health (``healthy``, ``degraded``, ``unknown``)."""
+    colour: str
+    """Palette name of its colour."""
+
+
+def conditions(engine: Engine, graph: DependencyGraph) -> dict[str, Condition]:
+    """Root failure versus down-because-of-a-dependency versus impacted, per service."""
+    down = engine.down()
+    roots = graph.root_failures(down)
+    impacted = graph.impacted(down)
+    out: dict[str, Condition] = {}
+    for name, status in engine.statuses.items():
+        if name in roots:
+            out[name] = Condition(ROOT, "down")
+        elif name in down:
+            out[name] = Condition(DOWN, "down")
+        elif name in impacted:
+            out[name] = Condition(IMPACTED, "impacted")
+        else:
+            out[name] = Condition(
+                status.health.value, health_style_name(status.health, status.state)
+            )
+    return out
+
+
+class GraphView(ScrollView, can_focus=True):
+    """The dependency DAG of an engine's recipe, live."""
+
+    DEFAULT_CSS = """
+    GraphView {
+        background: $surface;
+        scrollbar-size-vertical: 1;
+        scrollbar-size-horizontal: 1;
+    }
+    GraphView > .graph--edge { color: $foreground 45%; }
+    GraphView > .graph--edge-selected { color: $primary; text-style: bold; }
+    GraphView > .graph--selected { text-style: bold underline; }
+    GraphView > .graph--related { text-style: bold; }
+    """
+
+    COMPONENT_CLASSES = {
+        "graph--edge",
+        "graph--edge-selected",
+        "graph--selected",
+        "graph--related",
+    }
+
+    BINDINGS = [
+        Binding("j,down", "next", "Next service", show=False, id="graph.next"),
+        Binding("k,up", "previous", "Previous service", show=False, id="graph.previous"),
+        Binding("l,right", "layer(1)", "Layer right", show=False, id="graph.right"),
+        Binding("h,left", "layer(-1)", "Layer left", show=False, id="graph.left"),
+        Binding("g,home", "first", "First service", show=False, id="graph.first"),
+        Binding("G,end", "last", "Last service", show=False, id="graph.last"),
+        Binding("escape", "clear", "Clear selection", show=False, id="graph.clear"),
+    ]
+
+    class Selected(Message):
+        """The user picked a service in the graph (None: cleared the selection)."""
+
+        def __init__(self, service: str | None) -> None:
+            super().__init__()
+            self.service = service
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        ascii: bool = False,
+        selected: str | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.engine = engine
+        self.ascii = ascii
+        self.selected: str | None = selected
+        self.layout_: GraphLayout | None = None
+        self.graph: DependencyGraph | None = None
+        self._recipe: Recipe | None = None
+        self._pending: Recipe | None = None
+        self._drawn: tuple[object, ...] | None = None
+        self._strips: dict[int, Strip] = {}
+        self._styles: dict[Role, Style] = {}
+        self._conditions: dict[str, Condition] = {}
+        self._related: set[str] = set()
+        self._lit: set[Edge] = set()
+        self._alarm: set[Edge] = set()
+        self.restyles = 0
+        """How many times the rows were restyled (tests check that idle views do not)."""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_mount(self) -> None:
+        self.poll(force=True)
+        self.set_interval(POLL_SECONDS, self.poll)
+        self.app.theme_changed_signal.subscribe(self, lambda _: self.poll(force=True))
+
+    def on_show(self) -> None:
+        self.poll()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._drawn = None
+
+    def poll(self, force: bool = False) -> None:
+        """Re-lay out on a new recipe; restyle when status, selection or theme changed."""
+        if not force and not self.is_on_screen:
+            return
+        recipe = self.engine.recipe
+        if recipe is not self._recipe and recipe is not self._pending:
+            self._relayout(recipe)
+        if self.layout_ is None:
+            return
+        key = (self.engine.version, self.selected, self.app.theme, id(self.layout_))
+        if force or key != self._drawn:
+            self._drawn = key
+            self._restyle()
+            self.refresh()
+
+    def _relayout(self, recipe: Recipe) -> None:
+        graph = recipe.graph
+        if len(graph.nodes) <= SYNC_LAYOUT_NODES:
+            self._apply_layout(recipe, graph, layout_graph(graph, ascii=self.ascii))
+            return
+        self._pending = recipe
+
+        def work() -> None:
+            result = layout_graph(graph, ascii=self.ascii)
+            self.app.call_from_thread(self._apply_layout, recipe, graph, result)
+
+        self.run_worker(work, thread=True, exclusive=True, group="graph-layout")
+
+    def _apply_layout(self, recipe: Recipe, graph: DependencyGraph, layout: GraphLayout) -> None:
+        self._recipe, self._pending = recipe, None
+        self.graph, self.layout_ = graph, layout
+        if self.selected not in layout.nodes:
+            self.selected = None
+        self.virtual_size = Size(layout.width, layout.height)
+        self._drawn = None
+        self.poll(force=True)
+
+    # ------------------------------------------------------------------ state
+
+    def _restyle(self) -> None:
+        assert self.graph is not None and self.layout_ is not None
+        graph = self.graph
+        self.restyles += 1
+        self._conditions = conditions(self.engine, graph)
+        self._styles.clear()
+        self._strips.clear()
+        troubled = {n for n, c in self._conditions.items() if c.kind in (ROOT, DOWN, IMPACTED)}
+        self._alarm = {(a, b) for a, b in self.layout_.edges if a in troubled and b in troubled}
+        self._related = set()
+        self._lit = set()
+        sel = self.selected
+        if sel is None:
+            return
+        needs = set(graph.ancestors(sel))
+        needed_by = set(graph.dependents(sel))
+        self._related = needs | needed_by
+        for a, b in self.layout_.edges:
+            if (a in needs and (b == sel or b in needs)) or (
+                b in needed_by and (a == sel or a in needed_by)
+            ):
+                self._lit.add((a, b))
+
+    def _style(self, role: Role) -> Style:
+        cached = self._styles.get(role)
+        if cached is not None:
+            return cached
+        app = self.app
+        result = Style()
+        if role.node is not None:
+            cond = self._conditions.get(role.node)
+            colour = cond.colour if cond else "unknown"
+            root = cond is not None and cond.kind == ROOT
+            result = style(app, colour, bold=root)
+            if root and role.part in ("label", "marker"):
+                result += Style(reverse=True)
+            if role.part == "label":
+                if role.node == self.selected:
+                    result += self.get_component_rich_style("graph--selected", partial=True)
+                elif role.node in self._related:
+                    result += self.get_component_rich_style("graph--related", partial=True)
+            elif role.node == self.selected:
+                result += Style(bold=True)
+        elif role.edges:
+            if role.edges & self._lit:
+                result = self.get_component_rich_style("graph--edge-selected", partial=True)
+            elif role.edges & self._alarm:
+                result = style(app, "impacted")
+            else:
+                result = self.get_component_rich_style("graph--edge", partial=True)
+        self._styles[role] = result
+        return result
+
+    def _row(self, y: int) -> Strip:
+        strip = self._strips.get(y)
+        if strip is not None:
+            return strip
+        assert self.layout_ is not None
+        markers = ASCII_MARKERS if self.ascii else MARKERS
+        heavy = SELECTED_BOX_ASCII if self.ascii else SELECTED_BOX
+        segments: list[Segment] = []
+        for _, text, role in self.layout_.runs(y):
+            if role.node is not None:
+                if role.part == "marker":
+                    cond = self._conditions.get(role.node)
+                    text = markers.get(cond.kind if cond else "unknown", "?")
+                elif role.part == "border" and role.node == self.selected:
+                    text = text.translate(heavy)
+            segments.append(Segment(text, self._style(role)))
+        strip = Strip(segments, self.layout_.width)
+        self._strips[y] = strip
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        row = scroll_y + y
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if self.layout_ is None or not 0 <= row < self.layout_.height:
+            if self.layout_ is None and y == 0:
+                return Strip([Segment(" laying out…", Style(dim=True))]).extend_cell_length(
+                    width, base
+                )
+            return Strip.blank(width, base)
+        strip = self._row(row).crop(scroll_x, scroll_x + width)
+        return strip.extend_cell_length(width).apply_style(base)
+
+    # ------------------------------------------------------------------ selection
+
+    def select(self, service: str | None, *, notify: bool = False) -> None:
+        """Select ``service`` (None clears); ``notify`` posts :class:`Selected` (user action)."""
+        if self.layout_ is not None and service is not None and service not in self.layout_.nodes:
+            return
+        if service == self.selected:
+            return
+        self.selected = service
+        self.poll(force=True)
+        if service is not None and self.layout_ is not None:
+            box = self.layout_.nodes[service]
+            self.scroll_to_region(
+                Region(box.x, box.y, box.width, box.height), animate=False, immediate=True
+            )
+        if notify:
+            self.post_message(self.Selected(service))
+
+    def _move_to(self, index: int) -> None:
+        if self.layout_ is None or not self.layout_.order:
+            return
+        order = self.layout_.order
+        self.select(order[max(0, min(len(order) - 1, index))], notify=True)
+
+    def _index(self) -> int | None:
+        if self.layout_ is None or self.selected is None:
+            return None
+        return self.layout_.order.index(self.selected)
+
+    def action_next(self) -> None:
+        index = self._index()
+        self._move_to(0 if index is None else index + 1)
+
+    def action_previous(self) -> None:
+        index = self._index()
+        self._move_to(0 if index is None else index - 1)
+
+    def action_first(self) -> None:
+        self._move_to(0)
+
+    def action_last(self) -> None:
+        if self.layout_ is not None:
+            self._move_to(len(self.layout_.order) - 1)
+
+    def action_clear(self) -> None:
+        self.select(None, notify=True)
+
+    def action_layer(self, step: int) -> None:
+        """Move to the nearest service (by row) in the next layer left or right."""
+        layout = self.layout_
+        if layout is None or not layout.order:
+            return
+        if self.selected is None:
+            self._move_to(0)
+            return
+        here = layout.nodes[self.selected]
+        layers = sorted({b.layer for b in layout.nodes.values()})
+        target_layer = here.layer + step
+        if target_layer not in layers:
+            return
+        candidates = [b for b in layout.nodes.values() if b.layer == target_layer]
+        best = min(candidates, key=lambda b: (abs(b.centre_row - here.centre_row), b.y))
+        self.select(best.name, notify=True)
+
+    def on_click(self, event: events.Click) -> None:
+        layout = self.layout_
+        if layout is None:
+            return
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        x = offset.x + self.scroll_offset.x
+        y = offset.y + self.scroll_offset.y
+        if 0 <= y < layout.height and 0 <= x < layout.width:
+            role = layout.roles[y][x]
+            if role.node is not None:
+                self.select(role.node, notify=True)
+
+
+# --------------------------------------------------------------------------- details
+
+
+def _clock_time(at: float, now: float) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(at))
+    return f"{stamp} ({_ago(now - at)} ago)"
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    return f"{int(seconds // 3600)}h"
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} ms"
+
+
+def last_transitions(engine: Engine, service: str) -> tuple[Transition | None, Transition | None]:
+    """The newest recorded transition of ``service`` and the one before it."""
+    newest: Transition | None = None
+    for t in reversed(engine.transitions):
+        if t.service != service:
+            continue
+        if newest is None:
+            newest = t
+        else:
+            return newest, t
+    return newest, None
+
+
+class LastError:
+    """Remembers the newest error line per service, reading only lines added since."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+        self._found: dict[str, tuple[float, str]] = {}
+
+    def get(self, engine: Engine, service: str) -> tuple[float, str] | None:
+        ring = engine.logs.ring(service)
+        start = max(ring.start, self._seen.get(service, ring.start))
+        for index in range(ring.end - 1, start - 1, -1):
+            line = ring[index]
+            if line.level == "error":
+                self._found[service] = (line.ts, line.text)
+                break
+        self._seen[service] = ring.end
+        return self._found.get(service)
+
+
+class GraphDetails(Static):
+    """What the selected service is doing: state, last change, latency, last error, links."""
+
+    DEFAULT_CSS = """
+    GraphDetails {
+        height: auto;
+        min-height: 5;
+        padding: 0 1;
+        background: $panel;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], float] = time.time,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__("", name=name, id=id, classes=classes)
+        self.engine = engine
+        self.clock = clock
+        self.service: str | None = None
+        self._errors = LastError()
+        self._drawn: tuple[object, ...] | None = None
+
+    def on_mount(self) -> None:
+        self.tick(force=True)
+        self.set_interval(0.5, self.tick)
+
+    def show(self, service: str | None) -> None:
+        self.service = service
+        self.tick(force=True)
+
+    def tick(self, force: bool = False) -> None:
+        """Redraw when status, latency, this service's log or the (coarse) time changed."""
+        if not force and not self.is_on_screen:
+            return
+        engine, service = self.engine, self.service
+        window = engine.latency.get(service) if service else None
+        ring_end = engine.logs.ring(service).end if service else 0
+        now = self.clock()
+        key = (
+            service,
+            engine.version,
+            window.version if window else 0,
+            ring_end,
+            int(now // 10),
+            self.app.theme,
+        )
+        if not force and key == self._drawn:
+            return
+        self._drawn = key
+        self.update(self.describe(now))
+
+    def describe(self, now: float) -> Text:
+        engine, service = self.engine, self.service
+        graph = engine.graph
+        conds = conditions(engine, graph)
+        app = self.app
+        if service is None or service not in engine.statuses:
+            down = engine.down()
+            roots = sorted(graph.root_failures(down))
+            impacted = sorted(graph.impacted(down))
+            text = Text(f"{len(engine.statuses)} services", style="bold")
+            if roots:
+                text.append(" · root failure: ")
+                text.append(", ".join(roots), style=style(app, "down", bold=True))
+            if impacted:
+                text.append(" · impacted: ")
+                text.append(", ".join(impacted), style=style(app, "impacted"))
+            if not roots and not impacted:
+                text.append(" · nothing down")
+            text.append("\nj/k: select a service · h/l: across layers · esc: clear", style="dim")
+            return text
+        status = engine.statuses[service]
+        cond = conds[service]
+        marker = MARKERS.get(cond.kind, "?")
+        text = Text()
+        text.append(f"{marker} {service}", style=style(app, cond.colour, bold=True))
+        text.append(f"  {status.health.value} · {status.state.value}")
+        if cond.kind == ROOT:
+            text.append("  ROOT FAILURE", style=style(app, "down", bold=True) + Style(reverse=True))
+        elif cond.kind in (DOWN, IMPACTED):
+            below = [a for a in graph.ancestors(service) if conds[a].kind == ROOT]
+            label = "down because of " if cond.kind == DOWN else "impacted by "
+            text.append(f"  {label}", style=style(app, cond.colour))
+            text.append(", ".join(below) or "?", style=style(app, "down", bold=True))
+        if status.reason:
+            text.append(" · ")
+            text.append(status.reason)  # service text: plain, never markup
+        if status.restarts:
+            text.append(f" · {status.restarts} restarts")
+
+        newest, before = last_transitions(engine, service)
+        text.append("\nlast change ", style="dim")
+        if newest is None:
+            text.append("none recorded")
+        else:
+            text.append(_clock_time(newest.at, now))
+            was = f"{before.state.value}/{before.health.value}" if before else "pending/unknown"
+            text.append(f": {was} → {newest.state.value}/{newest.health.value}")
+            if newest.reason and newest.reason != status.reason:
+                text.append(f" ({newest.reason})")
+
+        window = engine.latency.get(service)
+        text.append("\np95 ", style="dim")
+        if window is None or not len(window):
+            text.append("no samples")
+        else:
+            s = window.summary(now=now)
+            slo = engine.service(service).slo_ms
+            over = slo is not None and s.p95 is not None and s.p95 > slo
+            text.append(_ms(s.p95), style=style(app, "down", bold=True) if over else "bold")
+            text.append(f"  p50 {_ms(s.p50)} · p99 {_ms(s.p99)} · errors {s.error_rate:.0%}")
+            if slo is not None:
+                text.append(f" · SLO {slo:g} ms")
+
+        text.append("\nlast error ", style="dim")
+        found = self._errors.get(engine, service)
+        if found is None:
+            text.append("none")
+        else:
+            at, line = found
+            text.append(time.strftime("%H:%M:%S ", time.localtime(at)), style="dim")
+            text.append(line, style=style(app, "log-error"))
+
+        needs = graph.dependencies(service)
+        users = graph.users(service)
+        text.append("\nneeds ", style="dim")
+        text.append(", ".join(needs) or "nothing")
+        text.append(" · needed by ", style="dim")
+        text.append(", ".join(users) or "nothing")
+        return text
+
+
+class GraphPanel(Vertical):
+    """The graph with a details strip for the selected service under it."""
+
+    DEFAULT_CSS = """
+    GraphPanel { height: 1fr; }
+    GraphPanel > GraphView { height: 1fr; }
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        ascii: bool = False,
+        clock: Callable[[], float] = time.time,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.engine = engine
+        self._ascii = ascii
+        self._clock = clock
+
+    def compose(self) -> ComposeResult:
+        yield GraphView(self.engine, ascii=self._ascii, id="graph-view")
+        yield GraphDetails(self.engine, clock=self._clock, id="graph-details")
+
+    def select(self, service: str | None) -> None:
+        """Follow a selection made elsewhere (the services table), without echoing it back."""
+        self.query_one(GraphView).select(service)
+        self.query_one(GraphDetails).show(service)
+
+    def on_graph_view_selected(self, event: GraphView.Selected) -> None:
+        # Not stopped: the screen hears it too and can move the services table's cursor.
+        self.query_one(GraphDetails).show(event.service)
