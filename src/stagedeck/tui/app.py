@@ -17,7 +17,7 @@ from stagedeck.events import Event, Notice
 from stagedeck.policy import ReadOnly
 from stagedeck.recipe import Recipe
 from stagedeck.recording import current_user
-from stagedeck.shared import FailureView, SharedState
+from stagedeck.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.store import Store, StoreError, default_db_path
 from stagedeck.suites import SuiteRunner
 from stagedeck.themes import DEFAULT_THEME, ThemeError
@@ -106,6 +106,11 @@ class StagedeckApp(App[int]):
             flag=False, recipe=engine.recipe.environment.read_only, config=self.config.read_only
         )
         self.shared = shared
+        self.banners: dict[str, str] = {}
+        """Problems shown in the banner, by source ('database', 'recipe')."""
+        if shared is not None:
+            shared.subscribers.append(self._on_shared)
+            self._on_shared(shared.snapshot)
         self.user = user or current_user(self.config.user or None)
         self.suites = SuiteRunner(engine.recipe, workdir=suites_workdir)
         self.controller = ActionController(
@@ -167,6 +172,15 @@ class StagedeckApp(App[int]):
             self.refresh_css(animate=False)
             self.theme_changed_signal.publish(self.current_theme)
         self.notify(f"theme {name} reloaded", timeout=3)
+
+    def _on_shared(self, snapshot: SharedSnapshot) -> None:
+        if snapshot.problem:
+            self.banners["database"] = (
+                f"⚠ {snapshot.problem} — the cockpit keeps running; "
+                "fix the file or pass --db PATH, then restart to enable annotations."
+            )
+        else:
+            self.banners.pop("database", None)
 
     def _on_engine_event(self, event: Event) -> None:
         if isinstance(event, Notice):

@@ -13,7 +13,9 @@ from textual.widgets import DataTable, Footer
 
 from stagedeck.shared import SharedSnapshot
 from stagedeck.tui.palette import style
+from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.statusbar import StatusBar
+from stagedeck.tui.widgets.table import KeyTable
 
 if TYPE_CHECKING:
     from stagedeck.tui.app import StagedeckApp
@@ -26,9 +28,10 @@ class ActivityScreen(Screen[None]):
         self._shown: tuple[object, ...] = ()
 
     def compose(self) -> ComposeResult:
+        yield Banner()
         with Vertical(id="activity-panel") as panel:
             panel.border_title = "activity · everyone sharing this environment"
-            yield DataTable(id="activity", cursor_type="row")
+            yield KeyTable(id="activity", cursor_type="row")
         yield StatusBar(self.cockpit.engine)
         yield Footer()
 

@@ -14,6 +14,7 @@ from textual.widgets import Footer, Input, Static
 
 from stagedeck.engine import Engine
 from stagedeck.logquery import LogFilter, QueryError, parse_query
+from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.logview import LogView
 from stagedeck.tui.widgets.statusbar import StatusBar
 
@@ -37,6 +38,7 @@ class LogsScreen(Screen[None]):
         self._history: list[LogFilter] = []
 
     def compose(self) -> ComposeResult:
+        yield Banner()
         yield Input(id="log-query", placeholder="")
         with Vertical(id="explorer-panel") as panel:
             panel.border_title = "logs · all services"

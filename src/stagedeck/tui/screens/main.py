@@ -8,6 +8,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from stagedeck.engine import Engine
+from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.logview import LogView
 from stagedeck.tui.widgets.services import ServicesTable
 from stagedeck.tui.widgets.statusbar import StatusBar
@@ -19,6 +20,7 @@ class MainScreen(Screen[None]):
         self.engine = engine
 
     def compose(self) -> ComposeResult:
+        yield Banner()
         with Vertical(id="services-panel") as panel:
             panel.border_title = "services"
             yield ServicesTable(self.engine, id="services")

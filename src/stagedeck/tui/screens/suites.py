@@ -15,7 +15,9 @@ from textual.widgets import DataTable, Footer, Log, Static
 from stagedeck.shared import FailureView, SharedSnapshot
 from stagedeck.suites import SuiteProgress, SuiteState
 from stagedeck.tui.palette import style
+from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.statusbar import StatusBar
+from stagedeck.tui.widgets.table import KeyTable
 
 if TYPE_CHECKING:
     from stagedeck.tui.app import StagedeckApp
@@ -47,6 +49,7 @@ class OutputScreen(ModalScreen[None]):
         self.progress = progress
 
     def compose(self) -> ComposeResult:
+        yield Banner()
         with Vertical() as box:
             box.border_title = f"{self.progress.suite} output · {self.progress.describe()}"
             if self.progress.output_path:
@@ -79,10 +82,10 @@ class SuitesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="suites-panel") as panel:
             panel.border_title = "suites"
-            yield DataTable(id="suites", cursor_type="row")
+            yield KeyTable(id="suites", cursor_type="row")
         with Vertical(id="failures-panel") as panel:
             panel.border_title = "failures of the latest run"
-            yield DataTable(id="failures", cursor_type="row")
+            yield KeyTable(id="failures", cursor_type="row")
         with VerticalScroll(id="failure-detail-panel"):
             yield Static(id="failure-detail")
         yield StatusBar(self.cockpit.engine)

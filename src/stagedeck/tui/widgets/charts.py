@@ -300,8 +300,11 @@ class LatencyChart(Widget):
         if service is None:
             return Text("select a service to see its latency", style="dim")
         window = self.engine.latency.get(service)
+        spec = self.engine.recipe.services.get(service)
+        if spec is None:
+            return Text(f"{service} is no longer in the recipe", style="dim")
         if window is None or not len(window):
-            hint = "" if self.engine.service(service).health else " (it has no health check)"
+            hint = "" if spec.health else " (it has no health check)"
             return Text(f"{service}: no latency samples yet{hint}", style="dim")
         # Whole buckets: the time axis moves one bucket at a time, not every second.
         end = (math.floor(now / self.bucket) + 1) * self.bucket

@@ -481,8 +481,9 @@ class GraphDetails(Static):
         if not force and not self.is_on_screen:
             return
         engine, service = self.engine, self.service
-        window = engine.latency.get(service) if service else None
-        ring_end = engine.logs.ring(service).end if service else 0
+        known = service is not None and service in engine.statuses
+        window = engine.latency.get(service) if known and service else None
+        ring_end = engine.logs.ring(service).end if known and service else 0
         now = self.clock()
         key = (
             service,
@@ -526,7 +527,7 @@ class GraphDetails(Static):
         if cond.kind == ROOT:
             text.append("  ROOT FAILURE", style=style(app, "down", bold=True) + Style(reverse=True))
         elif cond.kind in (DOWN, IMPACTED):
-            below = [a for a in graph.ancestors(service) if conds[a].kind == ROOT]
+            below = [a for a in graph.ancestors(service) if a in conds and conds[a].kind == ROOT]
             label = "down because of " if cond.kind == DOWN else "impacted by "
             text.append(f"  {label}", style=style(app, cond.colour))
             text.append(", ".join(below) or "?", style=style(app, "down", bold=True))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
 from stagedeck.engine import Engine
 from stagedeck.events import ProcState, ServiceStatus
 from stagedeck.tui.palette import HEALTH_SYMBOL, health_style_name, style
+from stagedeck.tui.widgets.table import KeyTable
 
 COLUMNS = ("service", "state", "health", "p95", "restarts", "in state")
 WIDTHS = {"state": 10, "health": 11, "p95": 8, "restarts": 8, "in state": 8}
@@ -31,15 +31,8 @@ def age(seconds: float) -> str:
     return f"{int(seconds // 86400)}d"
 
 
-class ServicesTable(DataTable[Text | str]):
+class ServicesTable(KeyTable):
     """Services with their state and health; the cursor picks the service actions apply to."""
-
-    BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False, id="services.down"),
-        Binding("k", "cursor_up", "Up", show=False, id="services.up"),
-        Binding("g", "scroll_top", "Top", show=False, id="services.top"),
-        Binding("G", "scroll_bottom", "Bottom", show=False, id="services.bottom"),
-    ]
 
     class Selected(Message):
         """The highlighted service changed."""
