@@ -112,3 +112,14 @@ def test_user_config_rejects_unknown_binding(tmp_path: Path) -> None:
         str(info.value)
         == f"{config_file}:3: keys.logs.paws: unknown binding 'logs.paws' (did you mean 'logs.pause'?)"
     )
+
+
+async def test_sixteen_colour_theme_renders(tmp_path: Path) -> None:
+    app = StagedeckApp(
+        offline_engine(tmp_path), start_engine=False, watch_themes=False, theme="stagedeck-16"
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.theme == "stagedeck-16"
+        assert app.theme_variables["healthy"] == "ansi_green"
+        await pilot.press("2", "1", "question_mark")

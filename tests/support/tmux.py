@@ -34,9 +34,11 @@ class Terminal:
         self.name = f"sd-{uuid.uuid4().hex[:8]}"
         self.socket = f"stagedeck-test-{self.name}"
         self.record = record
-        full_env = {**os.environ, "TERM": "xterm-256color", **(env or {})}
-        full_env.pop("TMUX", None)
-        self._env = full_env
+        # The extra environment is for the program only (exported in the pane's shell),
+        # not for the tmux server, which must not look like one of the program's processes.
+        server_env = {**os.environ, "TERM": "xterm-256color"}
+        server_env.pop("TMUX", None)
+        self._env = server_env
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
         shell_cmd = f"{'export ' + exports + '; ' if exports else ''}exec {shlex.join(command)}"
         self._tmux(

@@ -6,17 +6,23 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App
-from textual.theme import Theme
+from textual.theme import BUILTIN_THEMES, Theme
 
 from stagedeck.themes import ThemeError, ThemeSpec, builtin_dir, discover, load_theme, user_dir
 
 
 def to_textual(spec: ThemeSpec) -> Theme:
+    variables = dict(spec.variables)
+    if spec.ansi:
+        # Textual's own widgets need a few ANSI-only variables ($ansi-background, cursor
+        # colours); start from Textual's ANSI theme and let ours win.
+        base = BUILTIN_THEMES["ansi-dark" if spec.dark else "ansi-light"]
+        variables = {**base.variables, **variables}
     return Theme(
         name=spec.name,
         dark=spec.dark,
         ansi=spec.ansi,
-        variables=dict(spec.variables),
+        variables=variables,
         **spec.colours,  # type: ignore[arg-type]
     )
 

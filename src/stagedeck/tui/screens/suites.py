@@ -218,7 +218,7 @@ class SuitesScreen(Screen[None]):
         r = view.failure.result
         text = Text()
         text.append(f"{view.failure.suite} · {r.test_id}\n", style="bold")
-        text.append(f"{r.outcome}: {r.message}\n")
+        # What people already know comes first; the raw message can be long.
         if view.recurrence:
             text.append(f"{view.recurrence}\n", style=style(self.app, "flaky"))
         for note in view.annotations:
@@ -230,6 +230,10 @@ class SuitesScreen(Screen[None]):
             text.append("\n")
         if not view.annotations:
             text.append("Nothing written about it yet: press a to annotate.\n", style="dim")
+        message = r.message.splitlines()
+        text.append(f"{r.outcome}: {message[0] if message else ''}\n")
+        for line in message[1:8]:
+            text.append(f"  {line}\n", style="dim")
         detail.update(text)
 
     def action_annotate(self) -> None:

@@ -342,7 +342,7 @@ class ChartsPanel(Vertical, can_focus=True):
         Binding("a", "toggle_all", "All charts", tooltip="Every service or one", id="charts.all")
     ]
 
-    show_all: reactive[bool] = reactive(False)
+    show_all: reactive[bool] = reactive(False, init=False)
     """Show every service's chart in a grid instead of only the selected one."""
 
     def __init__(

@@ -152,7 +152,7 @@ class GraphView(ScrollView, can_focus=True):
         self.engine = engine
         self.ascii = ascii
         self.selected: str | None = selected
-        self.layout_: GraphLayout | None = None
+        self.graph_layout: GraphLayout | None = None
         self.graph: DependencyGraph | None = None
         self._recipe: Recipe | None = None
         self._pending: Recipe | None = None
@@ -187,9 +187,9 @@ class GraphView(ScrollView, can_focus=True):
         recipe = self.engine.recipe
         if recipe is not self._recipe and recipe is not self._pending:
             self._relayout(recipe)
-        if self.layout_ is None:
+        if self.graph_layout is None:
             return
-        key = (self.engine.version, self.selected, self.app.theme, id(self.layout_))
+        key = (self.engine.version, self.selected, self.app.theme, id(self.graph_layout))
         if force or key != self._drawn:
             self._drawn = key
             self._restyle()
@@ -210,7 +210,7 @@ class GraphView(ScrollView, can_focus=True):
 
     def _apply_layout(self, recipe: Recipe, graph: DependencyGraph, layout: GraphLayout) -> None:
         self._recipe, self._pending = recipe, None
-        self.graph, self.layout_ = graph, layout
+        self.graph, self.graph_layout = graph, layout
         if self.selected not in layout.nodes:
             self.selected = None
         self.virtual_size = Size(layout.width, layout.height)
@@ -220,14 +220,15 @@ class GraphView(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ state
 
     def _restyle(self) -> None:
-        assert self.graph is not None and self.layout_ is not None
+        assert self.graph is not None and self.graph_layout is not None
         graph = self.graph
         self.restyles += 1
         self._conditions = conditions(self.engine, graph)
         self._styles.clear()
         self._strips.clear()
         troubled = {n for n, c in self._conditions.items() if c.kind in (ROOT, DOWN, IMPACTED)}
-        self._alarm = {(a, b) for a, b in self.layout_.edges if a in troubled and b in troubled}
+        edges = self.graph_layout.edges
+        self._alarm = {(a, b) for a, b in edges if a in troubled and b in troubled}
         self._related = set()
         self._lit = set()
         sel = self.selected
@@ -236,7 +237,7 @@ class GraphView(ScrollView, can_focus=True):
         needs = set(graph.ancestors(sel))
         needed_by = set(graph.dependents(sel))
         self._related = needs | needed_by
-        for a, b in self.layout_.edges:
+        for a, b in self.graph_layout.edges:
             if (a in needs and (b == sel or b in needs)) or (
                 b in needed_by and (a == sel or a in needed_by)
             ):
@@ -276,11 +277,11 @@ class GraphView(ScrollView, can_focus=True):
         strip = self._strips.get(y)
         if strip is not None:
             return strip
-        assert self.layout_ is not None
+        assert self.graph_layout is not None
         markers = ASCII_MARKERS if self.ascii else MARKERS
         heavy = SELECTED_BOX_ASCII if self.ascii else SELECTED_BOX
         segments: list[Segment] = []
-        for _, text, role in self.layout_.runs(y):
+        for _, text, role in self.graph_layout.runs(y):
             if role.node is not None:
                 if role.part == "marker":
                     cond = self._conditions.get(role.node)
@@ -288,7 +289,7 @@ class GraphView(ScrollView, can_focus=True):
                 elif role.part == "border" and role.node == self.selected:
                     text = text.translate(heavy)
             segments.append(Segment(text, self._style(role)))
-        strip = Strip(segments, self.layout_.width)
+        strip = Strip(segments, self.graph_layout.width)
         self._strips[y] = strip
         return strip
 
@@ -297,8 +298,8 @@ class GraphView(ScrollView, can_focus=True):
         row = scroll_y + y
         width = self.scrollable_content_region.width
         base = self.rich_style
-        if self.layout_ is None or not 0 <= row < self.layout_.height:
-            if self.layout_ is None and y == 0:
+        if self.graph_layout is None or not 0 <= row < self.graph_layout.height:
+            if self.graph_layout is None and y == 0:
                 return Strip([Segment(" laying out…", Style(dim=True))]).extend_cell_length(
                     width, base
                 )
@@ -310,14 +311,15 @@ class GraphView(ScrollView, can_focus=True):
 
     def select(self, service: str | None, *, notify: bool = False) -> None:
         """Select ``service`` (None clears); ``notify`` posts :class:`Selected` (user action)."""
-        if self.layout_ is not None and service is not None and service not in self.layout_.nodes:
+        layout = self.graph_layout
+        if layout is not None and service is not None and service not in layout.nodes:
             return
         if service == self.selected:
             return
         self.selected = service
         self.poll(force=True)
-        if service is not None and self.layout_ is not None:
-            box = self.layout_.nodes[service]
+        if service is not None and self.graph_layout is not None:
+            box = self.graph_layout.nodes[service]
             self.scroll_to_region(
                 Region(box.x, box.y, box.width, box.height), animate=False, immediate=True
             )
@@ -325,15 +327,15 @@ class GraphView(ScrollView, can_focus=True):
             self.post_message(self.Selected(service))
 
     def _move_to(self, index: int) -> None:
-        if self.layout_ is None or not self.layout_.order:
+        if self.graph_layout is None or not self.graph_layout.order:
             return
-        order = self.layout_.order
+        order = self.graph_layout.order
         self.select(order[max(0, min(len(order) - 1, index))], notify=True)
 
     def _index(self) -> int | None:
-        if self.layout_ is None or self.selected is None:
+        if self.graph_layout is None or self.selected is None:
             return None
-        return self.layout_.order.index(self.selected)
+        return self.graph_layout.order.index(self.selected)
 
     def action_next(self) -> None:
         index = self._index()
@@ -347,15 +349,15 @@ class GraphView(ScrollView, can_focus=True):
         self._move_to(0)
 
     def action_last(self) -> None:
-        if self.layout_ is not None:
-            self._move_to(len(self.layout_.order) - 1)
+        if self.graph_layout is not None:
+            self._move_to(len(self.graph_layout.order) - 1)
 
     def action_clear(self) -> None:
         self.select(None, notify=True)
 
     def action_layer(self, step: int) -> None:
         """Move to the nearest service (by row) in the next layer left or right."""
-        layout = self.layout_
+        layout = self.graph_layout
         if layout is None or not layout.order:
             return
         if self.selected is None:
@@ -371,7 +373,7 @@ class GraphView(ScrollView, can_focus=True):
         self.select(best.name, notify=True)
 
     def on_click(self, event: events.Click) -> None:
-        layout = self.layout_
+        layout = self.graph_layout
         if layout is None:
             return
         offset = event.get_content_offset(self)
@@ -399,7 +401,9 @@ def _ago(seconds: float) -> str:
         return f"{int(seconds)}s"
     if seconds < 3600:
         return f"{int(seconds // 60)}m"
-    return f"{int(seconds // 3600)}h"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
 
 
 def _ms(value: float | None) -> str:

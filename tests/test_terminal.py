@@ -1,0 +1,170 @@
+"""The real program in a real terminal (tmux): what users see and what reaches their terminal."""
+
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from support.procs import marked_pids, new_marker, wait_until_gone
+from support.tmux import Terminal, have_tmux
+
+pytestmark = [
+    pytest.mark.tmux,
+    pytest.mark.skipif(not have_tmux(), reason="tmux is not installed (Debian package: tmux)"),
+]
+
+HERE = Path(__file__).parent
+
+
+def cockpit(
+    tmp_path: Path,
+    marker: str,
+    *args: str,
+    width: int = 120,
+    height: int = 40,
+    record: bool = False,
+) -> Terminal:
+    return Terminal(
+        [sys.executable, "-m", "stagedeck", *args],
+        width=width,
+        height=height,
+        env={
+            "STAGEDECK_TEST_MARKER": marker,
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "STAGEDECK_DB": str(tmp_path / "shared.db"),
+            "USER": "alice",
+        },
+        record=tmp_path / "terminal.bytes" if record else None,
+        cwd=tmp_path,
+    )
+
+
+def all_healthy(screen: str) -> bool:
+    return screen.count("● healthy") >= 6 and "6/6 healthy" in screen
+
+
+def test_demo_comes_up_healthy_and_q_leaves_nothing(tmp_path: Path) -> None:
+    marker = new_marker()
+    with cockpit(tmp_path, marker, "demo", "--free-ports") as term:
+        screen = term.wait_for(all_healthy, timeout=30)
+        for name in ("ledger", "inventory", "payments", "orders", "gateway", "worker"):
+            assert name in screen
+        assert len(marked_pids(marker)) >= 7  # the cockpit, its watchdog and six services
+        term.send("q")
+        term.wait_for(lambda s: "healthy" not in s, timeout=15)
+        assert wait_until_gone(marker, timeout=10) == []
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+def test_layout_fits_small_and_large_terminals(tmp_path: Path, size: tuple[int, int]) -> None:
+    marker = new_marker()
+    width, height = size
+    with cockpit(tmp_path, marker, "demo", "--free-ports", width=width, height=height) as term:
+        screen = term.wait_for(all_healthy, timeout=30)
+        lines = screen.splitlines()
+        assert len(lines) <= height
+        assert all(len(line) <= width for line in lines)
+        # Services and logs are both on screen; the footer shows the keys.
+        assert "services" in lines[0] and any("logs" in line for line in lines)
+        assert "Quit" in lines[-1]
+        # Other views are one key away.
+        term.send("2")
+        term.wait_for("logs · all services", timeout=5)
+        term.send("5")
+        term.wait_for("SUITE", timeout=5)
+        term.send("1")
+        term.wait_for(all_healthy, timeout=5)
+        term.send("q")
+    assert wait_until_gone(marker) == []
+
+
+def test_hostile_log_lines_neither_style_nor_control_the_terminal(tmp_path: Path) -> None:
+    marker = new_marker()
+    recipe = tmp_path / "evil.toml"
+    recipe.write_text(
+        textwrap.dedent(f"""
+        [environment]
+        name = "evil"
+
+        [services.evil]
+        command = ["{{python}}", "{HERE / "support" / "evil.py"}", "{{self.port}}"]
+        port = "auto"
+        health = "/"
+        """)
+    )
+    with cockpit(tmp_path, marker, "open", str(recipe), width=160, height=30, record=True) as term:
+        screen = term.wait_for(lambda s: "after-c1" in s and "1/1 healthy" in s, timeout=20)
+        time.sleep(0.5)
+        raw = (tmp_path / "terminal.bytes").read_bytes()
+        title = term._tmux("display-message", "-p", "-t", term.name, "#{pane_title}")
+        term.send("q")
+    # Markup is shown as the text it is.
+    assert "[bold red]MARKUP-NOT-BOLD[/]" in screen
+    # Escape sequences never reach the terminal: no title, clipboard, hyperlink or DCS from the service.
+    assert b"EVILTITLE" not in raw and "EVILTITLE" not in title
+    assert b"\x1b]52" not in raw and b"ZXZpbC1jbGlwYm9hcmQ" not in raw
+    assert b"evil.example" not in raw
+    assert b"\x1bP1$q" not in raw
+    # Textual's own OSC 22 (pointer shape) ends in BEL; nothing else may ring or send C1 CSI.
+    own = re.sub(rb"\x1b\]22;[a-z-]*\x07", b"", raw)
+    assert b"\x07" not in own and b"\x9b" not in own
+    # The cursor-moving line stayed on its own row, as text.
+    assert "cursorMOVED" in screen
+    assert "RED-TEXT plain after" in screen
+    assert wait_until_gone(marker) == []
+
+
+def test_redeploy_from_the_cockpit_with_confirmation(tmp_path: Path) -> None:
+    marker = new_marker()
+    with cockpit(tmp_path, marker, "demo", "--free-ports") as term:
+        term.wait_for(all_healthy, timeout=30)
+        term.send("j", "j")  # payments
+        term.send("r")
+        term.wait_for("Redeploy payments?", timeout=5)
+        term.send("y")
+        # It goes down (restarting/stopping/starting) and comes back healthy, restarted once.
+        term.wait_for(
+            lambda s: any(
+                "payments" in ln and ("starting" in ln or "stopping" in ln or "restarting" in ln)
+                for ln in s.splitlines()
+            ),
+            timeout=10,
+            interval=0.01,
+        )
+        screen = term.wait_for(
+            lambda s: (
+                any("payments" in ln and "● healthy" in ln and " 1 " in ln for ln in s.splitlines())
+                and "6/6 healthy" in s
+            ),
+            timeout=20,
+        )
+        assert "redeploy payments: payments healthy" in screen
+        term.send("q")
+    assert wait_until_gone(marker) == []
+
+
+def test_failing_suite_annotated_then_annotation_resurfaces(tmp_path: Path) -> None:
+    marker = new_marker()
+    with cockpit(tmp_path, marker, "demo", "--free-ports") as term:
+        term.wait_for(all_healthy, timeout=30)
+        term.send("5")
+        term.wait_for("SUITE", timeout=5)
+        term.send("t")  # api, against unseeded data: some tests fail
+        term.wait_for(lambda s: "failed:" in s and "failures · run 1" in s, timeout=60)
+        term.send("a")
+        term.wait_for("What do you know about this failure?", timeout=5)
+        term.send("-l", "fixtures not loaded: press s first")
+        term.send("Enter")
+        term.wait_for("annotation saved", timeout=10)
+        term.send("t")
+        screen = term.wait_for(
+            lambda s: "failures · run 2" in s and "seen 2 times" in s, timeout=60
+        )
+        assert "alice [flaky]" in screen and "fixtures not loaded: press s first" in screen
+        term.send("q")
+    assert wait_until_gone(marker) == []
