@@ -24,6 +24,7 @@ from stagedeck.themes import DEFAULT_THEME, ThemeError
 from stagedeck.tui.controller import ActionController
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.activity import ActivityScreen
+from stagedeck.tui.screens.graph import GraphScreen
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.logs import LogsScreen
 from stagedeck.tui.screens.main import MainScreen
@@ -70,11 +71,13 @@ class StagedeckApp(App[int]):
         ),
         Binding("1", "view('overview')", "Overview", show=False, id="view.overview"),
         Binding("2", "view('logs')", "Logs", show=False, id="view.logs"),
+        Binding("3", "view('graph')", "Graph", show=False, id="view.graph"),
+        Binding("4", "view('charts')", "Charts", show=False, id="view.charts"),
         Binding("5", "view('suites')", "Suites", show=False, id="view.suites"),
         Binding("6", "view('activity')", "Activity", show=False, id="view.activity"),
     ]
 
-    VIEWS = ("overview", "logs", "suites", "activity")
+    VIEWS = ("overview", "logs", "graph", "charts", "suites", "activity")
     """Each view is a Textual mode with its own screen stack, so switching keeps state."""
 
     def __init__(
@@ -124,7 +127,10 @@ class StagedeckApp(App[int]):
         if self.config.keys:
             self.set_keymap(dict(self.config.keys))
         engine = self.engine
-        self.add_mode("overview", lambda: MainScreen(engine))
+        ascii_graph = self.config.ascii_graph
+        self.add_mode("overview", lambda: MainScreen(engine, ascii_graph=ascii_graph))
+        self.add_mode("graph", lambda: GraphScreen(engine, ascii_graph=ascii_graph))
+        self.add_mode("charts", lambda: GraphScreen(engine, ascii_graph=ascii_graph, charts=True))
         self.add_mode("logs", lambda: LogsScreen(engine))
         self.add_mode("suites", lambda: SuitesScreen(self))
         self.add_mode("activity", lambda: ActivityScreen(self))

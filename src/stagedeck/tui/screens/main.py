@@ -1,34 +1,50 @@
-"""The main screen: services on top, the interleaved log below, status at the bottom."""
+"""The overview: services and the interleaved log; on a big terminal, graph and charts too."""
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from stagedeck.engine import Engine
 from stagedeck.tui.widgets.banner import Banner
+from stagedeck.tui.widgets.charts import ChartsPanel
+from stagedeck.tui.widgets.graph import GraphPanel, GraphView
 from stagedeck.tui.widgets.logview import LogView
 from stagedeck.tui.widgets.services import ServicesTable
 from stagedeck.tui.widgets.statusbar import StatusBar
 
+WIDE = (150, 40)
+"""From this size up, graph and charts sit beside services and logs."""
+
 
 class MainScreen(Screen[None]):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, ascii_graph: bool = False) -> None:
         super().__init__()
         self.engine = engine
+        self.ascii_graph = ascii_graph
 
     def compose(self) -> ComposeResult:
         yield Banner()
-        with Vertical(id="services-panel") as panel:
-            panel.border_title = "services"
-            yield ServicesTable(self.engine, id="services")
-        with Vertical(id="logs-panel") as panel:
-            panel.border_title = "logs"
-            yield LogView(
-                self.engine.logs, service_order=list(self.engine.recipe.services), id="logs"
-            )
+        with Horizontal(id="main-columns"):
+            with Vertical(id="main-left"):
+                with Vertical(id="services-panel") as panel:
+                    panel.border_title = "services"
+                    yield ServicesTable(self.engine, id="services")
+                with Vertical(id="logs-panel") as panel:
+                    panel.border_title = "logs"
+                    yield LogView(
+                        self.engine.logs, service_order=list(self.engine.recipe.services), id="logs"
+                    )
+            with Vertical(id="main-right"):
+                with Vertical(id="graph-panel") as panel:
+                    panel.border_title = "dependencies"
+                    yield GraphPanel(self.engine, ascii=self.ascii_graph, id="graph")
+                with Vertical(id="charts-panel") as panel:
+                    panel.border_title = "latency"
+                    yield ChartsPanel(self.engine, id="charts")
         yield StatusBar(self.engine)
         yield Footer()
 
@@ -38,6 +54,24 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(ServicesTable).focus()
+        self._fit(self.app.size.width, self.app.size.height)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        self.set_class(width >= WIDE[0] and height >= WIDE[1], "-wide")
+
+    def on_services_table_selected(self, event: ServicesTable.Selected) -> None:
+        self.query_one(GraphPanel).select(event.service)
+        self.query_one(ChartsPanel).select(event.service)
+
+    def on_graph_view_selected(self, event: GraphView.Selected) -> None:
+        if event.service is None:
+            return
+        self.query_one(ChartsPanel).select(event.service)
+        table = self.query_one(ServicesTable)
+        table.move_cursor(row=table.get_row_index(event.service))
 
     def on_data_table_row_selected(self, event: ServicesTable.RowSelected) -> None:
         """``enter`` on a service opens the log explorer on it."""

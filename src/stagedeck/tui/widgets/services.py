@@ -10,11 +10,12 @@ from textual.widgets import DataTable
 
 from stagedeck.engine import Engine
 from stagedeck.events import ProcState, ServiceStatus
+from stagedeck.sparkline import latency_sparkline
 from stagedeck.tui.palette import HEALTH_SYMBOL, health_style_name, style
 from stagedeck.tui.widgets.table import KeyTable
 
-COLUMNS = ("service", "state", "health", "p95", "restarts", "in state")
-WIDTHS = {"state": 10, "health": 11, "p95": 8, "restarts": 8, "in state": 8}
+COLUMNS = ("service", "state", "health", "p95", "trend", "restarts", "in state")
+WIDTHS = {"state": 10, "health": 11, "p95": 7, "trend": 8, "restarts": 8, "in state": 8}
 """Fixed widths: a column that resizes when a value grows makes the whole table jump."""
 
 
@@ -78,14 +79,19 @@ class ServicesTable(KeyTable):
         health = Text(f"{HEALTH_SYMBOL[s.health]} {s.health.value}", style=style(app, health_name))
         if s.platform_health:
             health.append(f" ({s.platform_health})", style="dim")
-        summary = self.engine.latency[s.name].summary() if s.name in self.engine.latency else None
+        now = self._clock() if callable(self._clock) else time.time()
+        summary = (
+            self.engine.latency[s.name].summary(now=now) if s.name in self.engine.latency else None
+        )
         p95 = f"{summary.p95:.0f} ms" if summary and summary.p95 is not None else "–"
         now = self._clock() if callable(self._clock) else time.time()
+        trend = latency_sparkline(self.engine.latency[s.name], WIDTHS["trend"], now=now)
         return [
             Text(s.name, style="bold"),
             Text(s.state.value, style=state_style),
             health,
             p95,
+            Text(trend, style=style(app, health_name if health_name != "healthy" else "log-time")),
             str(s.restarts),
             age(now - s.since),
         ]

@@ -1,0 +1,50 @@
+"""The dependency graph on its own, with the selected service's details and chart."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from stagedeck.engine import Engine
+from stagedeck.tui.widgets.banner import Banner
+from stagedeck.tui.widgets.charts import ChartsPanel
+from stagedeck.tui.widgets.graph import GraphPanel, GraphView
+from stagedeck.tui.widgets.statusbar import StatusBar
+
+
+class GraphScreen(Screen[None]):
+    def __init__(self, engine: Engine, *, ascii_graph: bool = False, charts: bool = False) -> None:
+        super().__init__()
+        self.engine = engine
+        self.ascii_graph = ascii_graph
+        self.charts_first = charts
+        self._selected: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Banner()
+        with Vertical(id="graph-panel") as panel:
+            panel.border_title = "dependencies · j/k select · h/l across layers"
+            yield GraphPanel(self.engine, ascii=self.ascii_graph, id="graph")
+        with Vertical(id="charts-panel") as panel:
+            panel.border_title = "latency · a: every service"
+            yield ChartsPanel(self.engine, id="charts")
+        yield StatusBar(self.engine)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.charts_first:
+            self.add_class("-charts")
+            self.query_one(ChartsPanel).focus()
+        else:
+            self.query_one("#graph-view").focus()
+
+    @property
+    def selected_service(self) -> str | None:
+        return self._selected
+
+    def on_graph_view_selected(self, event: GraphView.Selected) -> None:
+        self._selected = event.service
+        if event.service is not None:
+            self.query_one(ChartsPanel).select(event.service)
