@@ -281,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--headless", action="store_true", help="no UI: print state changes")
         p.add_argument("--theme", default=None, help="theme name (see themes/)")
         p.add_argument("--read-only", action="store_true", help="refuse every mutating action")
-        p.add_argument("--db", help="the shared SQLite file (default: $STAGEDECK_DB or XDG data dir)")
+        p.add_argument(
+            "--db", help="the shared SQLite file (default: $STAGEDECK_DB or XDG data dir)"
+        )
         p.add_argument("--user", help="who you are to the people you share with (default: $USER)")
         p.add_argument(
             "--free-ports",

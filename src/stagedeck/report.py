@@ -38,16 +38,20 @@ def _when(ts: float, now: float) -> str:
     return time.strftime("%Y-%m-%d", t)
 
 
+def seen_text(count: int, first_seen: float | None, now: float | None = None) -> str:
+    """"seen 4 times since Tuesday", or "first time seen"."""
+    now = time.time() if now is None else now
+    if count > 1 and first_seen is not None:
+        return f"seen {count} times since {_when(first_seen, now)}"
+    return "first time seen" if count == 1 else ""
+
+
 def recurrence_line(
     stats: SignatureStats, notes: list[Annotation], now: float | None = None
 ) -> str:
     """ "seen 4 times since Tuesday; alice: payments sandbox times out under load"."""
-    now = time.time() if now is None else now
-    parts = []
-    if stats.count > 1 and stats.first_seen is not None:
-        parts.append(f"seen {stats.count} times since {_when(stats.first_seen, now)}")
-    elif stats.count == 1:
-        parts.append("first time seen")
+    seen = seen_text(stats.count, stats.first_seen, now)
+    parts = [seen] if seen else []
     for note in notes:
         link = f" ({note.link})" if note.link else ""
         parts.append(f"{note.author} [{note.tag}]: {note.note}{link}")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from stagedeck.clock import wall
 from stagedeck.store import (
     AuditEntry,
     Failure,
@@ -67,7 +68,7 @@ class SharedState:
         user: str,
         *,
         session: str | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall,
         problem: str = "",
     ) -> None:
         self.store = store

@@ -21,12 +21,12 @@ import re
 import shutil
 import signal
 import tempfile
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stagedeck.clock import wall
 from stagedeck.junit import Case, JUnitError, parse_junit
 from stagedeck.placeholders import fill
 from stagedeck.recipe import Recipe, Suite
@@ -121,7 +121,7 @@ class SuiteRunner:
         *,
         workdir: Path | None = None,
         on_change: Callable[[SuiteProgress], None] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall,
     ) -> None:
         self.recipe = recipe
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="stagedeck-suites-"))

@@ -44,6 +44,14 @@ depends_on = ["orders", "inventory"]
 [services.worker]
 command = ["true"]
 depends_on = ["orders", "ledger"]
+
+[suites.api]
+command = ["true"]
+depends_on = ["gateway"]
+
+[suites.flows]
+command = ["true"]
+locks = ["db"]
 """
 
 

@@ -12,6 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
+from stagedeck.report import seen_text
 from stagedeck.shared import FailureView, SharedSnapshot
 from stagedeck.suites import SuiteProgress, SuiteState
 from stagedeck.tui.palette import style
@@ -219,8 +220,9 @@ class SuitesScreen(Screen[None]):
         text = Text()
         text.append(f"{view.failure.suite} · {r.test_id}\n", style="bold")
         # What people already know comes first; the raw message can be long.
-        if view.recurrence:
-            text.append(f"{view.recurrence}\n", style=style(self.app, "flaky"))
+        seen = seen_text(view.seen, view.first_seen, time.time())
+        if seen:
+            text.append(f"{seen}\n", style=style(self.app, "flaky"))
         for note in view.annotations:
             when = time.strftime("%a %H:%M", time.localtime(note.updated))
             text.append(f"  #{note.id} {note.author} [{note.tag}] {when}: ", style="bold")

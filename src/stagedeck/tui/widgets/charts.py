@@ -14,7 +14,6 @@ the terminal draws from its own palette; otherwise 24-bit RGB.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
@@ -28,6 +27,7 @@ from textual.containers import Grid, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from stagedeck.clock import wall
 from stagedeck.engine import Engine
 from stagedeck.latency import Bucket
 from stagedeck.tui.palette import colour
@@ -224,7 +224,7 @@ class LatencyChart(Widget):
         *,
         span: float = SPAN_SECONDS,
         bucket: float = BUCKET_SECONDS,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall,
         colours: ChartColours | None = None,
         name: str | None = None,
         id: str | None = None,
@@ -350,7 +350,7 @@ class ChartsPanel(Vertical, can_focus=True):
         engine: Engine,
         service: str | None = None,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall,
         colours: ChartColours | None = None,
         name: str | None = None,
         id: str | None = None,

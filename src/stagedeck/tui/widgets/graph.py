@@ -36,6 +36,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
+from stagedeck.clock import wall
 from stagedeck.engine import Engine, Transition
 from stagedeck.events import Health
 from stagedeck.graph import DependencyGraph
@@ -460,7 +461,7 @@ class GraphDetails(Static):
         self,
         engine: Engine,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -596,7 +597,7 @@ class GraphPanel(Vertical):
         engine: Engine,
         *,
         ascii: bool = False,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,

@@ -28,6 +28,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from stagedeck.clock import wall
 from stagedeck.logquery import LogFilter, compile_search
 from stagedeck.logs import LogHub, LogLine
 from stagedeck.tui.palette import colour, rich_colour, service_colour, style
@@ -87,7 +88,7 @@ class LogView(ScrollView, can_focus=True):
         hub: LogHub,
         *,
         service_order: list[str] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall,
         show_cursor: bool = True,
         **kwargs: object,
     ) -> None:

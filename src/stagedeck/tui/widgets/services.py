@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
+from stagedeck.clock import wall
 from stagedeck.engine import Engine
 from stagedeck.events import ProcState, ServiceStatus
 from stagedeck.sparkline import latency_sparkline
@@ -42,7 +43,9 @@ class ServicesTable(KeyTable):
             super().__init__()
             self.service = service
 
-    def __init__(self, engine: Engine, *, clock: object = time.time, **kwargs: object) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Callable[[], float] = wall, **kwargs: object
+    ) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
         self.engine = engine
         self._clock = clock
@@ -79,12 +82,12 @@ class ServicesTable(KeyTable):
         health = Text(f"{HEALTH_SYMBOL[s.health]} {s.health.value}", style=style(app, health_name))
         if s.platform_health:
             health.append(f" ({s.platform_health})", style="dim")
-        now = self._clock() if callable(self._clock) else time.time()
+        now = self._clock()
         summary = (
             self.engine.latency[s.name].summary(now=now) if s.name in self.engine.latency else None
         )
         p95 = f"{summary.p95:.0f} ms" if summary and summary.p95 is not None else "–"
-        now = self._clock() if callable(self._clock) else time.time()
+        now = self._clock()
         trend = latency_sparkline(self.engine.latency[s.name], WIDTHS["trend"], now=now)
         return [
             Text(s.name, style="bold"),

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widgets import Static
 
+from stagedeck.clock import wall
 from stagedeck.engine import Engine
 from stagedeck.events import Health
 from stagedeck.shared import SharedSnapshot
@@ -21,7 +22,7 @@ class StatusBar(Static):
     StatusBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
     """
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, engine: Engine, *, clock: Callable[[], float] = wall) -> None:
         super().__init__("")
         self.engine = engine
         self._clock = clock
