@@ -168,3 +168,18 @@ def test_failing_suite_annotated_then_annotation_resurfaces(tmp_path: Path) -> N
         assert "alice [flaky]" in screen and "fixtures not loaded: press s first" in screen
         term.send("q")
     assert wait_until_gone(marker) == []
+
+
+@pytest.mark.parametrize("how", ["q then terminal closed", "terminal vanishes"])
+def test_nothing_lingers_when_the_terminal_goes_away(tmp_path: Path, how: str) -> None:
+    """An SSH drop sends SIGHUP and SIGCONT: the cockpit must stop, services too, no spinning."""
+    marker = new_marker()
+    term = cockpit(tmp_path, marker, "demo", "--free-ports", width=160, height=48)
+    try:
+        term.wait_for(all_healthy, timeout=30)
+        if how.startswith("q"):
+            term.send("q")
+            term.wait_for(lambda s: "SERVICE" not in s, timeout=15)
+    finally:
+        term.close()
+    assert wait_until_gone(marker, timeout=15) == []

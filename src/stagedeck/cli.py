@@ -61,6 +61,8 @@ def _demo_recipe_path() -> Path:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from stagedeck.secrets import describe_value, masked_env
+
     recipe = _load(args.recipe, args)
     env = recipe.environment
     print(f"{recipe.path}: environment '{env.name}' on {env.target}")
@@ -68,9 +70,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     for i, layer in enumerate(recipe.graph.layers()):
         print(f"    layer {i}: {', '.join(layer)}")
     for name, svc in recipe.services.items():
-        check = svc.health.describe() if svc.health else "no health check"
+        check = describe_value(recipe, svc.health.describe()) if svc.health else "no health check"
         deps = f" ← {', '.join(svc.depends_on)}" if svc.depends_on else ""
         print(f"    {name}: {check}{deps}")
+        if args.verbose:
+            print(f"      command: {describe_value(recipe, list(svc.command))}")
+            for key, value in masked_env(recipe, dict(svc.env)).items():
+                print(f"      env {key} = {value}")
     if recipe.seeds:
         print(f"  seeds: {', '.join(recipe.seeds)}")
     if recipe.suites:
@@ -324,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("check", cmd_check, "validate a recipe and summarise it")
     p.add_argument("recipe")
+    p.add_argument("--verbose", "-v", action="store_true", help="commands and env (secrets as •••)")
 
     p = add("status", cmd_status, "probe every service once; exit 0 when all are healthy")
     p.add_argument("recipe")

@@ -34,7 +34,7 @@ def open_store(args: argparse.Namespace, *, required: bool = True) -> Store | No
 
 
 def _user(args: argparse.Namespace) -> str:
-    from stagedeck.recording import current_user
+    from stagedeck.identity import current_user
 
     return current_user(getattr(args, "user", None))
 

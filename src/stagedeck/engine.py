@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 import logging
 import time
 from collections import deque
@@ -20,8 +21,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
-
+from stagedeck.clock import wall
 from stagedeck.events import (
     Event,
     EventBus,
@@ -36,6 +36,8 @@ from stagedeck.latency import LatencyWindow
 from stagedeck.logs import LogHub
 from stagedeck.probes import HealthTracker, ProbeResult, probe_http, run_check
 from stagedeck.recipe import Recipe, Service
+from stagedeck.reload import ReloadOutcome, diff_recipes
+from stagedeck.secrets import install_masker
 from stagedeck.targets import make_target
 from stagedeck.targets.base import Target
 
@@ -68,13 +70,15 @@ class Engine:
         recipe: Recipe,
         *,
         target_factory: Callable[[Recipe, Engine], Target] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall,
         attach: bool = False,
     ) -> None:
         self.recipe = recipe
         self.clock = clock
         self.bus = EventBus()
         self.logs = LogHub(per_service=recipe.environment.log_buffer)
+        # Secrets never reach the screen: service output is masked at ingest.
+        install_masker(self.logs, recipe)
         self.latency: dict[str, LatencyWindow] = {}
         self.statuses: dict[str, ServiceStatus] = {}
         self.transitions: deque[Transition] = deque(maxlen=5000)
@@ -88,7 +92,8 @@ class Engine:
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self._client: httpx.AsyncClient | None = None
+        self._client: Any = None
+        """An ``httpx.AsyncClient`` once started."""
         factory = target_factory or (lambda r, e: make_target(r, e, attach=attach))
         self.target: Target = factory(recipe, self)
         self._apply_services(recipe)
@@ -124,6 +129,8 @@ class Engine:
 
     async def start(self, *, bring_up: bool = True) -> None:
         """Connect the target and begin probing; for local targets, start the services."""
+        # Imported in a thread: httpx and certifi take a noticeable moment to load.
+        httpx = await asyncio.to_thread(importlib.import_module, "httpx")
         self._client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
             headers={"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"},
@@ -232,8 +239,20 @@ class Engine:
             kick.set()
 
     def platform_health(self, service: str, verdict: str, *, reason: str = "") -> None:
-        if service in self.statuses:
-            self._update(service, platform_health=verdict)
+        if service not in self.statuses:
+            return
+        changes: dict[str, object] = {"platform_health": verdict}
+        status = self.statuses[service]
+        svc = self.recipe.services.get(service)
+        if svc is not None and svc.health is None and status.state in _ALIVE:
+            # No probe of our own: the platform's verdict (Docker HEALTHCHECK) is the health.
+            if verdict == "healthy":
+                changes.update(health=Health.HEALTHY, reason="")
+                if status.state is ProcState.STARTING:
+                    changes["state"] = ProcState.RUNNING
+            elif verdict == "unhealthy":
+                changes.update(health=Health.DOWN, reason=reason or "platform health check fails")
+        self._update(service, **changes)
 
     def log(self, service: str, text: str, stream: str = "out", ts: float | None = None) -> None:
         self.logs.append(service, text, stream, ts)
@@ -315,6 +334,8 @@ class Engine:
         ):
             return  # the process went away while we were probing
         tracker = self._trackers[name]
+        if result.detail and not result.ok:
+            result = ProbeResult(result.ok, result.ms, self.recipe.mask(result.detail))
         if status.state is ProcState.STARTING:
             if result.ok:
                 tracker.record(result)
@@ -357,3 +378,122 @@ class Engine:
                     what = "still not healthy"
                 return False, f"{what} after {timeout:g}s: {status.reason or 'no answer'}"
             await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------------ living recipe
+
+    _reload_lock: asyncio.Lock | None = None
+
+    async def apply_recipe(self, recipe: Recipe) -> ReloadOutcome:
+        """Put a new recipe in force without restarting what did not change.
+
+        New services are watched at once (local ones start when their
+        dependencies are healthy); removed ones are no longer watched (local ones
+        are stopped); changed checks, dependencies and latency URLs take effect
+        on the next probe, which is run now. A running local service whose
+        command, env, cwd or port changed keeps running: it is listed in
+        ``needs_restart`` for the user to confirm. Publishes ``RecipeReloaded``.
+        """
+        if self._reload_lock is None:
+            self._reload_lock = asyncio.Lock()
+        async with self._reload_lock:
+            return await self._apply_recipe(recipe)
+
+    async def _apply_recipe(self, recipe: Recipe) -> ReloadOutcome:
+        from stagedeck.events import RecipeReloaded
+        from stagedeck.secrets import install_masker
+
+        old = self.recipe
+        outcome = diff_recipes(old, recipe, manages_processes=self.target.manages_processes)
+        if outcome.rejected:
+            self.bus.publish(RecipeReloaded(problems=(outcome.rejected,), at=self.clock()))
+            return outcome
+        install_masker(self.logs, recipe)
+        await asyncio.gather(*(self._retire_service(old.services[n]) for n in outcome.removed))
+        self.recipe = recipe
+        self.target.update_recipe(recipe)
+        for name in outcome.removed:
+            for table in (self.statuses, self.latency, self._trackers):
+                table.pop(name, None)
+        for name in outcome.changed:
+            self._reconfigure_service(old.services[name], recipe.services[name])
+        outcome.needs_restart = [
+            n
+            for n in outcome.needs_restart
+            if self.statuses[n].state in (ProcState.STARTING, ProcState.RUNNING)
+        ]
+        for name in outcome.added:
+            self.statuses[name] = ServiceStatus(name, since=self.clock())
+            self.latency[name] = LatencyWindow()
+            self.logs.ring(name)
+            check = recipe.services[name].health
+            self._trackers[name] = HealthTracker(
+                check.retries if check else recipe.environment.failures_before_down,
+                check.start_period if check else 0.0,
+            )
+            if self._client is not None:  # started: watch it now (else start() will)
+                self._start_probe(name)
+        if outcome.added and self._client is not None and self.target.manages_processes:
+            self.spawn(self._bring_up_added(outcome.added))
+        self.version += 1
+        self.bus.publish(RecipeReloaded(at=self.clock()))
+        return outcome
+
+    async def _retire_service(self, svc: Service) -> None:
+        """A service left the recipe: stop probing it and, if we run it, stop it."""
+        task = self._probe_tasks.pop(svc.name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._kick.pop(svc.name, None)
+        if self.target.manages_processes:
+            try:
+                await self.target.stop(svc)
+            except Exception:
+                log.exception("stopping removed service %s failed", svc.name)
+
+    def _reconfigure_service(self, before: Service, after: Service) -> None:
+        """A changed definition: new check timing keeps the failure count; probe now."""
+        name = after.name
+        if before.health != after.health:
+            old = self._trackers[name]
+            check = after.health
+            tracker = HealthTracker(
+                check.retries if check else self.recipe.environment.failures_before_down,
+                check.start_period if check else 0.0,
+            )
+            tracker.failures, tracker.health = old.failures, old.health
+            tracker.started_at, tracker.passed = old.started_at, old.passed
+            self._trackers[name] = tracker
+            status = self.statuses[name]
+            if check is None and status.state in (ProcState.RUNNING, ProcState.EXTERNAL):
+                self._update(name, health=Health.HEALTHY, reason="running (no health check)")
+        kick = self._kick.get(name)
+        if kick is not None:
+            kick.set()
+
+    async def _bring_up_added(self, names: list[str]) -> None:
+        """Start services a reload added, once the services they depend on are healthy."""
+        from stagedeck.actions import bring_up
+
+        while True:
+            present = [n for n in names if n in self.recipe.services]
+            if not present:
+                return
+            waiting = sorted(
+                {
+                    dep
+                    for n in present
+                    for dep in self.recipe.services[n].depends_on
+                    if dep not in names and (dep not in self.statuses or not self.statuses[dep].ok)
+                }
+            )
+            if not waiting:
+                break
+            for name in present:
+                if self.statuses[name].state is ProcState.PENDING:
+                    self._update(name, reason=f"waiting for {', '.join(waiting)}")
+            await asyncio.sleep(0.1)
+        try:
+            await bring_up(self, present)
+        except KeyError:  # removed by a later reload while it was starting
+            log.info("services %s left the recipe while starting", present)

@@ -190,6 +190,7 @@ class LogHub:
         self._services: dict[str, Ring[LogLine]] = {}
         self._dropped: dict[str, int] = {}
         self._received: dict[str, int] = {}
+        self._errors: dict[str, int] = {}
         self.masks: list[Masker] = []
         """Applied to each line before it is stored (secret masking)."""
 
@@ -207,6 +208,7 @@ class LogHub:
             ring = self._services[service] = Ring(self.per_service)
             self._dropped[service] = 0
             self._received[service] = 0
+            self._errors[service] = 0
         return ring
 
     def append(
@@ -229,6 +231,8 @@ class LogHub:
         )
         ring = self.ring(service)
         self._received[service] += 1
+        if line.level == "error":
+            self._errors[service] += 1
         if ring.append(line):
             self._dropped[service] += 1
         self.all.append(line)
@@ -244,6 +248,10 @@ class LogHub:
         if service is not None:
             return self._dropped.get(service, 0)
         return sum(self._dropped.values())
+
+    def errors(self, service: str) -> int:
+        """How many error lines ``service`` has written (a cheap "anything new?" check)."""
+        return self._errors.get(service, 0)
 
     def received(self, service: str | None = None) -> int:
         if service is not None:

@@ -12,11 +12,16 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from stagedeck.events import Health
 from stagedeck.recipe import HealthCheck
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx (with certifi) is imported where it is used, not when this module loads:
+# the cockpit's first frame must not wait for it.
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,8 @@ async def probe_http(
     status: tuple[int, int] = (200, 399),
     body: str = "",
 ) -> ProbeResult:
+    import httpx
+
     start = time.perf_counter()
     try:
         response = await client.get(url, timeout=timeout)
@@ -54,6 +61,8 @@ async def probe_tcp(host: str, port: int, timeout: float) -> ProbeResult:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except TimeoutError:
         return ProbeResult(False, _ms(start), f"tcp {host}:{port}: timed out after {timeout:g}s")
+    except ConnectionRefusedError:  # asyncio's text repeats the address: say it plainly
+        return ProbeResult(False, _ms(start), f"tcp {host}:{port}: connection refused")
     except OSError as exc:
         return ProbeResult(False, _ms(start), f"tcp {host}:{port}: {exc.strerror or exc}")
     ms = _ms(start)
@@ -111,23 +120,24 @@ class HealthTracker:
         self.health = Health.UNKNOWN
         self.started_at = time.monotonic()
         self.last_detail = ""
+        self.passed = False
+        """A check passed since the last start, which ends the start period (as in compose)."""
 
     def restarted(self) -> None:
         """The service was (re)started: grace period begins again, history is forgotten."""
         self.started_at = time.monotonic()
         self.failures = 0
         self.health = Health.UNKNOWN
+        self.passed = False
 
     def record(self, result: ProbeResult) -> Health:
         self.last_detail = result.detail
         if result.ok:
+            self.passed = True
             self.failures = 0
             self.health = Health.HEALTHY
             return self.health
-        if (
-            time.monotonic() - self.started_at < self.start_period
-            and self.health is not Health.HEALTHY
-        ):
+        if time.monotonic() - self.started_at < self.start_period and not self.passed:
             return self.health  # still starting: not a failure yet
         self.failures += 1
         self.health = Health.DOWN if self.failures >= self.retries else Health.DEGRADED
@@ -139,6 +149,8 @@ def _ms(start: float) -> float:
 
 
 def _reason(exc: httpx.HTTPError) -> str:
+    import httpx
+
     if isinstance(exc, httpx.ConnectError):
         return "cannot connect (connection refused)"
     return str(exc) or type(exc).__name__

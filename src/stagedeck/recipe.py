@@ -4,12 +4,26 @@ The loader is strict on purpose. A cockpit that silently ignores
 ``depend_on = [...]`` shows a graph that is wrong at exactly the moment
 someone trusts it, so unknown keys are errors with a suggestion, and every
 problem in the file is reported at once with its line.
+
+A recipe may ``include = ["base.toml"]`` other files (relative to the file
+that includes them). Tables merge key by key and the including file wins;
+the loader remembers which file each key came from, so an error in a key
+that ``base.toml`` wrote names ``base.toml`` and its line.
+
+Values can come from the environment (``{env.NAME}``), from files
+(``{file:PATH}``) and from the ``[secrets]`` table (``{secret.NAME}``).
+Relative paths (``cwd``, ``{file:PATH}``) and ``{recipe_dir}`` refer to the
+directory of the file the value is written in. ``{state_dir}`` is the
+environment's data directory (see :attr:`Environment.state_dir`). Secret values are collected on the
+recipe (:attr:`Recipe.secrets`) so that everything stagedeck writes can mask
+them with :meth:`Recipe.mask`.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import random
 import socket
 import sys
 import tomllib
@@ -21,6 +35,7 @@ from typing import Any, Literal
 from stagedeck.errors import Problem, RecipeError
 from stagedeck.graph import DependencyGraph
 from stagedeck.placeholders import UnknownPlaceholder, resolve
+from stagedeck.secrets import MIN_SECRET_LENGTH, is_secret_name, mask_secrets
 from stagedeck.tomlpos import Positions
 
 TargetKind = Literal["local", "docker", "kubernetes"]
@@ -47,13 +62,23 @@ class HealthCheck:
     """Consecutive failures before the service counts as down (fewer: degraded)."""
     start_period: float = 0.0
     """Failures during this many seconds after a start do not count."""
+    in_service: bool = False
+    """Command checks only: run the command inside the service (docker/kubernetes exec).
+
+    TODO(engine): the probe loop still runs every command check on this machine.
+    Honouring this needs ``Engine._probe_once`` to call ``target.exec(service,
+    check.command, timeout=check.timeout)`` (an exec that does not echo its
+    output into the service's log on every probe) and time it like
+    ``probe_command`` does.
+    """
 
     def describe(self) -> str:
         if self.kind == "http":
             return f"GET {self.url}"
         if self.kind == "tcp":
             return f"tcp {self.host}:{self.port}"
-        return " ".join(self.command)
+        where = "in service: " if self.in_service else ""
+        return where + " ".join(self.command)
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,12 @@ class Service:
     """Kubernetes: label selector that picks the workload."""
     recreate: bool = False
     """Docker: redeploy recreates the container instead of restarting it."""
+    secrets: tuple[str, ...] = ()
+    """Env keys whose values are secret (masked wherever stagedeck writes them)."""
+
+    def process_spec(self) -> tuple[object, ...]:
+        """What a running local process was started from: a change needs a restart."""
+        return (self.command, self.cwd, dict(self.env), self.host, self.port)
 
 
 @dataclass(frozen=True)
@@ -109,6 +140,8 @@ class Seed:
     in_service: bool = False
     """Run through the target's exec inside the service instead of locally."""
     verify: Verify | None = None
+    secrets: tuple[str, ...] = ()
+    """Env keys whose values are secret."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +160,8 @@ class Suite:
     exclusive: bool = False
     junit: str = "{junit}"
     """Where the suite writes its JUnit XML (default: a path stagedeck chooses)."""
+    secrets: tuple[str, ...] = ()
+    """Env keys whose values are secret."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +178,13 @@ class Environment:
     context: str = ""
     namespace: str = ""
     project: str = ""
+    state_dir: Path | None = None
+    """Where local services keep their data: ``{state_dir}`` in the recipe.
+
+    ``$STAGEDECK_STATE_DIR`` if set, else ``state_dir`` in [environment], else
+    ``${XDG_STATE_HOME:-~/.local/state}/stagedeck/<name>``. Created (mode 700)
+    when the recipe refers to it.
+    """
 
 
 @dataclass(frozen=True)
@@ -152,10 +194,24 @@ class Recipe:
     services: Mapping[str, Service]
     seeds: Mapping[str, Seed] = field(default_factory=dict)
     suites: Mapping[str, Suite] = field(default_factory=dict)
+    sources: tuple[Path, ...] = ()
+    """Every file this recipe was read from: ``path`` first, then its includes."""
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    """Secret values (never shown: pass text through :meth:`mask`)."""
+    auto_ports: bool = False
+    """Loaded with free ports instead of the written ones (a reload loads the same way)."""
 
     @property
     def name(self) -> str:
         return self.environment.name
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The secret values, longest first (for code that masks in its own way)."""
+        return tuple(sorted(self.secrets, key=lambda s: (-len(s), s)))
+
+    def mask(self, text: str) -> str:
+        """``text`` with this recipe's secret values replaced by ``•••``."""
+        return mask_secrets(text, self.secrets) if self.secrets else text
 
     @property
     def graph(self) -> DependencyGraph:
@@ -251,6 +307,7 @@ ENVIRONMENT_KEYS: dict[str, Check] = {
     "context": _is_str,
     "namespace": _is_str,
     "project": _is_str,
+    "state_dir": _is_str,
 }
 HEALTH_KEYS: dict[str, Check] = {
     "url": _is_str,
@@ -262,6 +319,7 @@ HEALTH_KEYS: dict[str, Check] = {
     "timeout": _is_number,
     "retries": _is_positive_int,
     "start_period": _is_number,
+    "in_service": _is_bool,
 }
 SERVICE_KEYS: dict[str, Check] = {
     "command": _is_argv,
@@ -280,6 +338,7 @@ SERVICE_KEYS: dict[str, Check] = {
     "deployment": _is_str,
     "selector": _is_str_table,
     "recreate": _is_bool,
+    "secrets": _is_str_list,
 }
 VERIFY_KEYS: dict[str, Check] = {
     "command": _is_argv,
@@ -297,6 +356,7 @@ SEED_KEYS: dict[str, Check] = {
     "shell": _is_bool,
     "in_service": _is_bool,
     "verify": _is_str_or_table,
+    "secrets": _is_str_list,
 }
 SUITE_KEYS: dict[str, Check] = {
     "command": _is_argv,
@@ -308,8 +368,9 @@ SUITE_KEYS: dict[str, Check] = {
     "shell": _is_bool,
     "exclusive": _is_bool,
     "junit": _is_str,
+    "secrets": _is_str_list,
 }
-TOP_KEYS = ("environment", "services", "seeds", "suites")
+TOP_KEYS = ("include", "environment", "secrets", "services", "seeds", "suites")
 REQUIRED: dict[str, tuple[str, ...]] = {"seeds": ("service", "command"), "suites": ("command",)}
 
 
@@ -325,22 +386,173 @@ def suggest(word: str, choices: Any, noun: str = "valid keys") -> str:
 # --------------------------------------------------------------------------- loading
 
 
+@dataclass(frozen=True)
+class _Source:
+    """One file read for the recipe (the recipe itself or an include)."""
+
+    path: Path
+    positions: Positions
+
+
+class _PlaceholderFailed(Exception):
+    """A placeholder that has a name we know but no value (unreadable file, ...)."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+_EXCLUSIVE_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("services", "health"): ("url", "tcp", "command"),
+    ("seeds", "verify"): ("url", "command"),
+}
+"""Keys of which a table holds one: an include that sets one drops the others it inherited."""
+
+Layer = tuple[int, dict[str, Any]]
+"""(index into the loader's sources, that file's own data without ``include``)."""
+
+
 class _Loader:
     """Collects every problem while building the typed recipe."""
 
-    def __init__(self, path: Path, text: str, environ: Mapping[str, str], auto_ports: bool):
+    def __init__(
+        self,
+        path: Path,
+        environ: Mapping[str, str],
+        auto_ports: bool,
+        previous: Recipe | None = None,
+    ):
         self.path = path
-        self.text = text
-        self.positions = Positions(text)
         self.environ = environ
         self.auto_ports = auto_ports
+        self.previous = previous
         self.problems: list[Problem] = []
-        self.base = path.parent.resolve()
+        self.sources: list[_Source] = []
+        self.owners: dict[tuple[str, ...], list[int]] = {}
+        """Key path -> the sources that wrote it, in merge order (the last one won)."""
+        self.secrets: set[str] = set()
+        self.secret_table: dict[str, str] = {}
+        self.state_dir: Path | None = None
+        self._state_dir_ready = False
+        self._context: tuple[str, ...] = ()
+        """The key path whose value is being substituted (for relative ``{file:...}``)."""
+
+    # -- where things are
+
+    def locate(self, keypath: tuple[str, ...]) -> tuple[int, int | None]:
+        """(source index, line) of ``keypath``: the file that wrote it last, at its line."""
+        for n in range(len(keypath), 0, -1):
+            owners = self.owners.get(keypath[:n])
+            if not owners:
+                continue
+            for index in reversed(owners):
+                line = self.sources[index].positions.line(keypath)
+                if line is not None:
+                    return index, line
+            return owners[-1], None
+        return 0, None
+
+    def file_of(self, index: int) -> Path:
+        return self.sources[index].path if self.sources else self.path
+
+    def base_of(self, keypath: tuple[str, ...]) -> Path:
+        """The directory relative paths in ``keypath``'s value are relative to."""
+        index, _ = self.locate(keypath)
+        return self.file_of(index).parent.resolve()
 
     def problem(self, keypath: tuple[str, ...], message: str, hint: str = "") -> None:
-        self.problems.append(
-            Problem(self.path, self.positions.line(keypath), ".".join(keypath), message, hint)
-        )
+        index, line = self.locate(keypath)
+        self.problems.append(Problem(self.file_of(index), line, ".".join(keypath), message, hint))
+
+    def problem_in(
+        self, index: int, keypath: tuple[str, ...], message: str, hint: str = ""
+    ) -> None:
+        """A problem in one particular file (before the files are merged)."""
+        source = self.sources[index]
+        line = source.positions.line(keypath)
+        self.problems.append(Problem(source.path, line, ".".join(keypath), message, hint))
+
+    # -- reading files
+
+    def read(self, path: Path, chain: tuple[Path, ...] = ()) -> list[Layer]:
+        """The layers of ``path``: its includes' layers (recursively) first, then its own."""
+        text = path.read_text(encoding="utf-8")  # the caller reports OSError where it belongs
+        index = len(self.sources)
+        self.sources.append(_Source(path, Positions(text)))
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            line = _toml_error_line(str(exc))
+            self.problems.append(
+                Problem(path, line, "", f"not valid TOML: {exc}", "fix the syntax at that line")
+            )
+            return []
+        layers: list[Layer] = []
+        includes = data.pop("include", [])
+        if isinstance(includes, str):
+            includes = [includes]
+        if not (isinstance(includes, list) and all(isinstance(i, str) for i in includes)):
+            self.problem_in(index, ("include",), 'must be a list of file names, like ["base.toml"]')
+            includes = []
+        for name in includes:
+            child = Path(os.path.normpath(path.parent / os.path.expanduser(name)))
+            if child in (*chain, path):
+                cycle = " → ".join(p.name for p in (*chain, path, child))
+                self.problem_in(
+                    index, ("include",), f"include cycle: {cycle}", "remove one of these includes"
+                )
+                continue
+            try:
+                layers.extend(self.read(child, (*chain, path)))
+            except OSError as exc:
+                self.problem_in(
+                    index,
+                    ("include",),
+                    f"cannot read included file {child}: {exc.strerror or exc}",
+                    "paths are relative to the file that includes them",
+                )
+        layers.append((index, data))
+        return layers
+
+    def merge(self, layers: list[Layer]) -> dict[str, Any]:
+        """Deep-merge the layers in order (later wins key by key), recording who wrote what."""
+        merged: dict[str, Any] = {}
+        for index, data in layers:
+            self._merge_into(merged, data, index, ())
+        return merged
+
+    def _merge_into(
+        self, into: dict[str, Any], data: dict[str, Any], index: int, prefix: tuple[str, ...]
+    ) -> None:
+        for key, value in data.items():
+            kp = (*prefix, key)
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                self.owners.setdefault(kp, []).append(index)
+                # A check of another kind replaces the kind: tcp over command is not both.
+                group = _EXCLUSIVE_KEYS.get((kp[0], kp[-1]) if len(kp) == 3 else ("", ""), ())
+                if any(k in value for k in group):
+                    for other in group:
+                        if other not in value and other in into[key]:
+                            del into[key][other]
+                            self._disown((*kp, other))
+                self._merge_into(into[key], value, index, kp)
+                continue
+            self._disown(kp)
+            into[key] = self._own(value, index, kp)
+
+    def _disown(self, kp: tuple[str, ...]) -> None:
+        for stale in [p for p in self.owners if p[: len(kp)] == kp]:
+            del self.owners[stale]
+
+    def _own(self, value: Any, index: int, kp: tuple[str, ...]) -> Any:
+        """A copy of ``value`` owned by ``index`` (later merges must not change a file's data)."""
+        self.owners[kp] = [index]
+        if isinstance(value, dict):
+            return {k: self._own(v, index, (*kp, k)) for k, v in value.items()}
+        return value
+
+    # -- schema
 
     def check_table(
         self, keypath: tuple[str, ...], table: Any, schema: Mapping[str, Check]
@@ -365,15 +577,25 @@ class _Loader:
 
     def lookup_factory(self, services: Mapping[str, dict[str, Any]], me: str | None) -> Any:
         environ = self.environ
-        base = self.base
 
         def lookup(name: str) -> str | None:
             if name == "python":
                 return sys.executable
             if name == "recipe_dir":
-                return str(base)
+                # The directory of the file the value is written in, so that a recipe
+                # with scripts next to it still finds them when another one includes it.
+                return str(self.base_of(self._context))
+            if name == "state_dir":
+                return self.ensure_state_dir()
             if name.startswith("env."):
-                return environ.get(name[4:])
+                value = environ.get(name[4:])
+                if value is not None and is_secret_name(name[4:]):
+                    self.note_secret(value)
+                return value
+            if name.startswith("file:"):
+                return self.read_value_file(name[5:].strip())
+            if name.startswith("secret."):
+                return self.secret(name[7:])
             parts = name.split(".")
             if parts[0] == "self" and me is not None:
                 parts = ["service", me, *parts[1:]]
@@ -384,12 +606,59 @@ class _Loader:
 
         return lookup
 
+    def note_secret(self, value: str) -> None:
+        """A value found to be secret by its name: masked when long enough to mask safely."""
+        if len(value) >= MIN_SECRET_LENGTH:
+            self.secrets.add(value)
+
+    def secret(self, name: str) -> str:
+        if name in self.secret_table:
+            return self.secret_table[name]
+        known = sorted(self.secret_table)
+        raise _PlaceholderFailed(
+            f"unknown secret '{name}'",
+            suggest(name, known, "known secrets")
+            if known
+            else f'add it to the [secrets] table: {name} = "{{env.VARIABLE}}"',
+        )
+
+    def read_value_file(self, name: str) -> str:
+        path = Path(os.path.expanduser(name))
+        if not path.is_absolute():
+            path = self.base_of(self._context) / path
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise _PlaceholderFailed(
+                f"cannot read {path}: {why or exc}",
+                "{file:PATH} is relative to the file the value is written in",
+            ) from None
+
+    def ensure_state_dir(self) -> str:
+        assert self.state_dir is not None, "state_dir is set before any service is read"
+        if not self._state_dir_ready:
+            try:
+                self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise _PlaceholderFailed(
+                    f"cannot create the state directory {self.state_dir}: {exc.strerror or exc}",
+                    "set STAGEDECK_STATE_DIR (or state_dir in [environment]) to a writable path",
+                ) from None
+            self._state_dir_ready = True
+        return str(self.state_dir)
+
     def sub(self, keypath: tuple[str, ...], value: str, lookup: Any) -> str:
+        self._context = keypath
         try:
             return resolve(value, lookup, deferred=RUNTIME_PLACEHOLDERS)
+        except _PlaceholderFailed as exc:
+            self.problem(keypath, exc.message, exc.hint)
+            return value
         except UnknownPlaceholder as exc:
             hint = (
-                "use {service.NAME.url|port|host}, {self.url}, {env.NAME}, {python} or {recipe_dir}"
+                "use {service.NAME.url|port|host}, {self.url}, {env.NAME}, {secret.NAME},"
+                " {file:PATH}, {python}, {recipe_dir} or {state_dir}"
             )
             if exc.name.startswith("env."):
                 hint = f"set the environment variable {exc.name[4:]} or remove the placeholder"
@@ -411,7 +680,7 @@ class _Loader:
         if not value:
             return None
         p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else self.base / p
+        return p if p.is_absolute() else self.base_of(keypath) / p
 
     def argv(self, keypath: tuple[str, ...], value: Any, shell: bool) -> tuple[str, ...]:
         if isinstance(value, str):
@@ -427,19 +696,87 @@ class _Loader:
             return ("/bin/sh", "-c", " ".join(value))
         return tuple(value)
 
+    def env_secrets(
+        self, kp: tuple[str, ...], env: Mapping[str, str], marked: list[str]
+    ) -> tuple[str, ...]:
+        """Note the secret values of an env table: named in ``secrets`` or by their key."""
+        for key in marked:
+            if key not in env:
+                self.problem(
+                    kp + ("secrets",),
+                    f"names '{key}', which is not a key of env",
+                    suggest(key, env, "env keys") if env else "add it to env first",
+                )
+            elif len(env[key]) < MIN_SECRET_LENGTH:
+                self.problem(
+                    kp + ("env", key),
+                    f"secret is shorter than {MIN_SECRET_LENGTH} characters",
+                    "too short to mask in output without hiding ordinary text; use a longer value",
+                )
+            else:
+                self.secrets.add(env[key])
+        for key, value in env.items():
+            if is_secret_name(key):
+                self.note_secret(value)
+        return tuple(marked)
+
     # -- sections
+
+    def resolve_state_dir(self, env_raw: dict[str, Any], name: str) -> Path:
+        override = self.environ.get("STAGEDECK_STATE_DIR")
+        if override:
+            return Path(os.path.expanduser(override)).absolute()
+        if "state_dir" in env_raw:
+            kp = ("environment", "state_dir")
+            value = self.sub(kp, env_raw["state_dir"], self.lookup_factory({}, None))
+            path = self.path_of(kp, value)
+            if path is not None:
+                return path
+        state_home = self.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "recipe"
+        return Path(state_home) / "stagedeck" / safe
+
+    def load_secrets(self, data: dict[str, Any]) -> None:
+        """Resolve the [secrets] table first: every other value may refer to it."""
+        lookup = self.lookup_factory({}, None)
+        for name, value in _table(data, "secrets", self).items():
+            kp = ("secrets", name)
+            if not isinstance(value, str):
+                self.problem(kp, "must be a string", 'e.g. db_password = "{env.DB_PASSWORD}"')
+                continue
+            before = len(self.problems)
+            resolved = self.sub(kp, value, lookup)
+            if len(self.problems) > before:
+                continue
+            if len(resolved) < MIN_SECRET_LENGTH:
+                too_short = f"is shorter than {MIN_SECRET_LENGTH} characters"
+                self.problem(
+                    kp,
+                    too_short if resolved else "is empty",
+                    "too short to mask in output without hiding ordinary text; use a longer value",
+                )
+                continue
+            self.secret_table[name] = resolved
+            self.secrets.add(resolved)
 
     def load(self) -> Recipe:
         try:
-            data = tomllib.loads(self.text)
-        except tomllib.TOMLDecodeError as exc:
-            line = _toml_error_line(str(exc))
-            self.problems.append(
-                Problem(
-                    self.path, line, "", f"not valid TOML: {exc}", "fix the syntax at that line"
-                )
-            )
-            raise RecipeError(self.problems) from None
+            layers = self.read(self.path)
+        except OSError as exc:
+            raise RecipeError(
+                [
+                    Problem(
+                        self.path,
+                        None,
+                        "",
+                        f"cannot read recipe: {exc.strerror or exc}",
+                        "check the path",
+                    )
+                ]
+            ) from None
+        if self.problems:  # broken syntax or a missing include: the rest would only mislead
+            raise RecipeError(self.problems)
+        data = self.merge(layers)
 
         for key in data:
             if key not in TOP_KEYS:
@@ -448,8 +785,10 @@ class _Loader:
         env_raw = self.check_table(("environment",), data.get("environment", {}), ENVIRONMENT_KEYS)
         if "environment" not in data:
             self.problem((), "missing [environment] table", 'add [environment] with name = "..."')
+        name = env_raw.get("name", self.path.stem)
+        self.state_dir = self.resolve_state_dir(env_raw, name)
         environment = Environment(
-            name=env_raw.get("name", self.path.stem),
+            name=name,
             target=env_raw.get("target", "local"),
             probe_interval=float(env_raw.get("probe_interval", 2.0)),
             probe_timeout=float(env_raw.get("probe_timeout", 2.0)),
@@ -460,7 +799,9 @@ class _Loader:
             context=env_raw.get("context", ""),
             namespace=env_raw.get("namespace", ""),
             project=env_raw.get("project", ""),
+            state_dir=self.state_dir,
         )
+        self.load_secrets(data)
 
         services_raw = data.get("services", {})
         if not isinstance(services_raw, dict):
@@ -476,7 +817,7 @@ class _Loader:
             host = raw.get("host", "127.0.0.1")
             port = raw.get("port")
             if port == "auto" or (self.auto_ports and isinstance(port, int)):
-                port = _free_port(host)
+                port = self.previous_port(name, host) or _free_port(host)
             facts[name] = {"name": name, "host": host, "port": port}
         for name, raw in checked.items():
             url = raw.get("url")
@@ -539,9 +880,28 @@ class _Loader:
         }
 
         if self.problems:
-            self.problems.sort(key=lambda p: p.line or 0)
+            order = {source.path: i for i, source in reversed(list(enumerate(self.sources)))}
+            self.problems.sort(key=lambda p: (order.get(p.file, 0), p.line or 0))
             raise RecipeError(self.problems)
-        return Recipe(self.path, environment, services, seeds, suites)
+        return Recipe(
+            self.path,
+            environment,
+            services,
+            seeds,
+            suites,
+            sources=tuple(dict.fromkeys(source.path for source in self.sources)),
+            secrets=frozenset(self.secrets),
+            auto_ports=self.auto_ports,
+        )
+
+    def previous_port(self, name: str, host: str) -> int | None:
+        """On reload, a service keeps the free port it was given (else it would restart)."""
+        if self.previous is None:
+            return None
+        before = self.previous.services.get(name)
+        if before is None or before.host != host or not before.port:
+            return None
+        return before.port
 
     def service(
         self, name: str, raw: dict[str, Any], facts: dict[str, dict[str, Any]], env: Environment
@@ -555,11 +915,12 @@ class _Loader:
         elif env.target == "local":
             self.problem(kp, "a local service needs a command", 'add command = ["..."]')
         health = self.health(kp + ("health",), raw.get("health"), env, facts[name])
+        environ = {k: str(v) for k, v in raw.get("env", {}).items()}
         return Service(
             name=name,
             command=command,
             cwd=self.path_of(kp + ("cwd",), raw.get("cwd")),
-            env={k: str(v) for k, v in raw.get("env", {}).items()},
+            env=environ,
             host=facts[name]["host"],
             port=facts[name]["port"],
             url=facts[name]["url"] or "",
@@ -573,6 +934,7 @@ class _Loader:
             deployment=raw.get("deployment", ""),
             selector={k: str(v) for k, v in raw.get("selector", {}).items()},
             recreate=bool(raw.get("recreate", False)),
+            secrets=self.env_secrets(kp, environ, raw.get("secrets", [])),
         )
 
     def health(
@@ -603,6 +965,12 @@ class _Loader:
             **timing,
             "start_period": float(table.get("start_period", 0.0)),
         }
+        if table.get("in_service") and kinds[0] != "command":
+            self.problem(
+                kp + ("in_service",),
+                "applies only to command checks",
+                "remove it, or check with command = [...] run inside the service",
+            )
         if kinds[0] == "url":
             url = table["url"]
             if "://" not in url:
@@ -621,7 +989,10 @@ class _Loader:
                 return None
             return HealthCheck(kind="tcp", host=host or "127.0.0.1", port=int(port), **common)
         return HealthCheck(
-            kind="command", command=self.argv(kp + ("command",), table["command"], False), **common
+            kind="command",
+            command=self.argv(kp + ("command",), table["command"], False),
+            in_service=bool(table.get("in_service", False)),
+            **common,
         )
 
     def _steps_common(
@@ -634,8 +1005,9 @@ class _Loader:
             "raw": raw,
             "command": self.argv(kp + ("command",), raw.get("command", []), shell),
             "cwd": self.path_of(kp + ("cwd",), raw.get("cwd")),
-            "env": {k: str(v) for k, v in raw.get("env", {}).items()},
+            "env": (env := {k: str(v) for k, v in raw.get("env", {}).items()}),
             "shell": shell,
+            "secrets": self.env_secrets(kp, env, raw.get("secrets", [])),
         }
 
     def seed(
@@ -684,6 +1056,7 @@ class _Loader:
             shell=c["shell"],
             in_service=bool(raw.get("in_service", False)),
             verify=verify,
+            secrets=c["secrets"],
         )
 
     def suite(
@@ -716,6 +1089,7 @@ class _Loader:
             shell=c["shell"],
             exclusive=bool(raw.get("exclusive", False)),
             junit=c["raw"].get("junit", "{junit}"),
+            secrets=c["secrets"],
         )
 
     def _has_required(self, kp: tuple[str, ...], raw: dict[str, Any], section: str) -> bool:
@@ -745,26 +1119,65 @@ def _toml_error_line(message: str) -> int | None:
 
 
 def _free_port(host: str) -> int:
-    """A port that is free right now; the service binds it a moment later."""
+    """A port that is free right now; the service binds it a moment later.
+
+    Chosen below the kernel's ephemeral range: ports from ``bind(0)`` come from
+    that range, which outgoing connections (our own probes among them) also
+    use, so one could take the port before the service binds it.
+    """
+    bind_host = host if host not in ("", "0.0.0.0") else "127.0.0.1"
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = _random.randint(20000, max(20001, low - 1))
+        with socket.socket() as s:
+            try:
+                s.bind((bind_host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
-        s.bind((host if host not in ("", "0.0.0.0") else "127.0.0.1", 0))
+        s.bind((bind_host, 0))
         return int(s.getsockname()[1])
 
 
+def _ephemeral_low() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_random = random.SystemRandom()
+
+
 def load_recipe(
-    path: str | Path, *, environ: Mapping[str, str] | None = None, auto_ports: bool = False
+    path: str | Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    auto_ports: bool = False,
+    previous: Recipe | None = None,
 ) -> Recipe:
     """Load and validate a recipe; raise :class:`RecipeError` listing every problem.
 
     ``auto_ports`` gives every local service a free port instead of the one
     written down, so tests and a second demo can run beside a first one.
+    ``previous`` is the recipe in force when reloading: services keep the free
+    ports they were given, so a reload does not look like a port change.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RecipeError(
-            [Problem(path, None, "", f"cannot read recipe: {exc.strerror}", "check the path")]
-        ) from None
-    loader = _Loader(path, text, os.environ if environ is None else environ, auto_ports)
+    loader = _Loader(Path(path), os.environ if environ is None else environ, auto_ports, previous)
     return loader.load()
+
+
+def recipe_files(path: str | Path) -> tuple[Path, ...]:
+    """The recipe and every file it includes (those that exist), even if the recipe is broken.
+
+    A watcher uses this after a failed load, so that fixing a broken include is
+    noticed too.
+    """
+    loader = _Loader(Path(path), {}, False)
+    try:
+        loader.read(Path(path))
+    except OSError:
+        pass
+    return tuple(dict.fromkeys(source.path for source in loader.sources))

@@ -12,8 +12,6 @@ Store calls block, so they run in threads; nothing here imports Textual.
 from __future__ import annotations
 
 import asyncio
-import getpass
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,10 +28,6 @@ if TYPE_CHECKING:
 CONTEXT_MARGIN = 2.0
 """Seconds before and after a test's window that still count: causes precede effects."""
 LOG_LINES_PER_SERVICE = 50
-
-
-def current_user(override: str | None = None) -> str:
-    return override or os.environ.get("USER") or getpass.getuser()
 
 
 def collect_context(engine: Engine, start: float, end: float) -> list[ContextItem]:

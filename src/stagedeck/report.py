@@ -39,7 +39,7 @@ def _when(ts: float, now: float) -> str:
 
 
 def seen_text(count: int, first_seen: float | None, now: float | None = None) -> str:
-    """"seen 4 times since Tuesday", or "first time seen"."""
+    """ "seen 4 times since Tuesday", or "first time seen"."""
     now = time.time() if now is None else now
     if count > 1 and first_seen is not None:
         return f"seen {count} times since {_when(first_seen, now)}"

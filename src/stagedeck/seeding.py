@@ -19,8 +19,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import httpx
-
 from stagedeck.events import ActionProgress, Notice
 from stagedeck.graph import DependencyGraph
 from stagedeck.probes import probe_http
@@ -149,11 +147,13 @@ async def _one(engine: Engine, seed: Seed, health_timeout: float | None) -> Seed
         )
         # Seed output is part of the service's story: show it in that service's log.
         engine.log_many(seed.service, [f"[seed {seed.name}] {ln}" for ln in output], "seed")
+    output = [engine.recipe.mask(line) for line in output]
     if code != 0:
         return _done(engine, seed, started, False, f"exited with code {code}", output)
     verified: bool | None = None
     if seed.verify is not None:
         verified, detail = await _verify(seed)
+        detail = engine.recipe.mask(detail)
         if not verified:
             return _done(engine, seed, started, False, f"verify failed: {detail}", output, False)
     return _done(engine, seed, started, True, "", output, verified)
@@ -168,6 +168,8 @@ async def _verify(seed: Seed) -> tuple[bool, str]:
         )
         last = output[-1] if output else ""
         return code == 0, f"{verify.command[0]} exited {code}: {last}" if code else last
+    import httpx
+
     async with httpx.AsyncClient() as client:
         result = await probe_http(client, verify.url, 10.0, verify.status, verify.body)
     return result.ok, result.detail

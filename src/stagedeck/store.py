@@ -45,9 +45,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from sqlite_utils import Database
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 from stagedeck.signature import failure_signature
 
@@ -800,6 +801,8 @@ class Store:
         db: Database | None = getattr(self._local, "db", None)
         if db is None:
             conn = self._connect()
+            from sqlite_utils import Database  # heavy (and may pull numpy): only when used
+
             db = Database(conn, execute_plugins=False)
             self._local.db = db
             with self._lock:

@@ -23,7 +23,7 @@ import signal
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from stagedeck.clock import wall
@@ -134,6 +134,10 @@ class SuiteRunner:
         self._cancelled: set[str] = set()
         self._tasks: dict[str, asyncio.Task[SuiteProgress]] = {}
         self._plugin_dir = self.workdir / "plugin"
+
+    def mask(self, text: str) -> str:
+        """Secrets the recipe knows never reach output files, the screen or the store."""
+        return self.recipe.mask(text)
 
     # ---------------------------------------------------------------- public
 
@@ -304,7 +308,11 @@ class SuiteRunner:
                 code = f"exit code {progress.exit_code}; " if progress.exit_code else ""
                 self._finish(progress, SuiteState.ERROR, f"{code}{exc}")
             return
-        progress.cases = cases
+        progress.cases = [
+            replace(c, message=self.mask(c.message), traceback=self.mask(c.traceback))
+            for c in cases
+        ]
+        cases = progress.cases
         progress.total = len(cases)
         progress.passed = sum(c.outcome == "passed" for c in cases)
         progress.failed = sum(c.outcome == "failed" for c in cases)
@@ -348,8 +356,8 @@ class SuiteRunner:
                 raw = await proc.stdout.readline()
                 if not raw:
                     break
-                sink.write(raw)
-                line = raw.decode(errors="replace").rstrip("\n")
+                line = self.mask(raw.decode(errors="replace").rstrip("\n"))
+                sink.write(line.encode() + b"\n")
                 progress.output.append(line)
                 live_plugin = live_plugin or bool(progress.total)
                 if not live_plugin:

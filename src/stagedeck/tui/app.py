@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +16,11 @@ from textual.binding import Binding
 
 from stagedeck.engine import Engine
 from stagedeck.errors import ConfigError
-from stagedeck.events import Event, Notice
+from stagedeck.events import Event, Notice, RecipeReloaded
+from stagedeck.identity import current_user
 from stagedeck.policy import ReadOnly
 from stagedeck.recipe import Recipe
-from stagedeck.recording import current_user
+from stagedeck.reload import ReloadOutcome
 from stagedeck.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.store import Store, StoreError, default_db_path
 from stagedeck.suites import SuiteRunner
@@ -92,6 +96,7 @@ class StagedeckApp(App[int]):
         suites_workdir: Path | None = None,
         start_engine: bool = True,
         watch_themes: bool = True,
+        watch_recipe: bool | None = None,
         theme_folders: list[Path] | None = None,
     ) -> None:
         super().__init__()
@@ -99,6 +104,7 @@ class StagedeckApp(App[int]):
         self.config = config or UserConfig()
         self._start_engine = start_engine
         self._watch_themes = watch_themes
+        self._watch_recipe = start_engine if watch_recipe is None else watch_recipe
         self._theme_dirs = theme_folders if theme_folders is not None else theme_dirs()
         self._theme_errors = register_all(self, self._theme_dirs)
         wanted = theme or self.config.theme or DEFAULT_THEME
@@ -146,6 +152,8 @@ class StagedeckApp(App[int]):
             )
         if self._start_engine:
             self.run_worker(self.engine.start(), name="engine-start", exit_on_error=False)
+        if self._watch_recipe:
+            self.watch_recipe_file()
         if self._watch_themes:
             self.watch_theme_files()
 
@@ -188,7 +196,35 @@ class StagedeckApp(App[int]):
         else:
             self.banners.pop("database", None)
 
+    @work(exclusive=True, group="recipe-watch", exit_on_error=False)
+    async def watch_recipe_file(self) -> None:
+        """Living recipes: a valid save applies live; a broken one raises the banner."""
+        from stagedeck.reload import watch_engine
+
+        watcher = watch_engine(self.engine, on_outcome=self._on_reload)
+        await watcher.run()
+
+    def _on_reload(self, outcome: ReloadOutcome) -> None:
+        self.suites.recipe = self.engine.recipe
+        if outcome.rejected:
+            self.banners["recipe"] = f"⚠ {outcome.describe()}"
+            return
+        summary = outcome.describe()
+        if summary:
+            self.notify(f"recipe reloaded: {summary}", timeout=6, markup=False)
+        if outcome.needs_restart:
+            self.controller.restart_changed(list(outcome.needs_restart))
+
     def _on_engine_event(self, event: Event) -> None:
+        if isinstance(event, RecipeReloaded):
+            if event.problems:
+                self.banners["recipe"] = (
+                    "⚠ recipe not reloaded; still running on the last good one:\n  "
+                    + "\n  ".join(event.problems)
+                )
+            else:
+                self.banners.pop("recipe", None)
+            return
         if isinstance(event, Notice):
             self.notify(event.message, severity=event.severity, timeout=6, markup=False)  # type: ignore[arg-type]
 
@@ -274,6 +310,14 @@ async def run_cockpit_async(
     try:
         result = await app.run_async()
     finally:
+        # Textual leaves its SIGCONT/SIGTSTP handlers installed after the app exits. When the
+        # terminal goes away (an SSH drop, a closed tmux) the kernel sends SIGHUP *and*
+        # SIGCONT; the SIGCONT would "resume" the app and start an input thread on a dead
+        # terminal that spins forever. Nothing is left to resume: restore the defaults.
+        for sig in (signal.SIGCONT, signal.SIGTSTP):
+            signal.signal(sig, signal.SIG_DFL)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
         await shared.stop()
         await engine.stop()
     return result or 0
@@ -299,6 +343,18 @@ def run_cockpit(
     user: str | None = None,
     db: str | None = None,
 ) -> int:
-    return asyncio.run(
+    code = asyncio.run(
         run_cockpit_async(recipe, theme=theme, config=config, read_only=read_only, user=user, db=db)
     )
+    _exit_if_input_thread_lingers(code)
+    return code
+
+
+def _exit_if_input_thread_lingers(code: int) -> None:
+    """Belt and braces for the SIGCONT race above: a signal that lands while the app is
+    still shutting down can restart Textual's input thread, which would keep the process
+    alive (and busy) forever. Everything that matters is stopped by now, so leave."""
+    if any(t.name == "textual-input" and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

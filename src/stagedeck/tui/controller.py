@@ -200,6 +200,30 @@ class ActionController:
             lambda _: reseed(self.engine),
         )
 
+    def restart_changed(self, names: list[str]) -> None:
+        """After a recipe reload: services whose command changed restart only if confirmed."""
+        body = (
+            "The recipe now runs these differently (command, env or working directory). "
+            "They keep running the old way until restarted:\n  " + ", ".join(names)
+        )
+
+        async def restart_all(_: bool) -> PlanOutcome:
+            outcome = PlanOutcome("restart changed")
+            for name in names:
+                step = await redeploy(self.engine, name)
+                outcome.steps.extend(step.steps)
+                if not step.ok:
+                    break
+            outcome.finished = self.engine.clock()
+            return outcome
+
+        self._go(
+            "redeploy",
+            names,
+            ConfirmScreen(f"Restart {', '.join(names)}?", body, confirm="Restart"),
+            restart_all,
+        )
+
     # ---------------------------------------------------------------- leases
 
     def lease(self) -> None:

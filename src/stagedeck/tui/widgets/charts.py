@@ -17,7 +17,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
-import plotext as plt
 from rich.console import RenderableType
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -144,6 +143,8 @@ def build_chart(
     error_peak = max([e for e in errors if e is not None] + [0.0])
     error_top = min(100.0, _nice_top(max(5.0, error_peak * 1.1)))
     left = -span / 60
+
+    import plotext as plt  # loaded with the first chart, not with the cockpit
 
     plt.clear_figure()
     plt.limitsize(False, False)  # plotext would cap the size at *its* idea of the terminal
@@ -277,9 +278,11 @@ class LatencyChart(Widget):
         spec = self.engine.recipe.services.get(service) if service else None
         slo = spec.slo_ms if spec is not None else None
         now = self.clock()
+        # Completed buckets only: the picture changes once a bucket (10 s), not per sample,
+        # which is what keeps an idle cockpit quiet on a slow SSH link.
         key = (
             service,
-            window.version if window is not None else -1,
+            window is not None,
             int(now // self.bucket),
             width,
             height,
@@ -307,7 +310,7 @@ class LatencyChart(Widget):
             hint = "" if spec.health else " (it has no health check)"
             return Text(f"{service}: no latency samples yet{hint}", style="dim")
         # Whole buckets: the time axis moves one bucket at a time, not every second.
-        end = (math.floor(now / self.bucket) + 1) * self.bucket
+        end = math.floor(now / self.bucket) * self.bucket
         series = window.series(self.bucket, self.span, now=end)
         summary = window.summary(now=now)
         colours = self.colours or chart_colours(self.app)

@@ -472,6 +472,7 @@ class GraphDetails(Static):
         self.service: str | None = None
         self._errors = LastError()
         self._drawn: tuple[object, ...] | None = None
+        self._lines = -1
 
     def on_mount(self) -> None:
         self.tick(force=True)
@@ -487,21 +488,16 @@ class GraphDetails(Static):
             return
         engine, service = self.engine, self.service
         known = service is not None and service in engine.statuses
-        window = engine.latency.get(service) if known and service else None
-        ring_end = engine.logs.ring(service).end if known and service else 0
         now = self.clock()
-        key = (
-            service,
-            engine.version,
-            window.version if window else 0,
-            ring_end,
-            int(now // 10),
-            self.app.theme,
-        )
+        errors = engine.logs.errors(service) if known and service else 0
+        key = (service, engine.version, errors, int(now // 10), self.app.theme)
         if not force and key == self._drawn:
             return
         self._drawn = key
-        self.update(self.describe(now))
+        text = self.describe(now)
+        lines = text.plain.count("\n")
+        self.update(text, layout=lines != self._lines)
+        self._lines = lines
 
     def describe(self, now: float) -> Text:
         engine, service = self.engine, self.service

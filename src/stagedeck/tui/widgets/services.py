@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from rich.text import Text
@@ -51,6 +52,7 @@ class ServicesTable(KeyTable):
         self._clock = clock
         self._drawn: dict[str, tuple[object, ...]] = {}
         self._seen_version = -1
+        self._slow_at = 0.0
 
     def on_mount(self) -> None:
         name_width = max((len(n) for n in self.engine.statuses), default=7)
@@ -100,14 +102,33 @@ class ServicesTable(KeyTable):
         ]
 
     def refresh_rows(self, force: bool = False) -> None:
-        """Rewrite only the cells whose text changed; skip everything when nothing did."""
+        """Rewrite only the cells whose text changed; skip everything when nothing did.
+
+        State and health show within a quarter of a second; the drifting numbers
+        (p95, trend, age) at most once a second, in one batch: each update makes
+        the table draw again, and an idle cockpit should draw almost nothing.
+        """
         if not force and not self.is_on_screen:
             return
+        now = time.monotonic()
+        slow_due = force or now - self._slow_at >= 1.0
+        if self.engine.version == self._seen_version and not slow_due:
+            return
+        self._seen_version = self.engine.version
+        if slow_due:
+            self._slow_at = now
+        with self.app.batch_update():
+            self._refresh_cells(force, slow_due)
+
+    def _refresh_cells(self, force: bool, slow_due: bool) -> None:
         for name, status in self.engine.statuses.items():
             cells = self._cells(status)
             key = tuple(str(c) for c in cells)
-            if not force and self._drawn.get(name) == key:
+            previous = self._drawn.get(name, ())
+            if not force and previous == key:
                 continue
+            if not slow_due and previous and key[:3] == previous[:3]:
+                continue  # only slow columns moved: wait for their turn
             if name not in self.rows:
                 self.add_row(*cells, key=name)
             else:

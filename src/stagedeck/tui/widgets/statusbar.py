@@ -98,4 +98,4 @@ class StatusBar(Static):
         plain = text.plain
         if plain != self._drawn:
             self._drawn = plain
-            self.update(text)
+            self.update(text, layout=False)  # one line, always: no layout pass per tick
