@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from stagedeck.clock import wall
@@ -70,8 +71,11 @@ class SharedState:
         session: str | None = None,
         clock: Callable[[], float] = wall,
         problem: str = "",
+        db_path: Path | None = None,
     ) -> None:
         self.store = store
+        self.db_path = db_path
+        """Opened by ``start`` when no store was given: the cockpit draws first, then connects."""
         self.env = env
         self.user = user
         self.session = session or session_id()
@@ -85,8 +89,24 @@ class SharedState:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        if self.store is not None and self._task is None:
+        if self._task is None and (self.store is not None or self.db_path is not None):
             self._task = asyncio.create_task(self._loop(), name="shared-state")
+
+    async def connect(self) -> None:
+        """Open the shared database (in a thread); a failure becomes the banner's text."""
+        if self.store is not None or self.db_path is None:
+            return
+        from stagedeck.store import Store, StoreError
+
+        try:
+            self.store = await asyncio.to_thread(Store.open, self.db_path)
+        except StoreError as exc:
+            self.db_path = None
+            self._publish(replace(self.snapshot, problem=f"annotations disabled: {exc}"))
+            return
+        if not self.store.writable:
+            problem = f"annotations disabled: {self.store.problem}"
+            self._publish(replace(self.snapshot, problem=problem))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -104,6 +124,9 @@ class SharedState:
         return self.store is not None and self.store.writable and not self.snapshot.problem
 
     async def _loop(self) -> None:
+        await self.connect()
+        if self.store is None:
+            return
         first = True
         while True:
             try:

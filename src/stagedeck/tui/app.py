@@ -27,12 +27,8 @@ from stagedeck.suites import SuiteRunner
 from stagedeck.themes import DEFAULT_THEME, ThemeError
 from stagedeck.tui.controller import ActionController
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
-from stagedeck.tui.screens.activity import ActivityScreen
-from stagedeck.tui.screens.graph import GraphScreen
 from stagedeck.tui.screens.help import HelpScreen
-from stagedeck.tui.screens.logs import LogsScreen
 from stagedeck.tui.screens.main import MainScreen
-from stagedeck.tui.screens.suites import SuitesScreen
 from stagedeck.tui.theming import register_all, reload_file, theme_dirs
 from stagedeck.userconfig import UserConfig
 
@@ -135,11 +131,14 @@ class StagedeckApp(App[int]):
         engine = self.engine
         ascii_graph = self.config.ascii_graph
         self.add_mode("overview", lambda: MainScreen(engine, ascii_graph=ascii_graph))
-        self.add_mode("graph", lambda: GraphScreen(engine, ascii_graph=ascii_graph))
-        self.add_mode("charts", lambda: GraphScreen(engine, ascii_graph=ascii_graph, charts=True))
-        self.add_mode("logs", lambda: LogsScreen(engine))
-        self.add_mode("suites", lambda: SuitesScreen(self))
-        self.add_mode("activity", lambda: ActivityScreen(self))
+        # The other views are imported when first opened: start-up only pays for the overview.
+        self.add_mode("graph", lambda: _screens().GraphScreen(engine, ascii_graph=ascii_graph))
+        self.add_mode(
+            "charts", lambda: _screens().GraphScreen(engine, ascii_graph=ascii_graph, charts=True)
+        )
+        self.add_mode("logs", lambda: _screens().LogsScreen(engine))
+        self.add_mode("suites", lambda: _screens().SuitesScreen(self))
+        self.add_mode("activity", lambda: _screens().ActivityScreen(self))
         self.switch_mode("overview")
         if self.shared is not None:
             self.shared.start()
@@ -270,7 +269,7 @@ class StagedeckApp(App[int]):
     def open_logs_for(self, service: str) -> None:
         self.switch_mode("logs")
         screen = self.screen
-        if isinstance(screen, LogsScreen):
+        if isinstance(screen, _screens().LogsScreen):
             screen.show_service(service)
 
     def current_keys(self) -> dict[str, str]:
@@ -294,7 +293,8 @@ async def run_cockpit_async(
     """Run the cockpit and, whatever happens, stop the engine (and local services) after."""
     engine = Engine(recipe)
     user = current_user(user or (config.user if config else None))
-    shared = await open_shared(recipe.name, user, db)
+    # The shared database opens after the first frame (SharedState.connect).
+    shared = SharedState(None, recipe.name, user, db_path=default_db_path(db))
     app = StagedeckApp(
         engine,
         theme=theme,
@@ -348,6 +348,23 @@ def run_cockpit(
     )
     _exit_if_input_thread_lingers(code)
     return code
+
+
+def _screens() -> Any:
+    """The views other than the overview, imported on first use."""
+    from types import SimpleNamespace
+
+    from stagedeck.tui.screens.activity import ActivityScreen
+    from stagedeck.tui.screens.graph import GraphScreen
+    from stagedeck.tui.screens.logs import LogsScreen
+    from stagedeck.tui.screens.suites import SuitesScreen
+
+    return SimpleNamespace(
+        ActivityScreen=ActivityScreen,
+        GraphScreen=GraphScreen,
+        LogsScreen=LogsScreen,
+        SuitesScreen=SuitesScreen,
+    )
 
 
 def _exit_if_input_thread_lingers(code: int) -> None:
