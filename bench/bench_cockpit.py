@@ -61,7 +61,10 @@ def main() -> None:
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     results = [one_run(args.idle, width, height) for _ in range(args.runs)]
-    print(f"stagedeck demo cockpit, tmux {width}x{height}, {args.runs} runs, idle window {args.idle:g}s")
+    print(
+        f"stagedeck demo cockpit, tmux {width}x{height}, "
+        f"{args.runs} runs, idle window {args.idle:g}s"
+    )
     for key, bar in (
         ("first_frame_s", "≤ 0.5 s"),
         ("all_healthy_s", "≤ 3 s"),
