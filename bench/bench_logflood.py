@@ -51,13 +51,13 @@ def newest_age(screen: str, now: float) -> float | None:
 
 
 def key_latency(term: Terminal) -> float:
-    """Press ``2`` (log explorer) and time until it is on screen; then ``1`` back."""
+    """Press ``?`` and time until the help overlay is on screen; then close it."""
     start = time.monotonic()
-    term.send("2")
-    term.wait_for("logs · all services", timeout=10, interval=0.002)
+    term.send("?")
+    term.wait_for("app.quit", timeout=10, interval=0.002)
     took = time.monotonic() - start
-    term.send("1")
-    term.wait_for("services", timeout=10, interval=0.01)
+    term.send("Escape")
+    term.wait_for(lambda s: "app.quit" not in s, timeout=10, interval=0.01)
     return took
 
 

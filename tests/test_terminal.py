@@ -183,3 +183,34 @@ def test_nothing_lingers_when_the_terminal_goes_away(tmp_path: Path, how: str) -
     finally:
         term.close()
     assert wait_until_gone(marker, timeout=15) == []
+
+
+def test_no_color_is_honoured(tmp_path: Path) -> None:
+    marker = new_marker()
+    term = Terminal(
+        [sys.executable, "-m", "stagedeck", "demo", "--free-ports"],
+        width=120,
+        height=40,
+        env={
+            "STAGEDECK_TEST_MARKER": marker,
+            "NO_COLOR": "1",
+            "XDG_CONFIG_HOME": str(tmp_path),
+            "STAGEDECK_DB": str(tmp_path / "db"),
+        },
+        record=tmp_path / "bytes",
+    )
+    try:
+        term.wait_for(all_healthy, timeout=30)
+        raw = (tmp_path / "bytes").read_bytes()
+        term.send("q")
+    finally:
+        term.close()
+    # Textual honours NO_COLOR by drawing in greys: no hue anywhere, so meaning rests on the
+    # symbols and words (● healthy, ✖ down, E/W marks), never on colour.
+    indexed = [int(n) for n in re.findall(rb"\x1b\[[0-9;]*?[34]8;5;(\d+)", raw)]
+    assert indexed, "expected Textual's greyscale output"
+    greys = {0, 7, 8, 15, 16, 231, *range(232, 256)}
+    assert set(indexed) <= greys, sorted(set(indexed) - greys)
+    for r, g, b in re.findall(rb"[34]8;2;(\d+);(\d+);(\d+)", raw):
+        assert r == g == b
+    assert wait_until_gone(marker) == []

@@ -123,3 +123,34 @@ async def test_sixteen_colour_theme_renders(tmp_path: Path) -> None:
         assert app.theme == "stagedeck-16"
         assert app.theme_variables["healthy"] == "ansi_green"
         await pilot.press("2", "1", "question_mark")
+
+
+async def test_every_action_is_in_the_command_palette(tmp_path: Path) -> None:
+    app = StagedeckApp(offline_engine(tmp_path), start_engine=False, watch_themes=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for wanted in (
+            "Redeploy the selected service",
+            "Bring up / redeploy everything in order",
+            "Reload test data (the recipe's seeds)",
+            "Take, renew or release the lease",
+            "View: logs",
+            "View: suites",
+        ):
+            assert wanted in titles, wanted
+
+
+async def test_unknown_remapped_binding_is_reported(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.toml"
+    config_file.write_text('[keys]\n"logs.paws" = "p"\n"logs.pause" = "p"\n')
+    app = StagedeckApp(
+        offline_engine(tmp_path),
+        start_engine=False,
+        watch_themes=False,
+        config=load_user_config(config_file),
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.unknown_key_ids() == ["logs.paws"]
+        assert any("names no binding logs.paws" in n.message for n in app._notifications)

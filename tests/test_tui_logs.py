@@ -85,6 +85,12 @@ async def test_pause_counts_new_lines_and_follow_resumes(tmp_path: Path) -> None
         view.pull()
         await pilot.pause()
         assert view.cursor == cursor  # paused: nothing moves
+        # The counter is refreshed about once a second (it changes on every frame otherwise).
+        for _ in range(30):
+            if "paused, 7 new" in str(screen.query_one("#explorer-panel").border_subtitle):
+                break
+            view.pull()
+            await pilot.pause(0.1)
         assert "paused, 7 new" in str(screen.query_one("#explorer-panel").border_subtitle)
         await pilot.press("G")
         assert view.follow and view.cursor == view.row_count - 1

@@ -7,12 +7,15 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from stagedeck.engine import Engine
 from stagedeck.errors import ConfigError
@@ -122,12 +125,53 @@ class StagedeckApp(App[int]):
             self, engine, self.read_only, shared, suites=self.suites, user=self.user
         )
 
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every keybound action is in the command palette too, with its key."""
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        sources: list[Any] = [self, screen]
+        if screen.focused is not None:
+            sources.append(screen.focused)
+        for node in sources:
+            for binding in node.BINDINGS:
+                if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                if binding.action in seen or binding.action in ("quit", "help"):
+                    continue
+                seen.add(binding.action)
+                key = self.config.keys.get(binding.id or "", binding.key_display or binding.key)
+                yield SystemCommand(
+                    f"{binding.tooltip or binding.description}",
+                    f"key: {key}" + (f" · {binding.id}" if binding.id else ""),
+                    partial(self._run_from_palette, node, binding.action),
+                )
+        for view in self.VIEWS:
+            yield SystemCommand(f"View: {view}", "switch view", partial(self.switch_mode, view))
+
+    def _run_from_palette(self, node: Any, action: str) -> None:
+        self.call_later(self.run_action, action, node)
+
+    def unknown_key_ids(self) -> list[str]:
+        """Remapped binding ids that no binding has (a typo would otherwise do nothing)."""
+        known = all_binding_ids()
+        return sorted(set(self.config.keys) - known)
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(SEMANTIC_DEFAULTS)
 
     def on_mount(self) -> None:
         if self.config.keys:
             self.set_keymap(dict(self.config.keys))
+            unknown = self.unknown_key_ids()
+            if unknown:
+                where = self.config.path or "your config"
+                self.notify(
+                    f"{where}: [keys] names no binding {', '.join(unknown)}; "
+                    "press ? to see every binding id",
+                    severity="warning",
+                    timeout=10,
+                    markup=False,
+                )
         engine = self.engine
         ascii_graph = self.config.ascii_graph
         self.add_mode("overview", lambda: MainScreen(engine, ascii_graph=ascii_graph))
@@ -348,6 +392,41 @@ def run_cockpit(
     )
     _exit_if_input_thread_lingers(code)
     return code
+
+
+def all_binding_ids() -> set[str]:
+    """The id of every binding in the cockpit (for validating a user's key remaps)."""
+    from textual.widget import Widget
+
+    screens = _screens()
+    from stagedeck.tui.screens.confirm import ConfirmScreen
+    from stagedeck.tui.screens.help import HelpScreen
+    from stagedeck.tui.widgets.charts import ChartsPanel
+    from stagedeck.tui.widgets.graph import GraphView
+    from stagedeck.tui.widgets.logview import LogView
+    from stagedeck.tui.widgets.table import KeyTable
+
+    classes: list[type[Any]] = [
+        StagedeckApp,
+        MainScreen,
+        screens.LogsScreen,
+        screens.SuitesScreen,
+        screens.ActivityScreen,
+        screens.GraphScreen,
+        ConfirmScreen,
+        HelpScreen,
+        ChartsPanel,
+        GraphView,
+        LogView,
+        KeyTable,
+        Widget,
+    ]
+    return {
+        b.id
+        for cls in classes
+        for b in getattr(cls, "BINDINGS", [])
+        if isinstance(b, Binding) and b.id
+    }
 
 
 def _screens() -> Any:

@@ -36,6 +36,11 @@ from stagedeck.tui.palette import colour, rich_colour, service_colour, style
 FRAME_SECONDS = 0.2
 """New lines reach the screen at most five times a second."""
 STRIP_CACHE = 2000
+BUSY_FRAME_LINES = 100
+"""More new lines than this in one frame counts as a flood..."""
+BUSY_FRAME_SECONDS = 0.5
+"""...and during a flood the view redraws at most twice a second: every visible row
+changes each frame then, so each frame costs the whole panel in terminal bytes."""
 MAX_WIDTH = 4000
 
 
@@ -110,6 +115,9 @@ class LogView(ScrollView, can_focus=True):
         self._width = 0
         self._strips: OrderedDict[int, Strip] = OrderedDict()
         self._stats: tuple[int, int, int] = (-1, -1, -1)
+        self._stats_at = 0.0
+        self._busy = False
+        self._drawn_at = 0.0
         self._name_width = max((len(s) for s in self.service_order), default=8)
 
     # ------------------------------------------------------------------ data
@@ -168,7 +176,7 @@ class LogView(ScrollView, can_focus=True):
         self._resize()
         self._place_cursor_after_change()
         self.refresh()
-        self._post_stats()
+        self._post_stats(now=True)
 
     def set_search(self, text: str) -> None:
         """Highlight matches of ``text`` (``re:`` for a regex) and jump to the nearest one."""
@@ -184,9 +192,17 @@ class LogView(ScrollView, can_focus=True):
         self.set_interval(FRAME_SECONDS, self.pull)
 
     def pull(self) -> None:
-        """Take the lines that arrived since the last frame (one batch, not one per line)."""
+        """Take the lines that arrived since the last frame (one batch, not one per line).
+
+        Under a flood every visible row changes every frame, and each frame costs the
+        whole panel in terminal bytes; so during a flood we draw at most twice a second,
+        which keeps the newest line under a second old.
+        """
         hub = self.hub
         if hub.seq == self._seen and self._head_valid():
+            self._post_stats()  # a throttled count still due goes out on a quiet frame
+            return
+        if self._busy and time.monotonic() - self._drawn_at < BUSY_FRAME_SECONDS:
             return
         new = hub.since(self._seen)
         self._seen = hub.seq
@@ -200,6 +216,8 @@ class LogView(ScrollView, can_focus=True):
                 if width > self._width:
                     self._width = min(width, MAX_WIDTH)
         self._rows.extend(added)
+        self._busy = len(added) > BUSY_FRAME_LINES
+        self._drawn_at = time.monotonic()
         pruned = self._prune()
         if self._visual is not None:
             if pruned:
@@ -287,8 +305,30 @@ class LogView(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ cursor and follow
 
     def _resize(self) -> None:
+        """Set the scrollable size, avoiding a layout pass of the whole screen when we can.
+
+        ``virtual_size`` is a layout reactive: assigning it re-lays-out and repaints every
+        widget on the screen, which under a log flood happened five times a second. Only
+        a scrollbar appearing or disappearing needs layout; otherwise we set the value
+        quietly and move the scrollbars ourselves.
+        """
         width = 0 if self.wrap else self._width
-        self.virtual_size = Size(width, self.row_count)
+        new = Size(width, self.row_count)
+        old = self.virtual_size
+        if new == old:
+            return
+        region = self.scrollable_content_region
+        needs_layout = (
+            not self.is_mounted
+            or (old.height > region.height) != (new.height > region.height)
+            or (old.width > region.width) != (new.width > region.width)
+        )
+        if needs_layout:
+            self.virtual_size = new
+            return
+        self.set_reactive(LogView.virtual_size, new)
+        self._scroll_update(new)
+        self.refresh()
 
     def _place_cursor_after_change(self) -> None:
         if self.follow:
@@ -317,17 +357,23 @@ class LogView(ScrollView, can_focus=True):
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
-    def _post_stats(self) -> None:
+    def _post_stats(self, now: bool = False) -> None:
+        """Counts for the panel title, at most once a second (they change every frame)."""
         stats = (self.line_count, self._unseen, self.hub.dropped())
-        if stats != self._stats:
-            self._stats = stats
-            self.post_message(self.Stats(self, *stats))
+        if stats == self._stats:
+            return
+        moment = time.monotonic()
+        if not now and moment - self._stats_at < 1.0:
+            return
+        self._stats_at = moment
+        self._stats = stats
+        self.post_message(self.Stats(self, *stats))
 
     def watch_follow(self, follow: bool) -> None:
         if follow:
             self._unseen = 0
             self._place_cursor_after_change()
-        self._post_stats()
+        self._post_stats(now=True)
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow

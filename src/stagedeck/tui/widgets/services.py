@@ -22,11 +22,13 @@ WIDTHS = {"state": 10, "health": 11, "p95": 7, "trend": 8, "restarts": 8, "in st
 
 
 def age(seconds: float) -> str:
-    """Coarse on purpose: "14s", "3m", "2h"; a coarse label changes rarely, so it costs
-    few bytes over SSH."""
+    """Coarse on purpose: "7s", "40s", "3m", "2h". Each label change redraws the table,
+    so under ten seconds it counts seconds, then tens of seconds, then minutes."""
     seconds = max(0.0, seconds)
-    if seconds < 60:
+    if seconds < 10:
         return f"{int(seconds)}s"
+    if seconds < 60:
+        return f"{int(seconds // 10) * 10}s"
     if seconds < 3600:
         return f"{int(seconds // 60)}m"
     if seconds < 86400:

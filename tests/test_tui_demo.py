@@ -1,0 +1,42 @@
+"""Pilot: the cockpit on the real demo (real processes) shows every service healthy."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from stagedeck.demo import recipe_path
+from stagedeck.engine import Engine
+from stagedeck.recipe import load_recipe
+from stagedeck.tui.app import StagedeckApp
+from support.procs import new_marker, wait_until_gone
+
+
+async def test_every_demo_service_shows_healthy(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    marker = new_marker()
+    monkeypatch.setenv("STAGEDECK_TEST_MARKER", marker)
+    engine = Engine(load_recipe(recipe_path(), auto_ports=True))
+    app = StagedeckApp(engine, watch_themes=False, watch_recipe=False)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            deadline = time.monotonic() + 30
+            table = app.screen.query_one("ServicesTable")
+            while time.monotonic() < deadline:
+                await pilot.pause(0.1)
+                rows = [[str(c) for c in table.get_row(key)] for key in table.rows]
+                if len(rows) == 6 and all("● healthy" in row[2] for row in rows):
+                    break
+            else:
+                raise AssertionError(f"not all healthy: {rows}")
+            assert {row[0] for row in rows} == {
+                "ledger",
+                "inventory",
+                "payments",
+                "orders",
+                "gateway",
+                "worker",
+            }
+            assert all(row[1] == "running" for row in rows)
+    finally:
+        await engine.stop()
+    assert wait_until_gone(marker) == []
