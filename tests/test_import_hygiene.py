@@ -17,6 +17,21 @@ CORE = [
     "stagedeck.headless",
     "stagedeck.cli",
     "stagedeck.targets.local",
+    "stagedeck.targets.attached",
+    "stagedeck.targets.docker",
+    "stagedeck.targets.docker_discovery",
+    "stagedeck.demo.docker",
+    "stagedeck.store",
+    "stagedeck.shared",
+    "stagedeck.suites",
+    "stagedeck.recording",
+    "stagedeck.report",
+    "stagedeck.seeding",
+    "stagedeck.reload",
+    "stagedeck.secrets",
+    "stagedeck.graph_layout",
+    "stagedeck.sparkline",
+    "stagedeck.logquery",
 ]
 
 

@@ -120,6 +120,7 @@ def _run_cockpit_or_headless(recipe: Recipe, args: argparse.Namespace) -> int:
         read_only=read_only,
         user=getattr(args, "user", None),
         db=getattr(args, "db", None),
+        watch_recipe=getattr(args, "watch_recipe", True),
     )
 
 
@@ -257,7 +258,55 @@ def cmd_reseed(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.target == "docker":
+        return _demo_on_docker(args)
     recipe = load_recipe(_demo_recipe_path(), auto_ports=args.free_ports)
+    return _run_cockpit_or_headless(recipe, args)
+
+
+def _demo_on_docker(args: argparse.Namespace) -> int:
+    """Build the demo image, run the stack on its own network, open the cockpit, clean up."""
+    from stagedeck.demo.docker import DemoImageError, cleanup_demo_stack, start_demo_on_docker
+
+    try:
+        stack = start_demo_on_docker(args.base_image, progress=lambda m: print(m, file=sys.stderr))
+    except DemoImageError as exc:
+        print(f"stagedeck demo: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        args.watch_recipe = False  # the stack's recipe is generated: nothing to watch
+        return _run_cockpit_or_headless(stack.recipe, args)
+    finally:
+        cleanup_demo_stack(stack)
+
+
+def cmd_docker(args: argparse.Namespace) -> int:
+    """Zero-config: a running compose project, with no recipe (an overlay may add to it)."""
+    from stagedeck.targets.docker_discovery import (
+        DiscoveryError,
+        choose_project,
+        list_compose_projects,
+        recipe_for_project,
+    )
+
+    try:
+        if args.list_only:
+            projects = asyncio.run(list_compose_projects())
+            for info in projects:
+                print(
+                    f"{info.name}: {info.running}/{info.containers} running · "
+                    f"{', '.join(info.services)}"
+                )
+            if not projects:
+                print("no docker compose projects are running", file=sys.stderr)
+            return EXIT_OK if projects else EXIT_FAILED
+        project = choose_project(args.project)
+        overlay = _load(args.recipe, args) if args.recipe else None
+        recipe = recipe_for_project(project, overlay)
+    except DiscoveryError as exc:
+        print(f"stagedeck docker: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    args.watch_recipe = False
     return _run_cockpit_or_headless(recipe, args)
 
 
@@ -298,6 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = add("demo", cmd_demo, "bring up the embedded demo environment and open the cockpit")
+    cockpit_options(p)
+    p.add_argument("--target", choices=["local", "docker"], default="local")
+    p.add_argument("--base-image", help="docker: the Python base image for the demo image")
+
+    p = add("docker", cmd_docker, "open the cockpit on a running docker compose project")
+    p.add_argument("--project", help="compose project (default: the only one running)")
+    p.add_argument("--recipe", help="a recipe that adds probes, suites and seeds")
+    p.add_argument("--list", dest="list_only", action="store_true", help="list the projects")
     cockpit_options(p)
 
     p = add("open", cmd_open, "open the cockpit on a recipe (local services are started)")

@@ -333,6 +333,7 @@ async def run_cockpit_async(
     read_only: ReadOnly | None = None,
     user: str | None = None,
     db: str | None = None,
+    watch_recipe: bool = True,
 ) -> int:
     """Run the cockpit and, whatever happens, stop the engine (and local services) after."""
     engine = Engine(recipe)
@@ -347,6 +348,7 @@ async def run_cockpit_async(
         shared=shared,
         user=user,
         suites_workdir=default_db_path(db).parent / "runs" / recipe.name,
+        watch_recipe=watch_recipe,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -386,9 +388,18 @@ def run_cockpit(
     read_only: ReadOnly | None = None,
     user: str | None = None,
     db: str | None = None,
+    watch_recipe: bool = True,
 ) -> int:
     code = asyncio.run(
-        run_cockpit_async(recipe, theme=theme, config=config, read_only=read_only, user=user, db=db)
+        run_cockpit_async(
+            recipe,
+            theme=theme,
+            config=config,
+            read_only=read_only,
+            user=user,
+            db=db,
+            watch_recipe=watch_recipe,
+        )
     )
     _exit_if_input_thread_lingers(code)
     return code

@@ -17,7 +17,15 @@ from stagedeck.tui.palette import HEALTH_SYMBOL, health_style_name, style
 from stagedeck.tui.widgets.table import KeyTable
 
 COLUMNS = ("service", "state", "health", "p95", "trend", "restarts", "in state")
-WIDTHS = {"state": 10, "health": 11, "p95": 7, "trend": 8, "restarts": 8, "in state": 8}
+WIDTHS = {
+    "state": 10,
+    "health": 11,
+    "p95": 7,
+    "trend": 8,
+    "restarts": 8,
+    "in state": 8,
+    "platform": 10,
+}
 """Fixed widths: a column that resizes when a value grows makes the whole table jump."""
 
 
@@ -55,10 +63,13 @@ class ServicesTable(KeyTable):
         self._drawn: dict[str, tuple[object, ...]] = {}
         self._seen_version = -1
         self._slow_at = 0.0
+        self._platform = engine.recipe.environment.target != "local"
+        self._columns = (*COLUMNS, "platform") if self._platform else COLUMNS
 
     def on_mount(self) -> None:
         name_width = max((len(n) for n in self.engine.statuses), default=7)
-        for column in COLUMNS:
+        columns = self._columns
+        for column in columns:
             self.add_column(
                 column.upper(), key=column, width=WIDTHS.get(column, max(7, name_width))
             )
@@ -84,8 +95,6 @@ class ServicesTable(KeyTable):
         health_name = health_style_name(s.health, s.state)
         state_style = style(app, "down") if s.state in (ProcState.CRASHED, ProcState.FAILED) else ""
         health = Text(f"{HEALTH_SYMBOL[s.health]} {s.health.value}", style=style(app, health_name))
-        if s.platform_health:
-            health.append(f" ({s.platform_health})", style="dim")
         now = self._clock()
         summary = (
             self.engine.latency[s.name].summary(now=now) if s.name in self.engine.latency else None
@@ -93,7 +102,7 @@ class ServicesTable(KeyTable):
         p95 = f"{summary.p95:.0f} ms" if summary and summary.p95 is not None else "–"
         now = self._clock()
         trend = latency_sparkline(self.engine.latency[s.name], WIDTHS["trend"], now=now)
-        return [
+        cells: list[Text | str] = [
             Text(s.name, style="bold"),
             Text(s.state.value, style=state_style),
             health,
@@ -102,6 +111,14 @@ class ServicesTable(KeyTable):
             str(s.restarts),
             age(now - s.since),
         ]
+        if self._platform:
+            # The platform's own verdict (Docker HEALTHCHECK, Kubernetes readiness), beside ours.
+            verdict = s.platform_health or "–"
+            name = {"healthy": "healthy", "unhealthy": "down", "starting": "unknown"}.get(
+                verdict, "unknown" if verdict == "–" else "degraded"
+            )
+            cells.append(Text(verdict, style=style(app, name)))
+        return cells
 
     def refresh_rows(self, force: bool = False) -> None:
         """Rewrite only the cells whose text changed; skip everything when nothing did.
@@ -135,7 +152,7 @@ class ServicesTable(KeyTable):
                 self.add_row(*cells, key=name)
             else:
                 previous = self._drawn.get(name, ())
-                for index, column in enumerate(COLUMNS):
+                for index, column in enumerate(self._columns):
                     if force or index >= len(previous) or previous[index] != key[index]:
                         self.update_cell(name, column, cells[index], update_width=index == 2)
             self._drawn[name] = key

@@ -42,6 +42,11 @@ class StatusBar(Static):
         self.tick()
         self.set_interval(1.0, self.tick)
 
+    def on_resize(self) -> None:
+        """The clock sits at the right edge: place it again when the width is known or changes."""
+        self._drawn = ""
+        self.tick()
+
     def on_unmount(self) -> None:
         shared = getattr(self.app, "shared", None)
         if shared is not None and self._on_shared in shared.subscribers:
