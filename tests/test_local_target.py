@@ -43,7 +43,7 @@ def recipe_text(marker: str, extra: str = "") -> str:
             probe_timeout = 0.5
             failures_before_down = 2
             """)
-        + svc("db", [], delay=0.3, children=2)
+        + svc("db", [], delay=1.0, children=2)
         + svc("cache", [])
         + svc("api", ["db", "cache"], delay=0.2)
         + svc("web", ["api"])
@@ -85,7 +85,7 @@ async def test_bring_up_in_dependency_order(recipe: Recipe, marker: str) -> None
         # Within a layer, services started together (in parallel), not one after another.
         assert abs(steps["db"].started - steps["cache"].started) < 0.2
         assert abs(steps["web"].started - steps["worker"].started) < 0.2
-        # cache is quick, db takes 0.3 s: parallel means cache did not wait for db.
+        # cache is quick, db takes a second: parallel means cache did not wait for db.
         assert steps["cache"].finished < steps["db"].finished
         assert all(s.health is Health.HEALTHY for s in engine.statuses.values())
         running = [e for e in events if isinstance(e, ActionProgress) and e.state == "running"]
@@ -178,7 +178,7 @@ async def test_failures_are_isolated(tmp_path: Path, marker: str) -> None:
 
 
 async def test_failed_plan_stops_later_layers(tmp_path: Path, marker: str) -> None:
-    text = recipe_text(marker).replace('"--delay", "0.3"', '"--delay", "30"', 1)
+    text = recipe_text(marker).replace('"--delay", "1.0"', '"--delay", "30"', 1)
     text = text.replace("ready_timeout = 10", "ready_timeout = 1.5", 1)  # db's
     path = tmp_path / "recipe.toml"
     path.write_text(text)

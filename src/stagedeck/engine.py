@@ -49,6 +49,13 @@ STARTING_PROBE_INTERVAL = 0.1
 
 _ALIVE = (ProcState.STARTING, ProcState.RUNNING, ProcState.EXTERNAL)
 _GONE = (ProcState.CRASHED, ProcState.FAILED, ProcState.STOPPED)
+_RESTARTED_FROM = (
+    ProcState.RESTARTING,
+    ProcState.STOPPING,
+    ProcState.STOPPED,
+    ProcState.CRASHED,
+    ProcState.FAILED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +234,20 @@ class Engine:
         elif state is ProcState.RESTARTING:
             changes["restarts"] = current.restarts + 1
             changes["reason"] = reason or "restarting"
+            # Not serving while it restarts; and the old verdict says nothing about the new one.
+            changes["health"] = Health.DOWN
+            self._trackers[service].restarted()
+        elif (
+            state is ProcState.RUNNING
+            and current.state in _RESTARTED_FROM
+            and self.service(service).health is not None
+        ):
+            # Just (re)started by the platform (a container start after a restart): it is
+            # starting until a probe says healthy, so a redeploy cannot pass on stale health.
+            self._trackers[service].restarted()
+            changes["state"] = ProcState.STARTING
+            changes["health"] = Health.UNKNOWN
+            changes["reason"] = reason or "starting"
         elif state in (ProcState.RUNNING, ProcState.EXTERNAL):
             if self.service(service).health is None:
                 changes["health"] = Health.HEALTHY
