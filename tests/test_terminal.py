@@ -214,3 +214,52 @@ def test_no_color_is_honoured(tmp_path: Path) -> None:
     for r, g, b in re.findall(rb"[34]8;2;(\d+);(\d+);(\d+)", raw):
         assert r == g == b
     assert wait_until_gone(marker) == []
+
+
+def _docker_engine() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(
+    not _docker_engine(),
+    reason="no Docker engine (Debian package docker.io; tests/run.sh starts it)",
+)
+def test_demo_on_docker_healthy_and_redeployed_from_the_cockpit(tmp_path: Path) -> None:
+    import docker
+
+    marker = new_marker()
+    with cockpit(tmp_path, marker, "demo", "--target", "docker", width=140, height=40) as term:
+        term.wait_for(all_healthy, timeout=120)
+        term.send("j")
+        term.send("r")
+        term.wait_for("Redeploy inventory?", timeout=10)
+        term.send("y")
+        screen = term.wait_for("redeploy inventory: inventory healthy", timeout=60)
+        row = next(ln for ln in screen.splitlines() if "inventory" in ln and "running" in ln)
+        assert " 1 " in row  # restarted once
+        term.send("q")
+        term.wait_for(lambda s: "healthy" not in s, timeout=30)
+    # Every demo stack's containers carry a compose project named stagedeck-demo-*.
+    client = docker.from_env()
+
+    def leftovers() -> list[str]:
+        return [
+            c.name
+            for c in client.containers.list(
+                all=True, filters={"label": "com.docker.compose.project"}
+            )
+            if c.labels.get("com.docker.compose.project", "").startswith("stagedeck-demo-")
+        ]
+
+    for _ in range(60):
+        if not leftovers():
+            break
+        time.sleep(0.5)
+    assert leftovers() == []
