@@ -402,7 +402,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        if "stagedeck.tui.app" in sys.modules:
+            from stagedeck.tui.app import exit_if_input_thread_lingers
+
+            exit_if_input_thread_lingers(code)
+        return code
     except ConfigError as exc:
         print_problems(exc)
         return EXIT_BAD_INPUT

@@ -364,6 +364,9 @@ async def run_cockpit_async(
             signal.signal(sig, signal.SIG_DFL)
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        # From here on we only clean up (stop services, remove a demo stack): a terminal
+        # that goes away now must not cut that short.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         await shared.stop()
         await engine.stop()
     return result or 0
@@ -401,7 +404,6 @@ def run_cockpit(
             watch_recipe=watch_recipe,
         )
     )
-    _exit_if_input_thread_lingers(code)
     return code
 
 
@@ -457,10 +459,10 @@ def _screens() -> Any:
     )
 
 
-def _exit_if_input_thread_lingers(code: int) -> None:
+def exit_if_input_thread_lingers(code: int) -> None:
     """Belt and braces for the SIGCONT race above: a signal that lands while the app is
     still shutting down can restart Textual's input thread, which would keep the process
-    alive (and busy) forever. Everything that matters is stopped by now, so leave."""
+    alive (and busy) forever. Called last, after every cleanup has run."""
     if any(t.name == "textual-input" and t.is_alive() for t in threading.enumerate()):
         sys.stdout.flush()
         sys.stderr.flush()
