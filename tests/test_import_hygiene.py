@@ -32,6 +32,8 @@ CORE = [
     "stagedeck.graph_layout",
     "stagedeck.sparkline",
     "stagedeck.logquery",
+    "stagedeck.targets.kubernetes",
+    "stagedeck.targets.k8s_discovery",
 ]
 
 

@@ -257,6 +257,28 @@ def cmd_reseed(args: argparse.Namespace) -> int:
     return asyncio.run(_with_engine(recipe, recipe.environment.target == "local", body))
 
 
+def cmd_k8s(args: argparse.Namespace) -> int:
+    """Zero-config: a Kubernetes namespace, with no recipe."""
+    from stagedeck.targets.base import TargetError
+    from stagedeck.targets.k8s_discovery import current_context, discover_namespace, list_contexts
+
+    if args.list_contexts:
+        current = current_context()
+        names = list_contexts()
+        for name in names:
+            print(("* " if name == current else "  ") + name)
+        return EXIT_OK if names else EXIT_FAILED
+    try:
+        found = asyncio.run(discover_namespace(args.namespace or "", args.context or ""))
+    except TargetError as exc:
+        print(f"stagedeck k8s: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for note in found.notes:
+        print(f"note: {note}", file=sys.stderr)
+    args.watch_recipe = False  # the recipe is discovered ("kubernetes:CTX/NS"), not a file
+    return _run_cockpit_or_headless(found.recipe, args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.target == "docker":
         return _demo_on_docker(args)
@@ -350,6 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
     cockpit_options(p)
     p.add_argument("--target", choices=["local", "docker"], default="local")
     p.add_argument("--base-image", help="docker: the Python base image for the demo image")
+
+    p = add("k8s", cmd_k8s, "open the cockpit on a Kubernetes namespace (no recipe needed)")
+    p.add_argument("--namespace", "-n", help="default: the context's namespace")
+    p.add_argument("--context", help="kubeconfig context (default: the current one)")
+    p.add_argument(
+        "--contexts", dest="list_contexts", action="store_true", help="list kubeconfig contexts"
+    )
+    cockpit_options(p)
 
     p = add("docker", cmd_docker, "open the cockpit on a running docker compose project")
     p.add_argument("--project", help="compose project (default: the only one running)")

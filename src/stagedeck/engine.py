@@ -320,8 +320,11 @@ class Engine:
                 if self.statuses[name].state is ProcState.STARTING:
                     interval = STARTING_PROBE_INTERVAL
             kick = self._kick[name]
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that lands as the event fires, and then engine.stop() waits forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(kick.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await kick.wait()
             kick.clear()
 
     async def _probe_once(self, svc: Service) -> None:
