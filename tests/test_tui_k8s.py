@@ -1,0 +1,52 @@
+"""Pilot: the cockpit on an emulated Kubernetes namespace (real HTTP, official client)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from k8skit import FAST, cluster, recipe_for, stop_engine  # noqa: F401  (cluster is a fixture)
+from stagedeck.engine import Engine
+from stagedeck.targets.kubernetes import KubernetesTarget
+from stagedeck.tui.app import StagedeckApp
+
+
+async def test_cockpit_shows_readiness_and_crash_loops(cluster: Any, tmp_path: Path) -> None:  # noqa: F811
+    await cluster.deployment("ledger", 1)
+    pods = await cluster.deployment("orders", 3, state=["ready", "ready", "starting"])
+    recipe = recipe_for(
+        cluster, tmp_path, '[services.ledger]\n[services.orders]\ndepends_on = ["ledger"]\n'
+    )
+    engine = Engine(recipe, target_factory=lambda r, e: KubernetesTarget(r, e, timing=FAST))
+    app = StagedeckApp(engine, watch_themes=False, watch_recipe=False)
+    try:
+        async with app.run_test(size=(140, 40)) as pilot:
+            table = app.screen.query_one("ServicesTable")
+
+            def row(name: str) -> list[str]:
+                return [str(c) for c in table.get_row(name)] if name in table.rows else []
+
+            async def until(predicate: Any, timeout: float = 15.0) -> None:
+                deadline = time.monotonic() + timeout
+                while not predicate():
+                    assert time.monotonic() < deadline, f"orders row: {row('orders')}"
+                    await pilot.pause(0.1)
+
+            # The platform column shows readiness; the status bar says what target we are on.
+            await until(lambda: "ready 2/3" in " ".join(row("orders")))
+            assert "kubernetes" in str(app.screen.query_one("StatusBar").render())
+            for pod in pods:
+                await cluster.set_pod(pod, "crashloop")
+            await until(lambda: "crashed" in row("orders"))
+            assert "✖ down" in row("orders")[2]
+            # The graph view marks orders as the failure; ledger, its dependency, stays healthy.
+            await pilot.press("3")
+            await pilot.pause(0.5)
+            view = app.screen.query_one("#graph-view")
+            text = "\n".join(
+                "".join(seg.text for seg in view.render_line(y)) for y in range(view.size.height)
+            )
+            assert "✖ orders" in text and "● ledger" in text, text
+    finally:
+        await stop_engine(engine)
