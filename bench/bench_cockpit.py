@@ -41,7 +41,7 @@ def one_run(idle: float, width: int, height: int) -> dict[str, float]:
             _, cpu, rate = window.read()
             rss = rss_mb(term.pid)
             term.send("q")
-            term.wait_for(lambda s: "SERVICE" not in s, timeout=15)
+            term.wait_for(lambda s: term.dead(), timeout=30)
         finally:
             term.close()
     return {

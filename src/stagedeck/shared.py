@@ -86,6 +86,17 @@ class SharedState:
         self._task: asyncio.Task[None] | None = None
         self._last_heartbeat = 0.0
 
+    def subscribe(self, callback: Callable[[SharedSnapshot], None]) -> Callable[[], None]:
+        """Call ``callback`` now and on every new snapshot; returns the unsubscribe."""
+        self.subscribers.append(callback)
+        callback(self.snapshot)
+
+        def unsubscribe() -> None:
+            if callback in self.subscribers:
+                self.subscribers.remove(callback)
+
+        return unsubscribe
+
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:

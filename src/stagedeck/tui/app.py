@@ -117,8 +117,7 @@ class StagedeckApp(App[int]):
         self.banners: dict[str, str] = {}
         """Problems shown in the banner, by source ('database', 'recipe')."""
         if shared is not None:
-            shared.subscribers.append(self._on_shared)
-            self._on_shared(shared.snapshot)
+            shared.subscribe(self._on_shared)
         self.user = user or current_user(self.config.user or None)
         self.suites = SuiteRunner(engine.recipe, workdir=suites_workdir)
         self.controller = ActionController(
@@ -383,28 +382,9 @@ async def open_shared(env: str, user: str, db: str | None) -> SharedState:
     return SharedState(store, env, user, problem=problem)
 
 
-def run_cockpit(
-    recipe: Recipe,
-    *,
-    theme: str | None = None,
-    config: UserConfig | None = None,
-    read_only: ReadOnly | None = None,
-    user: str | None = None,
-    db: str | None = None,
-    watch_recipe: bool = True,
-) -> int:
-    code = asyncio.run(
-        run_cockpit_async(
-            recipe,
-            theme=theme,
-            config=config,
-            read_only=read_only,
-            user=user,
-            db=db,
-            watch_recipe=watch_recipe,
-        )
-    )
-    return code
+def run_cockpit(recipe: Recipe, **options: Any) -> int:
+    """``run_cockpit_async`` for callers that have no event loop (the CLI)."""
+    return asyncio.run(run_cockpit_async(recipe, **options))
 
 
 def all_binding_ids() -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -25,6 +26,7 @@ class ActivityScreen(Screen[None]):
     def __init__(self, app_ref: StagedeckApp) -> None:
         super().__init__()
         self.cockpit = app_ref
+        self._unsubscribe: Callable[[], None] = lambda: None
         self._shown: tuple[object, ...] = ()
 
     def compose(self) -> ComposeResult:
@@ -48,15 +50,11 @@ class ActivityScreen(Screen[None]):
             table.add_column(name, key=name.lower(), width=width)
         table.add_column("DETAIL", key="detail")
         table.focus()
-        shared = self.cockpit.shared
-        if shared is not None:
-            shared.subscribers.append(self._on_shared)
-            self._on_shared(shared.snapshot)
+        if self.cockpit.shared is not None:
+            self._unsubscribe = self.cockpit.shared.subscribe(self._on_shared)
 
     def on_unmount(self) -> None:
-        shared = self.cockpit.shared
-        if shared is not None and self._on_shared in shared.subscribers:
-            shared.subscribers.remove(self._on_shared)
+        self._unsubscribe()
 
     def _on_shared(self, snapshot: SharedSnapshot) -> None:
         if snapshot.audit == self._shown:

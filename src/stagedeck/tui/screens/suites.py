@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -77,6 +78,7 @@ class SuitesScreen(Screen[None]):
     def __init__(self, app_ref: StagedeckApp) -> None:
         super().__init__()
         self.cockpit = app_ref
+        self._unsubscribe: Callable[[], None] = lambda: None
         self._drawn: dict[str, tuple[Any, ...]] = {}
         self._failures: tuple[FailureView, ...] = ()
 
@@ -106,15 +108,11 @@ class SuitesScreen(Screen[None]):
         failures.add_column("KNOWN", key="known")
         suites.focus()
         self.set_interval(0.25, self.refresh_suites)
-        shared = self.cockpit.shared
-        if shared is not None:
-            shared.subscribers.append(self._on_shared)
-            self._on_shared(shared.snapshot)
+        if self.cockpit.shared is not None:
+            self._unsubscribe = self.cockpit.shared.subscribe(self._on_shared)
 
     def on_unmount(self) -> None:
-        shared = self.cockpit.shared
-        if shared is not None and self._on_shared in shared.subscribers:
-            shared.subscribers.remove(self._on_shared)
+        self._unsubscribe()
 
     # ------------------------------------------------------------------ suites
 

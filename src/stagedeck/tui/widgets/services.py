@@ -16,6 +16,9 @@ from stagedeck.sparkline import latency_sparkline
 from stagedeck.tui.palette import HEALTH_SYMBOL, health_style_name, style
 from stagedeck.tui.widgets.table import KeyTable
 
+SLOW_COLUMNS_SECONDS = 5.0
+"""How often p95, trend and age may redraw the table (a minute's p95 moves slowly)."""
+
 COLUMNS = ("service", "state", "health", "p95", "trend", "restarts", "in state")
 WIDTHS = {
     "state": 10,
@@ -124,13 +127,13 @@ class ServicesTable(KeyTable):
         """Rewrite only the cells whose text changed; skip everything when nothing did.
 
         State and health show within a quarter of a second; the drifting numbers
-        (p95, trend, age) at most once a second, in one batch: each update makes
-        the table draw again, and an idle cockpit should draw almost nothing.
+        (p95 over a minute, trend, age) every few seconds, in one batch: each update
+        makes the table draw again, and an idle cockpit should draw almost nothing.
         """
         if not force and not self.is_on_screen:
             return
         now = time.monotonic()
-        slow_due = force or now - self._slow_at >= 1.0
+        slow_due = force or now - self._slow_at >= SLOW_COLUMNS_SECONDS
         if self.engine.version == self._seen_version and not slow_due:
             return
         self._seen_version = self.engine.version

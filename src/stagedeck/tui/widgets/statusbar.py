@@ -27,14 +27,14 @@ class StatusBar(Static):
         self.engine = engine
         self._clock = clock
         self._drawn = ""
+        self._unsubscribe: Callable[[], None] | None = None
         self.extra: dict[str, Text] = {}
         """Segments other features add (lease, presence, read-only), keyed by name."""
 
     def on_mount(self) -> None:
         shared = getattr(self.app, "shared", None)
         if shared is not None:
-            shared.subscribers.append(self._on_shared)
-            self._on_shared(shared.snapshot)
+            self._unsubscribe = shared.subscribe(self._on_shared)
         read_only = getattr(self.app, "read_only", None)
         if read_only:
             badge = style(self.app, "degraded", bold=True)
@@ -48,9 +48,8 @@ class StatusBar(Static):
         self.tick()
 
     def on_unmount(self) -> None:
-        shared = getattr(self.app, "shared", None)
-        if shared is not None and self._on_shared in shared.subscribers:
-            shared.subscribers.remove(self._on_shared)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
 
     def _on_shared(self, snapshot: SharedSnapshot) -> None:
         """Lease, presence and the database banner, as every sharing cockpit sees them."""
