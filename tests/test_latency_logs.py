@@ -102,3 +102,20 @@ def test_hub_window_picks_warnings_in_time() -> None:
         "a": ["ERROR broke"],
         "b": ["WARN slow"],
     }
+
+
+def test_ingest_ceiling_keeps_the_newest_and_counts_the_rest() -> None:
+    now = [100.0]
+    hub = LogHub(per_service=1000, max_rate=50, clock=lambda: now[0])
+    hub.extend("flood", [f"line {i}" for i in range(80)])
+    # 50 a second: the newest 50 of the batch are kept, 30 counted as dropped.
+    assert [ln.text for ln in hub.last("flood", 2)] == ["line 78", "line 79"]
+    assert len(hub.ring("flood")) == 50
+    assert hub.over_ceiling("flood") == 30 and hub.dropped("flood") == 30
+    assert hub.received("flood") == 80
+    hub.extend("quiet", ["hello"])  # other services have their own budget
+    assert hub.over_ceiling("quiet") == 0
+    now[0] += 0.5  # half a second later: 25 more allowed
+    hub.extend("flood", [f"more {i}" for i in range(40)])
+    assert hub.over_ceiling("flood") == 30 + 15
+    assert hub.last("flood", 1)[0].text == "more 39"

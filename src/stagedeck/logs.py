@@ -20,7 +20,7 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -179,18 +179,34 @@ class Ring(Generic[T]):
 
 Masker = Callable[[str], str]
 
+DEFAULT_MAX_RATE = 20_000
+"""Lines a second one service may add before the rest are dropped (and counted)."""
+
 
 class LogHub:
     """Fan-in of every service's output."""
 
-    def __init__(self, per_service: int = 20_000, total: int | None = None) -> None:
+    def __init__(
+        self,
+        per_service: int = 20_000,
+        total: int | None = None,
+        *,
+        max_rate: int = DEFAULT_MAX_RATE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.per_service = per_service
+        self.max_rate = max_rate
+        """Lines a second one service may add; more are dropped and counted (0: no limit)."""
+        self._clock = clock
+        self._budget: dict[str, tuple[float, float]] = {}
+        """Per service: (tokens left, when they were counted) for the ingest ceiling."""
         self.all: Ring[LogLine] = Ring(total or per_service * 4)
         """Every line in arrival order; ``LogLine.seq`` is its index here."""
         self._services: dict[str, Ring[LogLine]] = {}
         self._dropped: dict[str, int] = {}
         self._received: dict[str, int] = {}
         self._errors: dict[str, int] = {}
+        self._ceiling_hits: dict[str, int] = {}
         self.masks: list[Masker] = []
         """Applied to each line before it is stored (secret masking)."""
 
@@ -238,10 +254,41 @@ class LogHub:
         self.all.append(line)
         return line
 
-    def extend(self, service: str, lines: Iterable[str], stream: str = "out") -> None:
+    def extend(self, service: str, lines: Sequence[str], stream: str = "out") -> None:
+        """Add a batch from one service, within its ingest ceiling.
+
+        A service flooding faster than ``max_rate`` lines a second would otherwise
+        have the cockpit parse every line and starve the keyboard. Over the ceiling
+        the newest lines of each batch are kept (they are what a person reads) and
+        the rest are dropped and counted, so the view says so instead of lagging.
+        """
+        keep = self._allowance(service, len(lines))
+        if keep < len(lines):
+            skipped = len(lines) - keep
+            self.ring(service)
+            self._dropped[service] += skipped
+            self._received[service] += skipped
+            self._ceiling_hits[service] = self._ceiling_hits.get(service, 0) + skipped
+            lines = lines[skipped:]
         now = time.time()
         for text in lines:
             self.append(service, text, stream, now)
+
+    def _allowance(self, service: str, wanted: int) -> int:
+        if not self.max_rate:
+            return wanted
+        now = self._clock()
+        tokens, then = self._budget.get(service, (float(self.max_rate), now))
+        tokens = min(float(self.max_rate), tokens + (now - then) * self.max_rate)
+        keep = min(wanted, int(tokens))
+        self._budget[service] = (tokens - keep, now)
+        return keep
+
+    def over_ceiling(self, service: str | None = None) -> int:
+        """Lines dropped at ingest because a service wrote faster than ``max_rate``."""
+        if service is not None:
+            return self._ceiling_hits.get(service, 0)
+        return sum(self._ceiling_hits.values())
 
     def dropped(self, service: str | None = None) -> int:
         """Lines no longer held for ``service`` (or for all) because buffers were full."""

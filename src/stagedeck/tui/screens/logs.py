@@ -15,7 +15,7 @@ from textual.widgets import Footer, Input, Static
 from stagedeck.engine import Engine
 from stagedeck.logquery import LogFilter, QueryError, parse_query
 from stagedeck.tui.widgets.banner import Banner
-from stagedeck.tui.widgets.logview import LogView
+from stagedeck.tui.widgets.logview import LogView, stats_text
 from stagedeck.tui.widgets.statusbar import StatusBar
 
 
@@ -117,12 +117,7 @@ class LogsScreen(Screen[None]):
         )
 
     def on_log_view_stats(self, event: LogView.Stats) -> None:
-        parts = [f"{event.shown:,} lines"]
-        if not event.view.follow:
-            parts.append(f"paused, {event.unseen:,} new" if event.unseen else "paused")
-        if event.dropped:
-            parts.append(f"{event.dropped:,} dropped")
-        self.query_one("#explorer-panel").border_subtitle = " · ".join(parts)
+        self.query_one("#explorer-panel").border_subtitle = stats_text(event)
 
     def action_errors_only(self) -> None:
         flt = self.view.filter

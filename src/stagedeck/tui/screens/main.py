@@ -12,7 +12,7 @@ from stagedeck.engine import Engine
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.charts import ChartsPanel
 from stagedeck.tui.widgets.graph import GraphPanel, GraphView
-from stagedeck.tui.widgets.logview import LogView
+from stagedeck.tui.widgets.logview import LogView, stats_text
 from stagedeck.tui.widgets.services import ServicesTable
 from stagedeck.tui.widgets.statusbar import StatusBar
 
@@ -80,10 +80,4 @@ class MainScreen(Screen[None]):
             opener(str(event.row_key.value))
 
     def on_log_view_stats(self, event: LogView.Stats) -> None:
-        panel = self.query_one("#logs-panel")
-        parts = [f"{event.shown:,} lines"]
-        if not event.view.follow:
-            parts.append(f"paused, {event.unseen:,} new" if event.unseen else "paused")
-        if event.dropped:
-            parts.append(f"{event.dropped:,} dropped")
-        panel.border_subtitle = " · ".join(parts)
+        self.query_one("#logs-panel").border_subtitle = stats_text(event)

@@ -44,6 +44,18 @@ changes each frame then, so each frame costs the whole panel in terminal bytes."
 MAX_WIDTH = 4000
 
 
+def stats_text(event: LogView.Stats) -> str:
+    """The log panel's subtitle: "1,234 lines · paused, 56 new · 789 dropped (flood)"."""
+    parts = [f"{event.shown:,} lines"]
+    if not event.view.follow:
+        parts.append(f"paused, {event.unseen:,} new" if event.unseen else "paused")
+    if event.dropped:
+        flood = event.view.hub.over_ceiling()
+        why = f" (over {event.view.hub.max_rate:,} lines/s)" if flood else ""
+        parts.append(f"{event.dropped:,} dropped{why}")
+    return " · ".join(parts)
+
+
 class LogView(ScrollView, can_focus=True):
     """Interleaved (or filtered) log of every service, following the newest line by default."""
 
