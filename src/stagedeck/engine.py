@@ -278,8 +278,13 @@ class Engine:
     def log(self, service: str, text: str, stream: str = "out", ts: float | None = None) -> None:
         self.logs.append(service, text, stream, ts)
 
-    def log_many(self, service: str, lines: Sequence[str], stream: str = "out") -> None:
-        self.logs.extend(service, lines, stream)
+    def log_many(
+        self, service: str, lines: Sequence[str], stream: str = "out", *, admitted: bool = False
+    ) -> None:
+        self.logs.extend(service, lines, stream, admitted=admitted)
+
+    def admit_lines(self, service: str, count: int) -> int:
+        return self.logs.admit(service, count)
 
     def resources(self, service: str, cpu_percent: float | None, memory_bytes: int | None) -> None:
         if service in self.statuses:

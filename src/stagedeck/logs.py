@@ -254,25 +254,36 @@ class LogHub:
         self.all.append(line)
         return line
 
-    def extend(self, service: str, lines: Sequence[str], stream: str = "out") -> None:
+    def extend(
+        self, service: str, lines: Sequence[str], stream: str = "out", *, admitted: bool = False
+    ) -> None:
         """Add a batch from one service, within its ingest ceiling.
 
         A service flooding faster than ``max_rate`` lines a second would otherwise
         have the cockpit parse every line and starve the keyboard. Over the ceiling
         the newest lines of each batch are kept (they are what a person reads) and
         the rest are dropped and counted, so the view says so instead of lagging.
+        ``admitted`` means the caller already asked :meth:`admit` (before decoding).
         """
-        keep = self._allowance(service, len(lines))
-        if keep < len(lines):
-            skipped = len(lines) - keep
+        if not admitted:
+            keep = self.admit(service, len(lines))
+            if keep < len(lines):
+                lines = lines[len(lines) - keep :]
+        now = time.time()
+        for text in lines:
+            self.append(service, text, stream, now)
+
+    def admit(self, service: str, count: int) -> int:
+        """How many of ``count`` new lines ``service`` may add now; the rest are counted
+        as dropped. Readers call this before decoding, so a flood costs a newline count."""
+        keep = self._allowance(service, count)
+        if keep < count:
+            skipped = count - keep
             self.ring(service)
             self._dropped[service] += skipped
             self._received[service] += skipped
             self._ceiling_hits[service] = self._ceiling_hits.get(service, 0) + skipped
-            lines = lines[skipped:]
-        now = time.time()
-        for text in lines:
-            self.append(service, text, stream, now)
+        return keep
 
     def _allowance(self, service: str, wanted: int) -> int:
         if not self.max_rate:

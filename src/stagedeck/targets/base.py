@@ -39,7 +39,14 @@ class TargetSink(Protocol):
         self, service: str, text: str, stream: str = "out", ts: float | None = None
     ) -> None: ...
 
-    def log_many(self, service: str, lines: Sequence[str], stream: str = "out") -> None: ...
+    def log_many(
+        self, service: str, lines: Sequence[str], stream: str = "out", *, admitted: bool = False
+    ) -> None:
+        """A batch of lines; ``admitted`` when ``admit_lines`` was asked for them already."""
+
+    def admit_lines(self, service: str, count: int) -> int:
+        """How many of ``count`` new lines may be kept (the ingest ceiling); ask before
+        decoding so a flood's dropped lines cost nothing but a count."""
 
     def resources(
         self, service: str, cpu_percent: float | None, memory_bytes: int | None

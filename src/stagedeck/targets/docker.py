@@ -511,6 +511,12 @@ class DockerTarget(Target):
     def _report(self, service: str, bound: _Bound, *, fresh: bool = False) -> None:
         derived = self._derive(service, bound, fresh)
         if derived is not None and derived.key != bound.reported:
+            if self._batcher is not None and any(
+                state in (ProcState.CRASHED, ProcState.STOPPED) for state, _ in derived.steps
+            ):
+                # Its last words may still wait in the batcher's window: deliver them
+                # first, so the crash reason quotes them.
+                self._batcher.flush()
             bound.reported = derived.key
             if bound.view.running:
                 bound.started_ns = max(bound.started_ns, bound.view.started_ns)

@@ -49,7 +49,12 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-async def read_lines(stream: asyncio.StreamReader, deliver: LineDeliver, stream_name: str) -> None:
+async def read_lines(
+    stream: asyncio.StreamReader,
+    deliver: LineDeliver,
+    stream_name: str,
+    admit: Callable[[int], int] | None = None,
+) -> None:
     """Read ``stream`` in chunks and hand over whole lines in batches.
 
     Chunked reads cost one wake-up per 64 KiB instead of one per line, which
@@ -67,6 +72,12 @@ async def read_lines(stream: asyncio.StreamReader, deliver: LineDeliver, stream_
                 pending = b""
             continue
         *complete, pending = pending.split(b"\n")
+        if admit is not None:
+            keep = admit(len(complete))
+            if keep < len(complete):
+                complete = complete[len(complete) - keep :]  # over the ceiling: newest only
+            if not complete:
+                continue
         deliver(
             [
                 (line[:MAX_LINE] + b" \xe2\x80\xa6" if len(line) > MAX_LINE else line).decode(
@@ -165,12 +176,15 @@ class LocalTarget(Target):
         self._running[service.name] = running
 
         def deliver(lines: list[str], stream: str) -> None:
-            self.sink.log_many(service.name, lines, stream)
+            self.sink.log_many(service.name, lines, stream, admitted=True)
+
+        def admit(count: int) -> int:
+            return self.sink.admit_lines(service.name, count)
 
         assert proc.stdout is not None and proc.stderr is not None
         running.readers = [
-            asyncio.create_task(read_lines(proc.stdout, deliver, "out")),
-            asyncio.create_task(read_lines(proc.stderr, deliver, "err")),
+            asyncio.create_task(read_lines(proc.stdout, deliver, "out", admit)),
+            asyncio.create_task(read_lines(proc.stderr, deliver, "err", admit)),
         ]
         running.waiter = asyncio.create_task(self._wait_exit(service.name, running))
         self.sink.process_state(service.name, ProcState.STARTING, pid=proc.pid)
