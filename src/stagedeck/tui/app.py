@@ -198,6 +198,15 @@ class StagedeckApp(App[int]):
             self.watch_recipe_file()
         if self._watch_themes:
             self.watch_theme_files()
+        self._parent_pid = os.getppid()
+        self.set_interval(2.0, self._check_parent)
+
+    def _check_parent(self) -> None:
+        """A vanished terminal (SSH drop, killed tmux) takes our parent with it, and the
+        kernel reparents us. SIGHUP normally says so first; this is the fallback, so the
+        cockpit never lingers with its services after the person is gone."""
+        if os.getppid() != self._parent_pid:
+            self.exit(0)
 
     def show_config_error(self, error: ConfigError, what: str) -> None:
         """One notification per bad file, naming file, line and key."""
