@@ -210,11 +210,11 @@ def test_read_only_cli_refuses_every_mutating_command(tmp_path: Path) -> None:
 
 
 async def test_unwritable_database_disables_annotations_but_keeps_running(tmp_path: Path) -> None:
-    from stagedeck.tui.app import open_shared
-
     bad = tmp_path / "corrupt.db"
     bad.write_bytes(b"this is not a database" * 100)
-    shared = await open_shared("shared-env", "alice", str(bad))
+    # The path the cockpit takes: it draws first, then connects to the shared database.
+    shared = SharedState(None, "shared-env", "alice", db_path=bad)
+    await shared.connect()
     assert shared.store is None and "annotations disabled" in shared.snapshot.problem
     engine = Engine(load_recipe(recipe(tmp_path)))
     app = StagedeckApp(engine, start_engine=False, watch_themes=False, shared=shared, user="alice")

@@ -179,9 +179,7 @@ class RunRecorder:
         return self.record
 
 
-async def wait_for_dependencies(
-    engine: Engine, progress: SuiteProgress, depends_on: Iterable[str]
-) -> str:
+async def wait_for_dependencies(engine: Engine, depends_on: Iterable[str]) -> str:
     """'' when every service the suite needs is healthy; otherwise why not."""
     for name in depends_on:
         svc = engine.service(name)
@@ -206,7 +204,7 @@ async def run_and_record(
         await recorder.suite_started(name)
         suite = engine.recipe.suites[name]
         progress = SuiteProgress(name)
-        problem = await wait_for_dependencies(engine, progress, suite.depends_on)
+        problem = await wait_for_dependencies(engine, suite.depends_on)
         if problem:
             progress.state = SuiteState.ERROR
             progress.detail = problem

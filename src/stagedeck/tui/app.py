@@ -25,7 +25,7 @@ from stagedeck.policy import ReadOnly
 from stagedeck.recipe import Recipe
 from stagedeck.reload import ReloadOutcome
 from stagedeck.shared import FailureView, SharedSnapshot, SharedState
-from stagedeck.store import Store, StoreError, default_db_path
+from stagedeck.store import default_db_path
 from stagedeck.suites import SuiteRunner
 from stagedeck.themes import DEFAULT_THEME, ThemeError
 from stagedeck.tui.controller import ActionController
@@ -378,17 +378,6 @@ async def run_cockpit_async(
         await shared.stop()
         await engine.stop()
     return result or 0
-
-
-async def open_shared(env: str, user: str, db: str | None) -> SharedState:
-    """The shared database, or a SharedState that says why it cannot be used (the banner)."""
-    path = default_db_path(db)
-    try:
-        store = await asyncio.to_thread(Store.open, path)
-    except StoreError as exc:
-        return SharedState(None, env, user, problem=f"annotations disabled: {exc}")
-    problem = f"annotations disabled: {store.problem}" if not store.writable else ""
-    return SharedState(store, env, user, problem=problem)
 
 
 def run_cockpit(recipe: Recipe, **options: Any) -> int:
