@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.tmux import Terminal  # noqa: E402
+from support.tmux import ControlClient, Terminal  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -52,4 +52,4 @@ class Window:
         return elapsed, cpu, rate
 
 
-__all__ = ["ROOT", "Terminal", "Window", "cpu_seconds", "peak_rss_mb", "rss_mb"]
+__all__ = ["ROOT", "ControlClient", "Terminal", "Window", "cpu_seconds", "peak_rss_mb", "rss_mb"]

@@ -68,6 +68,29 @@ def test_level_and_request_id_detection() -> None:
     assert detect_request_id("INFO orders rid=7f3a9c2d created") == "7f3a9c2d"
     assert detect_request_id('{"request_id": "req-123-abc"}') == "req-123-abc"
     assert detect_request_id("rid=- background") == ""
+    assert detect_level("INFO retrying after Error") == "info"  # the first level word wins
+    assert detect_level("Traceback: CRITICAL disk") == "error"
+    assert detect_level("terrible errors everywhere") == ""  # whole words only
+
+
+def test_batches_are_sanitised_like_single_lines() -> None:
+    """A batch is scanned once for control characters: one evil line in it must still
+    be stripped, and the clean lines beside it kept as they were."""
+    hub = LogHub()
+    hub.extend(
+        "svc",
+        [
+            "clean\tline rid=abcd1234",
+            "\x1b]52;c;ZXZpbA==\x07evil \x1b[2Jclear",
+            "2026-11-22T03:20:00Z ok",
+        ],
+    )
+    clean, evil, stamped = hub.last("svc", 3)
+    assert clean.text == "clean   line rid=abcd1234" and clean.rid == "abcd1234"
+    assert evil.text == "evil clear" and evil.rid == ""
+    assert stamped.text == "ok" and stamped.ts == 1795317600.0
+    hub.extend("svc", ["plain\r\n", "also plain"])
+    assert [ln.text for ln in hub.last("svc", 2)] == ["plain", "also plain"]
 
 
 def test_ring_drops_oldest_and_indexes_stay_stable() -> None:

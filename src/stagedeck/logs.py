@@ -35,10 +35,10 @@ _ESCAPES = re.compile(
     r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]"
 )
 _UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_UNSAFE_EXCEPT_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
-_LEVEL = re.compile(
-    r"(?i)(?:\blevel[=:]\s*\"?|\b)(fatal|critical|crit|error|err|warning|warn|info|debug|trace)\b"
-)
+_LEVEL = re.compile(r"\b(fatal|critical|crit|error|err|warning|warn|info|debug|trace)\b")
+"""Matched against the lowercased head of a line: cheaper than an ignore-case search."""
 LEVELS = ("trace", "debug", "info", "warn", "error")
 _LEVEL_NAMES = {
     "fatal": "error",
@@ -100,10 +100,13 @@ def sanitize(text: str) -> str:
 
 
 def detect_level(text: str, stream: str = "out") -> str:
-    """The line's level from common formats (``ERROR``, ``level=warn``, JSON); '' if none."""
-    m = _LEVEL.search(text, 0, 160)
+    """The line's level from common formats (``ERROR``, ``level=warn``, JSON); '' if none.
+
+    The first level word in the first 160 characters wins, so ``INFO retrying after
+    error`` is info."""
+    m = _LEVEL.search(text[:160].lower())
     if m:
-        return _LEVEL_NAMES[m.group(1).lower()]
+        return _LEVEL_NAMES[m.group(1)]
     return ""
 
 
@@ -113,12 +116,22 @@ def detect_request_id(text: str) -> str:
 
 
 class LogLine:
-    """One line of output. ``text`` is already sanitised."""
+    """One line of output. ``text`` is already sanitised.
 
-    __slots__ = ("level", "rid", "seq", "service", "stream", "text", "ts")
+    The request id is found on first use: most lines are never asked for it, and
+    looking for it at ingest was a quarter of a flood's cost."""
+
+    __slots__ = ("_rid", "level", "seq", "service", "stream", "text", "ts")
 
     def __init__(
-        self, seq: int, ts: float, service: str, stream: str, text: str, level: str, rid: str
+        self,
+        seq: int,
+        ts: float,
+        service: str,
+        stream: str,
+        text: str,
+        level: str,
+        rid: str | None = None,
     ) -> None:
         self.seq = seq
         self.ts = ts
@@ -126,7 +139,14 @@ class LogLine:
         self.stream = stream
         self.text = text
         self.level = level
-        self.rid = rid
+        self._rid = rid
+
+    @property
+    def rid(self) -> str:
+        rid = self._rid
+        if rid is None:
+            rid = self._rid = detect_request_id(self.text)
+        return rid
 
     def __repr__(self) -> str:
         return f"LogLine({self.seq}, {self.service!r}, {self.level!r}, {self.text!r})"
@@ -167,13 +187,71 @@ class Ring(Generic[T]):
 
     def slice(self, start: int, stop: int) -> list[T]:
         start, stop = max(start, self.start), min(stop, self.end)
-        return [self[i] for i in range(start, stop)]
+        if stop <= start:
+            return []
+        first, last = start % self.capacity, (stop - 1) % self.capacity
+        items = self._items
+        picked = items[first : last + 1] if first <= last else items[first:] + items[: last + 1]
+        return picked  # type: ignore[return-value]  # every slot in range is filled
 
     def __iter__(self) -> Iterator[T]:
         for i in range(self.start, self.end):
             yield self[i]
 
     def tail(self, n: int) -> list[T]:
+        return self.slice(self.end - n, self.end)
+
+
+Record = tuple[int, float, str, str, str, str]
+"""How a line is stored: (seq, ts, service, stream, text, level)."""
+
+
+class LineRing:
+    """A ring of log lines kept as plain tuples, handed out as :class:`LogLine`.
+
+    Why tuples: a tuple of strings and numbers is one the garbage collector stops
+    tracking, while every object with attributes is scanned on each full
+    collection. With 80,000 lines held, a full collection took 150 ms, and it
+    happened mid-flood, exactly when the user pressed a key.
+    """
+
+    __slots__ = ("_ring",)
+
+    def __init__(self, capacity: int) -> None:
+        self._ring: Ring[Record] = Ring(capacity)
+
+    @property
+    def capacity(self) -> int:
+        return self._ring.capacity
+
+    @property
+    def start(self) -> int:
+        return self._ring.start
+
+    @property
+    def end(self) -> int:
+        return self._ring.end
+
+    def __len__(self) -> int:
+        return len(self._ring)
+
+    def append(self, record: Record) -> bool:
+        return self._ring.append(record)
+
+    def __getitem__(self, index: int) -> LogLine:
+        return LogLine(*self._ring[index])
+
+    def slice(self, start: int, stop: int) -> list[LogLine]:
+        return [LogLine(*record) for record in self._ring.slice(start, stop)]
+
+    def records(self, start: int, stop: int) -> list[Record]:
+        """The stored tuples themselves: for loops over many lines that need few fields."""
+        return self._ring.slice(start, stop)
+
+    def __iter__(self) -> Iterator[LogLine]:
+        return iter(self.slice(self.start, self.end))
+
+    def tail(self, n: int) -> list[LogLine]:
         return self.slice(self.end - n, self.end)
 
 
@@ -200,9 +278,9 @@ class LogHub:
         self._clock = clock
         self._budget: dict[str, tuple[float, float]] = {}
         """Per service: (tokens left, when they were counted) for the ingest ceiling."""
-        self.all: Ring[LogLine] = Ring(total or per_service * 4)
+        self.all = LineRing(total or per_service * 4)
         """Every line in arrival order; ``LogLine.seq`` is its index here."""
-        self._services: dict[str, Ring[LogLine]] = {}
+        self._services: dict[str, LineRing] = {}
         self._dropped: dict[str, int] = {}
         self._received: dict[str, int] = {}
         self._errors: dict[str, int] = {}
@@ -218,10 +296,10 @@ class LogHub:
     def services(self) -> list[str]:
         return list(self._services)
 
-    def ring(self, service: str) -> Ring[LogLine]:
+    def ring(self, service: str) -> LineRing:
         ring = self._services.get(service)
         if ring is None:
-            ring = self._services[service] = Ring(self.per_service)
+            ring = self._services[service] = LineRing(self.per_service)
             self._dropped[service] = 0
             self._received[service] = 0
             self._errors[service] = 0
@@ -230,29 +308,7 @@ class LogHub:
     def append(
         self, service: str, text: str, stream: str = "out", ts: float | None = None
     ) -> LogLine:
-        text = sanitize(text.rstrip("\r\n"))
-        for mask in self.masks:
-            text = mask(text)
-        stamped, text = split_timestamp(text)
-        if ts is None:
-            ts = stamped if stamped is not None else time.time()
-        line = LogLine(
-            self.all.end,
-            ts,
-            service,
-            stream,
-            text,
-            detect_level(text, stream),
-            detect_request_id(text),
-        )
-        ring = self.ring(service)
-        self._received[service] += 1
-        if line.level == "error":
-            self._errors[service] += 1
-        if ring.append(line):
-            self._dropped[service] += 1
-        self.all.append(line)
-        return line
+        return self._ingest(service, (text,), stream, ts)
 
     def extend(
         self, service: str, lines: Sequence[str], stream: str = "out", *, admitted: bool = False
@@ -269,9 +325,50 @@ class LogHub:
             keep = self.admit(service, len(lines))
             if keep < len(lines):
                 lines = lines[len(lines) - keep :]
-        now = time.time()
-        for text in lines:
-            self.append(service, text, stream, now)
+        if lines:
+            self._ingest(service, lines, stream, time.time())
+
+    def _ingest(self, service: str, texts: Sequence[str], stream: str, ts: float | None) -> LogLine:
+        """Store a batch; return its last line. The per-line work here is what a log
+        flood costs, so checks that are rarely true run once per batch where they can."""
+        ring = self.ring(service)
+        every = self.all
+        masks = self.masks
+        # One scan of the batch decides whether any line needs escape stripping
+        # (the newline joining them is the only control character otherwise).
+        unsafe = _UNSAFE_EXCEPT_NEWLINE.search("\n".join(texts)) is not None
+        dropped = errors = 0
+        record: Record | None = None
+        for text in texts:
+            text = text.rstrip("\r\n")
+            if unsafe:
+                text = sanitize(text)
+            elif "\t" in text:
+                text = text.expandtabs(4)
+            for mask in masks:
+                text = mask(text)
+            stamped = None
+            if text[:1].isdigit() or text[:1] == "[":
+                stamped, text = split_timestamp(text)
+            level = detect_level(text, stream)
+            record = (
+                every.end,
+                stamped if stamped is not None else ts if ts is not None else time.time(),
+                service,
+                stream,
+                text,
+                level,
+            )
+            if level == "error":
+                errors += 1
+            if ring.append(record):
+                dropped += 1
+            every.append(record)
+        self._received[service] += len(texts)
+        self._errors[service] += errors
+        self._dropped[service] += dropped
+        assert record is not None
+        return LogLine(*record)
 
     def admit(self, service: str, count: int) -> int:
         """How many of ``count`` new lines ``service`` may add now; the rest are counted
@@ -319,6 +416,10 @@ class LogHub:
     def since(self, seq: int) -> list[LogLine]:
         """Lines with a sequence number of at least ``seq`` still held in the interleaved ring."""
         return self.all.slice(seq, self.all.end)
+
+    def records_since(self, seq: int) -> list[Record]:
+        """As :meth:`since`, as stored tuples ``(seq, ts, service, stream, text, level)``."""
+        return self.all.records(seq, self.all.end)
 
     def last(self, service: str, n: int = 10) -> list[LogLine]:
         return self.ring(service).tail(n) if service in self._services else []

@@ -7,9 +7,11 @@ what the benchmarks count and what the escape-safety tests inspect.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -98,6 +100,10 @@ class Terminal:
             time.sleep(interval)
         raise AssertionError(f"timed out after {timeout}s waiting; screen was:\n{screen}")
 
+    def control(self) -> ControlClient:
+        """A control-mode client of this terminal, for timing key presses precisely."""
+        return ControlClient(self)
+
     def close(self) -> None:
         self._tmux("kill-server")
 
@@ -106,3 +112,73 @@ class Terminal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_OCTAL = re.compile(rb"\\([0-7]{3})")
+
+
+class ControlClient:
+    """A tmux control-mode client (``tmux -C attach``) of a :class:`Terminal`.
+
+    ``send-keys`` through ``subprocess`` costs a process start (5-10 ms, more on a
+    busy machine) and ``capture-pane`` polling another per look, which swamped
+    the key-press latency being measured. A control client takes commands on its
+    stdin and reports every byte the program writes as it happens, so a key press
+    is timed from the write of the command to the arrival of the frame's bytes.
+    The client has no size of its own: the window keeps the terminal's size.
+    """
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+        self._proc = subprocess.Popen(
+            ["tmux", "-L", terminal.socket, "-C", "attach", "-t", terminal.name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=terminal._env,
+            bufsize=0,
+        )
+        self._output: list[tuple[float, bytes]] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            if line.startswith(b"%output "):
+                payload = line.split(b" ", 2)[2].rstrip(b"\n")
+                data = _OCTAL.sub(lambda m: bytes([int(m.group(1), 8)]), payload)
+                with self._lock:
+                    self._output.append((time.monotonic(), data))
+
+    def send(self, *keys: str) -> float:
+        """Press ``keys``; return the moment the command was written."""
+        assert self._proc.stdin is not None
+        command = (
+            "send-keys -t " + self.terminal.name + " " + " ".join(shlex.quote(k) for k in keys)
+        )
+        moment = time.monotonic()
+        self._proc.stdin.write(command.encode() + b"\n")
+        return moment
+
+    def wait_output(self, text: str, since: float, timeout: float = 10.0) -> float:
+        """When output containing ``text`` (written after ``since``) arrived."""
+        needle = text.encode()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                chunks = [(t, d) for t, d in self._output if t >= since]
+            seen = b""
+            for moment, data in chunks:
+                seen += data
+                if needle in seen:
+                    return moment
+            time.sleep(0.001)
+        raise AssertionError(f"no {text!r} in the output within {timeout}s")
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()

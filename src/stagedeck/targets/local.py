@@ -14,19 +14,15 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from stagedeck.events import ProcState
 from stagedeck.recipe import Recipe, Service
 from stagedeck.targets.base import ExecResult, Target, TargetError, TargetSink
+from stagedeck.targets.pipes import open_pipe, read_pipe, read_stream
 
 STOP_GRACE_SECONDS = 5.0
-MAX_LINE = 16 * 1024
-"""Longer lines are cut: one runaway line must not hold the whole buffer."""
-
-LineDeliver = Callable[[list[str], str], None]
-"""Takes a batch of lines and the name of the stream they came from."""
 
 
 @dataclass
@@ -49,46 +45,14 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-async def read_lines(
-    stream: asyncio.StreamReader,
-    deliver: LineDeliver,
-    stream_name: str,
-    admit: Callable[[int], int] | None = None,
-) -> None:
-    """Read ``stream`` in chunks and hand over whole lines in batches.
-
-    Chunked reads cost one wake-up per 64 KiB instead of one per line, which
-    is what keeps a flooding service from eating the cockpit's CPU.
-    """
-    pending = b""
-    while True:
-        chunk = await stream.read(65536)
-        if not chunk:
-            break
-        pending += chunk
-        if b"\n" not in pending:
-            if len(pending) > MAX_LINE:
-                deliver([pending[:MAX_LINE].decode(errors="replace") + " …"], stream_name)
-                pending = b""
-            continue
-        *complete, pending = pending.split(b"\n")
-        if admit is not None:
-            keep = admit(len(complete))
-            if keep < len(complete):
-                complete = complete[len(complete) - keep :]  # over the ceiling: newest only
-            if not complete:
-                continue
-        deliver(
-            [
-                (line[:MAX_LINE] + b" \xe2\x80\xa6" if len(line) > MAX_LINE else line).decode(
-                    errors="replace"
-                )
-                for line in complete
-            ],
-            stream_name,
-        )
-    if pending:
-        deliver([pending.decode(errors="replace")], stream_name)
+def _start_failure(service: Service, exc: BaseException) -> str | None:
+    """Why ``service`` could not start, in words for the services table (None: not ours)."""
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {service.command[0]}"
+    if isinstance(exc, OSError):
+        where = f" (cwd {service.cwd})" if service.cwd else ""
+        return f"cannot start {service.command[0]}{where}: {exc.strerror or exc}"
+    return None
 
 
 class LocalTarget(Target):
@@ -146,31 +110,30 @@ class LocalTarget(Target):
             env["PORT"] = str(service.port)
         env.update(service.env)
         self.sink.process_state(service.name, ProcState.STARTING)
+        out_read, out_write = open_pipe()
+        err_read, err_write = open_pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *service.command,
                 cwd=service.cwd,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdout=out_write,
+                stderr=err_write,
                 start_new_session=True,
             )
-        except FileNotFoundError:
-            self.sink.process_state(
-                service.name,
-                ProcState.FAILED,
-                reason=f"command not found: {service.command[0]}",
-            )
+        except BaseException as exc:
+            os.close(out_read)
+            os.close(err_read)
+            reason = _start_failure(service, exc)
+            if reason is None:
+                raise
+            self.sink.process_state(service.name, ProcState.FAILED, reason=reason)
             return
-        except (PermissionError, NotADirectoryError, OSError) as exc:
-            where = f" (cwd {service.cwd})" if service.cwd else ""
-            self.sink.process_state(
-                service.name,
-                ProcState.FAILED,
-                reason=f"cannot start {service.command[0]}{where}: {exc.strerror or exc}",
-            )
-            return
+        finally:
+            # The child has its own copies; ours would keep the pipes open forever.
+            os.close(out_write)
+            os.close(err_write)
         self._tell_watchdog(f"+{proc.pid}")
         running = _Running(proc)
         self._running[service.name] = running
@@ -181,10 +144,9 @@ class LocalTarget(Target):
         def admit(count: int) -> int:
             return self.sink.admit_lines(service.name, count)
 
-        assert proc.stdout is not None and proc.stderr is not None
         running.readers = [
-            asyncio.create_task(read_lines(proc.stdout, deliver, "out", admit)),
-            asyncio.create_task(read_lines(proc.stderr, deliver, "err", admit)),
+            asyncio.create_task(read_pipe(out_read, deliver, "out", admit)),
+            asyncio.create_task(read_pipe(err_read, deliver, "err", admit)),
         ]
         running.waiter = asyncio.create_task(self._wait_exit(service.name, running))
         self.sink.process_state(service.name, ProcState.STARTING, pid=proc.pid)
@@ -264,7 +226,7 @@ class LocalTarget(Target):
             self.sink.log_many(service.name, lines, "exec")
 
         assert proc.stdout is not None
-        reader = asyncio.create_task(read_lines(proc.stdout, deliver, "out"))
+        reader = asyncio.create_task(read_stream(proc.stdout, deliver, "out"))
         try:
             await asyncio.wait_for(proc.wait(), timeout)
         except TimeoutError:

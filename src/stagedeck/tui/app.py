@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -34,6 +35,9 @@ from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.main import MainScreen
 from stagedeck.tui.theming import register_all, reload_file, theme_dirs
 from stagedeck.userconfig import UserConfig
+
+FREEZE_AFTER_SECONDS = 3.0
+"""By then the first frame is out and the deferred imports (httpx, plotext) are in."""
 
 
 class StagedeckApp(App[int]):
@@ -115,6 +119,8 @@ class StagedeckApp(App[int]):
         )
         self.shared = shared
         self.banners: dict[str, str] = {}
+        self._help_screens: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = {}
+        """Installed help screens by (screen, focused widget, key map): shown again, not rebuilt."""
         """Problems shown in the banner, by source ('database', 'recipe')."""
         if shared is not None:
             shared.subscribe(self._on_shared)
@@ -200,6 +206,14 @@ class StagedeckApp(App[int]):
             self.watch_theme_files()
         self._parent_pid = os.getppid()
         self.set_interval(2.0, self._check_parent)
+        self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
+
+    def _freeze_startup_objects(self) -> None:
+        """Exempt what start-up built (modules, classes, widgets: most of the heap) from
+        garbage collection. A full collection otherwise walks all of it, which took
+        120 ms at a time under a log flood; now it walks only what came since."""
+        gc.collect()
+        gc.freeze()
 
     def _check_parent(self) -> None:
         """A vanished terminal (SSH drop, killed tmux) takes our parent with it, and the
@@ -287,7 +301,19 @@ class StagedeckApp(App[int]):
         screen_bindings = [b for b in self.screen.BINDINGS if isinstance(b, Binding)]
         if screen_bindings:
             sections.insert(1, ("Cockpit", screen_bindings))
-        self.push_screen(HelpScreen(sections, self.current_keys()))
+        keys = self.current_keys()
+        # Composing and laying out the help table is most of a key press's cost; the
+        # screen is kept (installed) per context, so the second `?` only shows it again.
+        context = (
+            type(self.screen).__name__,
+            type(self.focused).__name__,
+            tuple(sorted(keys.items())),
+        )
+        name = self._help_screens.get(context)
+        if name is None:
+            name = self._help_screens[context] = f"help-{len(self._help_screens)}"
+            self.install_screen(HelpScreen(sections, keys), name)
+        self.push_screen(name)
 
     def selected_service(self) -> str | None:
         """The service the current view has selected (actions apply to it)."""
@@ -318,8 +344,9 @@ class StagedeckApp(App[int]):
         if name in self.VIEWS:
             self.switch_mode(name)
 
-    def open_logs_for(self, service: str) -> None:
-        self.switch_mode("logs")
+    async def open_logs_for(self, service: str) -> None:
+        # Awaited: the first time, the explorer is composed during the switch.
+        await self.switch_mode("logs")
         screen = self.screen
         if isinstance(screen, _screens().LogsScreen):
             screen.show_service(service)
@@ -395,6 +422,7 @@ def all_binding_ids() -> set[str]:
     from stagedeck.tui.widgets.charts import ChartsPanel
     from stagedeck.tui.widgets.graph import GraphView
     from stagedeck.tui.widgets.logview import LogView
+    from stagedeck.tui.widgets.services import ServicesTable
     from stagedeck.tui.widgets.table import KeyTable
 
     classes: list[type[Any]] = [
@@ -410,6 +438,7 @@ def all_binding_ids() -> set[str]:
         GraphView,
         LogView,
         KeyTable,
+        ServicesTable,
         Widget,
     ]
     return {

@@ -73,11 +73,11 @@ class MainScreen(Screen[None]):
         table = self.query_one(ServicesTable)
         table.move_cursor(row=table.get_row_index(event.service))
 
-    def on_data_table_row_selected(self, event: ServicesTable.RowSelected) -> None:
+    async def on_services_table_row_selected(self, event: ServicesTable.RowSelected) -> None:
         """``enter`` on a service opens the log explorer on it."""
         opener = getattr(self.app, "open_logs_for", None)
         if opener is not None:
-            opener(str(event.row_key.value))
+            await opener(event.service)
 
     def on_log_view_stats(self, event: LogView.Stats) -> None:
         self.query_one("#logs-panel").border_subtitle = stats_text(event)

@@ -35,7 +35,8 @@ from stagedeck.tui.palette import colour, rich_colour, service_colour, style
 
 FRAME_SECONDS = 0.2
 """New lines reach the screen at most five times a second."""
-STRIP_CACHE = 2000
+STRIP_CACHE = 400
+"""Rows drawn through the general path (search, wrap, wide text), a few screens' worth."""
 BUSY_FRAME_LINES = 100
 """More new lines than this in one frame counts as a flood..."""
 BUSY_FRAME_SECONDS = 0.5
@@ -131,6 +132,7 @@ class LogView(ScrollView, can_focus=True):
         self._busy = False
         self._drawn_at = 0.0
         self._name_width = max((len(s) for s in self.service_order), default=8)
+        self._frame: tuple[Style, int] | None = None
 
     # ------------------------------------------------------------------ data
 
@@ -210,23 +212,25 @@ class LogView(ScrollView, can_focus=True):
         whole panel in terminal bytes; so during a flood we draw at most twice a second,
         which keeps the newest line under a second old.
         """
+        if not self.screen.is_active:
+            return  # hidden (another mode, or an overlay on top): catch up when shown
         hub = self.hub
         if hub.seq == self._seen and self._head_valid():
             self._post_stats()  # a throttled count still due goes out on a quiet frame
             return
         if self._busy and time.monotonic() - self._drawn_at < BUSY_FRAME_SECONDS:
             return
-        new = hub.since(self._seen)
+        records = hub.records_since(self._seen)
         self._seen = hub.seq
         flt = self.filter
-        now = self._clock()
-        added: list[int] = []
-        for line in new:
-            if not flt.active or flt.matches(line, now):
-                added.append(line.seq)
-                width = self._full_width(line)
-                if width > self._width:
-                    self._width = min(width, MAX_WIDTH)
+        if flt.active:
+            now = self._clock()
+            records = [r for r in records if flt.matches(LogLine(*r), now)]
+        added = [r[0] for r in records]
+        widest = max(
+            (len(t) if t.isascii() else cell_len(t) for t in (r[4] for r in records)), default=0
+        )
+        self._width = max(self._width, min(12 + self._name_width + widest, MAX_WIDTH))
         self._rows.extend(added)
         self._busy = len(added) > BUSY_FRAME_LINES
         self._drawn_at = time.monotonic()
@@ -264,7 +268,8 @@ class LogView(ScrollView, can_focus=True):
         return before - self.row_count if before > self.row_count else 0
 
     def _full_width(self, line: LogLine) -> int:
-        return 10 + self._name_width + cell_len(line.text)
+        text = line.text
+        return 12 + self._name_width + (len(text) if text.isascii() else cell_len(text))
 
     # ------------------------------------------------------------------ wrap
 
@@ -465,11 +470,8 @@ class LogView(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ render
 
-    def _strip(self, line: LogLine) -> Strip:
-        cached = self._strips.get(line.seq)
-        if cached is not None:
-            self._strips.move_to_end(line.seq)
-            return cached
+    def _prefix(self, line: LogLine) -> tuple[list[Segment], Style | None]:
+        """Time, level mark and service name as segments, and the style of the text."""
         app = self.app
         stamp = time.strftime("%H:%M:%S", time.localtime(line.ts))
         text_style: Style | None = None
@@ -480,14 +482,21 @@ class LogView(ScrollView, can_focus=True):
         elif line.level in ("debug", "trace"):
             text_style = style(app, "log-debug")
         level_mark = {"error": "E ", "warn": "W "}.get(line.level, "  ")
-        segments = [
+        return [
             Segment(stamp + " ", style(app, "log-time")),
             Segment(level_mark, text_style),
             Segment(
                 f"{line.service:<{self._name_width}} ",
                 Style(color=service_colour(line.service, self.service_order), bold=True),
             ),
-        ]
+        ], text_style
+
+    def _strip(self, line: LogLine) -> Strip:
+        cached = self._strips.get(line.seq)
+        if cached is not None:
+            self._strips.move_to_end(line.seq)
+            return cached
+        segments, text_style = self._prefix(line)
         # The line's text is plain Segments: never parsed as markup.
         segments.extend(self._highlighted(line.text, text_style))
         strip = Strip(segments)
@@ -495,6 +504,26 @@ class LogView(ScrollView, can_focus=True):
         if len(self._strips) > STRIP_CACHE:
             self._strips.popitem(last=False)
         return strip
+
+    def _row_strip(self, line: LogLine, width: int, base: Style) -> Strip | None:
+        """The common case in one Strip: ASCII text, no search, no horizontal scroll.
+
+        Cropping, padding and the background style are done while building the
+        segments; the general path (:meth:`_strip`, then crop, pad and style) makes
+        four Strips per row, and a flood redraws every row on each frame."""
+        text = line.text
+        if self.search is not None or not (text.isascii() and line.service.isascii()):
+            return None
+        segments, text_style = self._prefix(line)
+        room = width - 12 - self._name_width
+        if room < 0:
+            return None
+        shown = text[:room]
+        out = [Segment(seg.text, base + seg.style if seg.style else base) for seg in segments]
+        out.append(Segment(shown, base + text_style if text_style else base))
+        if len(shown) < room:
+            out.append(Segment(" " * (room - len(shown)), base))
+        return Strip(out, width)
 
     def _highlighted(self, text: str, base: Style | None) -> list[Segment]:
         if self.search is None:
@@ -513,22 +542,34 @@ class LogView(ScrollView, can_focus=True):
             out.append(Segment(text[last:], base))
         return out
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Looked up once per frame rather than once per row: both walk the DOM.
+        self._frame = (self.rich_style, self.scrollable_content_region.width)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         row = scroll_y + y
         found = self._row_line(row)
-        width = self.scrollable_content_region.width
-        base = self.rich_style
+        base, width = self._frame or (self.rich_style, self.scrollable_content_region.width)
         if found is None:
             return Strip.blank(width, base)
         line, offset = found
+        is_cursor = self.show_cursor and row == self.cursor and (self.has_focus or not self.follow)
+        if self._visual is None and scroll_x == 0 and not is_cursor:
+            fast = self._row_strip(line, width, base)
+            if fast is not None:
+                return fast
         full = self._strip(line)
         if self._visual is not None:
             strip = full.crop(offset, offset + width)
         else:
             strip = full.crop(scroll_x, scroll_x + width)
         strip = strip.extend_cell_length(width)
-        if self.show_cursor and row == self.cursor and (self.has_focus or not self.follow):
+        if is_cursor:
             strip = strip.apply_style(
                 Style(bgcolor=rich_colour(colour(self.app, "panel")), bold=True)
             )

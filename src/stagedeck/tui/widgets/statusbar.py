@@ -92,7 +92,9 @@ class StatusBar(Static):
         for segment in self.extra.values():
             text.append("  ")
             text.append_text(segment)
-        clock = time.strftime("%H:%M:%S", time.localtime(self._clock()))
+        # Minutes, not seconds: a ticking seconds clock alone cost a full screen update
+        # (and its bytes over SSH) every second; log lines carry their own seconds.
+        clock = time.strftime("%H:%M", time.localtime(self._clock()))
         width = self.size.width - 2 if self.size.width else 80
         if text.cell_len + len(clock) + 1 > width:
             text.truncate(max(10, width - len(clock) - 2), overflow="ellipsis")

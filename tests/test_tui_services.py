@@ -1,0 +1,51 @@
+"""Pilot tests of the services table: keys, enter to the service's log, row-only redraws."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stagedeck.events import ProcState
+from stagedeck.tui.app import StagedeckApp
+from stagedeck.tui.screens.logs import LogsScreen
+from stagedeck.tui.widgets.graph import GraphView
+from stagedeck.tui.widgets.services import ServicesTable
+from support.apps import feed_logs, offline_engine
+
+
+async def test_keys_move_the_selection_and_enter_opens_that_log(tmp_path: Path) -> None:
+    engine = offline_engine(tmp_path)
+    feed_logs(engine)
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.screen.query_one(ServicesTable)
+        assert table.has_focus and table.selected == "ledger"
+        await pilot.press("j", "j")
+        assert table.selected == "payments"
+        await pilot.pause()
+        assert app.screen.query_one(GraphView).selected == "payments"  # the graph follows
+        await pilot.press("G")
+        assert table.selected == "worker"
+        await pilot.press("k", "g")
+        assert table.selected == "ledger"
+        await pilot.press("j", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, LogsScreen)
+        assert app.screen.query_one("LogView").filter.services == {"inventory"}
+
+
+async def test_a_state_change_redraws_only_its_row(tmp_path: Path) -> None:
+    engine = offline_engine(tmp_path)
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(ServicesTable)
+        await pilot.pause(0.3)
+        table.refresh()
+        await pilot.pause(0.1)
+        before = dict(table._strips)
+        assert len(before) == 6
+        engine.process_state("orders", ProcState.CRASHED, reason="exited with code 3")
+        await pilot.pause(0.5)
+        assert [str(c) for c in table.get_row("orders")][1:3] == ["crashed", "✖ down"]
+        after = table._strips
+        changed = {key for key in before if after.get(key) is not before[key]}
+        assert changed == {("orders", False)}
