@@ -49,3 +49,24 @@ async def test_a_state_change_redraws_only_its_row(tmp_path: Path) -> None:
         after = table._strips
         changed = {key for key in before if after.get(key) is not before[key]}
         assert changed == {("orders", False)}
+
+
+async def test_many_services_scroll_under_a_fixed_header(tmp_path: Path) -> None:
+    services = "".join(f'[services.svc{i:02d}]\ncommand = ["true"]\n\n' for i in range(21))
+    engine = offline_engine(tmp_path, '[environment]\nname = "many"\n\n' + services)
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one(ServicesTable)
+        await pilot.pause(0.2)
+        height = table.size.height
+        assert 2 < height < 22  # fewer rows than services: the table scrolls
+        await pilot.press("G")
+        await pilot.pause(0.1)
+
+        def shown() -> list[str]:
+            return [table.render_line(y).text.split()[0] for y in range(height)]
+
+        assert shown()[0] == "SERVICE" and shown()[-1] == "svc20"
+        await pilot.press("g")
+        await pilot.pause(0.1)
+        assert shown()[:2] == ["SERVICE", "svc00"]
