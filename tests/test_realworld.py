@@ -5,6 +5,7 @@ Also the ``{state_dir}`` placeholder it relies on.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import shutil
@@ -18,7 +19,7 @@ import pytest
 
 from stagedeck.actions import bring_up
 from stagedeck.engine import Engine
-from stagedeck.recipe import load_recipe
+from stagedeck.recipe import Recipe, load_recipe
 from stagedeck.secrets import MASK, describe_value, install_masker
 from stagedeck.seeding import reseed
 from stagedeck.suites import SuiteRunner, SuiteState
@@ -133,35 +134,42 @@ async def test_realworld_recipe_runs_seeds_and_passes_its_suite(
     engine = Engine(recipe)
     install_masker(engine.logs, recipe)
     await engine.start(bring_up=False)
-    sids: set[int] = set()
     try:
         started = time.monotonic()
-        outcome = await bring_up(engine)
-        assert outcome.ok, outcome.describe()
-        sids = {s.pid for s in engine.statuses.values() if s.pid}
-        assert len(sids) == 4
-        assert any("initialising" in ln.text for ln in engine.logs.last("postgres", 50))
-        assert (state / "postgres" / "PG_VERSION").exists()
-
-        seeded = await reseed(engine)
-        assert seeded.ok, seeded.describe()
-        assert [s.verified for s in seeded.steps] == [True, True, True]
-
-        runner = SuiteRunner(recipe, workdir=tmp_path / "suites")
-        progress = await runner.run("catalog")
-        assert progress.state is SuiteState.PASSED, progress.describe()
-        assert (progress.passed, progress.failed) == (3, 0)
-
-        # nginx proxies to inventory; its latency samples go through the proxy.
-        nginx = engine.service("nginx")
-        async with httpx.AsyncClient() as client:
-            response = await client.get(f"{nginx.url}/skus/RW-1002")
-        assert response.status_code == 200 and response.json()["on_hand"] == 7
-        assert len(engine.latency["nginx"]) > 0
+        # Normally 6 s: a hang fails here with the stack of the await that hung
+        # (one CI run once timed out at 300 s without saying where).
+        async with asyncio.timeout(120):
+            await _bring_up_seed_and_test(engine, recipe, state, tmp_path)
         assert time.monotonic() - started < 45
-
         everything = "\n".join(line.text for line in engine.logs.all)
         assert PASSWORD not in everything
     finally:
+        sids = {s.pid for s in engine.statuses.values() if s.pid}
         await engine.stop()
     assert sessions_alive(sids) == []
+
+
+async def _bring_up_seed_and_test(
+    engine: Engine, recipe: Recipe, state: Path, tmp_path: Path
+) -> None:
+    outcome = await bring_up(engine)
+    assert outcome.ok, outcome.describe()
+    assert len({s.pid for s in engine.statuses.values() if s.pid}) == 4
+    assert any("initialising" in ln.text for ln in engine.logs.last("postgres", 50))
+    assert (state / "postgres" / "PG_VERSION").exists()
+
+    seeded = await reseed(engine)
+    assert seeded.ok, seeded.describe()
+    assert [s.verified for s in seeded.steps] == [True, True, True]
+
+    runner = SuiteRunner(recipe, workdir=tmp_path / "suites")
+    progress = await runner.run("catalog")
+    assert progress.state is SuiteState.PASSED, progress.describe()
+    assert (progress.passed, progress.failed) == (3, 0)
+
+    # nginx proxies to inventory; its latency samples go through the proxy.
+    nginx = engine.service("nginx")
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{nginx.url}/skus/RW-1002")
+    assert response.status_code == 200 and response.json()["on_hand"] == 7
+    assert len(engine.latency["nginx"]) > 0

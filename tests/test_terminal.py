@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import textwrap
 import time
@@ -269,3 +270,28 @@ def test_demo_on_docker_healthy_and_redeployed_from_the_cockpit(tmp_path: Path) 
             break
         time.sleep(0.5)
     assert leftovers() == []
+
+
+def test_an_orphaned_cockpit_with_a_stuck_main_thread_still_ends(tmp_path: Path) -> None:
+    """The last resort when the terminal goes away mid-shutdown and Textual's main thread
+    blocks for good (seen in CI): the guard thread ends the process by itself."""
+    pid_file = tmp_path / "pid"
+    child = f"""
+import asyncio, os, time
+from stagedeck.tui.app import guard_orphaned_shutdown
+async def main():
+    guard_orphaned_shutdown(os.getppid(), asyncio.get_running_loop())
+    await asyncio.sleep(0.3)
+    open({str(pid_file)!r}, "w").write(str(os.getpid()))
+    time.sleep(60)  # the event loop never runs again
+asyncio.run(main())
+"""
+    # The middle process starts the child and exits at once, orphaning it.
+    middle = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(5)"
+    subprocess.run([sys.executable, "-c", middle], check=True)
+    orphaned = time.monotonic()
+    assert pid_file.exists(), "the child did not start within 5 s"
+    pid = int(pid_file.read_text())
+    while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text():
+        assert time.monotonic() - orphaned < 8, "the guard did not end the stuck process"
+        time.sleep(0.1)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -388,6 +390,7 @@ async def run_cockpit_async(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, app.exit)
+    guard_orphaned_shutdown(os.getppid(), loop)
     try:
         result = await app.run_async()
     finally:
@@ -464,6 +467,50 @@ def _screens() -> Any:
         LogsScreen=LogsScreen,
         SuitesScreen=SuitesScreen,
     )
+
+
+ORPHAN_GRACE_SECONDS = 15.0
+"""How long a cockpit whose terminal is gone may take to stop its services itself."""
+STUCK_SECONDS = 3.0
+"""An event loop silent this long, with the terminal gone, is not coming back."""
+
+
+def guard_orphaned_shutdown(
+    parent: int, loop: asyncio.AbstractEventLoop, grace: float = ORPHAN_GRACE_SECONDS
+) -> None:
+    """Make sure a cockpit whose terminal went away always ends, even if its main thread
+    is stuck.
+
+    The normal path is graceful: SIGHUP or the parent check asks the app to exit, and
+    the services are stopped. But a terminal that vanishes mid-shutdown can leave
+    Textual's main thread blocked for good on a write to that terminal (seen in CI:
+    ``WriterThread.stop`` waiting on a full queue), and a blocked main thread handles no
+    signals. This thread does not depend on it: once we are orphaned, if the event loop
+    stops beating (or cleanup runs past ``grace``), it ends the process, and the
+    watchdog process stops the services.
+    """
+    beat = [time.monotonic()]
+
+    def tick() -> None:
+        beat[0] = time.monotonic()
+        loop.call_later(0.5, tick)
+
+    loop.call_soon(tick)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        orphaned = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - beat[0] > STUCK_SECONDS or now - orphaned > grace:
+                break
+            time.sleep(0.25)
+        with contextlib.suppress(Exception):
+            sys.stderr.write("stagedeck: terminal gone and shutdown stuck; exiting\n")
+        os._exit(1)
+
+    threading.Thread(target=watch, name="stagedeck-orphan-guard", daemon=True).start()
 
 
 def exit_if_input_thread_lingers(code: int) -> None:
