@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -185,6 +187,28 @@ def test_nothing_lingers_when_the_terminal_goes_away(tmp_path: Path, how: str) -
     finally:
         term.close()
     assert wait_until_gone(marker, timeout=15) == []
+
+
+def test_a_stray_sigcont_does_not_restart_the_terminal_threads(tmp_path: Path) -> None:
+    """A SIGCONT we did not ask for (a vanishing terminal sends one with SIGHUP) used to
+    make Textual start a second input and output thread; shutdown could then block for
+    good on the second. Now it is ignored: same threads, keys answered, clean quit."""
+    marker = new_marker()
+    with cockpit(tmp_path, marker, "demo", "--free-ports", width=120, height=40) as term:
+        term.wait_for(all_healthy, timeout=30)
+        pid = term.pid
+        time.sleep(1.0)
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+        os.kill(pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.5)
+        assert len(os.listdir(f"/proc/{pid}/task")) <= threads
+        term.send("?")
+        term.wait_for("app.quit", timeout=10)
+        term.send("Escape")
+        term.send("q")
+        term.wait_for(lambda s: "SERVICE" not in s, timeout=15)
+    assert wait_until_gone(marker) == []
 
 
 def test_no_color_is_honoured(tmp_path: Path) -> None:

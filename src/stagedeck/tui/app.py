@@ -8,6 +8,7 @@ import gc
 import os
 import signal
 import sys
+import termios
 import threading
 import time
 from collections.abc import Iterable
@@ -208,6 +209,7 @@ class StagedeckApp(App[int]):
             self.watch_theme_files()
         self._parent_pid = os.getppid()
         self.set_interval(2.0, self._check_parent)
+        self._guard_resume_signal()
         self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
 
     def _freeze_startup_objects(self) -> None:
@@ -216,6 +218,33 @@ class StagedeckApp(App[int]):
         120 ms at a time under a log flood; now it walks only what came since."""
         gc.collect()
         gc.freeze()
+
+    def _guard_resume_signal(self) -> None:
+        """Let Textual's SIGCONT handler resume the app only when there is something to
+        resume. When a terminal goes away the kernel sends SIGHUP *and* SIGCONT; the
+        handler then started a second output thread on the dead terminal, the first was
+        never stopped, and shutdown blocked for good on the second's full queue (caught
+        by CI, with the services still running). Only a SIGCONT that follows a SIGTSTP
+        (job control) is passed on to Textual."""
+        resume = signal.getsignal(signal.SIGCONT)
+        suspend = signal.getsignal(signal.SIGTSTP)
+        if not callable(resume) or not callable(suspend):
+            return  # headless (tests): nothing to guard
+        suspended = False
+
+        def on_stop(signum: int, frame: Any) -> None:
+            nonlocal suspended
+            suspended = True
+            suspend(signum, frame)
+
+        def on_continue(signum: int, frame: Any) -> None:
+            nonlocal suspended
+            if suspended and self.is_running and _terminal_alive():
+                suspended = False
+                resume(signum, frame)
+
+        signal.signal(signal.SIGTSTP, on_stop)
+        signal.signal(signal.SIGCONT, on_continue)
 
     def _check_parent(self) -> None:
         """A vanished terminal (SSH drop, killed tmux) takes our parent with it, and the
@@ -467,6 +496,15 @@ def _screens() -> Any:
         LogsScreen=LogsScreen,
         SuitesScreen=SuitesScreen,
     )
+
+
+def _terminal_alive() -> bool:
+    """False once the terminal has hung up (its attributes can no longer be read)."""
+    try:
+        termios.tcgetattr(sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    except (termios.error, OSError, ValueError):
+        return False
+    return True
 
 
 ORPHAN_GRACE_SECONDS = 15.0
