@@ -135,6 +135,25 @@ def test_auto_ports_are_free_and_distinct(tmp_path: Path) -> None:
     assert api.env["DB_URL"] == recipe.services["db"].url
 
 
+def test_auto_ports_stay_distinct_when_the_random_pick_repeats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing binds a chosen port until its service starts, so a repeated pick must be
+    caught by the recipe itself (CI once gave two demo services the same port)."""
+    import stagedeck.recipe as recipe_module
+
+    class Repeating:
+        def __init__(self) -> None:
+            self.picks = iter([24567, 24567, 24567, 24568])
+
+        def randint(self, low: int, high: int) -> int:
+            return next(self.picks)
+
+    monkeypatch.setattr(recipe_module, "_random", Repeating())
+    recipe = load_recipe(write(tmp_path, GOOD), environ={"HOME": "/h"}, auto_ports=True)
+    assert sorted(s.port for s in recipe.services.values()) == [24567, 24568]
+
+
 def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from stagedeck.cli import main
 

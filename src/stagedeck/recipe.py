@@ -813,11 +813,14 @@ class _Loader:
         }
         # Ports and URLs first: other services' placeholders refer to them.
         facts: dict[str, dict[str, Any]] = {}
+        taken: set[int] = set()
         for name, raw in checked.items():
             host = raw.get("host", "127.0.0.1")
             port = raw.get("port")
             if port == "auto" or (self.auto_ports and isinstance(port, int)):
-                port = self.previous_port(name, host) or _free_port(host)
+                port = self.previous_port(name, host) or _free_port(host, taken)
+            if isinstance(port, int):
+                taken.add(port)
             facts[name] = {"name": name, "host": host, "port": port}
         for name, raw in checked.items():
             url = raw.get("url")
@@ -1118,17 +1121,21 @@ def _toml_error_line(message: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _free_port(host: str) -> int:
+def _free_port(host: str, taken: set[int] | frozenset[int] = frozenset()) -> int:
     """A port that is free right now; the service binds it a moment later.
 
     Chosen below the kernel's ephemeral range: ports from ``bind(0)`` come from
     that range, which outgoing connections (our own probes among them) also
-    use, so one could take the port before the service binds it.
+    use, so one could take the port before the service binds it. ``taken``: ports
+    already given to other services of the recipe, which nothing has bound yet
+    (CI once gave two demo services the same one).
     """
     bind_host = host if host not in ("", "0.0.0.0") else "127.0.0.1"
     low = _ephemeral_low()
     for _ in range(100):
         port = _random.randint(20000, max(20001, low - 1))
+        if port in taken:
+            continue
         with socket.socket() as s:
             try:
                 s.bind((bind_host, port))

@@ -499,9 +499,10 @@ def _screens() -> Any:
 
 
 def _terminal_alive() -> bool:
-    """False once the terminal has hung up (its attributes can no longer be read)."""
+    """False once the terminal has hung up (its attributes can no longer be read).
+    Textual's driver reads keys from stdin and sets the terminal's modes on it."""
     try:
-        termios.tcgetattr(sys.__stdout__.fileno() if sys.__stdout__ else 1)
+        termios.tcgetattr(sys.__stdin__.fileno() if sys.__stdin__ else 0)
     except (termios.error, OSError, ValueError):
         return False
     return True
