@@ -20,6 +20,7 @@ is idle catches anything the notifications missed (network file systems).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import logging
 import os
@@ -232,7 +233,8 @@ class RecipeWatcher:
 
     async def run(self) -> None:
         """Watch until :meth:`stop` or cancellation; reload on every settled change."""
-        from watchfiles import awatch
+        # Imported in a thread: it takes a noticeable moment, and the loop has work.
+        awatch = (await asyncio.to_thread(importlib.import_module, "watchfiles")).awatch
 
         if not self._files:
             self._files = await asyncio.to_thread(self._watch_set)
