@@ -304,7 +304,7 @@ def test_an_orphaned_cockpit_with_a_stuck_main_thread_still_ends(tmp_path: Path)
 import asyncio, os, time
 from stagedeck.tui.app import guard_orphaned_shutdown
 async def main():
-    guard_orphaned_shutdown(os.getppid(), asyncio.get_running_loop())
+    guard_orphaned_shutdown(os.getppid(), asyncio.get_running_loop(), lambda: None)
     await asyncio.sleep(0.3)
     open({str(pid_file)!r}, "w").write(str(os.getpid()))
     time.sleep(60)  # the event loop never runs again

@@ -12,7 +12,7 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -123,9 +123,9 @@ class StagedeckApp(App[int]):
         )
         self.shared = shared
         self.banners: dict[str, str] = {}
+        """Problems shown in the banner, by source ('database', 'recipe')."""
         self._help_screens: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = {}
         """Installed help screens by (screen, focused widget, key map): shown again, not rebuilt."""
-        """Problems shown in the banner, by source ('database', 'recipe')."""
         if shared is not None:
             shared.subscribe(self._on_shared)
         self.user = user or current_user(self.config.user or None)
@@ -207,8 +207,6 @@ class StagedeckApp(App[int]):
         # File watching waits for the first frame (importing watchfiles alone was 0.17 s
         # of start-up on the event loop).
         self.call_after_refresh(self._start_watchers)
-        self._parent_pid = os.getppid()
-        self.set_interval(2.0, self._check_parent)
         self._guard_resume_signal()
         self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
 
@@ -245,13 +243,6 @@ class StagedeckApp(App[int]):
 
         signal.signal(signal.SIGTSTP, on_stop)
         signal.signal(signal.SIGCONT, on_continue)
-
-    def _check_parent(self) -> None:
-        """A vanished terminal (SSH drop, killed tmux) takes our parent with it, and the
-        kernel reparents us. SIGHUP normally says so first; this is the fallback, so the
-        cockpit never lingers with its services after the person is gone."""
-        if os.getppid() != self._parent_pid:
-            self.exit(0)
 
     def show_config_error(self, error: ConfigError, what: str) -> None:
         """One notification per bad file, naming file, line and key."""
@@ -425,7 +416,7 @@ async def run_cockpit_async(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, app.exit)
-    guard_orphaned_shutdown(os.getppid(), loop)
+    guard_orphaned_shutdown(os.getppid(), loop, partial(app.exit, 0))
     try:
         result = await app.run_async()
     finally:
@@ -521,18 +512,22 @@ STUCK_SECONDS = 3.0
 
 
 def guard_orphaned_shutdown(
-    parent: int, loop: asyncio.AbstractEventLoop, grace: float = ORPHAN_GRACE_SECONDS
+    parent: int,
+    loop: asyncio.AbstractEventLoop,
+    on_orphaned: Callable[[], object],
+    grace: float = ORPHAN_GRACE_SECONDS,
 ) -> None:
     """Make sure a cockpit whose terminal went away always ends, even if its main thread
     is stuck.
 
-    The normal path is graceful: SIGHUP or the parent check asks the app to exit, and
-    the services are stopped. But a terminal that vanishes mid-shutdown can leave
+    A vanished terminal (SSH drop, killed tmux) takes our parent with it and the kernel
+    reparents us. SIGHUP normally says so first; once we are orphaned this thread asks
+    for the graceful path too (``on_orphaned``, run on the loop: the app exits and the
+    services are stopped). But a terminal that vanishes mid-shutdown can leave
     Textual's main thread blocked for good on a write to that terminal (seen in CI:
     ``WriterThread.stop`` waiting on a full queue), and a blocked main thread handles no
-    signals. This thread does not depend on it: once we are orphaned, if the event loop
-    stops beating (or cleanup runs past ``grace``), it ends the process, and the
-    watchdog process stops the services.
+    signals. So if the event loop then stops beating (or cleanup runs past ``grace``),
+    this thread ends the process, and the watchdog process stops the services.
     """
     beat = [time.monotonic()]
 
@@ -546,6 +541,8 @@ def guard_orphaned_shutdown(
         while os.getppid() == parent:
             time.sleep(0.5)
         orphaned = time.monotonic()
+        with contextlib.suppress(RuntimeError):  # the loop may be closed already
+            loop.call_soon_threadsafe(on_orphaned)
         while True:
             now = time.monotonic()
             if now - beat[0] > STUCK_SECONDS or now - orphaned > grace:
