@@ -45,6 +45,11 @@ changes each frame then, so each frame costs the whole panel in terminal bytes."
 MAX_WIDTH = 4000
 
 
+def _text_width(text: str) -> int:
+    """Cells ``text`` takes; most log lines are ASCII, where that is its length."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
 def stats_text(event: LogView.Stats) -> str:
     """The log panel's subtitle: "1,234 lines · paused, 56 new · 789 dropped (flood)"."""
     parts = [f"{event.shown:,} lines"]
@@ -132,6 +137,8 @@ class LogView(ScrollView, can_focus=True):
         self._busy = False
         self._drawn_at = 0.0
         self._name_width = max((len(s) for s in self.service_order), default=8)
+        self._prefix_width = 12 + self._name_width
+        """Cells before a line's text: "HH:MM:SS ", the level mark, the service name and a space."""
         self._frame: tuple[Style, int] | None = None
 
     # ------------------------------------------------------------------ data
@@ -227,10 +234,8 @@ class LogView(ScrollView, can_focus=True):
             now = self._clock()
             records = [r for r in records if flt.matches(LogLine(*r), now)]
         added = [r[0] for r in records]
-        widest = max(
-            (len(t) if t.isascii() else cell_len(t) for t in (r[4] for r in records)), default=0
-        )
-        self._width = max(self._width, min(12 + self._name_width + widest, MAX_WIDTH))
+        widest = max((_text_width(r[4]) for r in records), default=0)
+        self._width = max(self._width, min(self._prefix_width + widest, MAX_WIDTH))
         self._rows.extend(added)
         self._busy = len(added) > BUSY_FRAME_LINES
         self._drawn_at = time.monotonic()
@@ -268,8 +273,7 @@ class LogView(ScrollView, can_focus=True):
         return before - self.row_count if before > self.row_count else 0
 
     def _full_width(self, line: LogLine) -> int:
-        text = line.text
-        return 12 + self._name_width + (len(text) if text.isascii() else cell_len(text))
+        return self._prefix_width + _text_width(line.text)
 
     # ------------------------------------------------------------------ wrap
 
@@ -515,7 +519,7 @@ class LogView(ScrollView, can_focus=True):
         if self.search is not None or not (text.isascii() and line.service.isascii()):
             return None
         segments, text_style = self._prefix(line)
-        room = width - 12 - self._name_width
+        room = width - self._prefix_width
         if room < 0:
             return None
         shown = text[:room]
