@@ -283,14 +283,6 @@ class ServicesTable(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._strips.clear()
 
-    def on_focus(self) -> None:
-        self._strips.clear()
-        self.refresh()
-
-    def on_blur(self) -> None:
-        self._strips.clear()
-        self.refresh()
-
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
