@@ -91,8 +91,8 @@ def write_recipe(path: Path, project: str, count: int) -> None:
 
 def child(recipe_path: str, seconds: float) -> None:
     """Run the engine headless for ``seconds`` and print how many lines it took in."""
-    from stagedeck.engine import Engine
-    from stagedeck.recipe import load_recipe
+    from stagedeck.engine.engine import Engine
+    from stagedeck.recipe.model import load_recipe
 
     async def run() -> None:
         engine = Engine(load_recipe(recipe_path))

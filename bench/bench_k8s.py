@@ -181,11 +181,11 @@ async def cockpit(args: argparse.Namespace) -> None:
 async def measure(
     args: argparse.Namespace, child: asyncio.subprocess.Process, namespace: str, tmp: Path
 ) -> None:
-    from stagedeck.engine import Engine
-    from stagedeck.events import ProcState
-    from stagedeck.recipe import load_recipe
-    from stagedeck.targets.k8s_watch import Timing
-    from stagedeck.targets.kubernetes import KubernetesTarget
+    from stagedeck.engine.engine import Engine
+    from stagedeck.engine.events import ProcState
+    from stagedeck.recipe.model import load_recipe
+    from stagedeck.targets.kubernetes.target import KubernetesTarget
+    from stagedeck.targets.kubernetes.watch import Timing
 
     assert child.stdin is not None and child.stdout is not None
     services = "".join(f"[services.svc-{i:02d}]\n" for i in range(args.deployments))

@@ -23,10 +23,10 @@ import threading
 import time
 from pathlib import Path
 
-from stagedeck.recipe import load_recipe
-from stagedeck.suites import SuiteProgress, SuiteRunner
+from stagedeck.recipe.model import load_recipe
+from stagedeck.suites.runner import SuiteProgress, SuiteRunner
 
-PLUGIN = Path(__file__).resolve().parent.parent / "src" / "stagedeck" / "pytest_live.py"
+PLUGIN = Path(__file__).resolve().parent.parent / "src" / "stagedeck" / "suites" / "pytest_live.py"
 
 
 def make_suite(folder: Path, n: int = 500) -> Path:

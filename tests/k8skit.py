@@ -51,11 +51,11 @@ import kmock
 import pytest
 import pytest_asyncio
 
-from stagedeck.engine import Engine
-from stagedeck.events import ProcState
-from stagedeck.recipe import Recipe, load_recipe
-from stagedeck.targets.k8s_watch import Timing
-from stagedeck.targets.kubernetes import KubernetesTarget
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import ProcState
+from stagedeck.recipe.model import Recipe, load_recipe
+from stagedeck.targets.kubernetes.target import KubernetesTarget
+from stagedeck.targets.kubernetes.watch import Timing
 
 REAL_CONTEXT = os.environ.get("STAGEDECK_K8S_CONTEXT", "")
 EMULATOR_CONTEXT = "kmock"

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from stagedeck.actions import bring_up
-from stagedeck.engine import Engine
-from stagedeck.errors import RecipeError
-from stagedeck.events import Health, ProcState
-from stagedeck.probes import HealthTracker, ProbeResult
-from stagedeck.recipe import load_recipe
+from stagedeck.engine.actions import bring_up
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import Health, ProcState
+from stagedeck.engine.probes import HealthTracker, ProbeResult
+from stagedeck.recipe.errors import RecipeError
+from stagedeck.recipe.model import load_recipe
 
 REALWORLD = Path(__file__).resolve().parent.parent / "recipes" / "realworld" / "realworld.toml"
 

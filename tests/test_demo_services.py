@@ -23,7 +23,7 @@ from stagedeck.demo import recipe_path, suites_dir
 from stagedeck.demo.launch import Demo, free_port, healthy
 from stagedeck.demo.logfmt import LINE_PATTERN
 from stagedeck.demo.services import DEFAULT_PORTS, GRAPH, NAMES, url_variable
-from stagedeck.recipe import load_recipe
+from stagedeck.recipe.model import load_recipe
 from support.procs import new_marker, wait_until_gone
 
 

@@ -21,8 +21,8 @@ import pytest
 
 from stagedeck.demo import recipe_path
 from stagedeck.demo.launch import Demo, free_port
-from stagedeck.placeholders import fill
-from stagedeck.recipe import load_recipe
+from stagedeck.recipe.model import load_recipe
+from stagedeck.recipe.placeholders import fill
 from support.procs import new_marker, wait_until_gone
 
 

@@ -18,19 +18,19 @@ import docker
 import pytest
 
 from dockerkit import SocketProxy, in_thread, kit, require_engine, short_socket_path, wait_for
-from stagedeck.actions import redeploy
-from stagedeck.engine import Engine
-from stagedeck.events import Event, Health, ProcState, TargetConnection
-from stagedeck.recipe import Recipe, load_recipe
-from stagedeck.seeding import reseed
+from stagedeck.engine.actions import redeploy
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import Event, Health, ProcState, TargetConnection
+from stagedeck.engine.seeding import reseed
+from stagedeck.recipe.model import Recipe, load_recipe
 from stagedeck.targets.base import TargetError
-from stagedeck.targets.docker import DockerTarget
-from stagedeck.targets.docker_discovery import (
+from stagedeck.targets.docker.discovery import (
     DiscoveryError,
     choose_project,
     discover_project_recipe,
     list_compose_projects,
 )
+from stagedeck.targets.docker.target import DockerTarget
 
 pytestmark = pytest.mark.docker
 

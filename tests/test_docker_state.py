@@ -6,11 +6,10 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
-from stagedeck.events import ProcState
-from stagedeck.recipe import Environment, HealthCheck, Recipe, Service
-from stagedeck.targets.docker import DockerTarget, _Event
-from stagedeck.targets.docker_discovery import project_recipe, published_url
-from stagedeck.targets.docker_state import (
+from stagedeck.engine.events import ProcState
+from stagedeck.recipe.model import Environment, HealthCheck, Recipe, Service
+from stagedeck.targets.docker.discovery import project_recipe, published_url
+from stagedeck.targets.docker.state import (
     ContainerView,
     LogDecoder,
     cpu_percent,
@@ -22,7 +21,8 @@ from stagedeck.targets.docker_state import (
     split_timestamp,
     view_from_inspect,
 )
-from stagedeck.targets.docker_streams import LogBatcher
+from stagedeck.targets.docker.streams import LogBatcher
+from stagedeck.targets.docker.target import DockerTarget, _Event
 
 TS = b"2024-05-01T12:00:00.123456789Z "
 NS = 1714564800_123456789

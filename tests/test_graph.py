@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from stagedeck.graph import DependencyGraph
+from stagedeck.engine.graph import DependencyGraph
 
 DEMO = {
     "ledger": [],

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from stagedeck.graph import DependencyGraph
-from stagedeck.graph_layout import (
+from stagedeck.engine.graph import DependencyGraph
+from stagedeck.engine.graph_layout import (
     ASCII,
     DOWN,
     LEFT,
@@ -20,8 +20,8 @@ from stagedeck.graph_layout import (
     GraphLayout,
     layout_graph,
 )
-from stagedeck.latency import LatencyWindow
-from stagedeck.sparkline import latency_sparkline, sparkline, squeeze
+from stagedeck.engine.latency import LatencyWindow
+from stagedeck.engine.sparkline import latency_sparkline, sparkline, squeeze
 
 DEMO = {
     "ledger": [],
@@ -314,7 +314,7 @@ def test_latency_sparkline_is_zero_based_per_bucket() -> None:
 
 def test_layout_and_sparkline_do_not_import_textual() -> None:
     code = (
-        "import sys, stagedeck.graph_layout, stagedeck.sparkline\n"
+        "import sys, stagedeck.engine.graph_layout, stagedeck.engine.sparkline\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'plotext'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

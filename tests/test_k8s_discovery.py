@@ -9,16 +9,16 @@ import pytest
 
 import k8skit
 from k8skit import EMULATOR_CONTEXT, REAL_CONTEXT, emulator_only, running_engine, until
-from stagedeck.events import ProcState
+from stagedeck.engine.events import ProcState
 from stagedeck.targets.base import TargetError
-from stagedeck.targets.k8s_discovery import (
+from stagedeck.targets.kubernetes.discovery import (
     build_recipe,
     current_context,
     discover_namespace,
     list_contexts,
     recipe_for_namespace,
 )
-from stagedeck.targets.k8s_model import WorkloadInfo
+from stagedeck.targets.kubernetes.model import WorkloadInfo
 
 cluster = k8skit.cluster  # the fixture: a namespace in the emulator or a real cluster
 pytestmark = k8skit.real_cluster_is_slow

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from k8skit import container_status, pod_status, rfc3339
-from stagedeck.events import ProcState
-from stagedeck.targets.k8s_client import (
+from stagedeck.engine.events import ProcState
+from stagedeck.targets.kubernetes.client import (
     Forbidden,
     Gone,
     KubeError,
@@ -16,15 +16,15 @@ from stagedeck.targets.k8s_client import (
     error_for,
     exit_code_of,
 )
-from stagedeck.targets.k8s_logs import LogFollower
-from stagedeck.targets.k8s_model import (
+from stagedeck.targets.kubernetes.logs import LogFollower
+from stagedeck.targets.kubernetes.model import (
     LabelSelector,
     PodInfo,
     WorkloadInfo,
     timestamp_key,
     verdict_for,
 )
-from stagedeck.targets.kubernetes import parse_workload_ref
+from stagedeck.targets.kubernetes.target import parse_workload_ref
 
 
 def pod(name: str, state: str = "ready", restarts: int = 0, **extra: Any) -> PodInfo:

@@ -24,9 +24,9 @@ from k8skit import (
     target_of,
     until,
 )
-from stagedeck.actions import redeploy
-from stagedeck.engine import Engine
-from stagedeck.events import Health, ProcState, StatusChanged
+from stagedeck.engine.actions import redeploy
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import Health, ProcState, StatusChanged
 from stagedeck.targets.base import TargetError
 
 cluster = k8skit.cluster  # the fixture: a namespace in the emulator or a real cluster

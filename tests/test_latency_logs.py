@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from stagedeck.latency import LatencyWindow, percentile
-from stagedeck.logs import LogHub, Ring, detect_level, detect_request_id, sanitize
+from stagedeck.engine.latency import LatencyWindow, percentile
+from stagedeck.engine.logs import LogHub, Ring, detect_level, detect_request_id, sanitize
 
 
 def test_percentile_nearest_rank() -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from stagedeck.actions import bring_up, redeploy
-from stagedeck.engine import Engine
-from stagedeck.events import ActionProgress, Event, Health, ProcState
-from stagedeck.recipe import Recipe, load_recipe
+from stagedeck.engine.actions import bring_up, redeploy
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import ActionProgress, Event, Health, ProcState
+from stagedeck.recipe.model import Recipe, load_recipe
 from support.procs import marked_pids, new_marker, wait_until_gone
 
 SERVICE = Path(__file__).parent / "support" / "services.py"

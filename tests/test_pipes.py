@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 
-from stagedeck.targets.pipes import COALESCE_SECONDS, open_pipe, read_pipe
+from stagedeck.targets.local.pipes import COALESCE_SECONDS, open_pipe, read_pipe
 
 WRITER = """
 import sys, time

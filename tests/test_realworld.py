@@ -17,12 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stagedeck.actions import bring_up
-from stagedeck.engine import Engine
-from stagedeck.recipe import Recipe, load_recipe
-from stagedeck.secrets import MASK, describe_value, install_masker
-from stagedeck.seeding import reseed
-from stagedeck.suites import SuiteRunner, SuiteState
+from stagedeck.engine.actions import bring_up
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.seeding import reseed
+from stagedeck.recipe.model import Recipe, load_recipe
+from stagedeck.recipe.secrets import MASK, describe_value, install_masker
+from stagedeck.suites.runner import SuiteRunner, SuiteState
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "realworld" / "realworld.toml"
 PASSWORD = (RECIPE.parent / "secrets" / "pg-password").read_text().strip()

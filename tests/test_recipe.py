@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stagedeck.errors import RecipeError
-from stagedeck.recipe import load_recipe
+from stagedeck.recipe.errors import RecipeError
+from stagedeck.recipe.model import load_recipe
 
 GOOD = """
 [environment]
@@ -140,7 +140,7 @@ def test_auto_ports_stay_distinct_when_the_random_pick_repeats(
 ) -> None:
     """Nothing binds a chosen port until its service starts, so a repeated pick must be
     caught by the recipe itself (CI once gave two demo services the same port)."""
-    import stagedeck.recipe as recipe_module
+    import stagedeck.recipe.model as recipe_module
 
     class Repeating:
         def __init__(self) -> None:
@@ -155,7 +155,7 @@ def test_auto_ports_stay_distinct_when_the_random_pick_repeats(
 
 
 def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from stagedeck.cli import main
+    from stagedeck.cli.main import main
 
     good = write(tmp_path, GOOD)
     assert main(["check", str(good)]) == 0

@@ -12,16 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stagedeck.actions import bring_up
 from stagedeck.demo import recipe_path
-from stagedeck.engine import Engine
-from stagedeck.recipe import load_recipe
-from stagedeck.recording import run_and_record
-from stagedeck.report import build_report, render
-from stagedeck.seeding import reseed
-from stagedeck.signature import failure_signature
+from stagedeck.engine.actions import bring_up
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.seeding import reseed
+from stagedeck.recipe.model import load_recipe
 from stagedeck.store import Store
-from stagedeck.suites import SuiteRunner, SuiteState
+from stagedeck.store.signature import failure_signature
+from stagedeck.suites.recording import run_and_record
+from stagedeck.suites.report import build_report, render
+from stagedeck.suites.runner import SuiteRunner, SuiteState
 
 pytestmark = pytest.mark.slow
 

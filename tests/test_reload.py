@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from stagedeck.actions import bring_up, redeploy
-from stagedeck.engine import Engine
-from stagedeck.errors import RecipeError
-from stagedeck.events import Event, Health, ProcState, RecipeReloaded
-from stagedeck.recipe import Recipe, load_recipe
-from stagedeck.reload import RecipeWatcher, ReloadOutcome, diff_recipes, watch_engine
+from stagedeck.engine.actions import bring_up, redeploy
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import Event, Health, ProcState, RecipeReloaded
+from stagedeck.engine.reload import RecipeWatcher, ReloadOutcome, diff_recipes, watch_engine
+from stagedeck.recipe.errors import RecipeError
+from stagedeck.recipe.model import Recipe, load_recipe
 from support.procs import new_marker, wait_until_gone
 
 SERVICE = Path(__file__).parent / "support" / "services.py"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stagedeck.errors import RecipeError
-from stagedeck.recipe import load_recipe, recipe_files
+from stagedeck.recipe.errors import RecipeError
+from stagedeck.recipe.model import load_recipe, recipe_files
 
 BASE = """
 [environment]

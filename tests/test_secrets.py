@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from stagedeck.engine import Engine
-from stagedeck.errors import RecipeError
-from stagedeck.recipe import load_recipe
-from stagedeck.secrets import (
+from stagedeck.engine.engine import Engine
+from stagedeck.recipe.errors import RecipeError
+from stagedeck.recipe.model import load_recipe
+from stagedeck.recipe.secrets import (
     MASK,
     MaskingFilter,
     SecretMasker,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from stagedeck.actions import bring_up
-from stagedeck.engine import Engine
-from stagedeck.recipe import load_recipe
-from stagedeck.seeding import reseed, seed_order
+from stagedeck.engine.actions import bring_up
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.seeding import reseed, seed_order
+from stagedeck.recipe.model import load_recipe
 
 SERVICE = Path(__file__).parent / "support" / "services.py"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stagedeck.shared import SharedState
 from stagedeck.store import Store
+from stagedeck.store.shared import SharedState
 
 
 async def test_presence_and_busy_elsewhere(tmp_path: Path) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from stagedeck.engine import Engine
-from stagedeck.events import ProcState
-from stagedeck.probes import ProbeResult
-from stagedeck.shared import SharedState
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import ProcState
+from stagedeck.engine.probes import ProbeResult
 from stagedeck.store import ContextItem, Store, TestResult
+from stagedeck.store.shared import SharedState
 from stagedeck.tui.app import StagedeckApp
 from support.apps import feed_logs, offline_engine
 

@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 
-from stagedeck import store as store_module
-from stagedeck.signature import failure_signature
 from stagedeck.store import (
     CONTEXT_ITEMS,
     SCHEMA_VERSION,
@@ -32,6 +30,8 @@ from stagedeck.store import (
     default_db_path,
     iso,
 )
+from stagedeck.store import connection as store_module
+from stagedeck.store.signature import failure_signature
 
 T0 = 1_763_780_000.0  # 2025-11-22T02:53:20Z
 

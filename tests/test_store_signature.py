@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from stagedeck.signature import SIGNATURE_LENGTH, failure_signature, normalise_message
+from stagedeck.store.signature import SIGNATURE_LENGTH, failure_signature, normalise_message
 
 
 @pytest.mark.parametrize(

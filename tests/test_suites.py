@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stagedeck.recipe import load_recipe
-from stagedeck.suites import SuiteProgress, SuiteRunner, SuiteState, nodeid_to_test_id
+from stagedeck.recipe.model import load_recipe
+from stagedeck.suites.runner import SuiteProgress, SuiteRunner, SuiteState, nodeid_to_test_id
 from support.procs import marked_pids, new_marker, wait_until_gone
 
 PYTEST_SUITE = """

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from stagedeck.errors import ConfigError
-from stagedeck.themes import SEMANTIC_KEYS, ThemeError, builtin_dir, discover, load_theme
+from stagedeck.config.themes import SEMANTIC_KEYS, ThemeError, builtin_dir, discover, load_theme
+from stagedeck.config.userconfig import load_user_config
+from stagedeck.recipe.errors import ConfigError
 from stagedeck.tui.app import StagedeckApp
 from stagedeck.tui.widgets.logview import LogView
-from stagedeck.userconfig import load_user_config
 from support.apps import offline_engine
 
 

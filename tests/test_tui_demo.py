@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from stagedeck.demo import recipe_path
-from stagedeck.engine import Engine
-from stagedeck.recipe import load_recipe
+from stagedeck.engine.engine import Engine
+from stagedeck.recipe.model import load_recipe
 from stagedeck.tui.app import StagedeckApp
 from support.procs import new_marker, wait_until_gone
 

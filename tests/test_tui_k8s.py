@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from k8skit import FAST, cluster, recipe_for, stop_engine  # noqa: F401  (cluster is a fixture)
-from stagedeck.engine import Engine
-from stagedeck.targets.kubernetes import KubernetesTarget
+from stagedeck.engine.engine import Engine
+from stagedeck.targets.kubernetes.target import KubernetesTarget
 from stagedeck.tui.app import StagedeckApp
 
 

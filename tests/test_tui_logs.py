@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stagedeck.logquery import QueryError, parse_query
+from stagedeck.engine.logquery import QueryError, parse_query
 from stagedeck.tui.app import StagedeckApp
 from stagedeck.tui.screens.logs import LogsScreen
 from stagedeck.tui.widgets.logview import LogView

@@ -6,8 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from stagedeck.engine import Engine
-from stagedeck.recipe import load_recipe
+from stagedeck.engine.engine import Engine
+from stagedeck.recipe.model import load_recipe
 from stagedeck.tui.app import StagedeckApp
 from stagedeck.tui.widgets.services import ServicesTable
 from support.procs import new_marker, wait_until_gone

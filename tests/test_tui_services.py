@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stagedeck.events import ProcState
+from stagedeck.engine.events import ProcState
 from stagedeck.tui.app import StagedeckApp
 from stagedeck.tui.screens.logs import LogsScreen
 from stagedeck.tui.widgets.graph import GraphView

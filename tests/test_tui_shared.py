@@ -10,12 +10,12 @@ import textwrap
 import time
 from pathlib import Path
 
-from stagedeck.engine import Engine
+from stagedeck.engine.engine import Engine
 from stagedeck.policy import ReadOnly
-from stagedeck.recipe import load_recipe
-from stagedeck.shared import SharedState
+from stagedeck.recipe.model import load_recipe
 from stagedeck.store import Store
-from stagedeck.suites import SuiteState
+from stagedeck.store.shared import SharedState
+from stagedeck.suites.runner import SuiteState
 from stagedeck.tui.app import StagedeckApp
 from stagedeck.tui.screens.confirm import ConfirmScreen
 from stagedeck.tui.screens.forms import AnnotateScreen

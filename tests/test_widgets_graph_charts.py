@@ -23,10 +23,10 @@ from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
 
-from stagedeck.engine import Engine
-from stagedeck.events import ProcState
-from stagedeck.recipe import load_recipe
-from stagedeck.themes import builtin_dir
+from stagedeck.config.themes import builtin_dir
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import ProcState
+from stagedeck.recipe.model import load_recipe
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS, colour
 from stagedeck.tui.theming import register_all
 from stagedeck.tui.widgets.charts import (
@@ -360,7 +360,7 @@ def test_plot_colours_follow_ansi_or_rgb() -> None:
 
 
 def test_build_chart_draws_the_slo_line() -> None:
-    from stagedeck.latency import LatencyWindow
+    from stagedeck.engine.latency import LatencyWindow
 
     window = LatencyWindow()
     for k in range(600):

@@ -1,5 +1,5 @@
 """Allow ``python -m stagedeck`` so the quick start never depends on PATH."""
 
-from stagedeck.cli import main
+from stagedeck.cli.main import main
 
 raise SystemExit(main())

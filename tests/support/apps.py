@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from stagedeck.engine import Engine
-from stagedeck.recipe import load_recipe
+from stagedeck.engine.engine import Engine
+from stagedeck.recipe.model import load_recipe
 
 DEMO_LIKE = """
 [environment]

@@ -43,9 +43,9 @@ from urllib.parse import urlsplit
 import docker
 
 import stagedeck
-from stagedeck.recipe import Recipe, Seed, Service, Suite, Verify, load_recipe
-from stagedeck.targets.docker_ops import connect, describe_error
-from stagedeck.targets.docker_state import (
+from stagedeck.recipe.model import Recipe, Seed, Service, Suite, Verify, load_recipe
+from stagedeck.targets.docker.ops import connect, describe_error
+from stagedeck.targets.docker.state import (
     DEPENDS_LABEL,
     NUMBER_LABEL,
     ONEOFF_LABEL,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stagedeck.recipe import Recipe
+from stagedeck.recipe.model import Recipe
 from stagedeck.targets.base import Target, TargetSink
 
 
@@ -13,19 +13,19 @@ def make_target(recipe: Recipe, sink: TargetSink, *, attach: bool = False) -> Ta
     """
     kind = recipe.environment.target
     if kind == "local" and attach:
-        from stagedeck.targets.attached import AttachedTarget
+        from stagedeck.targets.local.attached import AttachedTarget
 
         return AttachedTarget(recipe, sink)
     if kind == "local":
-        from stagedeck.targets.local import LocalTarget
+        from stagedeck.targets.local.target import LocalTarget
 
         return LocalTarget(recipe, sink)
     if kind == "docker":
-        from stagedeck.targets.docker import DockerTarget
+        from stagedeck.targets.docker.target import DockerTarget
 
         return DockerTarget(recipe, sink)
     if kind == "kubernetes":
-        from stagedeck.targets.kubernetes import KubernetesTarget
+        from stagedeck.targets.kubernetes.target import KubernetesTarget
 
         return KubernetesTarget(recipe, sink)
     raise ValueError(f"unknown target {kind!r}")

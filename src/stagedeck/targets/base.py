@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from stagedeck.events import ProcState
-from stagedeck.recipe import Recipe, Service
+from stagedeck.engine.events import ProcState
+from stagedeck.recipe.model import Recipe, Service
 
 
 class TargetSink(Protocol):

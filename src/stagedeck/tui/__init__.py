@@ -1,1 +1,1 @@
-"""The Textual cockpit: a thin view over :mod:`stagedeck.engine`."""
+"""The Textual cockpit: a thin view over :mod:`stagedeck.engine.engine`."""

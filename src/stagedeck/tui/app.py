@@ -22,23 +22,23 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from stagedeck.engine import Engine
-from stagedeck.errors import ConfigError
-from stagedeck.events import Event, Notice, RecipeReloaded
-from stagedeck.identity import current_user
+from stagedeck.config.themes import DEFAULT_THEME, ThemeError
+from stagedeck.config.userconfig import UserConfig
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import Event, Notice, RecipeReloaded
+from stagedeck.engine.reload import ReloadOutcome
 from stagedeck.policy import ReadOnly
-from stagedeck.recipe import Recipe
-from stagedeck.reload import ReloadOutcome
-from stagedeck.shared import FailureView, SharedSnapshot, SharedState
+from stagedeck.recipe.errors import ConfigError
+from stagedeck.recipe.model import Recipe
 from stagedeck.store import default_db_path
-from stagedeck.suites import SuiteRunner
-from stagedeck.themes import DEFAULT_THEME, ThemeError
+from stagedeck.store.identity import current_user
+from stagedeck.store.shared import FailureView, SharedSnapshot, SharedState
+from stagedeck.suites.runner import SuiteRunner
 from stagedeck.tui.controller import ActionController
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.main import MainScreen
 from stagedeck.tui.theming import register_all, reload_file, theme_dirs
-from stagedeck.userconfig import UserConfig
 
 FREEZE_AFTER_SECONDS = 3.0
 """By then the first frame is out and the deferred imports (httpx, plotext) are in."""
@@ -292,7 +292,7 @@ class StagedeckApp(App[int]):
     @work(exclusive=True, group="recipe-watch", exit_on_error=False)
     async def watch_recipe_file(self) -> None:
         """Living recipes: a valid save applies live; a broken one raises the banner."""
-        from stagedeck.reload import watch_engine
+        from stagedeck.engine.reload import watch_engine
 
         watcher = watch_engine(self.engine, on_outcome=self._on_reload)
         await watcher.run()

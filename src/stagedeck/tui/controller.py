@@ -10,13 +10,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from stagedeck.actions import ActionBusy, PlanOutcome, bring_up, redeploy, redeploy_all
-from stagedeck.engine import Engine
+from stagedeck.engine.actions import ActionBusy, PlanOutcome, bring_up, redeploy, redeploy_all
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.seeding import ReseedOutcome, reseed, seed_order
 from stagedeck.policy import ReadOnly
-from stagedeck.seeding import ReseedOutcome, reseed, seed_order
-from stagedeck.shared import FailureView, SharedState
 from stagedeck.store import Annotation, LeaseHeld, StoreError
-from stagedeck.suites import SuiteRunner, SuiteState
+from stagedeck.store.shared import FailureView, SharedState
+from stagedeck.suites.runner import SuiteRunner, SuiteState
 from stagedeck.tui.screens.confirm import ConfirmScreen
 from stagedeck.tui.screens.forms import AnnotateScreen, AnnotationRequest, LeaseRequest, LeaseScreen
 
@@ -314,7 +314,7 @@ class ActionController:
         return {n for n, p in self.suites.progress.items() if not p.state.finished}
 
     async def _run_suites(self, names: list[str]) -> None:
-        from stagedeck.recording import run_and_record
+        from stagedeck.suites.recording import run_and_record
 
         shared = self.shared
         store = shared.store if shared is not None and shared.writable else None

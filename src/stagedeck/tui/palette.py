@@ -11,7 +11,7 @@ from typing import Any
 from rich.style import Style
 from textual.app import App
 
-from stagedeck.events import Health, ProcState
+from stagedeck.engine.events import Health, ProcState
 
 SEMANTIC_DEFAULTS: dict[str, str] = {
     "healthy": "#4EBF71",

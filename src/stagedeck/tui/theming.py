@@ -8,7 +8,14 @@ from typing import Any
 from textual.app import App
 from textual.theme import BUILTIN_THEMES, Theme
 
-from stagedeck.themes import ThemeError, ThemeSpec, builtin_dir, discover, load_theme, user_dir
+from stagedeck.config.themes import (
+    ThemeError,
+    ThemeSpec,
+    builtin_dir,
+    discover,
+    load_theme,
+    user_dir,
+)
 
 
 def to_textual(spec: ThemeSpec) -> Theme:

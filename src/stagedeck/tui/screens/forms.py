@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-from stagedeck.logquery import QueryError, parse_duration
+from stagedeck.engine.logquery import QueryError, parse_duration
 
 TAGS = ("flaky", "environment", "data", "bug", "infra", "known")
 

@@ -7,7 +7,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from stagedeck.engine import Engine
+from stagedeck.engine.engine import Engine
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.charts import ChartsPanel
 from stagedeck.tui.widgets.graph import GraphPanel, GraphView

@@ -12,8 +12,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from stagedeck.engine import Engine
-from stagedeck.logquery import LogFilter, QueryError, parse_query
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.logquery import LogFilter, QueryError, parse_query
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.logview import LogView, stats_text
 from stagedeck.tui.widgets.statusbar import StatusBar

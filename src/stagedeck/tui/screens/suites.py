@@ -13,9 +13,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
-from stagedeck.report import seen_text
-from stagedeck.shared import FailureView, SharedSnapshot
-from stagedeck.suites import SuiteProgress, SuiteState
+from stagedeck.store.shared import FailureView, SharedSnapshot
+from stagedeck.suites.report import seen_text
+from stagedeck.suites.runner import SuiteProgress, SuiteState
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.statusbar import StatusBar

@@ -26,9 +26,9 @@ from textual.containers import Grid, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from stagedeck.clock import wall
-from stagedeck.engine import Engine
-from stagedeck.latency import Bucket
+from stagedeck.engine.clock import wall
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.latency import Bucket
 from stagedeck.tui.palette import colour
 
 PlotColour = str | int | tuple[int, int, int]

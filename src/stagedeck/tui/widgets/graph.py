@@ -11,7 +11,7 @@ Selecting a service (``j``/``k`` in dependency order, ``h``/``l`` across
 layers, or a click) highlights what it needs and what needs it, edges too, and
 posts :class:`GraphView.Selected`.
 
-The layout (core: :mod:`stagedeck.graph_layout`) is computed once per recipe;
+The layout (core: :mod:`stagedeck.engine.graph_layout`) is computed once per recipe;
 the view restyles its rows only when ``engine.version``, the selection or the
 theme changed, checked four times a second and not at all while hidden, and
 renders only the rows on screen (Line API).
@@ -36,12 +36,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
-from stagedeck.clock import wall
-from stagedeck.engine import Engine, Transition
-from stagedeck.events import Health
-from stagedeck.graph import DependencyGraph
-from stagedeck.graph_layout import Edge, GraphLayout, Role, layout_graph
-from stagedeck.recipe import Recipe
+from stagedeck.engine.clock import wall
+from stagedeck.engine.engine import Engine, Transition
+from stagedeck.engine.events import Health
+from stagedeck.engine.graph import DependencyGraph
+from stagedeck.engine.graph_layout import Edge, GraphLayout, Role, layout_graph
+from stagedeck.recipe.model import Recipe
 from stagedeck.tui.palette import HEALTH_SYMBOL, health_style_name, style
 
 POLL_SECONDS = 0.25

@@ -28,9 +28,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from stagedeck.clock import wall
-from stagedeck.logquery import LogFilter, compile_search
-from stagedeck.logs import LogHub, LogLine
+from stagedeck.engine.clock import wall
+from stagedeck.engine.logquery import LogFilter, compile_search
+from stagedeck.engine.logs import LogHub, LogLine
 from stagedeck.tui.palette import colour, rich_colour, service_colour, style
 
 FRAME_SECONDS = 0.2

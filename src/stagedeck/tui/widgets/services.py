@@ -22,10 +22,10 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from stagedeck.clock import wall
-from stagedeck.engine import Engine
-from stagedeck.events import ProcState, ServiceStatus
-from stagedeck.sparkline import latency_sparkline
+from stagedeck.engine.clock import wall
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import ProcState, ServiceStatus
+from stagedeck.engine.sparkline import latency_sparkline
 from stagedeck.tui.palette import HEALTH_SYMBOL, health_style_name, style
 
 SLOW_COLUMNS_SECONDS = 5.0

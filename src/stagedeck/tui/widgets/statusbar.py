@@ -8,10 +8,10 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widgets import Static
 
-from stagedeck.clock import wall
-from stagedeck.engine import Engine
-from stagedeck.events import Health
-from stagedeck.shared import SharedSnapshot
+from stagedeck.engine.clock import wall
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import Health
+from stagedeck.store.shared import SharedSnapshot
 from stagedeck.tui.palette import style
 
 

@@ -1,0 +1,1 @@
+"""The ``stagedeck`` command line: one module per command family."""

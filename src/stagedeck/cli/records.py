@@ -1,0 +1,396 @@
+"""CLI commands about shared records: suite runs, failures, annotations, reports, leases.
+
+They all talk to the one SQLite file a team shares (``--db`` or
+``STAGEDECK_DB``), so what one person does here shows up in every cockpit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from stagedeck.store import LeaseHeld, Store, StoreError, default_db_path
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def open_store(args: argparse.Namespace, *, required: bool = True) -> Store | None:
+    path = default_db_path(getattr(args, "db", None))
+    try:
+        store = Store.open(path)
+    except StoreError as exc:
+        if required:
+            raise
+        print(f"warning: results will not be saved: {exc}", file=sys.stderr)
+        return None
+    if not store.writable and store.problem is not None and required:
+        print(f"warning: {store.problem}", file=sys.stderr)
+    return store
+
+
+def _user(args: argparse.Namespace) -> str:
+    from stagedeck.store.identity import current_user
+
+    return current_user(getattr(args, "user", None))
+
+
+def _env_name(args: argparse.Namespace) -> str:
+    if getattr(args, "env", None):
+        return str(args.env)
+    if getattr(args, "recipe", None):
+        from stagedeck.recipe.model import load_recipe
+
+        return load_recipe(args.recipe).name
+    raise SystemExit("name the environment: a RECIPE or --env NAME")
+
+
+# --------------------------------------------------------------------------- run
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stagedeck.cli.main import _load
+    from stagedeck.engine.engine import Engine
+    from stagedeck.suites.recording import run_and_record
+    from stagedeck.suites.runner import SuiteProgress, SuiteRunner
+
+    recipe = _load(args.recipe, args)
+    names = args.suite or list(recipe.suites)
+    unknown = [n for n in names if n not in recipe.suites]
+    if unknown or not names:
+        print(
+            f"no suite {', '.join(unknown)} in {recipe.path} "
+            f"(suites: {', '.join(recipe.suites) or 'none'})",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    store = open_store(args, required=False)
+    user = _user(args)
+    exclusive = [n for n in names if recipe.suites[n].exclusive]
+    if exclusive and store is not None:
+        lease = store.current_lease(recipe.name)
+        if lease is not None and lease.owner != user:
+            if not args.force:
+                print(
+                    f"{', '.join(exclusive)} refused: {lease.describe()} (--force to run anyway)",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
+            store.audit_start(
+                recipe.name,
+                user,
+                "run exclusive suite",
+                (),
+                {"suites": exclusive, "lease": lease.describe()},
+                forced=True,
+            )
+    workdir = default_db_path(getattr(args, "db", None)).parent / "runs" / recipe.name
+    last: dict[str, str] = {}
+
+    def show(p: SuiteProgress) -> None:
+        text = p.describe()
+        if args.json or last.get(p.suite) == text.split(" · ")[0]:
+            return
+        last[p.suite] = text.split(" · ")[0]
+        print(f"{p.suite}: {text}", flush=True)
+
+    async def main() -> int:
+        from stagedeck.engine.actions import bring_up
+
+        engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
+        await engine.start(bring_up=False)
+        try:
+            if args.up:
+                outcome = await bring_up(engine)
+                if not outcome.ok:
+                    print(outcome.describe(), file=sys.stderr)
+                    return EXIT_FAILED
+            if args.reseed:
+                from stagedeck.engine.seeding import reseed
+
+                seeded = await reseed(engine)
+                print(seeded.describe().splitlines()[0])
+                if not seeded.ok:
+                    print(seeded.describe(), file=sys.stderr)
+                    return EXIT_FAILED
+            runner = SuiteRunner(recipe, workdir=workdir, on_change=show)
+            record = await run_and_record(engine, runner, names, store, user)
+        finally:
+            await engine.stop()
+        if args.json:
+            print(json.dumps(_run_json(record), indent=2, default=str))
+        else:
+            for p in record.suites:
+                for case in p.cases:
+                    if case.outcome in ("failed", "error"):
+                        first = case.message.splitlines()[0] if case.message else ""
+                        print(f"  FAILED {p.suite} {case.test_id}: {first}")
+            if record.run_id is not None:
+                print(f"run {record.run_id} saved to {store.path if store else '?'}")
+            if record.store_problem:
+                print(f"warning: not saved: {record.store_problem}", file=sys.stderr)
+        return EXIT_OK if record.ok else EXIT_FAILED
+
+    return asyncio.run(main())
+
+
+def _run_json(record: Any) -> dict[str, Any]:
+    return {
+        "run_id": record.run_id,
+        "ok": record.ok,
+        "suites": [
+            {
+                "suite": p.suite,
+                "state": p.state.value,
+                "passed": p.passed,
+                "failed": p.failed,
+                "errors": p.errors,
+                "skipped": p.skipped,
+                "detail": p.detail,
+                "failures": [
+                    {"test": c.test_id, "outcome": c.outcome, "message": c.message}
+                    for c in p.cases
+                    if c.outcome in ("failed", "error")
+                ],
+            }
+            for p in record.suites
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def cmd_failures(args: argparse.Namespace) -> int:
+    from stagedeck.suites.report import recurrence_line
+
+    store = open_store(args)
+    assert store is not None
+    env = _env_name(args)
+    run_id = args.run
+    if run_id is None:
+        runs = store.runs(env, limit=1)
+        run_id = runs[0].id if runs else None
+    failures = store.failures(env, run_id) if run_id is not None else []
+    items = []
+    for f in failures:
+        r = f.result
+        notes = store.annotations_for(r.signature) if r.signature else []
+        stats = store.signature_stats(r.signature) if r.signature else None
+        items.append(
+            {
+                "run_id": f.run_id,
+                "suite": f.suite,
+                "test_id": r.test_id,
+                "outcome": r.outcome,
+                "message": r.message,
+                "signature": r.signature,
+                "seen": stats.count if stats else 1,
+                "first_seen": stats.first_seen if stats else None,
+                "annotations": [
+                    {"id": a.id, "author": a.author, "tag": a.tag, "note": a.note, "link": a.link}
+                    for a in notes
+                ],
+                "known": recurrence_line(stats, notes) if stats else "",
+            }
+        )
+    if args.json:
+        print(json.dumps(items, indent=2, default=str))
+        return EXIT_OK
+    if not items:
+        print(f"no failures in {'run ' + str(run_id) if run_id else 'any run'} of {env}")
+        return EXIT_OK
+    for item in items:
+        print(f"{item['suite']} {item['test_id']}  [{item['signature']}]")
+        print(f"    {item['outcome']}: {item['message']}")
+        if item["known"]:
+            print(f"    {item['known']}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- annotate
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    assert store is not None
+    user = _user(args)
+    try:
+        if args.delete is not None:
+            store.delete_annotation(args.delete, user)
+            print(f"annotation {args.delete} deleted")
+            return EXIT_OK
+        if args.edit is not None:
+            note = store.edit_annotation(
+                args.edit, user, tag=args.tag, note=args.note, link=args.link
+            )
+            print(f"annotation {note.id} updated")
+            return EXIT_OK
+        if not (args.signature or args.test) or not args.note or not args.tag:
+            print(
+                "annotate needs --signature (or --test of the latest failure), --tag and --note",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+        env = _env_name(args)
+        signature, test_id = args.signature, args.test or ""
+        if not signature:
+            latest = [f for f in store.failures(env) if f.result.test_id == test_id]
+            if not latest or not latest[0].result.signature:
+                print(f"no recorded failure of {test_id} in {env}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            signature = latest[0].result.signature
+        new_id = store.add_annotation(signature, test_id, env, user, args.tag, args.note, args.link)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except StoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
+    print(f"annotation {new_id} added to {signature}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- report
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from stagedeck.suites.report import build_report, render
+
+    store = open_store(args)
+    assert store is not None
+    run_id = args.run
+    if run_id is None:
+        env = _env_name(args) if (args.env or args.recipe) else None
+        runs = store.runs(env, limit=1) if env else []
+        if not runs and env is None:
+            envs = store.environments()
+            runs = [r for e in envs for r in store.runs(e.name, limit=1)]
+            runs.sort(key=lambda r: r.started, reverse=True)
+        if not runs:
+            print("no runs recorded yet", file=sys.stderr)
+            return EXIT_FAILED
+        run_id = runs[0].id
+    try:
+        text = render(build_report(store, run_id), args.format)
+    except LookupError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"report of run {run_id} written to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- lease
+
+
+def _duration(text: str) -> float:
+    from stagedeck.engine.logquery import QueryError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except QueryError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_lease(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    assert store is not None
+    env = _env_name(args)
+    user = _user(args)
+    now = time.time()
+    if args.action == "show":
+        lease = store.current_lease(env)
+        print(lease.describe(now) if lease else f"{env} is free")
+        return EXIT_OK
+    if getattr(args, "read_only", False):
+        print(
+            f"lease {args.action} refused: this cockpit is read-only (--read-only)", file=sys.stderr
+        )
+        return EXIT_FAILED
+    try:
+        if args.action == "acquire":
+            lease = store.acquire_lease(env, user, args.reason or "", args.ttl, force=args.force)
+            taken = (
+                f" (taken from {lease.taken_from})" if getattr(lease, "taken_from", None) else ""
+            )
+            print(f"{lease.describe(now)}{taken}")
+            return EXIT_OK
+        released = store.release_lease(env, user, force=args.force)
+        print("lease released" if released else f"{env} was not leased by {user}")
+        return EXIT_OK if released else EXIT_FAILED
+    except LeaseHeld as exc:
+        print(f"{exc.lease.describe(now)} (--force to take it anyway)", file=sys.stderr)
+        return EXIT_FAILED
+    except StoreError as exc:
+        print(f"lease {args.action} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def register(add: Any) -> None:
+    """Add these commands to the main parser; ``add(name, func, help)`` returns a subparser."""
+
+    def shared(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--db", help="the shared SQLite file (default: $STAGEDECK_DB or XDG data dir)"
+        )
+        p.add_argument("--user", help="who you are (default: $USER)")
+
+    p = add("run", cmd_run, "run suites headless, store the results; exit 0 when all pass")
+    p.add_argument("recipe")
+    p.add_argument("suite", nargs="*")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--up", action="store_true", help="start the (local) environment first")
+    p.add_argument("--reseed", action="store_true", help="load the seeds before the suites")
+    p.add_argument("--force", action="store_true", help="run exclusive suites despite a lease")
+    p.add_argument("--free-ports", action="store_true", help=argparse.SUPPRESS)
+    shared(p)
+
+    p = add(
+        "failures", cmd_failures, "list the latest run's failures with what is known about them"
+    )
+    p.add_argument("recipe", nargs="?")
+    p.add_argument("--env")
+    p.add_argument("--run", type=int)
+    p.add_argument("--json", action="store_true")
+    shared(p)
+
+    p = add("annotate", cmd_annotate, "add, edit or delete a note on a failure")
+    p.add_argument("recipe", nargs="?")
+    p.add_argument("--env")
+    p.add_argument("--signature")
+    p.add_argument("--test", help="test id: annotate its latest recorded failure")
+    p.add_argument("--tag", choices=["flaky", "environment", "data", "bug", "infra", "known"])
+    p.add_argument("--note")
+    p.add_argument("--link")
+    p.add_argument("--edit", type=int, metavar="ID")
+    p.add_argument("--delete", type=int, metavar="ID")
+    shared(p)
+
+    p = add("report", cmd_report, "write a report of a run (markdown, html or junit)")
+    p.add_argument("recipe", nargs="?")
+    p.add_argument("--env")
+    p.add_argument("--run", type=int)
+    p.add_argument("--format", choices=["md", "html", "junit"], default="md")
+    p.add_argument("--output", "-o")
+    shared(p)
+
+    p = add("lease", cmd_lease, "take, give back or show the lease on an environment")
+    p.add_argument("action", choices=["acquire", "release", "show"])
+    p.add_argument("recipe", nargs="?")
+    p.add_argument("--env")
+    p.add_argument("--reason", default="")
+    p.add_argument("--ttl", type=_duration, default=1800.0, help="how long (30m, 2h); default 30m")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--read-only", action="store_true")
+    shared(p)

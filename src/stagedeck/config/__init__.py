@@ -1,0 +1,1 @@
+"""The user's own settings and themes: preferences, kept apart from recipes."""

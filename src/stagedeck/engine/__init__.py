@@ -1,0 +1,1 @@
+"""The engine layer: service state, probes, logs, latency, events, the graph and plans on it."""

@@ -1,0 +1,528 @@
+"""The engine: one environment, watched and acted on, with no UI in sight.
+
+The engine is the single owner of service state. Targets report what the
+platform says (process started, container died), probes report what the
+services answer, and the engine folds both into one :class:`ServiceStatus`
+per service, publishes a :class:`StatusChanged` when something a person would
+notice changes, and keeps bounded history (transitions, logs, latency) for
+the views and for failure context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from stagedeck.engine.clock import wall
+from stagedeck.engine.events import (
+    Event,
+    EventBus,
+    Health,
+    ProcState,
+    ServiceStatus,
+    StatusChanged,
+    TargetConnection,
+)
+from stagedeck.engine.graph import DependencyGraph
+from stagedeck.engine.latency import LatencyWindow
+from stagedeck.engine.logs import LogHub
+from stagedeck.engine.probes import HealthTracker, ProbeResult, probe_http, run_check
+from stagedeck.engine.reload import ReloadOutcome, diff_recipes
+from stagedeck.recipe.model import Recipe, Service
+from stagedeck.recipe.secrets import install_masker
+from stagedeck.targets import make_target
+from stagedeck.targets.base import Target
+
+log = logging.getLogger("stagedeck.engine")
+T = TypeVar("T")
+
+STARTING_PROBE_INTERVAL = 0.1
+"""While a service starts we probe fast, so "healthy" shows the moment it is."""
+
+_ALIVE = (ProcState.STARTING, ProcState.RUNNING, ProcState.EXTERNAL)
+_GONE = (ProcState.CRASHED, ProcState.FAILED, ProcState.STOPPED)
+_RESTARTED_FROM = (
+    ProcState.RESTARTING,
+    ProcState.STOPPING,
+    ProcState.STOPPED,
+    ProcState.CRASHED,
+    ProcState.FAILED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One recorded change, kept for failure context and the graph's "last transition"."""
+
+    at: float
+    service: str
+    state: ProcState
+    health: Health
+    reason: str
+
+
+class Engine:
+    """Wires a recipe to a target, probes, a log hub and subscribers."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        *,
+        target_factory: Callable[[Recipe, Engine], Target] | None = None,
+        clock: Callable[[], float] = wall,
+        attach: bool = False,
+    ) -> None:
+        self.recipe = recipe
+        self.clock = clock
+        self.bus = EventBus()
+        self.logs = LogHub(per_service=recipe.environment.log_buffer)
+        # Secrets never reach the screen: service output is masked at ingest.
+        install_masker(self.logs, recipe)
+        self.latency: dict[str, LatencyWindow] = {}
+        self.statuses: dict[str, ServiceStatus] = {}
+        self.transitions: deque[Transition] = deque(maxlen=5000)
+        self.connected = False
+        self.connection_detail = "not connected"
+        self.version = 0
+        """Bumped whenever any status changes: views compare it to skip redraws."""
+        self.claims: dict[str, str] = {}
+        """Service → the action working on it now (see ``actions.claim``)."""
+        self._trackers: dict[str, HealthTracker] = {}
+        self._probe_tasks: dict[str, asyncio.Task[None]] = {}
+        self._kick: dict[str, asyncio.Event] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._client: Any = None
+        """An ``httpx.AsyncClient`` once started."""
+        factory = target_factory or (lambda r, e: make_target(r, e, attach=attach))
+        self.target: Target = factory(recipe, self)
+        self._apply_services(recipe)
+
+    # ------------------------------------------------------------------ basics
+
+    @property
+    def graph(self) -> DependencyGraph:
+        return self.recipe.graph
+
+    def service(self, name: str) -> Service:
+        return self.recipe.services[name]
+
+    def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
+        return self.bus.subscribe(subscriber)
+
+    def down(self) -> set[str]:
+        return {n for n, s in self.statuses.items() if s.health is Health.DOWN}
+
+    def _apply_services(self, recipe: Recipe) -> None:
+        for name, svc in recipe.services.items():
+            if name not in self.statuses:
+                self.statuses[name] = ServiceStatus(name, since=self.clock())
+                self.latency[name] = LatencyWindow()
+                self.logs.ring(name)
+            check = svc.health
+            self._trackers[name] = HealthTracker(
+                check.retries if check else recipe.environment.failures_before_down,
+                check.start_period if check else 0.0,
+            )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, *, bring_up: bool = True) -> None:
+        """Connect the target and begin probing; for local targets, start the services."""
+        # Imported in a thread: httpx and certifi take a noticeable moment to load.
+        httpx = await asyncio.to_thread(importlib.import_module, "httpx")
+        self._client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            headers={"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"},
+        )
+        try:
+            await self.target.open()
+        except Exception as exc:  # the cockpit keeps running, disconnected
+            log.exception("target failed to open")
+            self.connection(False, f"{self.recipe.environment.target}: {exc}")
+        for name in self.recipe.services:
+            self._start_probe(name)
+        if bring_up and self.target.manages_processes:
+            from stagedeck.engine.actions import bring_up as plan
+
+            self.spawn(plan(self))
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run a background coroutine that the engine cancels on stop."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def stop(self) -> None:
+        """Stop probing and close the target (stopping services the target manages)."""
+        for task in [*self._probe_tasks.values(), *self._background]:
+            task.cancel()
+        await asyncio.gather(*self._probe_tasks.values(), *self._background, return_exceptions=True)
+        self._probe_tasks.clear()
+        try:
+            await self.target.close(stop_services=True)
+        finally:
+            if self._client is not None:
+                await self._client.aclose()
+                self._client = None
+
+    # ------------------------------------------------------------------ state
+
+    def _update(self, name: str, **changes: object) -> ServiceStatus:
+        before = self.statuses.get(name)
+        if before is None:
+            before = ServiceStatus(name, since=self.clock())
+        after = dataclasses.replace(before, **changes)  # type: ignore[arg-type]
+        if after == before:
+            return before
+        moved = (after.state, after.health) != (before.state, before.health)
+        if moved:
+            after = dataclasses.replace(after, since=self.clock())
+            self.transitions.append(
+                Transition(after.since, name, after.state, after.health, after.reason)
+            )
+        self.statuses[name] = after
+        self.version += 1
+        if moved or after.reason != before.reason or after.restarts != before.restarts:
+            self.bus.publish(StatusChanged(after, before, self.clock()))
+        return after
+
+    # TargetSink -----------------------------------------------------------
+
+    def process_state(
+        self,
+        service: str,
+        state: ProcState,
+        *,
+        reason: str = "",
+        exit_code: int | None = None,
+        pid: int | None = None,
+    ) -> None:
+        if service not in self.statuses:
+            return
+        current = self.statuses[service]
+        changes: dict[str, object] = {"state": state}
+        if pid is not None:
+            changes["pid"] = pid
+        if state in _GONE:
+            changes["health"] = Health.DOWN
+            changes["pid"] = None
+            changes["exit_code"] = exit_code
+            if state is ProcState.CRASHED:
+                last = [ln.text for ln in self.logs.last(service, 3) if ln.text.strip()]
+                changes["reason"] = reason + (f": {last[-1]}" if last else "")
+            else:
+                changes["reason"] = reason or state.value
+        elif state is ProcState.STARTING:
+            self._trackers[service].restarted()
+            changes["health"] = Health.UNKNOWN
+            changes["reason"] = reason or "starting"
+            changes["exit_code"] = None
+            if self.service(service).health is None and pid is not None:
+                # Nothing to probe: running is the best we can know.
+                changes["state"] = ProcState.RUNNING
+                changes["health"] = Health.HEALTHY
+                changes["reason"] = "running (no health check)"
+        elif state is ProcState.RESTARTING:
+            changes["restarts"] = current.restarts + 1
+            changes["reason"] = reason or "restarting"
+            # Not serving while it restarts; and the old verdict says nothing about the new one.
+            changes["health"] = Health.DOWN
+            self._trackers[service].restarted()
+        elif (
+            state is ProcState.RUNNING
+            and current.state in _RESTARTED_FROM
+            and self.service(service).health is not None
+        ):
+            # Just (re)started by the platform (a container start after a restart): it is
+            # starting until a probe says healthy, so a redeploy cannot pass on stale health.
+            self._trackers[service].restarted()
+            changes["state"] = ProcState.STARTING
+            changes["health"] = Health.UNKNOWN
+            changes["reason"] = reason or "starting"
+        elif state in (ProcState.RUNNING, ProcState.EXTERNAL):
+            if self.service(service).health is None:
+                changes["health"] = Health.HEALTHY
+            changes["reason"] = reason
+        else:
+            changes["reason"] = reason or state.value
+        self._update(service, **changes)
+        kick = self._kick.get(service)
+        if kick is not None:
+            kick.set()
+
+    def platform_health(self, service: str, verdict: str, *, reason: str = "") -> None:
+        if service not in self.statuses:
+            return
+        changes: dict[str, object] = {"platform_health": verdict}
+        status = self.statuses[service]
+        svc = self.recipe.services.get(service)
+        if svc is not None and svc.health is None and status.state in _ALIVE:
+            # No probe of our own: the platform's verdict (Docker HEALTHCHECK) is the health.
+            if verdict == "healthy":
+                changes.update(health=Health.HEALTHY, reason="")
+                if status.state is ProcState.STARTING:
+                    changes["state"] = ProcState.RUNNING
+            elif verdict == "unhealthy":
+                changes.update(health=Health.DOWN, reason=reason or "platform health check fails")
+        self._update(service, **changes)
+
+    def log(self, service: str, text: str, stream: str = "out", ts: float | None = None) -> None:
+        self.logs.append(service, text, stream, ts)
+
+    def log_many(
+        self, service: str, lines: Sequence[str], stream: str = "out", *, admitted: bool = False
+    ) -> None:
+        self.logs.extend(service, lines, stream, admitted=admitted)
+
+    def admit_lines(self, service: str, count: int) -> int:
+        return self.logs.admit(service, count)
+
+    def resources(self, service: str, cpu_percent: float | None, memory_bytes: int | None) -> None:
+        if service in self.statuses:
+            self._update(service, cpu_percent=cpu_percent, memory_bytes=memory_bytes)
+
+    def connection(self, connected: bool, detail: str = "") -> None:
+        if (connected, detail) == (self.connected, self.connection_detail):
+            return
+        self.connected = connected
+        self.connection_detail = detail
+        self.version += 1
+        self.bus.publish(TargetConnection(connected, detail, self.clock()))
+
+    # ------------------------------------------------------------------ probes
+
+    def _start_probe(self, name: str) -> None:
+        self._kick[name] = asyncio.Event()
+        self._probe_tasks[name] = asyncio.create_task(self._probe_loop(name), name=f"probe:{name}")
+
+    async def _probe_loop(self, name: str) -> None:
+        while True:
+            svc = self.recipe.services.get(name)
+            if svc is None:
+                return
+            status = self.statuses[name]
+            check = svc.health
+            interval = check.interval if check else self.recipe.environment.probe_interval
+            if status.state in _ALIVE or (
+                status.state is ProcState.PENDING and not self.target.manages_processes
+            ):
+                if check is not None:
+                    try:
+                        await self._probe_once(svc)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("probe of %s failed", name)
+                if self.statuses[name].state is ProcState.STARTING:
+                    interval = STARTING_PROBE_INTERVAL
+            kick = self._kick[name]
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that lands as the event fires, and then engine.stop() waits forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await kick.wait()
+            kick.clear()
+
+    async def _probe_once(self, svc: Service) -> None:
+        assert svc.health is not None and self._client is not None
+        starting = self.statuses[svc.name].state is ProcState.STARTING
+        if svc.latency and not starting:
+            result, samples = await asyncio.gather(
+                run_check(self._client, svc.health),
+                asyncio.gather(
+                    *(
+                        probe_http(self._client, url, svc.health.timeout, (200, 499))
+                        for url in svc.latency
+                    )
+                ),
+            )
+            for sample in samples:
+                self.latency[svc.name].add(sample.ms, sample.ok)
+        else:
+            result = await run_check(self._client, svc.health)
+            if not starting:
+                self.latency[svc.name].add(result.ms, result.ok)
+        self.record_probe(svc.name, result)
+
+    def record_probe(self, name: str, result: ProbeResult) -> None:
+        """Fold one health check result into the service's status."""
+        status = self.statuses.get(name)
+        if status is None:
+            return
+        if status.state not in _ALIVE and not (
+            status.state is ProcState.PENDING and not self.target.manages_processes
+        ):
+            return  # the process went away while we were probing
+        tracker = self._trackers[name]
+        if result.detail and not result.ok:
+            result = ProbeResult(result.ok, result.ms, self.recipe.mask(result.detail))
+        if status.state is ProcState.STARTING:
+            if result.ok:
+                tracker.record(result)
+                self._update(name, state=ProcState.RUNNING, health=Health.HEALTHY, reason="")
+            else:
+                self._update(name, reason=f"waiting: {result.detail}")
+            return
+        health = tracker.record(result)
+        changes: dict[str, object] = {
+            "health": health,
+            "reason": "" if result.ok else result.detail,
+        }
+        if status.state is ProcState.PENDING:
+            changes["state"] = ProcState.EXTERNAL
+        self._update(name, **changes)
+
+    # ------------------------------------------------------------------ waiting
+
+    async def wait_healthy(
+        self, name: str, timeout: float, *, give_up_when_down: bool = False
+    ) -> tuple[bool, str]:
+        """Wait until ``name`` is healthy; (False, why) if it fails or time runs out.
+
+        ``give_up_when_down`` is for steps that need a service already running
+        (a seed): once probes say it is down there is nothing to wait for.
+        Starts and restarts never give up early, since slow starters look down at first.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.statuses[name]
+            if status.health is Health.HEALTHY and status.state in _ALIVE:
+                return True, ""
+            if give_up_when_down and status.health is Health.DOWN:
+                return False, f"down: {status.reason or status.state.value}"
+            if status.state in (ProcState.CRASHED, ProcState.FAILED):
+                return False, f"{status.state.value}: {status.reason}"
+            if time.monotonic() >= deadline:
+                what = status.health.value if status.state in _ALIVE else status.state.value
+                if status.state is ProcState.STARTING:
+                    what = "still not healthy"
+                return False, f"{what} after {timeout:g}s: {status.reason or 'no answer'}"
+            await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------------ living recipe
+
+    _reload_lock: asyncio.Lock | None = None
+
+    async def apply_recipe(self, recipe: Recipe) -> ReloadOutcome:
+        """Put a new recipe in force without restarting what did not change.
+
+        New services are watched at once (local ones start when their
+        dependencies are healthy); removed ones are no longer watched (local ones
+        are stopped); changed checks, dependencies and latency URLs take effect
+        on the next probe, which is run now. A running local service whose
+        command, env, cwd or port changed keeps running: it is listed in
+        ``needs_restart`` for the user to confirm. Publishes ``RecipeReloaded``.
+        """
+        if self._reload_lock is None:
+            self._reload_lock = asyncio.Lock()
+        async with self._reload_lock:
+            return await self._apply_recipe(recipe)
+
+    async def _apply_recipe(self, recipe: Recipe) -> ReloadOutcome:
+        from stagedeck.engine.events import RecipeReloaded
+        from stagedeck.recipe.secrets import install_masker
+
+        old = self.recipe
+        outcome = diff_recipes(old, recipe, manages_processes=self.target.manages_processes)
+        if outcome.rejected:
+            self.bus.publish(RecipeReloaded(problems=(outcome.rejected,), at=self.clock()))
+            return outcome
+        install_masker(self.logs, recipe)
+        await asyncio.gather(*(self._retire_service(old.services[n]) for n in outcome.removed))
+        self.recipe = recipe
+        self.target.update_recipe(recipe)
+        for name in outcome.removed:
+            for table in (self.statuses, self.latency, self._trackers):
+                table.pop(name, None)
+        for name in outcome.changed:
+            self._reconfigure_service(old.services[name], recipe.services[name])
+        outcome.needs_restart = [
+            n
+            for n in outcome.needs_restart
+            if self.statuses[n].state in (ProcState.STARTING, ProcState.RUNNING)
+        ]
+        for name in outcome.added:
+            self.statuses[name] = ServiceStatus(name, since=self.clock())
+            self.latency[name] = LatencyWindow()
+            self.logs.ring(name)
+            check = recipe.services[name].health
+            self._trackers[name] = HealthTracker(
+                check.retries if check else recipe.environment.failures_before_down,
+                check.start_period if check else 0.0,
+            )
+            if self._client is not None:  # started: watch it now (else start() will)
+                self._start_probe(name)
+        if outcome.added and self._client is not None and self.target.manages_processes:
+            self.spawn(self._bring_up_added(outcome.added))
+        self.version += 1
+        self.bus.publish(RecipeReloaded(at=self.clock()))
+        return outcome
+
+    async def _retire_service(self, svc: Service) -> None:
+        """A service left the recipe: stop probing it and, if we run it, stop it."""
+        task = self._probe_tasks.pop(svc.name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._kick.pop(svc.name, None)
+        if self.target.manages_processes:
+            try:
+                await self.target.stop(svc)
+            except Exception:
+                log.exception("stopping removed service %s failed", svc.name)
+
+    def _reconfigure_service(self, before: Service, after: Service) -> None:
+        """A changed definition: new check timing keeps the failure count; probe now."""
+        name = after.name
+        if before.health != after.health:
+            old = self._trackers[name]
+            check = after.health
+            tracker = HealthTracker(
+                check.retries if check else self.recipe.environment.failures_before_down,
+                check.start_period if check else 0.0,
+            )
+            tracker.failures, tracker.health = old.failures, old.health
+            tracker.started_at, tracker.passed = old.started_at, old.passed
+            self._trackers[name] = tracker
+            status = self.statuses[name]
+            if check is None and status.state in (ProcState.RUNNING, ProcState.EXTERNAL):
+                self._update(name, health=Health.HEALTHY, reason="running (no health check)")
+        kick = self._kick.get(name)
+        if kick is not None:
+            kick.set()
+
+    async def _bring_up_added(self, names: list[str]) -> None:
+        """Start services a reload added, once the services they depend on are healthy."""
+        from stagedeck.engine.actions import bring_up
+
+        while True:
+            present = [n for n in names if n in self.recipe.services]
+            if not present:
+                return
+            waiting = sorted(
+                {
+                    dep
+                    for n in present
+                    for dep in self.recipe.services[n].depends_on
+                    if dep not in names and (dep not in self.statuses or not self.statuses[dep].ok)
+                }
+            )
+            if not waiting:
+                break
+            for name in present:
+                if self.statuses[name].state is ProcState.PENDING:
+                    self._update(name, reason=f"waiting for {', '.join(waiting)}")
+            await asyncio.sleep(0.1)
+        try:
+            await bring_up(self, present)
+        except KeyError:  # removed by a later reload while it was starting
+            log.info("services %s left the recipe while starting", present)

@@ -1,0 +1,156 @@
+"""Health checks (http, tcp, command) and the rule that turns results into health.
+
+The rule follows docker compose health checks, which people already know:
+failures inside ``start_period`` after a start do not count, one failure
+makes a service *degraded*, ``retries`` consecutive failures make it *down*,
+and one success makes it healthy again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from stagedeck.engine.events import Health
+from stagedeck.recipe.model import HealthCheck
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx (with certifi) is imported where it is used, not when this module loads:
+# the cockpit's first frame must not wait for it.
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    ok: bool
+    ms: float
+    detail: str = ""
+
+
+async def probe_http(
+    client: httpx.AsyncClient,
+    url: str,
+    timeout: float,
+    status: tuple[int, int] = (200, 399),
+    body: str = "",
+) -> ProbeResult:
+    import httpx
+
+    start = time.perf_counter()
+    try:
+        response = await client.get(url, timeout=timeout)
+    except httpx.TimeoutException:
+        return ProbeResult(False, _ms(start), f"GET {url}: timed out after {timeout:g}s")
+    except httpx.HTTPError as exc:
+        return ProbeResult(False, _ms(start), f"GET {url}: {_reason(exc)}")
+    ms = _ms(start)
+    if not status[0] <= response.status_code <= status[1]:
+        return ProbeResult(False, ms, f"GET {url}: HTTP {response.status_code}")
+    if body and body not in response.text:
+        return ProbeResult(False, ms, f"GET {url}: body lacks {body!r}")
+    return ProbeResult(True, ms, f"HTTP {response.status_code}")
+
+
+async def probe_tcp(host: str, port: int, timeout: float) -> ProbeResult:
+    start = time.perf_counter()
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except TimeoutError:
+        return ProbeResult(False, _ms(start), f"tcp {host}:{port}: timed out after {timeout:g}s")
+    except ConnectionRefusedError:  # asyncio's text repeats the address: say it plainly
+        return ProbeResult(False, _ms(start), f"tcp {host}:{port}: connection refused")
+    except OSError as exc:
+        return ProbeResult(False, _ms(start), f"tcp {host}:{port}: {exc.strerror or exc}")
+    ms = _ms(start)
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+    return ProbeResult(True, ms, "connected")
+
+
+async def probe_command(argv: tuple[str, ...], timeout: float) -> ProbeResult:
+    start = time.perf_counter()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return ProbeResult(False, _ms(start), f"{argv[0]}: {exc.strerror or exc}")
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
+        await proc.wait()
+        return ProbeResult(False, _ms(start), f"{argv[0]}: timed out after {timeout:g}s")
+    ms = _ms(start)
+    last = out.decode(errors="replace").strip().splitlines()[-1:] or [""]
+    if proc.returncode != 0:
+        return ProbeResult(False, ms, f"{argv[0]} exited {proc.returncode}: {last[0][:200]}")
+    return ProbeResult(True, ms, last[0][:200])
+
+
+async def run_check(client: httpx.AsyncClient, check: HealthCheck) -> ProbeResult:
+    if check.kind == "http":
+        return await probe_http(client, check.url, check.timeout, check.status, check.body)
+    if check.kind == "tcp":
+        return await probe_tcp(check.host, check.port, check.timeout)
+    return await probe_command(check.command, check.timeout)
+
+
+class HealthTracker:
+    """Consecutive-failure rule for one service."""
+
+    def __init__(self, retries: int = 3, start_period: float = 0.0) -> None:
+        self.retries = max(1, retries)
+        self.start_period = start_period
+        self.failures = 0
+        self.health = Health.UNKNOWN
+        self.started_at = time.monotonic()
+        self.last_detail = ""
+        self.passed = False
+        """A check passed since the last start, which ends the start period (as in compose)."""
+
+    def restarted(self) -> None:
+        """The service was (re)started: grace period begins again, history is forgotten."""
+        self.started_at = time.monotonic()
+        self.failures = 0
+        self.health = Health.UNKNOWN
+        self.passed = False
+
+    def record(self, result: ProbeResult) -> Health:
+        self.last_detail = result.detail
+        if result.ok:
+            self.passed = True
+            self.failures = 0
+            self.health = Health.HEALTHY
+            return self.health
+        if time.monotonic() - self.started_at < self.start_period and not self.passed:
+            return self.health  # still starting: not a failure yet
+        self.failures += 1
+        self.health = Health.DOWN if self.failures >= self.retries else Health.DEGRADED
+        return self.health
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    import httpx
+
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect (connection refused)"
+    return str(exc) or type(exc).__name__

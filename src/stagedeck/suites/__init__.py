@@ -1,0 +1,1 @@
+"""Test suites: running them with live progress, recording results, JUnit in and reports out."""

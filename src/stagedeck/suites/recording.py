@@ -1,0 +1,217 @@
+"""Run suites against the environment and record everything into the store.
+
+For each failed test we keep what the environment looked like while it ran:
+every service's health when the test started, the transitions during its
+window, and the warning and error lines each service wrote in it (bounded).
+That is the raw material a person needs at 3 a.m. to see that a checkout
+test failed because ``payments`` went down, not because the test is wrong.
+
+Store calls block, so they run in threads; nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+from stagedeck.store import ContextItem, Store, StoreError, TestResult
+from stagedeck.store.signature import failure_signature
+from stagedeck.suites.junit import Case
+from stagedeck.suites.runner import SuiteProgress, SuiteRunner, SuiteState
+
+if TYPE_CHECKING:
+    from stagedeck.engine.engine import Engine
+
+CONTEXT_MARGIN = 2.0
+"""Seconds before and after a test's window that still count: causes precede effects."""
+LOG_LINES_PER_SERVICE = 50
+
+
+def collect_context(engine: Engine, start: float, end: float) -> list[ContextItem]:
+    """Health at ``start``, transitions and warning/error lines in [start, end] (with margin)."""
+    lo, hi = start - CONTEXT_MARGIN, end + CONTEXT_MARGIN
+    items: list[ContextItem] = []
+    for name in engine.recipe.services:
+        before = [t for t in engine.transitions if t.service == name and t.at <= start]
+        if before:
+            t = before[-1]
+            state, health, reason, at = t.state.value, t.health.value, t.reason, t.at
+        else:
+            s = engine.statuses[name]
+            state, health, reason, at = s.state.value, s.health.value, s.reason, s.since
+        items.append(
+            ContextItem(
+                name,
+                "health",
+                start,
+                {"state": state, "health": health, "reason": reason, "since": at, "at_start": True},
+            )
+        )
+    for t in engine.transitions:
+        if lo <= t.at <= hi:
+            items.append(
+                ContextItem(
+                    t.service,
+                    "health",
+                    t.at,
+                    {"state": t.state.value, "health": t.health.value, "reason": t.reason},
+                )
+            )
+    for name, lines in engine.logs.window(lo, hi, limit_per_service=LOG_LINES_PER_SERVICE).items():
+        items.extend(ContextItem(name, "log", ln.ts, ln.text) for ln in lines)
+    return items
+
+
+def to_result(case: Case, window: tuple[float, float] | None) -> TestResult:
+    signature = (
+        failure_signature(case.test_id, case.message)
+        if case.outcome in ("failed", "error")
+        else None
+    )
+    return TestResult(
+        test_id=case.test_id,
+        outcome=case.outcome,
+        name=case.name,
+        duration=case.duration,
+        message=case.message,
+        traceback=case.traceback,
+        started=window[0] if window else None,
+        ended=window[1] if window else None,
+        signature=signature,
+    )
+
+
+@dataclass
+class RunRecord:
+    run_id: int | None
+    suites: list[SuiteProgress] = field(default_factory=list)
+    suite_run_ids: dict[str, int] = field(default_factory=dict)
+    store_problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return all(p.state is SuiteState.PASSED for p in self.suites)
+
+
+class RunRecorder:
+    """One run (one or more suites) against one engine, written to the store as it goes."""
+
+    def __init__(self, engine: Engine, store: Store | None, user: str) -> None:
+        self.engine = engine
+        self.store = store
+        self.user = user
+        self.record = RunRecord(None)
+
+    async def _store(self, fn: Callable[[], object]) -> object:
+        if self.store is None or not self.store.writable:
+            return None
+        try:
+            return await asyncio.to_thread(fn)
+        except StoreError as exc:  # results still show on screen; the banner says why not saved
+            self.record.store_problem = str(exc)
+            return None
+
+    async def begin(self) -> int | None:
+        store = self.store
+        recipe = self.engine.recipe
+        if store is not None:
+            run_id = await self._store(
+                lambda: store.start_run(
+                    recipe.name,
+                    self.user,
+                    recipe_path=str(recipe.path),
+                    target=recipe.environment.target,
+                )
+            )
+            self.record.run_id = run_id if isinstance(run_id, int) else None
+        return self.record.run_id
+
+    async def suite_started(self, name: str) -> None:
+        store, run_id = self.store, self.record.run_id
+        if store is None or run_id is None:
+            return
+        sid = await self._store(lambda: store.start_suite_run(run_id, name, "running"))
+        if isinstance(sid, int):
+            self.record.suite_run_ids[name] = sid
+
+    async def suite_finished(self, progress: SuiteProgress) -> None:
+        self.record.suites.append(progress)
+        store = self.store
+        sid = self.record.suite_run_ids.get(progress.suite)
+        if store is None or sid is None:
+            return
+        await self._store(
+            lambda: store.update_suite_run(
+                sid,
+                state=progress.state.value,
+                started=progress.started or None,
+                ended=progress.finished or None,
+                passed=progress.passed,
+                failed=progress.failed,
+                errors=progress.errors,
+                skipped=progress.skipped,
+                total=progress.total,
+                output_path=str(progress.output_path) if progress.output_path else None,
+                junit_path=str(progress.junit_path) if progress.junit_path else None,
+                detail=progress.detail,
+            )
+        )
+        results = [to_result(c, progress.windows.get(c.test_id)) for c in progress.cases]
+        ids = await self._store(lambda: store.add_test_results(sid, results))
+        if not isinstance(ids, list):
+            return
+        for result_id, result in zip(ids, results, strict=True):
+            if result.outcome not in ("failed", "error"):
+                continue
+            start = result.started or progress.started
+            end = result.ended or progress.finished
+            items = collect_context(self.engine, start, end)
+            await self._store(partial(store.add_failure_context, result_id, items))
+
+    async def finish(self) -> RunRecord:
+        store, run_id = self.store, self.record.run_id
+        outcome = "passed" if self.record.ok else "failed"
+        if store is not None and run_id is not None:
+            await self._store(lambda: store.finish_run(run_id, outcome))
+        return self.record
+
+
+async def wait_for_dependencies(engine: Engine, depends_on: Iterable[str]) -> str:
+    """'' when every service the suite needs is healthy; otherwise why not."""
+    for name in depends_on:
+        svc = engine.service(name)
+        ok, why = await engine.wait_healthy(name, svc.ready_timeout, give_up_when_down=True)
+        if not ok:
+            return f"{name} is not healthy: {why}"
+    return ""
+
+
+async def run_and_record(
+    engine: Engine,
+    runner: SuiteRunner,
+    names: list[str],
+    store: Store | None,
+    user: str,
+) -> RunRecord:
+    """Run ``names`` (concurrently, lock-aware), each after its services are healthy."""
+    recorder = RunRecorder(engine, store, user)
+    run_id = await recorder.begin()
+
+    async def one(name: str) -> None:
+        await recorder.suite_started(name)
+        suite = engine.recipe.suites[name]
+        progress = SuiteProgress(name)
+        problem = await wait_for_dependencies(engine, suite.depends_on)
+        if problem:
+            progress.state = SuiteState.ERROR
+            progress.detail = problem
+            runner.progress[name] = progress
+        else:
+            progress = await runner.start(name, run_id or 0)
+        await recorder.suite_finished(progress)
+
+    await asyncio.gather(*(one(n) for n in names))
+    return await recorder.finish()

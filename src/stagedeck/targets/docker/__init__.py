@@ -1,0 +1,1 @@
+"""The Docker target: services are containers on a Docker engine."""

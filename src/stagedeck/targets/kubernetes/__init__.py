@@ -1,0 +1,1 @@
+"""The Kubernetes target: services are Deployments and StatefulSets in a namespace."""

@@ -1,0 +1,1 @@
+"""The local target: services are processes on this machine (the embedded demo)."""
