@@ -65,9 +65,9 @@ class ThemeSpec:
 
 def builtin_dir() -> Path:
     """The shipped themes: inside the wheel, or the repository's themes/ when editable."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "themes"
-    return packaged if packaged.is_dir() else here.parent.parent / "themes"
+    package = Path(__file__).resolve().parent.parent  # stagedeck/, this module is in config/
+    packaged = package / "themes"
+    return packaged if packaged.is_dir() else package.parent.parent / "themes"
 
 
 def user_dir() -> Path:
