@@ -13,7 +13,8 @@ import pytest
 from stagedeck.engine.actions import bring_up, redeploy
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Health, ProcState, RecipeReloaded
-from stagedeck.engine.reload import RecipeWatcher, ReloadOutcome, diff_recipes, watch_engine
+from stagedeck.engine.recipe_diff import ReloadOutcome, diff_recipes
+from stagedeck.engine.reload import RecipeWatcher, watch_engine
 from stagedeck.recipe.errors import RecipeError
 from stagedeck.recipe.model import Recipe, load_recipe
 from support.procs import new_marker, wait_until_gone

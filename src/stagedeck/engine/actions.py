@@ -13,13 +13,41 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from stagedeck.engine.events import ActionProgress, Notice
+from stagedeck.engine.events import ActionProgress, EventBus, Notice
 
 if TYPE_CHECKING:
-    from stagedeck.engine.engine import Engine
+    from stagedeck.engine.graph import DependencyGraph
+    from stagedeck.engine.logs import LogHub
     from stagedeck.recipe.model import Service
+    from stagedeck.targets.base import Target
+
+
+class Engine(Protocol):
+    """What a plan needs from the engine it acts on (``engine.Engine`` is the one there is).
+
+    Plans name this rather than the engine class, because the engine starts
+    plans of its own (services a reload added), and a module pair that imports
+    each other is one module in two files.
+    """
+
+    @property
+    def bus(self) -> EventBus: ...
+    @property
+    def claims(self) -> dict[str, str]: ...
+    @property
+    def graph(self) -> DependencyGraph: ...
+    @property
+    def logs(self) -> LogHub: ...
+    @property
+    def target(self) -> Target: ...
+
+    def clock(self) -> float: ...
+    def service(self, name: str) -> Service: ...
+    async def wait_healthy(
+        self, name: str, timeout: float, *, give_up_when_down: bool = False
+    ) -> tuple[bool, str]: ...
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from stagedeck.engine.graph import DependencyGraph
 from stagedeck.engine.latency import LatencyWindow
 from stagedeck.engine.logs import LogHub
 from stagedeck.engine.probes import HealthTracker, ProbeResult, probe_http, run_check
-from stagedeck.engine.reload import ReloadOutcome, diff_recipes
+from stagedeck.engine.recipe_diff import ReloadOutcome, diff_recipes
 from stagedeck.recipe.model import Recipe, Service
 from stagedeck.recipe.secrets import install_masker
 from stagedeck.targets import make_target

@@ -26,7 +26,7 @@ from stagedeck.config.themes import DEFAULT_THEME, ThemeError
 from stagedeck.config.userconfig import UserConfig
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Notice, RecipeReloaded
-from stagedeck.engine.reload import ReloadOutcome
+from stagedeck.engine.recipe_diff import ReloadOutcome
 from stagedeck.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.recipe.model import Recipe
