@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load_recipe_arg
 from stagedeck.store import LeaseHeld, Store, StoreError, default_db_path
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def open_store(args: argparse.Namespace, *, required: bool = True) -> Store | None:
@@ -53,12 +52,11 @@ def _env_name(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from stagedeck.cli.main import _load
     from stagedeck.engine.engine import Engine
     from stagedeck.suites.recording import run_and_record
     from stagedeck.suites.runner import SuiteProgress, SuiteRunner
 
-    recipe = _load(args.recipe, args)
+    recipe = load_recipe_arg(args.recipe, args)
     names = args.suite or list(recipe.suites)
     unknown = [n for n in names if n not in recipe.suites]
     if unknown or not names:

@@ -1,0 +1,140 @@
+"""Commands that open the cockpit (or its headless runner): open, demo, k8s, docker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from stagedeck.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    load_recipe_arg,
+    print_problems,
+)
+from stagedeck.policy import ReadOnly
+from stagedeck.recipe.errors import ConfigError
+from stagedeck.recipe.model import Recipe, load_recipe
+
+
+def demo_recipe_path() -> Path:
+    from stagedeck.demo import recipe_path
+
+    return recipe_path()
+
+
+def open_cockpit(recipe: Recipe, args: argparse.Namespace) -> int:
+    from stagedeck.engine.engine import Engine
+
+    if args.headless:
+        from stagedeck.cli.headless import run_foreground
+
+        asyncio.run(run_foreground(Engine(recipe)))
+        return EXIT_OK
+    from stagedeck.config.userconfig import load_user_config
+    from stagedeck.tui.app import run_cockpit
+
+    try:
+        config = load_user_config()
+    except ConfigError as exc:
+        print_problems(exc, "user config")
+        return EXIT_BAD_INPUT
+    read_only = ReadOnly.from_sources(
+        flag=getattr(args, "read_only", False),
+        recipe=recipe.environment.read_only,
+        config=config.read_only,
+    )
+    return run_cockpit(
+        recipe,
+        theme=args.theme,
+        config=config,
+        read_only=read_only,
+        user=getattr(args, "user", None),
+        db=getattr(args, "db", None),
+        watch_recipe=getattr(args, "watch_recipe", True),
+    )
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    return open_cockpit(load_recipe_arg(args.recipe, args), args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.target == "docker":
+        return _demo_on_docker(args)
+    recipe = load_recipe(demo_recipe_path(), auto_ports=args.free_ports)
+    return open_cockpit(recipe, args)
+
+
+def _demo_on_docker(args: argparse.Namespace) -> int:
+    """Build the demo image, run the stack on its own network, open the cockpit, clean up."""
+    from stagedeck.demo.docker import DemoImageError, cleanup_demo_stack, start_demo_on_docker
+
+    try:
+        stack = start_demo_on_docker(args.base_image, progress=lambda m: print(m, file=sys.stderr))
+    except DemoImageError as exc:
+        print(f"stagedeck demo: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        args.watch_recipe = False  # the stack's recipe is generated: nothing to watch
+        return open_cockpit(stack.recipe, args)
+    finally:
+        cleanup_demo_stack(stack)
+
+
+def cmd_k8s(args: argparse.Namespace) -> int:
+    """Zero-config: a Kubernetes namespace, with no recipe."""
+    from stagedeck.targets.base import TargetError
+    from stagedeck.targets.kubernetes.discovery import (
+        current_context,
+        discover_namespace,
+        list_contexts,
+    )
+
+    if args.list_contexts:
+        current = current_context()
+        names = list_contexts()
+        for name in names:
+            print(("* " if name == current else "  ") + name)
+        return EXIT_OK if names else EXIT_FAILED
+    try:
+        found = asyncio.run(discover_namespace(args.namespace or "", args.context or ""))
+    except TargetError as exc:
+        print(f"stagedeck k8s: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for note in found.notes:
+        print(f"note: {note}", file=sys.stderr)
+    args.watch_recipe = False  # the recipe is discovered ("kubernetes:CTX/NS"), not a file
+    return open_cockpit(found.recipe, args)
+
+
+def cmd_docker(args: argparse.Namespace) -> int:
+    """Zero-config: a running compose project, with no recipe (an overlay may add to it)."""
+    from stagedeck.targets.docker.discovery import (
+        DiscoveryError,
+        choose_project,
+        list_compose_projects,
+        recipe_for_project,
+    )
+
+    try:
+        if args.list_only:
+            projects = asyncio.run(list_compose_projects())
+            for info in projects:
+                print(
+                    f"{info.name}: {info.running}/{info.containers} running · "
+                    f"{', '.join(info.services)}"
+                )
+            if not projects:
+                print("no docker compose projects are running", file=sys.stderr)
+            return EXIT_OK if projects else EXIT_FAILED
+        project = choose_project(args.project)
+        overlay = load_recipe_arg(args.recipe, args) if args.recipe else None
+        recipe = recipe_for_project(project, overlay)
+    except DiscoveryError as exc:
+        print(f"stagedeck docker: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    args.watch_recipe = False
+    return open_cockpit(recipe, args)
