@@ -34,6 +34,12 @@ CORE = [
     "stagedeck.engine.logquery",
     "stagedeck.targets.kubernetes.target",
     "stagedeck.targets.kubernetes.discovery",
+    "stagedeck.engine.recipe_diff",
+    "stagedeck.triage.conditions",
+    "stagedeck.cli.actions",
+    "stagedeck.cli.check",
+    "stagedeck.cli.cockpit",
+    "stagedeck.cli.records",
 ]
 
 

@@ -27,6 +27,7 @@ from stagedeck.config.themes import builtin_dir
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import ProcState
 from stagedeck.recipe.model import load_recipe
+from stagedeck.triage.conditions import IMPACTED, ROOT
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS, colour
 from stagedeck.tui.theming import register_all
 from stagedeck.tui.widgets.charts import (
@@ -37,8 +38,6 @@ from stagedeck.tui.widgets.charts import (
     plot_colour,
 )
 from stagedeck.tui.widgets.graph import (
-    IMPACTED,
-    ROOT,
     GraphDetails,
     GraphPanel,
     GraphView,

@@ -11,7 +11,7 @@ from typing import Any
 from rich.style import Style
 from textual.app import App
 
-from stagedeck.engine.events import Health, ProcState
+from stagedeck.engine.events import Health
 
 SEMANTIC_DEFAULTS: dict[str, str] = {
     "healthy": "#4EBF71",
@@ -62,12 +62,6 @@ def style(app: App[Any], name: str, *, bold: bool = False) -> Style:
         return Style.parse(f"{'bold ' if bold else ''}{rich_colour(colour(app, name))}")
     except Exception:  # a colour Rich cannot parse must not break rendering
         return Style(bold=bold)
-
-
-def health_style_name(health: Health, state: ProcState) -> str:
-    if state in (ProcState.CRASHED, ProcState.FAILED):
-        return "down"
-    return health.value
 
 
 def service_colour(name: str, order: list[str]) -> str:

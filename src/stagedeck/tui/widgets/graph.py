@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.style import Style
@@ -42,13 +41,12 @@ from stagedeck.engine.events import Health
 from stagedeck.engine.graph import DependencyGraph
 from stagedeck.engine.graph_layout import Edge, GraphLayout, Role, layout_graph
 from stagedeck.recipe.model import Recipe
-from stagedeck.tui.palette import HEALTH_SYMBOL, health_style_name, style
+from stagedeck.triage.conditions import DOWN, IMPACTED, ROOT, Condition, conditions
+from stagedeck.tui.palette import HEALTH_SYMBOL, style
 
 POLL_SECONDS = 0.25
 SYNC_LAYOUT_NODES = 40
 """Graphs up to this size are laid out at once; larger ones in a thread (about 1 s at 150)."""
-
-ROOT, DOWN, IMPACTED = "root", "down", "impacted"
 
 MARKERS = {
     ROOT: "✖",
@@ -68,36 +66,6 @@ ASCII_MARKERS = {
 SELECTED_BOX = str.maketrans("╭╮╰╯─│├", "┏┓┗┛━┃┣")
 """The selected service's box is redrawn heavy: visible without colour."""
 SELECTED_BOX_ASCII = str.maketrans("+-|", "#=#")
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    """What the graph says about one service right now."""
-
-    kind: str
-    """``root``, ``down``, ``impacted``, or the health (``healthy``, ``degraded``, ``unknown``)."""
-    colour: str
-    """Palette name of its colour."""
-
-
-def conditions(engine: Engine, graph: DependencyGraph) -> dict[str, Condition]:
-    """Root failure versus down-because-of-a-dependency versus impacted, per service."""
-    down = engine.down()
-    roots = graph.root_failures(down)
-    impacted = graph.impacted(down)
-    out: dict[str, Condition] = {}
-    for name, status in engine.statuses.items():
-        if name in roots:
-            out[name] = Condition(ROOT, "down")
-        elif name in down:
-            out[name] = Condition(DOWN, "down")
-        elif name in impacted:
-            out[name] = Condition(IMPACTED, "impacted")
-        else:
-            out[name] = Condition(
-                status.health.value, health_style_name(status.health, status.state)
-            )
-    return out
 
 
 class GraphView(ScrollView, can_focus=True):

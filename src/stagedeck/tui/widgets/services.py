@@ -26,7 +26,8 @@ from stagedeck.engine.clock import wall
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import ProcState, ServiceStatus
 from stagedeck.engine.sparkline import latency_sparkline
-from stagedeck.tui.palette import HEALTH_SYMBOL, health_style_name, style
+from stagedeck.triage.conditions import health_style_name
+from stagedeck.tui.palette import HEALTH_SYMBOL, style
 
 SLOW_COLUMNS_SECONDS = 5.0
 """How often p95, trend and age may redraw the table (a minute's p95 moves slowly)."""
