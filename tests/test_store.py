@@ -17,8 +17,11 @@ from typing import Any
 import pytest
 
 from stagedeck.store import (
+    CONTEXT_CHARS,
     CONTEXT_ITEMS,
+    PRESENCE_RETENTION_S,
     SCHEMA_VERSION,
+    TRACEBACK_CHARS,
     ContextItem,
     Lease,
     LeaseHeld,
@@ -30,7 +33,7 @@ from stagedeck.store import (
     default_db_path,
     iso,
 )
-from stagedeck.store import connection as store_module
+from stagedeck.store import connection as store_module  # reads MIGRATIONS when it opens a file
 from stagedeck.store.signature import failure_signature
 
 T0 = 1_763_780_000.0  # 2025-11-22T02:53:20Z
@@ -204,7 +207,7 @@ def test_runs_suites_results_and_failures(store: Store, clock: FakeClock) -> Non
     assert results[0].name == "test_ok"
     failed = results[1]
     assert failed.signature == failure_signature("suites.api::test_orders", failed.message)
-    assert len(failed.traceback) <= store_module.TRACEBACK_CHARS
+    assert len(failed.traceback) <= TRACEBACK_CHARS
     assert (failed.started, failed.ended) == (T0 + 1, T0 + 2.5)
     [f] = store.failures("staging")
     assert (f.run_id, f.suite, f.result.id) == (run, "api", bad)
@@ -233,7 +236,7 @@ def test_failure_context_is_bounded(store: Store) -> None:
     assert len(stored) == CONTEXT_ITEMS
     assert stored[0].content == {"from": "healthy", "to": "unhealthy"}
     assert isinstance(stored[1].content, str)
-    assert len(stored[1].content) == store_module.CONTEXT_CHARS
+    assert len(stored[1].content) == CONTEXT_CHARS
     with pytest.raises(ValueError):
         store.add_failure_context(result, [ContextItem("db", "metric", T0, "x")])
 
@@ -427,7 +430,7 @@ def test_presence(store: Store, clock: FakeClock) -> None:
     assert [w.user for w in store.watchers("staging", stale_after_s=60)] == ["alice", "bob"]
     store.leave("staging", "box:100")
     assert store.watchers("staging") == []
-    clock.advance(store_module.PRESENCE_RETENTION_S)
+    clock.advance(PRESENCE_RETENTION_S)
     store.heartbeat("staging", "dave", "box:400")  # and day-old rows are forgotten
     assert raw(store.path).execute("SELECT count(*) FROM presence").fetchone()[0] == 1
 

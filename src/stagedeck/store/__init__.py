@@ -4,16 +4,27 @@
 from the modules that define them so callers need not know the cut.
 """
 
+from __future__ import annotations
+
+from stagedeck.store.annotations import Annotations
+from stagedeck.store.audit import AuditLog
 from stagedeck.store.connection import (
-    CONTEXT_CHARS,
-    CONTEXT_ITEMS,
     DEFAULT_BUSY_TIMEOUT_S,
     DEFAULT_RETRIES,
+    Connection,
+    default_db_path,
+    session_id,
+)
+from stagedeck.store.errors import LeaseHeld, LeaseLost, NotAuthor, StoreError
+from stagedeck.store.leases import Leases
+from stagedeck.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from stagedeck.store.presence import Presence
+from stagedeck.store.records import (
+    CONTEXT_CHARS,
+    CONTEXT_ITEMS,
     MESSAGE_CHARS,
-    MIGRATIONS,
     OUTCOMES,
     PRESENCE_RETENTION_S,
-    SCHEMA_VERSION,
     TAGS,
     TOPICS,
     TRACEBACK_CHARS,
@@ -26,22 +37,26 @@ from stagedeck.store.connection import (
     Flakiness,
     HistoryEntry,
     Lease,
-    LeaseHeld,
-    LeaseLost,
-    NotAuthor,
     Row,
     Run,
     SignatureStats,
-    Store,
-    StoreError,
     SuiteRun,
     TestResult,
     Watcher,
-    default_db_path,
     from_iso,
     iso,
-    session_id,
 )
+from stagedeck.store.runs import Runs
+
+
+class Store(Runs, Annotations, Leases, AuditLog, Presence, Connection):
+    """The shared SQLite store: every table family on one connection layer.
+
+    Open with :meth:`Store.open`; safe to call from any thread. How the file is
+    opened, migrated and retried is ``connection.py``; each table family has a
+    module of its own (``runs``, ``annotations``, ``audit``, ``leases``, ``presence``).
+    """
+
 
 __all__ = [
     "CONTEXT_CHARS",
