@@ -274,7 +274,7 @@ async def measure(
 
 
 def _import_sdk() -> None:
-    from stagedeck.targets import k8s_client
+    from stagedeck.targets.kubernetes import client as k8s_client
 
     k8s_client._import_sdk()
 

@@ -8,8 +8,9 @@ can run this on their files after rebasing:
 
 It rewrites dotted paths in imports, strings (``"stagedeck.recipe"``,
 ``-p stagedeck.pytest_live``) and patch targets. A path is only rewritten when
-it is a whole old module name (``stagedeck.engine`` but not
-``stagedeck.engine.events``), so running it twice changes nothing.
+it is an old module name, alone or before an attribute (``stagedeck.engine``,
+``"stagedeck.secrets.mask"``), never a new path (``stagedeck.engine.events``), so
+running it twice changes nothing.
 ``from stagedeck import recipe``-style imports are reported, not rewritten.
 """
 
@@ -75,8 +76,26 @@ MOVES: dict[str, str] = {
 # Longest first, so ``stagedeck.targets.docker_ops`` is never read as ``stagedeck.targets.docker``.
 _OLD = sorted(MOVES, key=len, reverse=True)
 _PATTERN = re.compile(
-    r"(?<![\w.])(?<!getLogger\(\")(" + "|".join(re.escape(o) for o in _OLD) + r")(?![\w.])"
+    r"(?<![\w.])(?<!getLogger\(\")(" + "|".join(re.escape(o) for o in _OLD) + r")(\.\w+)?(?!\w)"
 )
+# Every module path of the new tree, so ``stagedeck.engine.events`` (already new) is
+# told apart from ``stagedeck.secrets.mask`` (an old module's attribute, as in a patch
+# target): an old name that is now a package is rewritten only before a name that is
+# not one of the package's modules.
+_NEW = {".".join(v.split(".")[:i]) for v in MOVES.values() for i in range(2, v.count(".") + 2)}
+_NEW |= {"stagedeck.engine.recipe_diff", "stagedeck.triage.conditions"}
+_NEW |= {f"stagedeck.cli.{m}" for m in ("actions", "check", "cockpit", "common")}
+_NEW |= {f"stagedeck.store.{m}" for m in ("annotations", "audit", "connection", "errors")}
+_NEW |= {f"stagedeck.store.{m}" for m in ("leases", "migrations", "presence", "records", "runs")}
+
+
+def _replace(m: re.Match[str]) -> str:
+    old, attribute = m.group(1), m.group(2) or ""
+    if attribute and old + attribute in _NEW:
+        return m.group(0)
+    return MOVES[old] + attribute
+
+
 _FILE_PATHS = {  # file paths some scripts copy by name
     "src/stagedeck/pytest_live.py": "src/stagedeck/suites/pytest_live.py",
     '"src" / "stagedeck" / "pytest_live.py"': '"src" / "stagedeck" / "suites" / "pytest_live.py"',
@@ -85,7 +104,7 @@ _FROM_PACKAGE = re.compile(r"^\s*from stagedeck(\.targets)? import (.+)$", re.M)
 
 
 def rewrite(text: str) -> str:
-    text = _PATTERN.sub(lambda m: MOVES[m.group(1)], text)
+    text = _PATTERN.sub(_replace, text)
     for old, new in _FILE_PATHS.items():
         text = text.replace(old, new)
     return text
