@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from stagedeck.engine.engine import Engine
-from stagedeck.policy import ReadOnly
+from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.model import load_recipe
 from stagedeck.store import Store
 from stagedeck.store.shared import SharedState

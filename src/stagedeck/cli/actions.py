@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from stagedeck.cli.cockpit import open_cockpit
 from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load_recipe_arg
-from stagedeck.policy import ReadOnly
+from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.recipe.model import Recipe
 

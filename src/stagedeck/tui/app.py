@@ -27,7 +27,7 @@ from stagedeck.config.userconfig import UserConfig
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Notice, RecipeReloaded
 from stagedeck.engine.recipe_diff import ReloadOutcome
-from stagedeck.policy import ReadOnly
+from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.recipe.model import Recipe
 from stagedeck.store import default_db_path

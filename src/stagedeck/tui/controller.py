@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from stagedeck.engine.actions import ActionBusy, PlanOutcome, bring_up, redeploy, redeploy_all
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.seeding import ReseedOutcome, reseed, seed_order
-from stagedeck.policy import ReadOnly
+from stagedeck.operations.policy import ReadOnly
 from stagedeck.store import Annotation, LeaseHeld, StoreError
 from stagedeck.store.shared import FailureView, SharedState
 from stagedeck.suites.runner import SuiteRunner, SuiteState
