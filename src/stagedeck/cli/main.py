@@ -77,14 +77,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe")
     cockpit_options(p)
 
+    def force_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="act despite someone else's lease (recorded in the audit log)",
+        )
+
     def action_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
         p.add_argument("--read-only", action="store_true", help="refuse every mutating action")
+        force_option(p)
+        p.add_argument(
+            "--db", help="the shared SQLite file (default: $STAGEDECK_DB or XDG data dir)"
+        )
+        p.add_argument("--user", help="who you are to the people you share with (default: $USER)")
 
     p = add("up", cmd_up, "bring every service up (or redeploy it) in dependency order")
     p.add_argument("recipe")
     cockpit_options(p)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    force_option(p)
 
     p = add("redeploy", cmd_redeploy, "restart one service and wait until it is healthy")
     p.add_argument("recipe")

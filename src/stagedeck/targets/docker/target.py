@@ -671,6 +671,9 @@ class DockerTarget(Target):
             finally:
                 self._intent.pop(service.name, None)
 
+    def describe_redeploy(self, service: Service) -> str:
+        return "its container is " + ("recreated" if service.recreate else "restarted")
+
     async def redeploy(self, service: Service) -> None:
         """Restart the container, or with ``recreate = true`` replace it by a twin; then start.
 

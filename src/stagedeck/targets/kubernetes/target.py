@@ -556,6 +556,12 @@ class KubernetesTarget(Target, Observer):
             return TargetError(f"{what}: cannot reach the API server: {exc}")
         return TargetError(f"{what} failed: {exc}")
 
+    def describe_redeploy(self, service: Service) -> str:
+        binding = self._bindings.get(service.name)
+        workload = binding.workload if binding is not None else None
+        what = workload.ref if workload is not None else "its Deployment"
+        return f"{what} gets a rollout restart (pods replaced one by one)"
+
     async def redeploy(self, service: Service) -> None:
         """``kubectl rollout restart``, then wait for the rollout to finish (or say why not)."""
         async with self._lock(service.name):

@@ -190,6 +190,9 @@ class LocalTarget(Target):
         if running.waiter is not None:
             await running.waiter
 
+    def describe_redeploy(self, service: Service) -> str:
+        return "its process is stopped (SIGTERM, then SIGKILL) and started again"
+
     async def redeploy(self, service: Service) -> None:
         async with self._service_lock(service.name):
             self.sink.process_state(service.name, ProcState.RESTARTING)
