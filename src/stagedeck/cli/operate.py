@@ -82,8 +82,12 @@ async def decide(
     *,
     option: bool = False,
     say: Callable[[str], None] | None = None,
+    asked: bool = False,
 ) -> Decision | None:
-    """Review ``request`` and ask; None when it is refused or not confirmed (already said why)."""
+    """Review ``request`` and ask; None when it is refused or not confirmed (already said why).
+
+    ``asked``: the command line itself is the confirmation (``run --reseed`` names the reseed).
+    """
     review = await ops.review(request)
     if review.refusal:
         print(review.refusal, file=sys.stderr)
@@ -99,7 +103,7 @@ async def decide(
             return None
         forced = True
         (say or _stderr)(f"forcing past the lease: {review.lease_refusal}")
-    if request.confirm and not confirm(request.question(), args):
+    if request.confirm and not asked and not confirm(request.question(), args):
         return None
     return Decision(confirmed=True, forced=forced, option=option)
 

@@ -80,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         decisions = []
         for step in steps:
-            decision = await decide(ops, step, args, say=say)
+            decision = await decide(ops, step, args, say=say, asked=True)
             if decision is None:
                 return EXIT_FAILED
             decisions.append(decision)
@@ -356,7 +356,14 @@ def register(add: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--up", action="store_true", help="start the (local) environment first")
     p.add_argument("--reseed", action="store_true", help="load the seeds before the suites")
-    p.add_argument("--force", action="store_true", help="run exclusive suites despite a lease")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run exclusive suites (and --up, --reseed) despite a lease; recorded in the audit log",
+    )
+    p.add_argument(
+        "--read-only", action="store_true", help="refuse --up, --reseed, exclusive suites"
+    )
     p.add_argument("--free-ports", action="store_true", help=argparse.SUPPRESS)
     shared(p)
 

@@ -180,6 +180,8 @@ class Operations:
         self.session = session or session_id()
         self.after_write = after_write
         """Called after every audit write (a cockpit refreshes its shared view)."""
+        self._in_flight: dict[int, str] = {}
+        """Audit entries started and not yet finished: audit id -> action."""
 
     @property
     def env(self) -> str:
@@ -255,6 +257,8 @@ class Operations:
         audit_id, problem = None, ""
         if request.guarded and request.audited:
             audit_id, problem = await self._audit_start(request, details, forced)
+            if audit_id is not None:
+                self._in_flight[audit_id] = request.action
         started = self.engine.clock()
         try:
             value = await request.work(decision)
@@ -281,6 +285,22 @@ class Operations:
         seconds = round(self.engine.clock() - started, 2)
         await self._audit_finish(audit_id, outcome, {"seconds": seconds, "detail": detail[:2000]})
         return Result(request, outcome, detail, value, audit_id, forced, problem)
+
+    def abandon(self, why: str = "the process stopped before it finished") -> list[str]:
+        """Finish every in-flight audit entry as 'cancelled'; returns their actions.
+
+        A front end calls this as it goes away (a cockpit quitting while a
+        redeploy runs): its workers may be dropped without their cancellation
+        ever running, and an entry left open reads "running" forever.
+        """
+        actions = list(self._in_flight.values())
+        for audit_id in list(self._in_flight):
+            self._finish_now(audit_id, "cancelled", {"detail": why})
+        return actions
+
+    async def close(self) -> None:
+        """The front end is going away: nothing this process started stays open."""
+        self.abandon()
 
     # ------------------------------------------------------------------ audit
 
@@ -313,7 +333,7 @@ class Operations:
         self, audit_id: int | None, outcome: str, details: dict[str, Any]
     ) -> None:
         store = self._writable()
-        if store is None or audit_id is None:
+        if store is None or audit_id is None or self._in_flight.pop(audit_id, None) is None:
             return
         with contextlib.suppress(StoreError):
             await asyncio.to_thread(store.audit_finish, audit_id, outcome, details)
@@ -321,7 +341,7 @@ class Operations:
 
     def _finish_now(self, audit_id: int | None, outcome: str, details: dict[str, Any]) -> None:
         store = self._writable()
-        if store is None or audit_id is None:
+        if store is None or audit_id is None or self._in_flight.pop(audit_id, None) is None:
             return
         with contextlib.suppress(StoreError):
             store.audit_finish(audit_id, outcome, details)

@@ -210,6 +210,10 @@ class StagedeckApp(App[int]):
         self._guard_resume_signal()
         self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
 
+    async def on_unmount(self) -> None:
+        # Quitting mid-action: the audit log must not say "running" forever.
+        await self.controller.ops.close()
+
     def _freeze_startup_objects(self) -> None:
         """Exempt what start-up built (modules, classes, widgets: most of the heap) from
         garbage collection. A full collection otherwise walks all of it, which took

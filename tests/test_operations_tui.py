@@ -1,0 +1,157 @@
+"""The cockpit's keys go through the operations layer: lease, force, audit, cancel.
+
+Pilot drives a cockpit on real local services and a real SQLite file; bob's
+lease is written by another Store, as another person's cockpit would.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import Health
+from stagedeck.recipe.model import load_recipe
+from stagedeck.store import AuditEntry, Store
+from stagedeck.store.shared import SharedState
+from stagedeck.tui.app import StagedeckApp
+from stagedeck.tui.screens.confirm import ConfirmScreen
+from stagedeck.tui.screens.forms import LeaseScreen
+from stagedeck.tui.screens.suites import SuitesScreen
+from support.operations import BOB_REASON, ENV, audit, bob_leases, write_recipe
+
+
+def make_app(tmp_path: Path, seed: str = "ok") -> tuple[StagedeckApp, Path]:
+    db = tmp_path / "shared.db"
+    engine = Engine(load_recipe(write_recipe(tmp_path, seed=seed)))
+    shared = SharedState(Store.open(db), ENV, "alice")
+    app = StagedeckApp(
+        engine,
+        watch_themes=False,
+        watch_recipe=False,
+        shared=shared,
+        user="alice",
+        suites_workdir=tmp_path / "runs",
+    )
+    return app, db
+
+
+async def wait_until(pilot: Any, predicate: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+async def all_healthy(pilot: Any, app: StagedeckApp) -> None:
+    await wait_until(
+        pilot, lambda: all(s.health is Health.HEALTHY for s in app.engine.statuses.values())
+    )
+
+
+def finished(db: Path, action: str) -> list[AuditEntry]:
+    return [e for e in audit(db) if e.action == action and e.ended is not None]
+
+
+async def press_for_action(pilot: Any, app: StagedeckApp, name: str) -> None:
+    if name == "run load":
+        await pilot.press("5")
+        assert isinstance(app.screen, SuitesScreen)
+        await pilot.press("j")
+        assert app.screen.selected_suite == "load"
+        await pilot.press("t")
+    else:
+        await pilot.press({"redeploy": "r", "redeploy all": "R", "reseed": "s"}[name])
+
+
+@pytest.mark.parametrize("action", ["redeploy", "redeploy all", "reseed", "run load"])
+async def test_a_key_under_someone_elses_lease_asks_to_force_and_audits_the_override(
+    tmp_path: Path, action: str
+) -> None:
+    app, db = make_app(tmp_path)
+    bob_leases(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await all_healthy(pilot, app)
+        await press_for_action(pilot, app, action)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        screen = app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert screen.title_text.startswith(f"{action} refused: leased by bob for 2")
+        assert screen.title_text.endswith(BOB_REASON)
+        assert "recorded in the audit log" in screen.body
+        await pilot.press("n")  # declined: nothing runs, nothing is written
+        await pilot.pause(0.2)
+        assert audit(db) == []
+
+        await press_for_action(pilot, app, action)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")  # force
+        if action != "run load":  # then the confirmation naming what is touched
+            await wait_until(
+                pilot,
+                lambda: (
+                    isinstance(app.screen, ConfirmScreen)
+                    and not app.screen.title_text.endswith(BOB_REASON)
+                ),
+            )
+            assert isinstance(app.screen, ConfirmScreen)
+            assert app.screen.body  # what this will touch
+            await pilot.press("y")
+        await wait_until(pilot, lambda: bool(finished(db, action)), timeout=30)
+    (entry,) = finished(db, action)
+    assert (entry.user, entry.forced, entry.outcome) == ("alice", True, "ok")
+    assert BOB_REASON in entry.details["overrode_lease"]
+    assert Store.open(db).current_lease(ENV).owner == "bob"
+
+
+async def test_the_lease_key_takes_a_lease_from_bob_only_when_forced(tmp_path: Path) -> None:
+    app, db = make_app(tmp_path)
+    bob_leases(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.shared.snapshot.lease is not None)  # type: ignore[union-attr]
+        await pilot.press("L")
+        await wait_until(pilot, lambda: isinstance(app.screen, LeaseScreen))
+        await pilot.press(*"hotfix", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "leased by bob" in app.screen.title_text and BOB_REASON in app.screen.title_text
+        await pilot.press("y")
+        await wait_until(pilot, lambda: Store.open(db).current_lease(ENV).owner == "alice")  # type: ignore[union-attr]
+    forced = [e for e in audit(db) if e.forced]
+    assert [(e.action, e.user, e.details["previous_owner"]) for e in forced] == [
+        ("lease.force", "alice", "bob")
+    ]
+
+
+async def test_cockpit_audits_success_and_failure_and_quitting_mid_action_cancels(
+    tmp_path: Path,
+) -> None:
+    app, db = make_app(tmp_path, seed="fail")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await all_healthy(pilot, app)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: bool(finished(db, "reseed")))
+        await wait_until(pilot, lambda: any("req-7f3a9c" in n.message for n in app._notifications))
+        await pilot.press("r")  # the selected service: api
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: bool(finished(db, "redeploy")))
+    assert [(e.action, e.outcome) for e in audit(db)] == [("reseed", "failed"), ("redeploy", "ok")]
+
+    (tmp_path / "slow").mkdir()
+    slow, db2 = make_app(tmp_path / "slow", seed="slow")
+    async with slow.run_test(size=(120, 40)) as pilot:
+        await all_healthy(pilot, slow)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(slow.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: any(e.action == "reseed" for e in audit(db2)))
+        await pilot.pause(0.3)
+        # leaving the block quits the cockpit while the seed still runs
+    (entry,) = audit(db2)
+    assert entry.outcome == "cancelled" and entry.ended is not None
