@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +31,16 @@ from stagedeck.store import AuditEntry, Lease, LeaseHeld, Store, StoreError, ses
 
 if TYPE_CHECKING:
     from stagedeck.engine.engine import Engine
+    from stagedeck.faults.manager import FaultManager
 
 BUSY_WINDOW_SECONDS = 600.0
 """An action started elsewhere less than this long ago and not finished counts as in progress."""
 
 StoreSource = Callable[[], "Store | None"]
+
+current_audit: ContextVar[dict[str, Any] | None] = ContextVar("current_audit", default=None)
+"""While a request's work runs: {"db": path, "id": audit id} of its entry (None: unaudited).
+Work that outlives this process hands it on (the fault keeper finishes the entry)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,9 @@ class Request:
     refusal, no lease, no audit; only "already running here" applies."""
     audited: bool = True
     """False when the store audits the action itself, atomically (a forced lease takeover)."""
+    lasting: bool = False
+    """The work returns something that lasts (a fault): its audit entry stays open until
+    the value's ``on_lifted`` callback fires, so Activity shows it while it is in force."""
 
     def question(self) -> str:
         """The confirmation as one text, for a terminal prompt."""
@@ -180,6 +189,7 @@ class Operations:
         self.session = session or session_id()
         self.after_write = after_write
         """Called after every audit write (a cockpit refreshes its shared view)."""
+        self._faults: FaultManager | None = None
         self._in_flight: dict[int, str] = {}
         """Audit entries started and not yet finished: audit id -> action."""
 
@@ -260,6 +270,12 @@ class Operations:
             if audit_id is not None:
                 self._in_flight[audit_id] = request.action
         started = self.engine.clock()
+        store = self._writable()
+        token = current_audit.set(
+            {"db": str(store.path), "id": audit_id}
+            if store is not None and audit_id is not None
+            else None
+        )
         try:
             value = await request.work(decision)
         except asyncio.CancelledError:
@@ -280,11 +296,39 @@ class Operations:
                 audit_id, "error", {"detail": f"{type(exc).__name__}: {exc}"[:2000]}
             )
             raise
+        finally:
+            current_audit.reset(token)
+        if request.lasting:
+            self._finish_when_lifted(value, audit_id)
+            return Result(request, "ok", _describe(value)[1], value, audit_id, forced, problem)
         ok, detail = _describe(value)
         outcome = "ok" if ok else "failed"
         seconds = round(self.engine.clock() - started, 2)
         await self._audit_finish(audit_id, outcome, {"seconds": seconds, "detail": detail[:2000]})
         return Result(request, outcome, detail, value, audit_id, forced, problem)
+
+    def _finish_when_lifted(self, value: Any, audit_id: int | None) -> None:
+        async def lifted(handle: Any) -> None:
+            await self._audit_finish(
+                audit_id,
+                "ok",
+                {
+                    "lifted": handle.ended_by,
+                    "detail": handle.lift_detail,
+                    "seconds": round((handle.lifted_at or handle.started) - handle.started, 2),
+                },
+            )
+
+        value.on_lifted(lifted)
+
+    @property
+    def faults(self) -> FaultManager:
+        """This process's active faults (created on first use: most runs inject none)."""
+        if self._faults is None:
+            from stagedeck.faults.manager import FaultManager
+
+            self._faults = FaultManager(self.engine)
+        return self._faults
 
     def abandon(self, why: str = "the process stopped before it finished") -> list[str]:
         """Finish every in-flight audit entry as 'cancelled'; returns their actions.
@@ -298,8 +342,10 @@ class Operations:
             self._finish_now(audit_id, "cancelled", {"detail": why})
         return actions
 
-    async def close(self) -> None:
-        """The front end is going away: nothing this process started stays open."""
+    async def close(self, why: str = "the cockpit quit") -> None:
+        """The front end is going away: faults are lifted, no audit entry stays open."""
+        if self._faults is not None:
+            await self._faults.close(why)
         self.abandon()
 
     # ------------------------------------------------------------------ audit

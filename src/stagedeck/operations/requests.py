@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from stagedeck.engine import actions, seeding
-from stagedeck.operations.core import Decision, Operations, Request
+from stagedeck.faults.model import DEFAULT_DURATION_S
+from stagedeck.operations.core import Decision, Operations, Request, current_audit
 
 if TYPE_CHECKING:
     from stagedeck.engine.actions import PlanOutcome
@@ -254,4 +255,43 @@ def release_lease(ops: Operations) -> Request:
         work,
         confirm=False,
         audited=False,
+    )
+
+
+def fault(
+    ops: Operations,
+    service: str | None,
+    kind: str,
+    duration: float = DEFAULT_DURATION_S,
+    params: dict[str, float] | None = None,
+) -> Request:
+    """Inject a temporary fault; it is lifted when it expires, when we quit, or if we die.
+
+    The work returns the :class:`FaultHandle` at once; the audit entry stays
+    open while the fault is in force and is finished when it is lifted.
+    """
+    from stagedeck.faults.apply import describe, kinds_for
+    from stagedeck.faults.model import FaultSpec, parse_kind
+
+    name = _service(ops, service)
+    spec = FaultSpec(name, parse_kind(kind), duration, dict(params or {}))
+    possible = kinds_for(ops.engine, name)
+    if spec.kind not in possible:
+        raise ValueError(
+            f"{spec.kind.value} is not possible on {name} ({ops.engine.target.kind} target); "
+            f"possible here: {', '.join(k.value for k in possible) or 'none'}"
+        )
+
+    async def work(_: Decision) -> Any:
+        return await ops.faults.inject(spec, audit=current_audit.get())
+
+    return Request(
+        f"fault {spec.kind.value}",
+        (name,),
+        f"{spec.kind.value.capitalize()} {name} for {duration:g}s?",
+        describe(ops.engine, spec),
+        spec.kind.value.capitalize(),
+        work,
+        details={"kind": spec.kind.value, "duration_s": duration, **spec.params},
+        lasting=True,
     )
