@@ -125,7 +125,7 @@ async def test_faults_are_refused_read_only_and_under_someone_elses_lease(tmp_pa
         assert "leased by bob" in str(caught.value) and BOB_REASON in str(caught.value)
         assert not frozen(pid_of(engine, "api"))
         assert audit(tmp_path / "shared.db") == []
-        with pytest.raises(ValueError, match="delete-pod is not possible on api .local target."):
+        with pytest.raises(ValueError, match=r"delete-pod is not possible on api .local target."):
             requests.fault(ops, "api", "delete-pod", 5)
     finally:
         await ops.close()

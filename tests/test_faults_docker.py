@@ -1,0 +1,176 @@
+"""Faults on the real Docker engine: each kind injected and lifted, also after SIGKILL.
+
+Container state is read back from the engine (``State.Paused``/``Running``),
+not from stagedeck. Images are built locally (``dockerkit``), no registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dockerkit import Kit, kit, wait_for
+from support.operations import BOB_REASON, ENV, audit, bob_leases
+
+from stagedeck.engine.engine import Engine
+from stagedeck.operations import Decision, Operations, ReadOnly, Refused, requests
+from stagedeck.recipe.model import load_recipe
+from stagedeck.store import Store
+
+pytestmark = pytest.mark.docker
+YES = Decision(confirmed=True)
+
+
+def docker_recipe(tmp_path: Path, k: Kit) -> Path:
+    path = tmp_path / "docker.toml"
+    path.write_text(
+        textwrap.dedent(f"""
+        [environment]
+        name = "{ENV}"
+        target = "docker"
+        project = "{k.prefix}"
+        probe_interval = 0.3
+        ready_timeout = 20
+
+        [services.api]
+        """)
+    )
+    return path
+
+
+def container_state(container: Any) -> dict[str, Any]:
+    container.reload()
+    return dict(container.attrs["State"])
+
+
+async def started(path: Path, db: Path) -> tuple[Engine, Operations]:
+    engine = Engine(load_recipe(path))
+    await engine.start(bring_up=False)
+    await wait_for(lambda: engine.target.container_id("api") is not None, 15, "bound")  # type: ignore[attr-defined]
+    return engine, Operations(engine, user="alice", store=Store.open(db))
+
+
+@pytest.mark.parametrize(
+    ("kind", "during"),
+    [
+        ("pause", lambda s: s["Paused"] and s["Running"]),
+        ("kill", lambda s: not s["Running"]),
+        ("stop", lambda s: not s["Running"]),
+    ],
+)
+async def test_each_fault_is_applied_and_lifted_when_it_expires(
+    tmp_path: Path, kind: str, during: Any
+) -> None:
+    db = tmp_path / "shared.db"
+    with kit() as k:
+        container = k.container("api", project=k.prefix)
+        engine, ops = await started(docker_recipe(tmp_path, k), db)
+        try:
+            request = requests.fault(ops, "api", kind, 2.0)
+            assert "container is" in request.touches
+            result = await ops.perform(request, YES)
+            state = await asyncio.to_thread(container_state, container)
+            assert during(state), state
+            await result.value.wait()
+            state = await asyncio.to_thread(container_state, container)
+            assert state["Running"] and not state["Paused"], state
+            await wait_for(lambda: audit(db)[-1].ended is not None, 10, "audit finished")
+            (entry,) = audit(db)
+            assert (entry.action, entry.outcome) == (f"fault {kind}", "ok")
+            assert entry.details["lifted"] == "expired"
+        finally:
+            await ops.close()
+            await engine.stop()
+
+
+async def test_docker_faults_refused_read_only_and_under_a_lease(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    with kit() as k:
+        container = k.container("api", project=k.prefix)
+        engine, ops = await started(docker_recipe(tmp_path, k), db)
+        try:
+            ops.read_only = ReadOnly("read-only (--read-only)")
+            with pytest.raises(Refused, match="read-only"):
+                await ops.perform(requests.fault(ops, "api", "pause", 5), YES)
+            ops.read_only = ReadOnly()
+            bob_leases(db)
+            with pytest.raises(Refused) as caught:
+                await ops.perform(requests.fault(ops, "api", "pause", 5), YES)
+            assert BOB_REASON in str(caught.value)
+            assert not (await asyncio.to_thread(container_state, container))["Paused"]
+        finally:
+            await ops.close()
+            await engine.stop()
+
+
+OWNER = """
+import asyncio, json, sys
+from stagedeck.engine.engine import Engine
+from stagedeck.operations import Decision, Operations, requests
+from stagedeck.recipe.model import load_recipe
+from stagedeck.store import Store
+
+async def main():
+    engine = Engine(load_recipe(sys.argv[1]))
+    await engine.start(bring_up=False)
+    for _ in range(300):
+        if engine.target.container_id("api"):
+            break
+        await asyncio.sleep(0.05)
+    ops = Operations(engine, user="alice", store=Store.open(sys.argv[2]))
+    await ops.perform(requests.fault(ops, "api", sys.argv[3], 300), Decision(confirmed=True))
+    print(json.dumps({"keeper": ops.faults.keeper_pid}), flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("kind", ["pause", "stop"])
+def test_a_fault_is_lifted_by_the_keeper_after_the_owner_is_killed(
+    tmp_path: Path, kind: str
+) -> None:
+    db = tmp_path / "shared.db"
+    with kit() as k:
+        container = k.container("api", project=k.prefix)
+        path = docker_recipe(tmp_path, k)
+        owner = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(OWNER), str(path), str(db), kind],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert owner.stdout is not None
+            line = owner.stdout.readline()
+            assert line, owner.stderr.read() if owner.stderr else ""
+            json.loads(line)
+            state = container_state(container)
+            assert state["Paused"] if kind == "pause" else not state["Running"], state
+            owner.send_signal(signal.SIGKILL)
+            owner.wait(10)
+            deadline = time.monotonic() + 20
+            while True:
+                state = container_state(container)
+                if state["Running"] and not state["Paused"]:
+                    break
+                assert time.monotonic() < deadline, state
+                time.sleep(0.1)
+        finally:
+            if owner.poll() is None:
+                owner.kill()
+        deadline = time.monotonic() + 10
+        while audit(db)[-1].ended is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        (entry,) = audit(db)
+        assert entry.details["lifted"] == "by the fault keeper"
+        assert "after its owner died" in entry.details["detail"]
