@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerkit import Kit, kit, wait_for
-from support.operations import BOB_REASON, ENV, audit, bob_leases
 
+from dockerkit import Kit, kit, wait_for
 from stagedeck.engine.engine import Engine
 from stagedeck.operations import Decision, Operations, ReadOnly, Refused, requests
 from stagedeck.recipe.model import load_recipe
 from stagedeck.store import Store
+from support.operations import BOB_REASON, ENV, audit, bob_leases
 
 pytestmark = pytest.mark.docker
 YES = Decision(confirmed=True)
@@ -174,3 +174,76 @@ def test_a_fault_is_lifted_by_the_keeper_after_the_owner_is_killed(
         (entry,) = audit(db)
         assert entry.details["lifted"] == "by the fault keeper"
         assert "after its owner died" in entry.details["detail"]
+
+
+def test_the_fault_command_holds_lists_clears_and_prints_only_json(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    with kit() as k:
+        container = k.container("api", project=k.prefix)
+        path = str(docker_recipe(tmp_path, k))
+        base = [sys.executable, "-m", "stagedeck", "fault", path]
+        common = ["--db", str(db), "--user", "alice"]
+
+        # Refused under bob's lease, naming him; read-only too.
+        bob_leases(db)
+        out = subprocess.run(
+            [*base, "api", "pause", "--yes", *common], capture_output=True, text=True
+        )
+        assert out.returncode == 1 and BOB_REASON in out.stderr and "--force" in out.stderr
+        out = subprocess.run(
+            [*base, "api", "pause", "--yes", "--read-only", "--force", *common],
+            capture_output=True,
+            text=True,
+        )
+        assert (
+            out.returncode == 1 and "fault pause refused: this cockpit is read-only" in out.stderr
+        )
+        Store.open(db).release_lease(ENV, "bob")
+
+        # Held for its duration; standard output is the JSON and nothing else.
+        out = subprocess.run(
+            [*base, "api", "pause", "--for", "2s", "--yes", "--json", *common],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        report = json.loads(out.stdout)
+        assert (report["kind"], report["lifted"]) == ("pause", "expired")
+        assert report["seconds"] >= 2
+        assert not container_state(container)["Paused"]
+
+        # A long one, from a command that is then killed: --list shows it, --clear lifts it.
+        holder = subprocess.Popen(
+            [*base, "api", "stop", "--for", "5m", "--yes", *common],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None
+            assert "stop api for 300s" in holder.stdout.readline()
+            listed = subprocess.run(
+                [*base, "--list", "--json", *common], capture_output=True, text=True
+            )
+            (item,) = json.loads(listed.stdout)
+            assert (item["kind"], item["service"], item["user"]) == ("stop", "api", "alice")
+            cleared = subprocess.run(
+                [*base, "--clear", "--yes", *common], capture_output=True, text=True, timeout=60
+            )
+            assert cleared.returncode == 0, cleared.stderr
+            assert container_state(container)["Running"]
+            assert (
+                json.loads(
+                    subprocess.run(
+                        [*base, "--list", "--json", *common], capture_output=True, text=True
+                    ).stdout
+                )
+                == []
+            )
+        finally:
+            holder.send_signal(signal.SIGINT)
+            holder.wait(30)
+        assert container_state(container)["Running"]
+        actions = [(e.action, e.outcome) for e in audit(db)]
+        assert ("fault clear", "ok") in actions

@@ -6,7 +6,9 @@ lease is written by another Store, as another person's cockpit would.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,16 @@ def make_app(tmp_path: Path, seed: str = "ok") -> tuple[StagedeckApp, Path]:
         suites_workdir=tmp_path / "runs",
     )
     return app, db
+
+
+@contextlib.asynccontextmanager
+async def cockpit(app: StagedeckApp) -> AsyncIterator[Any]:
+    """Run the cockpit; afterwards stop its services, as ``run_cockpit_async`` does."""
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            yield pilot
+    finally:
+        await app.engine.stop()
 
 
 async def wait_until(pilot: Any, predicate: Any, timeout: float = 20.0) -> None:
@@ -73,7 +85,7 @@ async def test_a_key_under_someone_elses_lease_asks_to_force_and_audits_the_over
 ) -> None:
     app, db = make_app(tmp_path)
     bob_leases(db)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with cockpit(app) as pilot:
         await all_healthy(pilot, app)
         await press_for_action(pilot, app, action)
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -110,7 +122,7 @@ async def test_a_key_under_someone_elses_lease_asks_to_force_and_audits_the_over
 async def test_the_lease_key_takes_a_lease_from_bob_only_when_forced(tmp_path: Path) -> None:
     app, db = make_app(tmp_path)
     bob_leases(db)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with cockpit(app) as pilot:
         await wait_until(pilot, lambda: app.shared.snapshot.lease is not None)  # type: ignore[union-attr]
         await pilot.press("L")
         await wait_until(pilot, lambda: isinstance(app.screen, LeaseScreen))
@@ -130,7 +142,7 @@ async def test_cockpit_audits_success_and_failure_and_quitting_mid_action_cancel
     tmp_path: Path,
 ) -> None:
     app, db = make_app(tmp_path, seed="fail")
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with cockpit(app) as pilot:
         await all_healthy(pilot, app)
         await pilot.press("s")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -145,7 +157,7 @@ async def test_cockpit_audits_success_and_failure_and_quitting_mid_action_cancel
 
     (tmp_path / "slow").mkdir()
     slow, db2 = make_app(tmp_path / "slow", seed="slow")
-    async with slow.run_test(size=(120, 40)) as pilot:
+    async with cockpit(slow) as pilot:
         await all_healthy(pilot, slow)
         await pilot.press("s")
         await wait_until(pilot, lambda: isinstance(slow.screen, ConfirmScreen))
@@ -155,3 +167,62 @@ async def test_cockpit_audits_success_and_failure_and_quitting_mid_action_cancel
         # leaving the block quits the cockpit while the seed still runs
     (entry,) = audit(db2)
     assert entry.outcome == "cancelled" and entry.ended is not None
+
+
+async def test_the_fault_key_pauses_the_selected_service_visibly_and_lifts_it(
+    tmp_path: Path,
+) -> None:
+    from stagedeck.tui.screens.fault import FaultScreen
+    from support.procstate import frozen
+
+    app, db = make_app(tmp_path)
+    async with cockpit(app) as pilot:
+        await all_healthy(pilot, app)
+        pid = app.engine.target.pid("api")  # type: ignore[attr-defined]
+        await pilot.press("F")  # the selected service: api
+        await wait_until(pilot, lambda: isinstance(app.screen, FaultScreen))
+        app.screen.query_one("#duration").value = "2s"  # type: ignore[attr-defined]
+        await pilot.click("#inject")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        screen = app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert screen.title_text == "Pause api for 2s?"
+        assert "api's process group is frozen (SIGSTOP)" in screen.body
+        assert "After 2s it is resumed" in screen.body
+        await pilot.press("y")
+        await wait_until(pilot, lambda: frozen(pid))
+        await pilot.press("6")  # Activity shows it while it is in force
+        await wait_until(
+            pilot, lambda: any(e.action == "fault pause" for e in app.shared.snapshot.audit)
+        )  # type: ignore[union-attr]
+        await wait_until(pilot, lambda: not frozen(pid), timeout=10)
+        await wait_until(pilot, lambda: bool(finished(db, "fault pause")))
+        # A longer one is lifted when the cockpit quits.
+        await pilot.press("1", "F")
+        await wait_until(pilot, lambda: isinstance(app.screen, FaultScreen))
+        await pilot.click("#inject")  # 30s
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: frozen(pid))
+    assert not frozen(pid)
+    entries = finished(db, "fault pause")
+    assert [e.details["lifted"] for e in entries] == ["expired", "the cockpit quit"]
+
+
+async def test_the_fault_key_under_someone_elses_lease_asks_to_force(tmp_path: Path) -> None:
+    from stagedeck.tui.screens.fault import FaultScreen
+
+    app, db = make_app(tmp_path)
+    bob_leases(db)
+    async with cockpit(app) as pilot:
+        await all_healthy(pilot, app)
+        await pilot.press("F")
+        await wait_until(pilot, lambda: isinstance(app.screen, FaultScreen))
+        await pilot.click("#inject")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.title_text.startswith("fault pause refused: leased by bob")
+        assert BOB_REASON in app.screen.title_text
+        await pilot.press("n")
+        await pilot.pause(0.2)
+    assert audit(db) == []

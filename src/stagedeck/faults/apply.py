@@ -198,3 +198,36 @@ async def _docker(engine: Engine, spec: FaultSpec) -> Applied:
         return await asyncio.to_thread(keeper_lift, undo)
 
     return Applied(lift, undo, f"docker {spec.kind.value} {name}")
+
+
+async def clear(engine: Engine, service: str, kind: FaultKind) -> str:
+    """Lift a fault that another process injected, from what the audit log says of it.
+
+    Used by ``stagedeck fault --clear``: this process has no handle, so it undoes
+    the kind on the service through the target (resume, start, scale back).
+    """
+    target: Any = engine.target
+    svc = engine.service(service)
+    if kind in (FaultKind.LATENCY, FaultKind.ERRORS):
+        from stagedeck.faults.traffic import reset_traffic
+
+        return await reset_traffic(engine, service)
+    if target.kind == "docker":
+        container_id = target.container_id(service)
+        if container_id is None:
+            return f"{service} has no container: nothing to clear"
+        from stagedeck.faults.keeper import lift as keeper_lift
+
+        action = "unpause" if kind is FaultKind.PAUSE else "start"
+        undo = {"kind": "docker", "action": action, "container": container_id}
+        undo["base_url"] = target.docker_host or ""
+        return await asyncio.to_thread(keeper_lift, undo)
+    if target.kind == "kubernetes":
+        if kind is FaultKind.SCALE_ZERO:
+            await target.start(svc)
+            return f"scaled {service} back"
+        return "nothing to clear (the controller replaced the pod)"
+    raise TargetError(
+        f"{service}'s process belongs to the cockpit that started it: "
+        "its faults are lifted there (quit it, or wait for them to expire)"
+    )

@@ -80,6 +80,14 @@ class StagedeckApp(App[int]):
         Binding(
             "L", "lease", "Lease", tooltip="Take, renew or release the lease", id="action.lease"
         ),
+        Binding(
+            "F",
+            "fault",
+            "Fault",
+            show=False,
+            tooltip="Inject a temporary fault into the selected service (or lift faults)",
+            id="action.fault",
+        ),
         Binding("1", "view('overview')", "Overview", show=False, id="view.overview"),
         Binding("2", "view('logs')", "Logs", show=False, id="view.logs"),
         Binding("3", "view('graph')", "Graph", show=False, id="view.graph"),
@@ -362,6 +370,9 @@ class StagedeckApp(App[int]):
 
     def action_lease(self) -> None:
         self.controller.lease()
+
+    def action_fault(self) -> None:
+        self.controller.fault(self.selected_service())
 
     def run_suites(self, names: list[str]) -> None:
         self.controller.run_suites(names)

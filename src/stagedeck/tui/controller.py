@@ -153,6 +153,39 @@ class ActionController:
         """After a recipe reload: services whose command changed restart only if confirmed."""
         self.go(lambda ops: requests.restart_changed(ops, names))
 
+    # ---------------------------------------------------------------- faults
+
+    def fault(self, name: str | None) -> None:
+        """Choose a fault for ``name`` (or lift this cockpit's faults), then the usual path."""
+        from stagedeck.faults.apply import kinds_for
+        from stagedeck.tui.screens.fault import FaultChoice, FaultScreen
+
+        if not name:
+            self._warn("select a service first")
+            return
+        kinds = kinds_for(self.engine, name)
+        if not kinds:
+            self._warn(f"no fault is possible on {name} ({self.engine.target.kind} target)")
+            return
+        active = [h.describe() for h in self.ops.faults.active.values()]
+
+        def answered(choice: FaultChoice | None) -> None:
+            if choice is None:
+                return
+            if choice.kind == "lift":
+                self.app.run_worker(
+                    self.ops.faults.lift_all("lifted early"), group="actions", exit_on_error=False
+                )
+                return
+            self.go(
+                lambda ops: requests.fault(ops, name, choice.kind, choice.duration),
+                lambda handle: self.app.notify(
+                    f"{handle.spec.label()}: {handle.applied.detail}", timeout=5, markup=False
+                ),
+            )
+
+        self.app.push_screen(FaultScreen(name, kinds, active), answered)
+
     # ---------------------------------------------------------------- leases
 
     def lease(self) -> None:
