@@ -677,6 +677,13 @@ class KubernetesTarget(Target, Observer):
                 service.name, ProcState.STOPPING, reason=f"scaling {workload.ref} to 0"
             )
 
+    def workload_of(self, service: Service) -> WorkloadInfo:
+        """The Deployment or StatefulSet ``service`` is bound to; TargetError when none."""
+        return self._workload_of(service)
+
+    def require_client(self) -> KubeClient:
+        return self._require_client()
+
     def exec_pod(self, name: str) -> PodInfo | None:
         """The pod an exec goes to: a ready one if any, else a running one."""
         pods = [self.pods[p] for p in sorted(self._members.get(name, ())) if p in self.pods]
