@@ -88,7 +88,7 @@ def _docker(undo: dict[str, Any]) -> str:
 def _k8s_scale(undo: dict[str, Any]) -> str:
     from kubernetes import client, config
 
-    api_client = config.new_client_from_config(
+    api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=undo.get("kubeconfig") or None, context=undo.get("context") or None
     )
     try:
