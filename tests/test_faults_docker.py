@@ -247,3 +247,49 @@ def test_the_fault_command_holds_lists_clears_and_prints_only_json(tmp_path: Pat
         assert container_state(container)["Running"]
         actions = [(e.action, e.outcome) for e in audit(db)]
         assert ("fault clear", "ok") in actions
+
+
+def test_a_real_cockpit_killed_with_sigkill_leaves_no_container_paused(tmp_path: Path) -> None:
+    """The whole path in a real terminal: F, Inject, y; then kill -9 the cockpit."""
+    import os
+
+    from support.tmux import Terminal, have_tmux
+
+    if not have_tmux():
+        pytest.skip("tmux is not installed")
+    db = tmp_path / "shared.db"
+    with kit() as k:
+        container = k.container("api", project=k.prefix)
+        path = docker_recipe(tmp_path, k)
+        with Terminal(
+            [sys.executable, "-m", "stagedeck", "open", str(path)],
+            env={
+                "XDG_CONFIG_HOME": str(tmp_path / "config"),
+                "STAGEDECK_DB": str(db),
+                "USER": "alice",
+            },
+            cwd=tmp_path,
+        ) as term:
+            term.wait_for("running", timeout=30)
+            term.send("F")
+            term.wait_for("Inject a fault into api")
+            term.send("Tab")  # from the list of kinds to the duration
+            term.send("Enter")
+            term.wait_for("Pause api for 30s?")
+            assert "api's container is paused (docker pause)" in term.screen()
+            term.send("y")
+            deadline = time.monotonic() + 15
+            while not container_state(container)["Paused"]:
+                assert time.monotonic() < deadline, "not paused"
+                time.sleep(0.1)
+            os.kill(term.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 15
+            while container_state(container)["Paused"]:
+                assert time.monotonic() < deadline, "still paused after the cockpit died"
+                time.sleep(0.1)
+        assert container_state(container)["Running"]
+        deadline = time.monotonic() + 10
+        while audit(db)[-1].ended is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert "after its owner died" in audit(db)[-1].details["detail"]
