@@ -111,27 +111,7 @@ async def test_docker_faults_refused_read_only_and_under_a_lease(tmp_path: Path)
             await engine.stop()
 
 
-OWNER = """
-import asyncio, json, sys
-from stagedeck.engine.engine import Engine
-from stagedeck.operations import Decision, Operations, requests
-from stagedeck.recipe.model import load_recipe
-from stagedeck.store import Store
-
-async def main():
-    engine = Engine(load_recipe(sys.argv[1]))
-    await engine.start(bring_up=False)
-    for _ in range(300):
-        if engine.target.container_id("api"):
-            break
-        await asyncio.sleep(0.05)
-    ops = Operations(engine, user="alice", store=Store.open(sys.argv[2]))
-    await ops.perform(requests.fault(ops, "api", sys.argv[3], 300), Decision(confirmed=True))
-    print(json.dumps({"keeper": ops.faults.keeper_pid}), flush=True)
-    await asyncio.sleep(600)
-
-asyncio.run(main())
-"""
+OWNER = str(Path(__file__).parent / "support" / "fault_owner.py")
 
 
 @pytest.mark.parametrize("kind", ["pause", "stop"])
@@ -143,7 +123,7 @@ def test_a_fault_is_lifted_by_the_keeper_after_the_owner_is_killed(
         container = k.container("api", project=k.prefix)
         path = docker_recipe(tmp_path, k)
         owner = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(OWNER), str(path), str(db), kind],
+            [sys.executable, OWNER, str(path), str(db), "api", kind],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

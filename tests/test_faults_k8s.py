@@ -10,7 +10,6 @@ import asyncio
 import json
 import signal
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -75,28 +74,7 @@ async def test_delete_pod_and_scale_to_zero_are_applied_and_lifted(
             await ops.close()
 
 
-OWNER = """
-import asyncio, json, sys
-from stagedeck.engine.engine import Engine
-from stagedeck.engine.events import ProcState
-from stagedeck.operations import Decision, Operations, requests
-from stagedeck.recipe.model import load_recipe
-from stagedeck.store import Store
-
-async def main():
-    engine = Engine(load_recipe(sys.argv[1]))
-    await engine.start(bring_up=False)
-    for _ in range(400):
-        if engine.statuses["orders"].state is ProcState.RUNNING:
-            break
-        await asyncio.sleep(0.05)
-    ops = Operations(engine, user="alice", store=Store.open(sys.argv[2]))
-    await ops.perform(requests.fault(ops, "orders", "scale-zero", 300), Decision(confirmed=True))
-    print(json.dumps({"keeper": ops.faults.keeper_pid}), flush=True)
-    await asyncio.sleep(600)
-
-asyncio.run(main())
-"""
+OWNER = str(Path(__file__).parent / "support" / "fault_owner.py")
 
 
 async def test_scale_to_zero_is_undone_by_the_keeper_after_sigkill(
@@ -107,10 +85,11 @@ async def test_scale_to_zero_is_undone_by_the_keeper_after_sigkill(
     recipe = recipe_for(cluster, tmp_path, "[services.orders]\n")
     owner = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-c",
-        textwrap.dedent(OWNER),
+        OWNER,
         str(recipe.path),
         str(db),
+        "orders",
+        "scale-zero",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -11,7 +11,6 @@ import json
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -132,31 +131,13 @@ async def test_faults_are_refused_read_only_and_under_someone_elses_lease(tmp_pa
         await engine.stop()
 
 
-OWNER = """
-import asyncio, json, sys
-from stagedeck.engine import actions
-from stagedeck.engine.engine import Engine
-from stagedeck.operations import Decision, Operations, requests
-from stagedeck.recipe.model import load_recipe
-from stagedeck.store import Store
-
-async def main():
-    engine = Engine(load_recipe(sys.argv[1]))
-    await engine.start(bring_up=False)
-    assert (await actions.bring_up(engine)).ok
-    ops = Operations(engine, user="alice", store=Store.open(sys.argv[2]))
-    result = await ops.perform(requests.fault(ops, "api", "pause", 120), Decision(confirmed=True))
-    print(json.dumps({"pid": engine.target.pid("api"), "keeper": ops.faults.keeper_pid}), flush=True)
-    await asyncio.sleep(600)
-
-asyncio.run(main())
-"""
+OWNER = str(Path(__file__).parent / "support" / "fault_owner.py")
 
 
 def test_a_pause_does_not_outlive_an_owner_killed_with_sigkill(tmp_path: Path) -> None:
     recipe, db = write_recipe(tmp_path), tmp_path / "shared.db"
     owner = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(OWNER), str(recipe), str(db)],
+        [sys.executable, OWNER, str(recipe), str(db), "api", "pause"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load_recipe_arg
-from stagedeck.cli.operate import decide, open_store, operations, print_progress
+from stagedeck.cli.operate import decide, open_store, operations, prepare, print_progress
 from stagedeck.operations import Decision, Refused, Request
 from stagedeck.recipe.model import Recipe
 from stagedeck.store import AuditEntry, Store
@@ -87,14 +87,12 @@ async def _inject(recipe: Recipe, args: argparse.Namespace, out: Any) -> int:
     engine = Engine(recipe, attach=recipe.environment.target == "local")
     ops = operations(engine, args, open_store(args, required=False))
     params = {k: v for k, v in (("delay_ms", args.delay_ms), ("rate", args.rate)) if v is not None}
-    try:
-        request = requests.fault(ops, args.service, args.kind, args.duration, params)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    decision = await decide(ops, request, args)
-    if decision is None:
-        return EXIT_FAILED
+    prepared = await prepare(
+        ops, lambda o: requests.fault(o, args.service, args.kind, args.duration, params), args
+    )
+    if isinstance(prepared, int):
+        return prepared
+    request, decision = prepared
     if not args.json:
         engine.subscribe(print_progress)
     await engine.start(bring_up=False)

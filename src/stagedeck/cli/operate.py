@@ -108,6 +108,23 @@ async def decide(
     return Decision(confirmed=True, forced=forced, option=option)
 
 
+async def prepare(
+    ops: Operations, build: Callable[[Operations], Request], args: argparse.Namespace
+) -> tuple[Request, Decision] | int:
+    """Build the request and decide; an exit code instead when there is nothing to do."""
+    from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED
+
+    try:
+        request = build(ops)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    decision = await decide(ops, request, args)
+    if decision is None:
+        return EXIT_FAILED
+    return request, decision
+
+
 def _stderr(text: str) -> None:
     print(text, file=sys.stderr)
 
@@ -133,20 +150,15 @@ async def act(
     The refusal comes before the engine starts, so a refused command touches
     nothing: no connection, no service started.
     """
-    from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+    from stagedeck.cli.common import EXIT_FAILED, EXIT_OK
     from stagedeck.engine.engine import Engine
 
     engine = Engine(recipe, attach=attach)
-    store = open_store(args, required=False)
-    ops = operations(engine, args, store)
-    try:
-        request = build(ops)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    decision = await decide(ops, request, args)
-    if decision is None:
-        return EXIT_FAILED
+    ops = operations(engine, args, open_store(args, required=False))
+    prepared = await prepare(ops, build, args)
+    if isinstance(prepared, int):
+        return prepared
+    request, decision = prepared
     engine.subscribe(print_progress)
     await engine.start(bring_up=False)
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load_recipe_arg
-from stagedeck.cli.operate import decide, open_store, operations
+from stagedeck.cli.operate import decide, open_store, operations, prepare
 from stagedeck.cli.operate import user_of as _user
 from stagedeck.operations import Refused, requests
 from stagedeck.store import StoreError, default_db_path
@@ -293,17 +293,18 @@ def cmd_lease(args: argparse.Namespace) -> int:
         recipe = load_recipe_arg(args.recipe, args) if getattr(args, "recipe", None) else None
         read_only = bool(recipe and recipe.environment.read_only)
         ops = operations(_LeaseScope(env, read_only), args, store)
-        try:
-            if args.action == "acquire":
-                request = requests.acquire_lease(ops, args.reason or "", args.ttl)
-            else:
-                request = requests.release_lease(ops)
-        except ValueError as exc:
-            print(str(exc), file=sys.stderr)
-            return EXIT_BAD_INPUT
-        decision = await decide(ops, request, args)
-        if decision is None:
-            return EXIT_FAILED
+        prepared = await prepare(
+            ops,
+            lambda o: (
+                requests.acquire_lease(o, args.reason or "", args.ttl)
+                if args.action == "acquire"
+                else requests.release_lease(o)
+            ),
+            args,
+        )
+        if isinstance(prepared, int):
+            return prepared
+        request, decision = prepared
         try:
             result = await ops.perform(request, decision)
         except Refused as exc:

@@ -64,29 +64,17 @@ def redeploy(ops: Operations, name: str | None, *, with_dependents: bool | None 
 def redeploy_all(ops: Operations) -> Request:
     """Every service, layer by layer: starts them when this cockpit runs none yet (local)."""
     engine = ops.engine
-    names = engine.graph.nodes
-    layers = " → ".join(", ".join(layer) for layer in engine.graph.layers())
     first_start = engine.target.manages_processes and all(
         s.pid is None for s in engine.statuses.values()
     )
     if first_start:
         return bring_up(ops)
-    touches = (
-        f"Restart every service, layer by layer, each layer only after the previous one "
-        f"is healthy:\n  {layers}\n"
-        "The first failure stops the plan; later layers are left alone."
-    )
-
-    async def work(_: Decision) -> PlanOutcome:
-        return await actions.redeploy_all(engine)
-
-    return Request(
+    return _every_service(
+        ops,
         "redeploy all",
-        tuple(names),
-        f"Restart all {len(names)} services?",
-        touches,
         "Restart",
-        work,
+        actions.redeploy_all,
+        "\nThe first failure stops the plan; later layers are left alone.",
     )
 
 
@@ -96,22 +84,34 @@ def bring_up(ops: Operations) -> Request:
     Starting what is not running disturbs nobody, so it needs no confirmation;
     it is still refused when read-only or under someone else's lease, and audited.
     """
+    return _every_service(ops, "bring-up", "Start", actions.bring_up, confirm=False)
+
+
+def _every_service(
+    ops: Operations,
+    action: str,
+    verb: str,
+    plan: Callable[[Any], Awaitable[PlanOutcome]],
+    more: str = "",
+    *,
+    confirm: bool = True,
+) -> Request:
     engine = ops.engine
     names = engine.graph.nodes
     layers = " → ".join(", ".join(layer) for layer in engine.graph.layers())
 
     async def work(_: Decision) -> PlanOutcome:
-        return await actions.bring_up(engine)
+        return await plan(engine)
 
     return Request(
-        "bring-up",
+        action,
         tuple(names),
-        f"Start all {len(names)} services?",
-        f"Start every service, layer by layer, each layer only after the previous one "
-        f"is healthy:\n  {layers}",
-        "Start",
+        f"{verb} all {len(names)} services?",
+        f"{verb} every service, layer by layer, each layer only after the previous one "
+        f"is healthy:\n  {layers}{more}",
+        verb,
         work,
-        confirm=False,
+        confirm=confirm,
     )
 
 
