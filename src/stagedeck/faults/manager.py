@@ -85,6 +85,10 @@ class FaultHandle:
             detail = f"could not lift: {exc}"
         self.ended_by, self.lift_detail, self.lifted_at = why, detail, time.time()
         self._owner._forget(self)
+        # Health says so at once rather than at the next probe interval.
+        probe_now = getattr(self._owner.engine, "probe_now", None)
+        if probe_now is not None:
+            probe_now(self.spec.service)
         self._lifted.set()
         for callback in self._callbacks:
             with contextlib.suppress(Exception):
