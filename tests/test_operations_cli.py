@@ -218,3 +218,26 @@ def test_redeploy_on_docker_under_a_lease_read_only_and_forced(
             "ok",
         )
         assert BOB_REASON in entry.details["overrode_lease"]
+
+
+@pytest.mark.docker
+def test_redeploy_with_dependents_on_docker_audits_them_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dockerkit import kit
+
+    db = tmp_path / "shared.db"
+    with kit() as k:
+        k.container("api", project=k.prefix)
+        k.container("web", project=k.prefix)
+        recipe = tmp_path / "docker.toml"
+        recipe.write_text(
+            f'[environment]\nname = "{ENV}"\ntarget = "docker"\nproject = "{k.prefix}"\n'
+            "probe_interval = 0.3\nready_timeout = 20\n\n[services.api]\n\n"
+            '[services.web]\ndepends_on = ["api"]\n'
+        )
+        args = ["redeploy", str(recipe), "api", "--with-dependents", "--yes", "--db", str(db)]
+        assert main(args) == 0, capsys.readouterr()
+    (entry,) = audit(db)
+    assert entry.services == ("api", "web") and entry.outcome == "ok"
+    assert entry.details["with_dependents"] is True

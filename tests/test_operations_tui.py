@@ -226,3 +226,19 @@ async def test_the_fault_key_under_someone_elses_lease_asks_to_force(tmp_path: P
         await pilot.press("n")
         await pilot.pause(0.2)
     assert audit(db) == []
+
+
+async def test_redeploy_with_its_dependents_audits_every_service_it_touched(
+    tmp_path: Path,
+) -> None:
+    app, db = make_app(tmp_path)
+    async with cockpit(app) as pilot:
+        await all_healthy(pilot, app)
+        await pilot.press("r")  # api; worker depends on it
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert app.screen.option is not None and "worker" in app.screen.option  # type: ignore[attr-defined]
+        await pilot.press("d", "y")  # the option, then yes
+        await wait_until(pilot, lambda: bool(finished(db, "redeploy")))
+    (entry,) = finished(db, "redeploy")
+    assert entry.services == ("api", "worker") and entry.outcome == "ok"
+    assert "worker" in entry.details["option"]

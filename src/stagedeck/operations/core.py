@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from stagedeck.engine.actions import ActionBusy
@@ -73,6 +73,8 @@ class Request:
     verb: str
     work: Work = field(compare=False, repr=False)
     option: str | None = None
+    option_services: tuple[str, ...] = ()
+    """What the option adds when chosen (a redeploy's dependents): checked and audited too."""
     details: Mapping[str, Any] = field(default_factory=dict)
     confirm: bool = True
     """False for actions that disturb nobody (starting local services that are not running)."""
@@ -252,6 +254,12 @@ class Operations:
         'failed', 'error' (the work raised) or 'cancelled' (the task was cancelled,
         e.g. Ctrl-C or quitting the cockpit), so no entry stays "running".
         """
+        if decision.option and request.option:
+            request = replace(
+                request,
+                services=request.services + request.option_services,
+                details={**request.details, "option": request.option},
+            )
         review = await self.review(request)
         if review.refusal:
             kind = "busy-elsewhere" if "already running" in review.refusal else "refused"

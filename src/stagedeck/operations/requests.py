@@ -39,11 +39,13 @@ def redeploy(ops: Operations, name: str | None, *, with_dependents: bool | None 
     touches = f"{how}; stagedeck then waits until it is healthy (up to {svc.ready_timeout:g}s)."
     services = [name]
     option = None
+    extra: tuple[str, ...] = ()
     if with_dependents and dependents:
         touches += f"\nThen its dependents, in order: {', '.join(dependents)}."
         services += dependents
     elif with_dependents is None and dependents:
         option = f"also restart its dependents afterwards: {', '.join(dependents)}"
+        extra = tuple(dependents)
 
     async def work(decision: Decision) -> PlanOutcome:
         both = bool(with_dependents) or (with_dependents is None and decision.option)
@@ -57,7 +59,8 @@ def redeploy(ops: Operations, name: str | None, *, with_dependents: bool | None 
         "Redeploy",
         work,
         option=option,
-        details={"with_dependents": bool(with_dependents)} if dependents else {},
+        option_services=extra,
+        details={"with_dependents": bool(with_dependents)} if with_dependents else {},
     )
 
 
