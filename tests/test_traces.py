@@ -1,0 +1,440 @@
+"""Traces: OTLP in over real HTTP (the official SDK's exporter, JSON, protobuf), bounded
+storage, hostile payloads refused without harm, and the questions asked of a trace."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import secrets
+import time
+
+import httpx
+import pytest
+
+from stagedeck.traces import query
+from stagedeck.traces.model import PayloadError
+from stagedeck.traces.otlp_json import decode_json
+from stagedeck.traces.otlp_proto import decode_proto
+from stagedeck.traces.store import TraceStore
+from support.evil import LINES as EVIL
+from support.traces import export_json, receiver, span_json
+
+pytest.importorskip("opentelemetry.sdk")
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import (
+    encode_spans,
+)
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+    OTLPSpanExporter,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
+from opentelemetry.trace import Status, StatusCode
+
+
+def sdk_spans(service: str = "checkout") -> list:  # type: ignore[type-arg]
+    """A small real trace recorded by the official SDK: root, a failing child, hostile text."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("interop")
+    with tracer.start_as_current_span(
+        "POST /api/orders", attributes={"http.status_code": 502, "order.total": 12.5}
+    ), tracer.start_as_current_span(EVIL[0], attributes={"evil": EVIL[4]}) as child:
+        child.set_status(Status(StatusCode.ERROR, EVIL[1]))
+        time.sleep(0.002)
+    return list(memory.get_finished_spans())
+
+
+# --------------------------------------------------------------------------- interop
+
+
+def test_the_official_sdk_exporter_sends_spans_that_arrive_sanitised() -> None:
+    with receiver() as rx:
+        provider = TracerProvider(resource=Resource.create({"service.name": "checkout"}))
+        provider.add_span_processor(
+            SimpleSpanProcessor(OTLPSpanExporter(endpoint=rx.endpoint + "/v1/traces"))
+        )
+        tracer = provider.get_tracer("interop")
+        with (
+            tracer.start_as_current_span("POST /api/orders"),
+            tracer.start_as_current_span(EVIL[2]) as child,
+        ):
+            child.set_attribute("title", EVIL[3])
+            child.set_status(Status(StatusCode.ERROR, "card declined"))
+        provider.shutdown()
+        traces = rx.wait(lambda s: [t for t in s if len(t.spans) == 2])
+        trace = traces[0]
+        summary = rx.call(lambda: query.summarize(trace))
+        assert summary.root_name == "POST /api/orders"
+        assert summary.services == ("checkout",)
+        assert summary.error
+        origin = rx.call(lambda: query.error_origin(trace))
+        assert origin is not None
+        assert origin.name == "cursorMOVED"  # the escape sequences are gone, the text stays
+        assert origin.attribute("title") == "title after-title"
+        assert origin.status_message == "card declined"
+        assert rx.store.refused_payloads == 0
+
+
+def test_json_and_protobuf_of_the_same_spans_decode_alike() -> None:
+    spans = sdk_spans()
+    proto = encode_spans(spans).SerializeToString()
+    from google.protobuf.json_format import MessageToJson
+
+    as_json = MessageToJson(encode_spans(spans)).encode()  # base64 ids: also accepted
+    a = decode_proto(proto, 100)
+    b = decode_json(as_json, 100)
+    assert [(s.trace_id, s.span_id, s.parent_id, s.name) for s in a] == [
+        (s.trace_id, s.span_id, s.parent_id, s.name) for s in b
+    ]
+    child = next(s for s in a if s.parent_id)
+    # Markup stays literal text (views render it as text); escape sequences are stripped.
+    assert child.name == "[bold red]MARKUP-NOT-BOLD[/] [link=http://evil]click[/link]"
+    assert child.attribute("evil") == "clip after-clip"
+    assert child.status_message == "RED-TEXT plain after"
+    assert child.error and child.service == "checkout"
+    root = next(s for s in a if not s.parent_id)
+    assert root.attribute("http.status_code") == "502"
+    assert root.attribute("order.total") == "12.5"
+    assert [s.attributes for s in a] == [s.attributes for s in b]
+
+
+def test_protobuf_and_gzip_over_http_both_answer_200() -> None:
+    proto = encode_spans(sdk_spans()).SerializeToString()
+    with receiver() as rx:
+        url = rx.endpoint + "/v1/traces"
+        r1 = httpx.post(url, content=proto, headers={"Content-Type": "application/x-protobuf"})
+        assert r1.status_code == 200 and r1.headers["content-type"] == "application/x-protobuf"
+        tid = secrets.token_hex(16)
+        body = gzip.compress(export_json({"orders": [span_json("GET /orders", trace_id=tid)]}))
+        r2 = httpx.post(
+            url,
+            content=body,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+        assert r2.status_code == 200 and r2.json() == {}
+        rx.wait(lambda s: s.get(tid))
+        assert rx.call(lambda: len(rx.store)) == 2
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def _hostile_payloads() -> dict[str, tuple[str, bytes]]:
+    tid = secrets.token_hex(16)
+    deep: dict[str, object] = {"stringValue": "x"}
+    for _ in range(50):
+        deep = {"arrayValue": {"values": [deep]}}
+    good = span_json("ok", trace_id=tid)
+    return {
+        "not json": ("application/json", b"{not json"),
+        "json array": ("application/json", b"[1, 2]"),
+        "wrong shape": ("application/json", b'{"resourceSpans": {"a": 1}}'),
+        "short trace id": (
+            "application/json",
+            export_json({"a": [span_json("x", trace_id="abcd")]}),
+        ),
+        "zero trace id": (
+            "application/json",
+            export_json({"a": [span_json("x", trace_id="0" * 32)]}),
+        ),
+        "0x trace id": (
+            "application/json",
+            export_json({"a": [span_json("x", trace_id="0x" + "1" * 30)]}),
+        ),
+        "nested too deep": (
+            "application/json",
+            export_json({"a": [{**good, "attributes": [{"key": "k", "value": deep}]}]}),
+        ),
+        "bad kind": ("application/json", export_json({"a": [{**good, "kind": 99}]})),
+        "huge time": (
+            "application/json",
+            export_json({"a": [{**good, "startTimeUnixNano": "9" * 30}]}),
+        ),
+        # a valid span first, then a broken one: the good one must not be stored either
+        "half good": (
+            "application/json",
+            export_json({"a": [good, {**good, "spanId": "zz"}]}),
+        ),
+        "garbage proto": ("application/x-protobuf", secrets.token_bytes(300)),
+        "truncated proto": (
+            "application/x-protobuf",
+            encode_spans(sdk_spans()).SerializeToString()[:-7],
+        ),
+        "runaway varint": ("application/x-protobuf", b"\x0a" + b"\xff" * 20),
+    }
+
+
+@pytest.mark.parametrize("case", list(_hostile_payloads()))
+def test_malformed_and_hostile_payloads_get_400_and_change_nothing(case: str) -> None:
+    ctype, body = _hostile_payloads()[case]
+    with receiver() as rx:
+        response = httpx.post(
+            rx.endpoint + "/v1/traces", content=body, headers={"Content-Type": ctype}
+        )
+        assert response.status_code == 400, response.text
+        assert rx.call(rx.store.stats)["traces"] == 0
+        assert rx.store.refused_payloads == 1
+        # the receiver is still serving
+        tid = secrets.token_hex(16)
+        ok = httpx.post(
+            rx.endpoint + "/v1/traces",
+            content=export_json({"a": [span_json("after", trace_id=tid)]}),
+            headers={"Content-Type": "application/json"},
+        )
+        assert ok.status_code == 200
+
+
+def test_oversized_bodies_and_gzip_bombs_are_refused_unread() -> None:
+    with receiver(max_body=10_000) as rx:
+        url = rx.endpoint + "/v1/traces"
+        big = httpx.post(url, content=b"x" * 20_000, headers={"Content-Type": "application/json"})
+        assert big.status_code == 413
+        bomb = gzip.compress(b" " * 5_000_000)  # 5 KB on the wire, 5 MB inflated
+        assert len(bomb) < 10_000
+        r = httpx.post(
+            url,
+            content=bomb,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+        assert r.status_code == 413
+        assert httpx.get(url).status_code == 405
+        assert (
+            httpx.post(
+                rx.endpoint + "/v1/metrics",
+                content=b"{}",
+                headers={"Content-Type": "application/json"},
+            ).status_code
+            == 404
+        )
+        r = httpx.post(url, content=b"{}", headers={"Content-Type": "text/plain"})
+        assert r.status_code == 415
+        assert rx.call(rx.store.stats)["traces"] == 0
+        assert rx.store.refused_payloads == 5
+
+
+def test_too_many_spans_in_one_request_is_refused() -> None:
+    tid = secrets.token_hex(16)
+    body = export_json({"a": [span_json("s", trace_id=tid) for _ in range(30)]})
+    with pytest.raises(PayloadError, match="more than 20 spans"):
+        decode_json(body, 20)
+
+
+# --------------------------------------------------------------------------- the store
+
+
+def test_the_store_is_bounded_drops_oldest_whole_traces_and_counts_them() -> None:
+    store = TraceStore(max_traces=10, max_spans=25)
+    ids = [secrets.token_hex(16) for _ in range(20)]
+    for n, tid in enumerate(ids):
+        spans = decode_json(
+            export_json({"svc": [span_json(f"op{n}", trace_id=tid) for _ in range(3)]}), 100
+        )
+        store.add(spans)
+        assert store.span_count <= 25 and len(store) <= 10
+    held = [t.trace_id for t in store]
+    assert held == ids[-8:]  # 8 traces x 3 spans fit under 25 spans; the oldest went first
+    stats = store.stats()
+    assert stats["dropped_traces"] == 12 and stats["dropped_spans"] == 36
+    assert stats["received_spans"] == 60
+
+
+def test_a_retried_export_does_not_duplicate_spans() -> None:
+    store = TraceStore()
+    body = export_json({"svc": [span_json("op", trace_id=secrets.token_hex(16))]})
+    store.add(decode_json(body, 10))
+    result = store.add(decode_json(body, 10))
+    assert result.duplicates == 1 and store.span_count == 1
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def _checkout(payments_ms: float, *, fail_ledger: bool = False) -> tuple[TraceStore, str]:
+    """gateway -> orders -> (inventory, payments, ledger) in sequence, as the demo does."""
+    tid, base = secrets.token_hex(16), time.time()
+    ids = {n: secrets.token_hex(8) for n in ("gw", "or", "inv", "pay", "led")}
+    t_pay = 4 + payments_ms
+    total = t_pay + 6
+    spans = {
+        "gateway": [
+            span_json(
+                "POST /api/orders",
+                trace_id=tid,
+                span_id=ids["gw"],
+                ms=total + 2,
+                base=base,
+                error=fail_ledger,
+            )
+        ],
+        "orders": [
+            span_json(
+                "POST /orders",
+                trace_id=tid,
+                span_id=ids["or"],
+                parent=ids["gw"],
+                start_ms=1,
+                ms=total,
+                base=base,
+                error=fail_ledger,
+            )
+        ],
+        "inventory": [
+            span_json(
+                "POST /reservations",
+                trace_id=tid,
+                span_id=ids["inv"],
+                parent=ids["or"],
+                start_ms=2,
+                ms=2,
+                base=base,
+            )
+        ],
+        "payments": [
+            span_json(
+                "POST /payments",
+                trace_id=tid,
+                span_id=ids["pay"],
+                parent=ids["or"],
+                start_ms=4,
+                ms=payments_ms,
+                base=base,
+            )
+        ],
+        "ledger": [
+            span_json(
+                "POST /entries",
+                trace_id=tid,
+                span_id=ids["led"],
+                parent=ids["or"],
+                start_ms=t_pay + 1,
+                ms=3,
+                base=base,
+                error=fail_ledger,
+            )
+        ],
+    }
+    store = TraceStore()
+    store.add(decode_json(export_json(spans), 100))
+    return store, tid
+
+
+def test_the_critical_path_and_blame_name_the_slow_service() -> None:
+    store, tid = _checkout(payments_ms=400)
+    trace = store.get(tid)
+    assert trace is not None
+    path = [s.service for s in query.critical_path(trace)]
+    assert path == ["gateway", "orders", "ledger", "payments", "inventory"]
+    verdict = query.blame(trace)
+    assert verdict.slow_service == "payments" and verdict.error_service == ""
+    rows = query.waterfall(trace)
+    assert [(r.span.service, r.depth) for r in rows] == [
+        ("gateway", 0),
+        ("orders", 1),
+        ("inventory", 2),
+        ("payments", 2),
+        ("ledger", 2),
+    ]
+
+
+def test_the_deepest_errored_span_is_the_origin() -> None:
+    store, tid = _checkout(payments_ms=5, fail_ledger=True)
+    trace = store.get(tid)
+    assert trace is not None
+    assert query.blame(trace).error_service == "ledger"
+    assert [r.span.service for r in query.waterfall(trace) if r.error_origin] == ["ledger"]
+
+
+def test_filters_and_finding_a_trace_by_request_id() -> None:
+    store, tid = _checkout(payments_ms=300)
+    other = secrets.token_hex(16)
+    store.add(
+        decode_json(
+            export_json(
+                {
+                    "inventory": [
+                        span_json(
+                            "GET /skus",
+                            trace_id=other,
+                            ms=2,
+                            attributes={
+                                "request.id": "t1234abcd",
+                                "test.id": "suites/test_api.py::test_x",
+                            },
+                        )
+                    ]
+                }
+            ),
+            10,
+        )
+    )
+    assert next(s.trace_id for s in query.list_traces(store)) == other
+    slow = query.list_traces(
+        store, query.parse_filter("min:200ms service:pay", ["orders", "payments"])
+    )
+    assert [s.trace_id for s in slow] == [tid]
+    assert query.parse_filter("errors").errors_only
+    with pytest.raises(query.FilterError):
+        query.parse_filter("service:nope", ["orders", "payments"])
+    assert query.find_trace(store, "t1234abcd").trace_id == other  # type: ignore[union-attr]
+    assert query.find_trace(store, f"ERROR orders trace_id={tid} boom").trace_id == tid  # type: ignore[union-attr]
+    assert [t.trace_id for t in query.traces_for_test(store, "suites.test_api::test_x")] == [other]
+
+
+def test_latency_shift_finds_a_service_that_got_slower_while_green() -> None:
+    store = TraceStore()
+    now = time.time()
+    for n in range(10):
+        slow = n >= 5
+        tid = secrets.token_hex(16)
+        store.add(
+            decode_json(
+                export_json(
+                    {
+                        "payments": [
+                            span_json(
+                                "POST /payments",
+                                trace_id=tid,
+                                ms=200 if slow else 20,
+                                base=now - 100 + n * 10,
+                            )
+                        ],
+                        "ledger": [
+                            span_json("POST /entries", trace_id=tid, ms=5, base=now - 100 + n * 10)
+                        ],
+                    }
+                ),
+                10,
+            )
+        )
+    shifts = query.latency_shift(store, (now - 50, now), (now - 101, now - 51))
+    assert [s.service for s in shifts] == ["payments"]
+    assert shifts[0].ratio == pytest.approx(10, rel=0.1)
+
+
+def test_a_parent_cycle_in_hostile_ids_does_not_hang() -> None:
+    tid, a, b = secrets.token_hex(16), secrets.token_hex(8), secrets.token_hex(8)
+    store = TraceStore()
+    store.add(
+        decode_json(
+            export_json(
+                {
+                    "x": [
+                        span_json("a", trace_id=tid, span_id=a, parent=b),
+                        span_json("b", trace_id=tid, span_id=b, parent=a),
+                    ]
+                }
+            ),
+            10,
+        )
+    )
+    trace = store.get(tid)
+    assert trace is not None
+    assert len(query.waterfall(trace)) == 2
+    assert query.critical_path(trace) == []
+    assert json.dumps(query.summarize(trace).to_json())
