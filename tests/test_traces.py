@@ -42,9 +42,12 @@ def sdk_spans(service: str = "checkout") -> list:  # type: ignore[type-arg]
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("interop")
-    with tracer.start_as_current_span(
-        "POST /api/orders", attributes={"http.status_code": 502, "order.total": 12.5}
-    ), tracer.start_as_current_span(EVIL[0], attributes={"evil": EVIL[4]}) as child:
+    with (
+        tracer.start_as_current_span(
+            "POST /api/orders", attributes={"http.status_code": 502, "order.total": 12.5}
+        ),
+        tracer.start_as_current_span(EVIL[0], attributes={"evil": EVIL[4]}) as child,
+    ):
         child.set_status(Status(StatusCode.ERROR, EVIL[1]))
         time.sleep(0.002)
     return list(memory.get_finished_spans())

@@ -155,6 +155,9 @@ _resource: list[dict[str, Any]] = []
 _queue: queue.Queue[ActiveSpan] = queue.Queue(MAX_QUEUE)
 _thread: threading.Thread | None = None
 _lock = threading.Lock()
+_pending = 0
+"""Spans queued or being sent: :func:`flush` waits for it to reach zero."""
+_wake = threading.Event()
 
 
 def _configure(env: Mapping[str, str]) -> None:
@@ -173,13 +176,15 @@ def _configure(env: Mapping[str, str]) -> None:
 
 
 def _export(span: ActiveSpan) -> None:
-    global _thread
+    global _thread, _pending
     if not _configured:
         _configure(os.environ)
     if not _endpoint:
         return
     try:
-        _queue.put_nowait(span)
+        with _lock:
+            _queue.put_nowait(span)
+            _pending += 1
     except queue.Full:
         return  # the receiver is slow or gone: drop rather than slow the request down
     if _thread is None:
@@ -190,10 +195,11 @@ def _export(span: ActiveSpan) -> None:
 
 
 def flush(timeout: float = 2.0) -> None:
-    """Send what is queued now (the suites call it when a test ends)."""
-    if not _configured:
-        _configure(os.environ)
-    _send(_drain(), timeout)
+    """Send everything finished so far, before a short-lived process exits (a test run)."""
+    deadline = time.monotonic() + timeout
+    _wake.set()
+    while _pending and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def _drain() -> list[ActiveSpan]:
@@ -206,10 +212,15 @@ def _drain() -> list[ActiveSpan]:
 
 
 def _send_loop() -> None:
+    global _pending
     while True:
         first = _queue.get()
-        time.sleep(BATCH_SECONDS)
-        _send([first, *_drain()], 2.0)
+        _wake.wait(BATCH_SECONDS)  # gather a batch, unless someone is waiting for a flush
+        _wake.clear()
+        batch = [first, *_drain()]
+        _send(batch, 2.0)
+        with _lock:
+            _pending -= len(batch)
 
 
 def _send(spans: list[ActiveSpan], timeout: float) -> None:
