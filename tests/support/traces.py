@@ -111,3 +111,109 @@ def export_json(by_service: dict[str, list[dict[str, Any]]]) -> bytes:
             ]
         }
     ).encode()
+
+
+def checkout(
+    store: TraceStore,
+    *,
+    base: float,
+    payments_ms: float = 30.0,
+    fail: bool = False,
+    rid: str = "req-0001",
+    test: str = "",
+    trace_id: str | None = None,
+) -> str:
+    """One checkout as the demo makes it, ingested through the JSON decoder; its trace id.
+
+    suite? -> gateway -> orders -> inventory, payments, ledger (ledger skipped when payments
+    fails). Names and attributes carry what real ones do: ids, a JSON body, hostile text.
+    """
+    from stagedeck.traces.otlp_json import decode_json
+
+    tid = trace_id or secrets.token_hex(16)
+    ids = {
+        n: secrets.token_hex(8)
+        for n in ("test", "gw", "or", "c_inv", "inv", "c_pay", "pay", "c_led", "led")
+    }
+    common = {"request.id": rid}
+    t_pay_end = 6 + payments_ms
+    total = t_pay_end + (2 if fail else 8)
+    by: dict[str, list[dict[str, Any]]] = {}
+
+    def add(
+        svc: str,
+        name: str,
+        key: str,
+        parent: str,
+        start: float,
+        ms: float,
+        err: bool = False,
+        kind: int = 2,
+        **attrs: str,
+    ) -> None:
+        by.setdefault(svc, []).append(
+            span_json(
+                name,
+                trace_id=tid,
+                span_id=ids[key],
+                parent=ids[parent] if parent else "",
+                start_ms=start,
+                ms=ms,
+                error=err,
+                kind=kind,
+                base=base,
+                attributes={**common, **attrs},
+            )
+        )
+
+    gw_parent = ""
+    if test:
+        add(
+            "suite:flows",
+            f"test {test.rpartition('::')[2]}",
+            "test",
+            "",
+            -3,
+            total + 8,
+            fail,
+            kind=1,
+            **{"test.id": test},
+        )
+        gw_parent = "test"
+    add(
+        "gateway",
+        "POST /api/orders",
+        "gw",
+        gw_parent,
+        0,
+        total + 2,
+        fail,
+        **{"http.response.status_code": "502" if fail else "201"},
+    )
+    add(
+        "orders",
+        "POST /orders",
+        "or",
+        "gw",
+        1,
+        total,
+        fail,
+        **{"order.body": '{"customer": "tess", "sku": "SKU-1", "qty": 2}'},
+    )
+    add("orders", "POST inventory/reservations", "c_inv", "or", 1.5, 3, kind=3)
+    add("inventory", "POST /reservations", "inv", "c_inv", 2, 2, **{"sku": "SKU-1"})
+    add("orders", "POST payments/payments", "c_pay", "or", 5, payments_ms + 1, fail, kind=3)
+    add(
+        "payments",
+        "POST /payments [card=4000…0002] \x1b[31mdeclined\x1b[0m" if fail else "POST /payments",
+        "pay",
+        "c_pay",
+        5.5,
+        payments_ms,
+        fail,
+    )
+    if not fail:
+        add("orders", "POST ledger/entries", "c_led", "or", t_pay_end + 1, 4, kind=3)
+        add("ledger", "POST /entries", "led", "c_led", t_pay_end + 1.5, 3)
+    store.add(decode_json(export_json(by), 1000), now=base)
+    return tid

@@ -26,6 +26,7 @@ from stagedeck.engine.events import (
     Event,
     EventBus,
     Health,
+    Notice,
     ProcState,
     ServiceStatus,
     StatusChanged,
@@ -40,6 +41,8 @@ from stagedeck.recipe.model import Recipe, Service
 from stagedeck.recipe.secrets import install_masker
 from stagedeck.targets import make_target
 from stagedeck.targets.base import Target
+from stagedeck.traces.receiver import OtlpReceiver
+from stagedeck.traces.store import TraceStore
 
 log = logging.getLogger("stagedeck.engine")
 T = TypeVar("T")
@@ -101,6 +104,12 @@ class Engine:
         self._background: set[asyncio.Task[Any]] = set()
         self._client: Any = None
         """An ``httpx.AsyncClient`` once started."""
+        self.traces: TraceStore | None = None
+        """Recent traces, when the recipe has a ``[traces]`` section."""
+        self.otlp: OtlpReceiver | None = None
+        """The OTLP receiver feeding :attr:`traces`, once listening."""
+        if recipe.traces is not None:
+            self.traces = TraceStore(recipe.traces.max_traces, recipe.traces.max_spans)
         factory = target_factory or (lambda r, e: make_target(r, e, attach=attach))
         self.target: Target = factory(recipe, self)
         self._apply_services(recipe)
@@ -142,6 +151,7 @@ class Engine:
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
             headers={"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"},
         )
+        await self.start_traces()
         try:
             await self.target.open()
         except Exception as exc:  # the cockpit keeps running, disconnected
@@ -153,6 +163,25 @@ class Engine:
             from stagedeck.engine.actions import bring_up as plan
 
             self.spawn(plan(self))
+
+    async def start_traces(self) -> None:
+        """Listen for OTLP spans before the services start (they send from their first request)."""
+        config = self.recipe.traces
+        if config is None or self.traces is None or self.otlp is not None:
+            return
+        receiver = OtlpReceiver(self.traces, config.host, config.port, max_body=config.max_body)
+        try:
+            await receiver.start()
+        except OSError as exc:
+            self.bus.publish(
+                Notice(
+                    f"traces: cannot listen on {config.host}:{config.port}: "
+                    f"{exc.strerror or exc} (set another port in [traces])",
+                    "warning",
+                )
+            )
+            return
+        self.otlp = receiver
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run a background coroutine that the engine cancels on stop."""
@@ -167,6 +196,9 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._probe_tasks.values(), *self._background, return_exceptions=True)
         self._probe_tasks.clear()
+        if self.otlp is not None:
+            await self.otlp.close()
+            self.otlp = None
         try:
             await self.target.close(stop_services=True)
         finally:

@@ -3,7 +3,7 @@
 A decoded OTLP payload becomes a list of :class:`Span` before anything is
 stored, so a payload that fails half-way changes nothing. Every string in a
 span came from a service (or from whoever can reach the port) and is hostile:
-it passes the one sanitising gate (:func:`stagedeck.logs.sanitize`) here, at
+it passes the one sanitising gate (:func:`stagedeck.engine.logs.sanitize`) here, at
 construction, and is capped in length, so no later path (screen, report,
 JSON) sees escape sequences or unbounded text. Views still render it as plain
 text, never as markup.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stagedeck.logs import sanitize
+from stagedeck.engine.logs import sanitize
 
 MAX_TEXT = 400
 """Characters kept of a span name, attribute value or status message."""

@@ -385,7 +385,7 @@ def traces_for_test(
     The demo suites tag their requests, so the first answer is exact; a suite
     that sends nothing still gets the requests made while it ran.
     """
-    from stagedeck.suites import nodeid_to_test_id
+    from stagedeck.suites.runner import nodeid_to_test_id
 
     tagged = store.for_test(test_id)
     if not tagged:
