@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import secrets
 import threading
@@ -130,11 +131,10 @@ def checkout(
     """
     from stagedeck.traces.otlp_json import decode_json
 
-    tid = trace_id or secrets.token_hex(16)
-    ids = {
-        n: secrets.token_hex(8)
-        for n in ("test", "gw", "or", "c_inv", "inv", "c_pay", "pay", "c_led", "led")
-    }
+    # Ids derived from the request id: snapshots show them, so they must not change.
+    tid = trace_id or hashlib.sha256(f"trace {rid}".encode()).hexdigest()[:32]
+    keys = ("test", "gw", "or", "c_inv", "inv", "c_pay", "pay", "c_led", "led")
+    ids = {k: hashlib.sha256(f"{rid} {k}".encode()).hexdigest()[:16] for k in keys}
     common = {"request.id": rid}
     t_pay_end = 6 + payments_ms
     total = t_pay_end + (2 if fail else 8)
