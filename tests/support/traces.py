@@ -63,7 +63,7 @@ class ThreadedReceiver:
 
 @contextmanager
 def receiver(store: TraceStore | None = None, **kwargs: Any) -> Iterator[ThreadedReceiver]:
-    with ThreadedReceiver(store or TraceStore(), **kwargs) as running:
+    with ThreadedReceiver(store if store is not None else TraceStore(), **kwargs) as running:
         yield running
 
 

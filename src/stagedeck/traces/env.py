@@ -25,5 +25,7 @@ def otel_env(recipe: Recipe, service: str, *, in_container: bool = False) -> dic
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_SERVICE_NAME": service,
+        # The SDKs batch spans for 5 s by default; in a cockpit a span should show in a moment.
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
         "OTEL_RESOURCE_ATTRIBUTES": f"deployment.environment.name={name}",
     }

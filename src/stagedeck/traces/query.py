@@ -267,11 +267,20 @@ def self_times(trace: Trace) -> dict[str, float]:
     return out
 
 
+def is_test_span(span: Span) -> bool:
+    """A test's own span (the suites send one as the parent of its requests): not a service."""
+    return bool(span.attributes) and bool(span.attribute(TEST_ATTRIBUTE)) and not span.parent_id
+
+
 def error_origin(trace: Trace) -> Span | None:
-    """The deepest errored span (an errored span none of whose children errored)."""
+    """The deepest errored span of a service (an errored span none of whose children errored).
+
+    A test's own span is never the origin: it fails when anything under it does,
+    and when nothing under it did, the test failed on an answer, not a service.
+    """
     kids = children_of(trace)
     depth = _depths(trace, kids)
-    errored = [s for s in trace.spans if s.error]
+    errored = [s for s in trace.spans if s.error and not is_test_span(s)]
     if not errored:
         return None
     leaves = [s for s in errored if not any(c.error for c in kids.get(s.span_id, ()))]
@@ -359,7 +368,9 @@ def blame(trace: Trace) -> Blame:
     origin = error_origin(trace)
     path = critical_path(trace)
     own = self_times(trace)
-    slow = max(path, key=lambda s: own.get(s.span_id, 0.0)) if path else None
+    # A test's own span "takes" the time the test spends between its requests: not a service.
+    candidates = [s for s in path if not is_test_span(s)]
+    slow = max(candidates, key=lambda s: own.get(s.span_id, 0.0)) if candidates else None
     return Blame(
         trace_id=trace.trace_id,
         error_service=origin.service if origin else "",

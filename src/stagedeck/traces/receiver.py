@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from stagedeck.traces.model import PayloadError, Span
+from stagedeck.traces.remote import QUERY_PATH, answer_query
 from stagedeck.traces.store import TraceStore
 
 log = logging.getLogger("stagedeck.traces")
@@ -224,9 +225,11 @@ class OtlpReceiver:
         if length > self.max_body:
             return self._refuse(413, f"body over {self.max_body} bytes", proto)
         body = await reader.readexactly(length) if length else b""
-        path = target.split("?", 1)[0]
+        path, _, query_string = target.partition("?")
+        if method == "GET" and path.startswith(QUERY_PATH):
+            return self._query(path, query_string, close)
         if path != TRACES_PATH:
-            return self._refuse(404, f"only {TRACES_PATH} is served here", proto, close)
+            return self._refuse(404, f"POST spans to {TRACES_PATH}", proto, close)
         if method != "POST":
             return self._refuse(405, "POST an export request", proto, close)
         if ctype not in ("application/x-protobuf", "application/json"):
@@ -253,6 +256,11 @@ class OtlpReceiver:
         if proto:
             return Answer(200, b"", "application/x-protobuf", close)
         return Answer(200, b"{}", "application/json", close)
+
+    def _query(self, path: str, query_string: str, close: bool) -> Answer:
+        """Read-only questions from ``stagedeck traces`` and headless runs (another process)."""
+        status, data = answer_query(self.store, path[len(QUERY_PATH) :], query_string)
+        return Answer(status, json.dumps(data).encode(), "application/json", close)
 
     def _refuse(self, status: int, message: str, proto: bool, close: bool = True) -> Answer:
         self.store.refused(f"HTTP {status}: {message}")

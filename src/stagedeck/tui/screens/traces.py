@@ -153,7 +153,7 @@ class TracesScreen(Screen[None]):
         event.stop()
         trace_id = self.selected_trace_id
         store = self.store
-        trace = store.get(trace_id) if store and trace_id else None
+        trace = store.get(trace_id) if store is not None and trace_id else None
         if trace is not None:
             self.app.push_screen(WaterfallScreen(self.engine, trace))
 
