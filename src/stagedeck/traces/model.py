@@ -38,6 +38,28 @@ def clean(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_SHARED: dict[str, str] = {}
+_SHARED_MAX = 20_000
+SHARED_LENGTH = 48
+
+
+def shared(text: str, limit: int = MAX_TEXT) -> str:
+    """:func:`clean`, and one copy of each short string that repeats (names, keys, codes).
+
+    Span names, attribute keys, services and most values (methods, routes,
+    status codes) repeat in every trace: keeping one copy of each roughly halves
+    the store's memory at its cap. Bounded: when the table is full it starts over.
+    """
+    if len(text) > SHARED_LENGTH:
+        return clean(text, limit)
+    found = _SHARED.get(text)
+    if found is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        found = _SHARED[text] = clean(text, limit)
+    return found
+
+
 @dataclass(slots=True)
 class Span:
     """One finished span. Times are epoch seconds (float); ids are lowercase hex."""
@@ -125,13 +147,13 @@ def make_span(
         kind_name = KINDS[kind]
     if status_code not in (0, 1, 2):
         raise PayloadError(f"unknown status code {status_code}")
-    attrs = tuple((clean(k, 100), clean(v)) for k, v in attributes[:MAX_ATTRIBUTES])
+    attrs = tuple((shared(k, 100), shared(v)) for k, v in attributes[:MAX_ATTRIBUTES])
     return Span(
         trace_id=trace_id,
         span_id=span_id,
         parent_id=parent_id,
-        name=clean(name) or "(unnamed)",
-        service=clean(service, 100) or "unknown_service",
+        name=shared(name) or "(unnamed)",
+        service=shared(service, 100) or "unknown_service",
         kind=kind_name,
         start=start_ns / 1e9,
         end=end_ns / 1e9,

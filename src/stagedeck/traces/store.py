@@ -130,6 +130,7 @@ class TraceStore:
                 result.dropped += 1
                 self.dropped_spans += 1
                 continue
+            span.trace_id = trace.trace_id  # one copy of the id per trace, not per span
             trace.spans.append(span)
             trace.span_ids.add(span.span_id)
             if span.start < trace.start:
