@@ -130,9 +130,7 @@ def export(traces: int, as_json: bool = False, group: int = 1) -> bytes:
                 "kind": 2,
                 "startTimeUnixNano": str(t0),
                 "endTimeUnixNano": str(t0 + ms * 1_000_000),
-                "attributes": [
-                    {"key": k, "value": {"stringValue": v}} for k, v in attrs.items()
-                ],
+                "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()],
             }
             by_service.setdefault(service, []).append((proto, span_json))
     if as_json:
@@ -141,9 +139,7 @@ def export(traces: int, as_json: bool = False, group: int = 1) -> bytes:
                 "resourceSpans": [
                     {
                         "resource": {
-                            "attributes": [
-                                {"key": "service.name", "value": {"stringValue": svc}}
-                            ]
+                            "attributes": [{"key": "service.name", "value": {"stringValue": svc}}]
                         },
                         "scopeSpans": [{"spans": [j for _, j in spans]}],
                     }

@@ -17,7 +17,7 @@ from stagedeck.traces.otlp_json import decode_json
 from stagedeck.traces.otlp_proto import decode_proto
 from stagedeck.traces.store import TraceStore
 from support.evil import LINES as EVIL
-from support.traces import export_json, receiver, span_json
+from support.traces import checkout, export_json, receiver, span_json
 
 pytest.importorskip("opentelemetry.sdk")
 
@@ -258,73 +258,10 @@ def test_a_retried_export_does_not_duplicate_spans() -> None:
 # --------------------------------------------------------------------------- queries
 
 
-def _checkout(payments_ms: float, *, fail_ledger: bool = False) -> tuple[TraceStore, str]:
+def _checkout(payments_ms: float, *, fail: bool = False, test: str = "") -> tuple[TraceStore, str]:
     """gateway -> orders -> (inventory, payments, ledger) in sequence, as the demo does."""
-    tid, base = secrets.token_hex(16), time.time()
-    ids = {n: secrets.token_hex(8) for n in ("gw", "or", "inv", "pay", "led")}
-    t_pay = 4 + payments_ms
-    total = t_pay + 6
-    spans = {
-        "gateway": [
-            span_json(
-                "POST /api/orders",
-                trace_id=tid,
-                span_id=ids["gw"],
-                ms=total + 2,
-                base=base,
-                error=fail_ledger,
-            )
-        ],
-        "orders": [
-            span_json(
-                "POST /orders",
-                trace_id=tid,
-                span_id=ids["or"],
-                parent=ids["gw"],
-                start_ms=1,
-                ms=total,
-                base=base,
-                error=fail_ledger,
-            )
-        ],
-        "inventory": [
-            span_json(
-                "POST /reservations",
-                trace_id=tid,
-                span_id=ids["inv"],
-                parent=ids["or"],
-                start_ms=2,
-                ms=2,
-                base=base,
-            )
-        ],
-        "payments": [
-            span_json(
-                "POST /payments",
-                trace_id=tid,
-                span_id=ids["pay"],
-                parent=ids["or"],
-                start_ms=4,
-                ms=payments_ms,
-                base=base,
-            )
-        ],
-        "ledger": [
-            span_json(
-                "POST /entries",
-                trace_id=tid,
-                span_id=ids["led"],
-                parent=ids["or"],
-                start_ms=t_pay + 1,
-                ms=3,
-                base=base,
-                error=fail_ledger,
-            )
-        ],
-    }
     store = TraceStore()
-    store.add(decode_json(export_json(spans), 100))
-    return store, tid
+    return store, checkout(store, base=time.time(), payments_ms=payments_ms, fail=fail, test=test)
 
 
 def test_the_critical_path_and_blame_name_the_slow_service() -> None:
@@ -332,25 +269,62 @@ def test_the_critical_path_and_blame_name_the_slow_service() -> None:
     trace = store.get(tid)
     assert trace is not None
     path = [s.service for s in query.critical_path(trace)]
-    assert path == ["gateway", "orders", "ledger", "payments", "inventory"]
+    # calls in sequence: every one of them held the order up
+    assert path == [
+        "gateway",
+        "orders",
+        "orders",
+        "ledger",
+        "orders",
+        "payments",
+        "orders",
+        "inventory",
+    ]
     verdict = query.blame(trace)
     assert verdict.slow_service == "payments" and verdict.error_service == ""
+    assert verdict.slow_self_time == pytest.approx(0.4, abs=0.001)
     rows = query.waterfall(trace)
     assert [(r.span.service, r.depth) for r in rows] == [
         ("gateway", 0),
         ("orders", 1),
-        ("inventory", 2),
-        ("payments", 2),
-        ("ledger", 2),
+        ("orders", 2),
+        ("inventory", 3),
+        ("orders", 2),
+        ("payments", 3),
+        ("orders", 2),
+        ("ledger", 3),
     ]
 
 
-def test_the_deepest_errored_span_is_the_origin() -> None:
-    store, tid = _checkout(payments_ms=5, fail_ledger=True)
+def test_the_deepest_errored_span_is_the_origin_and_never_the_test_itself() -> None:
+    store, tid = _checkout(payments_ms=5, fail=True, test="test_flows.py::test_pay")
     trace = store.get(tid)
     assert trace is not None
-    assert query.blame(trace).error_service == "ledger"
-    assert [r.span.service for r in query.waterfall(trace) if r.error_origin] == ["ledger"]
+    assert query.blame(trace).error_service == "payments"
+    assert [r.span.service for r in query.waterfall(trace) if r.error_origin] == ["payments"]
+    # A test that failed on an answer (no span of a service failed) blames no service.
+    tid2 = secrets.token_hex(16)
+    store.add(
+        decode_json(
+            export_json(
+                {
+                    "suite:flows": [
+                        span_json(
+                            "test t",
+                            trace_id=tid2,
+                            error=True,
+                            ms=50,
+                            attributes={"test.id": "test_flows.py::test_t"},
+                        )
+                    ]
+                }
+            ),
+            10,
+        )
+    )
+    only_test = store.get(tid2)
+    assert only_test is not None
+    assert query.blame(only_test).error_service == "" and query.blame(only_test).slow_service == ""
 
 
 def test_filters_and_finding_a_trace_by_request_id() -> None:

@@ -118,8 +118,10 @@ def _held(name: str, endpoint: str, stats: dict[str, Any]) -> str:
 
 
 def _ms(value: Any) -> str:
-    v = float(value or 0)
-    return f"{v:.1f}ms" if v < 10 else (f"{v:.0f}ms" if v < 1000 else f"{v / 1000:.2f}s")
+    """Milliseconds (as the JSON answers carry them) as text."""
+    from stagedeck.traces.query import duration_text
+
+    return duration_text(float(value or 0) / 1000)
 
 
 def summary_line(t: dict[str, Any]) -> str:

@@ -15,23 +15,14 @@ from typing import Any
 from rich.text import Text
 from textual.app import App
 
-from stagedeck.traces.query import Row, TraceSummary
+from stagedeck.traces.query import Row, TraceSummary, duration_text
 from stagedeck.tui.palette import service_colour, style
 
 CRITICAL_BAR = "█"
 OTHER_BAR = "▒"
 
 
-def ms(seconds: float) -> str:
-    """A duration in at most 7 cells: ``0.4ms``, ``312ms``, ``4.21s``, ``95s``."""
-    value = seconds * 1000
-    if value < 10:
-        return f"{value:.1f}ms"
-    if value < 1000:
-        return f"{value:.0f}ms"
-    if value < 10_000:
-        return f"{value / 1000:.2f}s"
-    return f"{value / 1000:.0f}s"
+ms = duration_text
 
 
 def summary_cells(
