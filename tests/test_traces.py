@@ -3,15 +3,21 @@ storage, hostile payloads refused without harm, and the questions asked of a tra
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import secrets
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from stagedeck.engine.engine import Engine
+from stagedeck.recipe.errors import RecipeError
+from stagedeck.recipe.model import load_recipe
 from stagedeck.traces import query
+from stagedeck.traces.env import otel_env
 from stagedeck.traces.model import PayloadError
 from stagedeck.traces.otlp_json import decode_json
 from stagedeck.traces.otlp_proto import decode_proto
@@ -415,3 +421,73 @@ def test_a_parent_cycle_in_hostile_ids_does_not_hang() -> None:
     assert len(query.waterfall(trace)) == 2
     assert query.critical_path(trace) == []
     assert json.dumps(query.summarize(trace).to_json())
+
+
+# --------------------------------------------------------------------------- recipe and engine
+
+
+def test_the_traces_section_is_validated_like_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(
+        '[environment]\nname = "x"\n\n[services.a]\ncommand = ["true"]\nport = 4318\n\n'
+        '[traces]\nprot = 4318\nmax_spans = 0\ncontainer_endpoint = "host:1"\n'
+    )
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path)
+    text = str(caught.value)
+    assert f"{path}:8: traces.port: port 4318 is also a service's port" in text
+    assert f"{path}:9: traces.prot: unknown key 'prot' (did you mean 'port'?)" in text
+    assert f"{path}:10: traces.max_spans: must be a whole number of at least 1" in text
+    assert f"{path}:11: traces.container_endpoint: must be an http:// URL" in text
+    path.write_text('[environment]\nname = "x y"\n[services.a]\ncommand = ["true"]\n[traces]\n')
+    recipe = load_recipe(path)
+    assert recipe.traces is not None and recipe.traces.endpoint == "http://127.0.0.1:4318"
+    assert otel_env(recipe, "a") == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_SERVICE_NAME": "a",
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=x%20y",
+    }
+    assert otel_env(recipe, "a", in_container=True)["OTEL_EXPORTER_OTLP_ENDPOINT"] == (
+        "http://host.docker.internal:4318"
+    )
+
+
+async def test_the_engine_receives_spans_and_its_services_get_the_variables(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.toml"
+    show = "import os, time; print('otel', os.environ['OTEL_SERVICE_NAME'], os.environ['OTEL_EXPORTER_OTLP_ENDPOINT'], os.environ['OTEL_BSP_SCHEDULE_DELAY'], flush=True); time.sleep(60)"
+    path.write_text(
+        '[environment]\nname = "x"\n\n'
+        f'[services.app]\ncommand = ["{{python}}", "-c", "{show}"]\n'
+        'env = { OTEL_BSP_SCHEDULE_DELAY = "100" }\n\n'
+        '[traces]\nport = "auto"\n'
+    )
+    recipe = load_recipe(path)
+    engine = Engine(recipe)
+    await engine.start()
+    try:
+        assert engine.otlp is not None and engine.traces is not None
+        endpoint = engine.otlp.endpoint
+        assert recipe.traces is not None and endpoint == recipe.traces.endpoint
+        deadline = time.monotonic() + 10
+        while not [ln for ln in engine.logs.since(0) if ln.text.startswith("otel ")]:
+            assert time.monotonic() < deadline, "the service never printed its environment"
+            await asyncio.sleep(0.05)
+        line = next(ln.text for ln in engine.logs.since(0) if ln.text.startswith("otel "))
+        assert line == f"otel app {endpoint} 100"  # the recipe's own env wins
+        tid = secrets.token_hex(16)
+        async with httpx.AsyncClient() as client:
+            r = await client.post(
+                endpoint + "/v1/traces",
+                content=export_json({"app": [span_json("GET /x", trace_id=tid)]}),
+                headers={"Content-Type": "application/json"},
+            )
+        assert r.status_code == 200
+        trace = engine.traces.get(tid)
+        assert trace is not None and trace.services() == ["app"]
+    finally:
+        await engine.stop()
+    assert engine.otlp is None
