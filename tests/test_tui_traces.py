@@ -46,6 +46,9 @@ def traced_engine(tmp_path: Path) -> tuple[Engine, dict[str, str]]:
     for n in range(4):
         checkout(store, base=NOW - 120 + n, rid=f"req-01{n}")
     feed_logs(engine, start=NOW - 31)
+    engine.logs.append("payments", "INFO  payments rid=req-0003 warming card cache", ts=NOW - 41)
+    engine.logs.append("payments", "WARN  payments rid=req-0003 bank slow: 412ms", ts=NOW - 39.5)
+    engine.logs.append("payments", "INFO  payments rid=req-0003 settled", ts=NOW - 20)
     return engine, ids
 
 
@@ -117,6 +120,8 @@ async def test_list_filters_open_a_waterfall_and_jump_to_the_span_logs(tmp_path:
         assert logs.view.filter == LogFilter(
             services=frozenset({"payments"}), request_id="req-0003"
         )
+        selected = logs.view.selected_line  # the first line at the span's time, not the newest
+        assert selected is not None and "bank slow" in selected.text and not logs.view.follow
 
 
 async def test_span_text_is_shown_as_text_not_markup_or_escapes(tmp_path: Path) -> None:

@@ -392,23 +392,11 @@ class StagedeckApp(App[int]):
         return True
 
     async def open_logs_for_span(self, service: str, rid: str, trace_id: str, at: float) -> None:
-        """The log lines of ``service`` for the request a span belongs to."""
-        from stagedeck.engine.logquery import LogFilter
-
+        """The log lines of ``service`` for the request a span belongs to, at the span's time."""
         await self.switch_mode("logs")
         screen = self.screen
         if isinstance(screen, _screens().LogsScreen):
-            # The request id is what services write in their lines; a trace id is searched
-            # for as text when the spans carry no request id.
-            screen.apply_filter(
-                LogFilter(
-                    services=frozenset({service}), request_id=rid, text="" if rid else trace_id
-                )
-            )
-            clock = time.strftime("%H:%M:%S", time.localtime(at))
-            self.notify(
-                f"{service} lines of {'request ' + rid if rid else 'trace'} · span at {clock}"
-            )
+            screen.show_span(service, rid, trace_id, at)
 
     def current_keys(self) -> dict[str, str]:
         """Binding id → key in force now (after the user's remaps), for the help screen."""

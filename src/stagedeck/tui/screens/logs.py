@@ -165,6 +165,24 @@ class LogsScreen(Screen[None]):
         if opener is not None:
             await opener(trace.trace_id)
 
+    def show_span(self, service: str, request_id: str, trace_id: str, at: float) -> None:
+        """A span's service's lines of its request, the cursor on the first at the span's time.
+
+        Filtered by the request id services write in their lines; by the trace id as
+        text when the span carries no request id.
+        """
+        text = "" if request_id else trace_id
+        self.apply_filter(
+            LogFilter(services=frozenset({service}), request_id=request_id, text=text)
+        )
+        view = self.view
+        for row in range(view.row_count):
+            line = view.line_at(row)
+            if line is not None and line.ts >= at - 0.001:
+                view.follow = False
+                view.cursor = row
+                break
+
     def show_service(self, service: str) -> None:
         """Open on one service (from the services table's ``enter``)."""
         self.apply_filter(LogFilter(services=frozenset({service})))
