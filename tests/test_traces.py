@@ -7,6 +7,7 @@ import asyncio
 import gzip
 import json
 import secrets
+import socket
 import time
 from pathlib import Path
 
@@ -491,3 +492,30 @@ async def test_the_engine_receives_spans_and_its_services_get_the_variables(
     finally:
         await engine.stop()
     assert engine.otlp is None
+
+
+async def test_a_reload_that_moves_the_receiver_keeps_the_traces(tmp_path: Path) -> None:
+    def free() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    path = tmp_path / "r.toml"
+    base = '[environment]\nname = "x"\n[services.a]\ncommand = ["true"]\n'
+    first, second = free(), free()
+    path.write_text(base + f"[traces]\nport = {first}\n")
+    engine = Engine(load_recipe(path))
+    await engine.start(bring_up=False)
+    try:
+        store = engine.traces
+        assert store is not None and engine.otlp is not None and engine.otlp.port == first
+        store.add(decode_json(export_json({"a": [span_json("GET /", trace_id="1" * 32)]}), 10))
+        path.write_text(base + f"[traces]\nport = {second}\nmax_traces = 10\n")
+        await engine.apply_recipe(load_recipe(path))
+        assert engine.otlp is not None and engine.otlp.port == second
+        assert engine.traces is store and store.max_traces == 10 and store.get("1" * 32)
+        path.write_text(base)
+        await engine.apply_recipe(load_recipe(path))
+        assert engine.otlp is None and engine.traces is None
+    finally:
+        await engine.stop()

@@ -183,6 +183,28 @@ class Engine:
             return
         self.otlp = receiver
 
+    async def _retrace(self, recipe: Recipe) -> None:
+        """A reload changed ``[traces]``: listen where it now says, keep what is held."""
+        if self.otlp is not None:
+            await self.otlp.close()
+            self.otlp = None
+        config = recipe.traces
+        if config is None:
+            self.traces = None
+            return
+        if self.traces is None:
+            self.traces = TraceStore(config.max_traces, config.max_spans)
+        else:
+            self.traces.max_traces, self.traces.max_spans = config.max_traces, config.max_spans
+        await self.start_traces()
+        self.bus.publish(
+            Notice(
+                f"traces: now received at {config.endpoint}; services started before "
+                "the change send to the old address until they are redeployed",
+                "information",
+            )
+        )
+
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run a background coroutine that the engine cancels on stop."""
         task = asyncio.ensure_future(coro)
@@ -471,6 +493,8 @@ class Engine:
         install_masker(self.logs, recipe)
         await asyncio.gather(*(self._retire_service(old.services[n]) for n in outcome.removed))
         self.recipe = recipe
+        if recipe.traces != old.traces:
+            await self._retrace(recipe)
         self.target.update_recipe(recipe)
         for name in outcome.removed:
             for table in (self.statuses, self.latency, self._trackers):
