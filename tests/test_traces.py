@@ -519,3 +519,20 @@ async def test_a_reload_that_moves_the_receiver_keeps_the_traces(tmp_path: Path)
         assert engine.otlp is None and engine.traces is None
     finally:
         await engine.stop()
+
+
+def test_evidence_for_triage_names_the_failing_then_the_slow_service() -> None:
+    from stagedeck.traces.evidence import pick, suspects_from_traces
+    from stagedeck.traces.remote import summary_json
+
+    store = TraceStore()
+    now = time.time()
+    failed = checkout(store, base=now - 9, fail=True, rid="r-f", test="t.py::test_a")
+    slow = checkout(store, base=now - 5, payments_ms=300, rid="r-s")
+    checkout(store, base=now - 2, rid="r-q")
+    summaries = [summary_json(t) for t in store]
+    assert [s["trace_id"] for s in pick(summaries, 2)] == [failed, slow]
+    shift = query.LatencyShift("ledger", 5.0, 40.0, 12)
+    ranked = suspects_from_traces(pick(summaries), [shift])
+    assert [(svc, w) for svc, w, _ in ranked] == [("payments", 0.9), ("ledger", 0.5)]
+    assert "failed first in trace" in ranked[0][2] and "8.0x slower" in ranked[1][2]
