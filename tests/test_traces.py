@@ -171,6 +171,22 @@ def _hostile_payloads() -> dict[str, tuple[str, bytes]]:
             "application/json",
             export_json({"a": [good, {**good, "spanId": "zz"}]}),
         ),
+        "resourceSpans of numbers": ("application/json", b'{"resourceSpans": [5]}'),
+        "kvlist of numbers": (
+            "application/json",
+            export_json(
+                {
+                    "a": [
+                        {
+                            **good,
+                            "attributes": [
+                                {"key": "k", "value": {"kvlistValue": {"values": [1]}}}
+                            ],
+                        }
+                    ]
+                }
+            ),
+        ),
         "garbage proto": ("application/x-protobuf", secrets.token_bytes(300)),
         "truncated proto": (
             "application/x-protobuf",
@@ -536,3 +552,34 @@ def test_evidence_for_triage_names_the_failing_then_the_slow_service() -> None:
     ranked = suspects_from_traces(pick(summaries), [shift])
     assert [(svc, w) for svc, w, _ in ranked] == [("payments", 0.9), ("ledger", 0.5)]
     assert "failed first in trace" in ranked[0][2] and "8.0x slower" in ranked[1][2]
+
+
+def test_mutated_payloads_are_accepted_or_refused_never_crash_the_decoders() -> None:
+    """Flip, cut and splice valid payloads: every result is spans or a PayloadError."""
+    import random
+
+    from stagedeck.traces.receiver import decode
+
+    rng = random.Random(17)
+    proto = encode_spans(sdk_spans()).SerializeToString()
+    tid = secrets.token_hex(16)
+    as_json = export_json({"a": [span_json("x", trace_id=tid, attributes={"k": "v"})]})
+    outcomes = {"ok": 0, "refused": 0}
+    for body, ctype in ((proto, "application/x-protobuf"), (as_json, "application/json")):
+        for _ in range(1500):
+            mutated = bytearray(body)
+            for _ in range(rng.randint(1, 4)):
+                what = rng.random()
+                i = rng.randrange(len(mutated))
+                if what < 0.5:
+                    mutated[i] = rng.randrange(256)
+                elif what < 0.75:
+                    del mutated[i : i + rng.randint(1, 8)]
+                else:
+                    mutated[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+            try:
+                decode(bytes(mutated), ctype, 1000)
+                outcomes["ok"] += 1
+            except PayloadError:
+                outcomes["refused"] += 1
+    assert outcomes["refused"] > 1000 and outcomes["ok"] > 0, outcomes

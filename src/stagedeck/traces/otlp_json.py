@@ -29,13 +29,13 @@ def decode_json(body: bytes, max_spans: int) -> list[Span]:
     if not isinstance(data, dict):
         raise PayloadError("an export request is a JSON object")
     spans: list[Span] = []
-    for rs in _list(data, "resourceSpans"):
+    for rs in _objects(data, "resourceSpans"):
         resource = _dict(rs, "resource")
         service = ""
         for kv in _list(resource, "attributes"):
             if isinstance(kv, dict) and kv.get("key") == "service.name":
                 service = any_value(kv.get("value"), 0)
-        for ss in _list(rs, "scopeSpans"):
+        for ss in _objects(rs, "scopeSpans"):
             for raw in _list(ss, "spans"):
                 if len(spans) >= max_spans:
                     raise PayloadError(f"more than {max_spans} spans in one request")
@@ -98,13 +98,16 @@ def any_value(value: Any, depth: int) -> str:
         items = _list(_dict(value, "arrayValue"), "values")
         return json.dumps([any_value(v, depth + 1) for v in items], ensure_ascii=False)
     if "kvlistValue" in value:
-        pairs = _list(_dict(value, "kvlistValue"), "values")
+        pairs = _objects(_dict(value, "kvlistValue"), "values")
         return json.dumps(
             {str(kv.get("key", "")): any_value(kv.get("value"), depth + 1) for kv in pairs},
             ensure_ascii=False,
         )
     if "bytesValue" in value:
-        return str(value["bytesValue"])[:64]
+        v = value["bytesValue"]
+        if not isinstance(v, str):
+            raise PayloadError("bytesValue must be a base64 string")
+        return v[:64]
     return ""
 
 
@@ -115,6 +118,13 @@ def _list(obj: dict[str, Any], key: str) -> list[Any]:
     if not isinstance(value, list):
         raise PayloadError(f"{key} must be a list")
     return value
+
+
+def _objects(obj: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = _list(obj, key)
+    if not all(isinstance(item, dict) for item in items):
+        raise PayloadError(f"{key} must be a list of objects")
+    return items
 
 
 def _dict(obj: dict[str, Any], key: str) -> dict[str, Any]:

@@ -250,6 +250,9 @@ class OtlpReceiver:
             return self._refuse(413, f"inflated body over {self.max_body} bytes", proto)
         except PayloadError as exc:
             return self._refuse(400, str(exc), proto, close)
+        except Exception as exc:  # a shape the decoders did not foresee is still malformed
+            log.warning("OTLP payload broke the decoder", exc_info=True)
+            return self._refuse(400, f"malformed export request ({type(exc).__name__})", proto)
         result = self.store.add(spans)
         if self.on_spans is not None and result.accepted:
             self.on_spans(result.accepted)
