@@ -179,9 +179,7 @@ def _hostile_payloads() -> dict[str, tuple[str, bytes]]:
                     "a": [
                         {
                             **good,
-                            "attributes": [
-                                {"key": "k", "value": {"kvlistValue": {"values": [1]}}}
-                            ],
+                            "attributes": [{"key": "k", "value": {"kvlistValue": {"values": [1]}}}],
                         }
                     ]
                 }
@@ -583,3 +581,90 @@ def test_mutated_payloads_are_accepted_or_refused_never_crash_the_decoders() -> 
             except PayloadError:
                 outcomes["refused"] += 1
     assert outcomes["refused"] > 1000 and outcomes["ok"] > 0, outcomes
+
+
+@pytest.mark.filterwarnings("ignore:`LoggingHandler`:DeprecationWarning")
+async def test_otlp_log_records_join_the_service_log_with_their_trace_id(tmp_path: Path) -> None:
+    import logging as pylogging
+
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    path = tmp_path / "r.toml"
+    path.write_text(
+        '[environment]\nname = "x"\n[services.app]\ncommand = ["true"]\n[traces]\nport = "auto"\n'
+    )
+    engine = Engine(load_recipe(path))
+    await engine.start(bring_up=False)
+    try:
+        assert engine.otlp is not None
+        endpoint = engine.otlp.endpoint
+
+        def send() -> str:
+            logs = LoggerProvider(resource=Resource.create({"service.name": "app"}))
+            logs.add_log_record_processor(
+                SimpleLogRecordProcessor(OTLPLogExporter(endpoint=endpoint + "/v1/logs"))
+            )
+            stranger = LoggerProvider(resource=Resource.create({"service.name": "stranger"}))
+            stranger.add_log_record_processor(
+                SimpleLogRecordProcessor(OTLPLogExporter(endpoint=endpoint + "/v1/logs"))
+            )
+            logger = pylogging.getLogger("interop-logs")
+            logger.propagate = False
+            logger.setLevel(pylogging.INFO)
+            tracer = TracerProvider().get_tracer("t")
+            with tracer.start_as_current_span("checkout") as span:
+                logger.addHandler(LoggingHandler(logger_provider=logs))
+                logger.error("card declined \x1b[31mred\x1b[0m [bold]x[/]")
+                logger.handlers.clear()
+                logger.addHandler(LoggingHandler(logger_provider=stranger))
+                logger.error("from a service the recipe does not have")
+                logger.handlers.clear()
+                trace_id = format(span.get_span_context().trace_id, "032x")
+            logs.shutdown()
+            stranger.shutdown()
+            return trace_id
+
+        trace_id = await asyncio.to_thread(send)
+        lines = [ln for ln in engine.logs.since(0) if "card declined" in ln.text]
+        assert len(lines) == 1
+        line = lines[0]
+        assert line.service == "app" and line.level == "error"
+        assert line.text == f"ERROR card declined red [bold]x[/] trace_id={trace_id}"
+        assert line.rid == trace_id  # so `v` on the line finds the trace
+        assert not [ln for ln in engine.logs.since(0) if "does not have" in ln.text]
+        # JSON too, and a broken one changes nothing
+        body = {
+            "resourceLogs": [
+                {
+                    "resource": {
+                        "attributes": [{"key": "service.name", "value": {"stringValue": "app"}}]
+                    },
+                    "scopeLogs": [
+                        {
+                            "logRecords": [
+                                {
+                                    "timeUnixNano": str(time.time_ns()),
+                                    "severityNumber": 13,
+                                    "body": {"stringValue": "retrying bank call"},
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ]
+        }
+        async with httpx.AsyncClient() as client:
+            ok = await client.post(endpoint + "/v1/logs", json=body)
+            bad = await client.post(
+                endpoint + "/v1/logs",
+                content=b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": "x"}]}]}]}',
+                headers={"Content-Type": "application/json"},
+            )
+        assert ok.status_code == 200 and bad.status_code == 400
+        assert [ln.text for ln in engine.logs.since(0) if "bank" in ln.text] == [
+            "WARN retrying bank call"
+        ]
+    finally:
+        await engine.stop()

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stagedeck.engine.clock import wall
 from stagedeck.engine.events import (
@@ -43,6 +43,9 @@ from stagedeck.targets import make_target
 from stagedeck.targets.base import Target
 from stagedeck.traces.receiver import OtlpReceiver
 from stagedeck.traces.store import TraceStore
+
+if TYPE_CHECKING:
+    from stagedeck.traces.otlp_logs import LogRecord
 
 log = logging.getLogger("stagedeck.engine")
 T = TypeVar("T")
@@ -169,7 +172,13 @@ class Engine:
         config = self.recipe.traces
         if config is None or self.traces is None or self.otlp is not None:
             return
-        receiver = OtlpReceiver(self.traces, config.host, config.port, max_body=config.max_body)
+        receiver = OtlpReceiver(
+            self.traces,
+            config.host,
+            config.port,
+            max_body=config.max_body,
+            on_logs=self._otlp_logs,
+        )
         try:
             await receiver.start()
         except OSError as exc:
@@ -182,6 +191,14 @@ class Engine:
             )
             return
         self.otlp = receiver
+
+    def _otlp_logs(self, records: list[LogRecord]) -> None:
+        """Log records sent over OTLP join the service's log (recipe services only: a
+        sender must not be able to create rings by naming services)."""
+        services = self.recipe.services
+        for record in records:
+            if record.service in services:
+                self.logs.append(record.service, record.line(), "otlp", record.ts)
 
     async def _retrace(self, recipe: Recipe) -> None:
         """A reload changed ``[traces]``: listen where it now says, keep what is held."""

@@ -29,13 +29,13 @@ def decode_json(body: bytes, max_spans: int) -> list[Span]:
     if not isinstance(data, dict):
         raise PayloadError("an export request is a JSON object")
     spans: list[Span] = []
-    for rs in _objects(data, "resourceSpans"):
+    for rs in objects(data, "resourceSpans"):
         resource = _dict(rs, "resource")
         service = ""
         for kv in _list(resource, "attributes"):
             if isinstance(kv, dict) and kv.get("key") == "service.name":
                 service = any_value(kv.get("value"), 0)
-        for ss in _objects(rs, "scopeSpans"):
+        for ss in objects(rs, "scopeSpans"):
             for raw in _list(ss, "spans"):
                 if len(spans) >= max_spans:
                     raise PayloadError(f"more than {max_spans} spans in one request")
@@ -60,9 +60,9 @@ def _span(raw: Any, service: str) -> Span:
     if not isinstance(message, str) or not isinstance(name, str):
         raise PayloadError("span name and status message must be strings")
     return make_span(
-        trace_id=_hex_id(raw.get("traceId")),
-        span_id=_hex_id(raw.get("spanId")),
-        parent_id=_hex_id(raw.get("parentSpanId")),
+        trace_id=hex_id(raw.get("traceId")),
+        span_id=hex_id(raw.get("spanId")),
+        parent_id=hex_id(raw.get("parentSpanId")),
         name=name,
         service=service,
         kind=_int_or_name(raw.get("kind", 0)),
@@ -86,7 +86,7 @@ def any_value(value: Any, depth: int) -> str:
             raise PayloadError("stringValue must be a string")
         return v
     if "intValue" in value:
-        return str(_int(value["intValue"]))
+        return str(integer(value["intValue"]))
     if "boolValue" in value:
         return "true" if value["boolValue"] is True else "false"
     if "doubleValue" in value:
@@ -98,7 +98,7 @@ def any_value(value: Any, depth: int) -> str:
         items = _list(_dict(value, "arrayValue"), "values")
         return json.dumps([any_value(v, depth + 1) for v in items], ensure_ascii=False)
     if "kvlistValue" in value:
-        pairs = _objects(_dict(value, "kvlistValue"), "values")
+        pairs = objects(_dict(value, "kvlistValue"), "values")
         return json.dumps(
             {str(kv.get("key", "")): any_value(kv.get("value"), depth + 1) for kv in pairs},
             ensure_ascii=False,
@@ -120,7 +120,7 @@ def _list(obj: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _objects(obj: dict[str, Any], key: str) -> list[dict[str, Any]]:
+def objects(obj: dict[str, Any], key: str) -> list[dict[str, Any]]:
     items = _list(obj, key)
     if not all(isinstance(item, dict) for item in items):
         raise PayloadError(f"{key} must be a list of objects")
@@ -136,7 +136,7 @@ def _dict(obj: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-def _hex_id(value: Any) -> str:
+def hex_id(value: Any) -> str:
     """Ids are hex in OTLP/JSON; some exporters send base64 (the protobuf JSON default)."""
     if value is None or value == "":
         return ""
@@ -150,7 +150,7 @@ def _hex_id(value: Any) -> str:
         raise PayloadError("ids must be hex strings") from None
 
 
-def _int(value: Any) -> int:
+def integer(value: Any) -> int:
     if isinstance(value, bool):
         raise PayloadError("expected an integer")
     if isinstance(value, int):
@@ -166,10 +166,10 @@ def _int(value: Any) -> int:
 def _nanos(value: Any) -> int:
     if value is None:
         raise PayloadError("spans need startTimeUnixNano and endTimeUnixNano")
-    return _int(value)
+    return integer(value)
 
 
 def _int_or_name(value: Any) -> int | str:
     if isinstance(value, str) and not value.isdigit():
         return value
-    return _int(value)
+    return integer(value)

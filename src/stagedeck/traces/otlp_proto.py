@@ -57,7 +57,7 @@ def _varint(b: bytes, i: int) -> tuple[int, int]:
             raise PayloadError("varint longer than 10 bytes")
 
 
-def _fields(b: bytes, i: int, end: int) -> list[Field]:
+def fields(b: bytes, i: int, end: int) -> list[Field]:
     """Every field of the message in ``b[i:end]``, length-delimited ones as offsets."""
     out: list[Field] = []
     while i < end:
@@ -94,24 +94,24 @@ def _fields(b: bytes, i: int, end: int) -> list[Field]:
 
 def _request(b: bytes, max_spans: int) -> list[Span]:
     spans: list[Span] = []
-    for number, wire, start, stop in _fields(b, 0, len(b)):
+    for number, wire, start, stop in fields(b, 0, len(b)):
         if number != 1 or wire != 2:
             continue
         service = ""
         scopes: list[tuple[int, int]] = []
-        for n2, w2, s2, e2 in _fields(b, start, stop):
+        for n2, w2, s2, e2 in fields(b, start, stop):
             if w2 != 2:
                 continue
             if n2 == 1:  # Resource
-                for n3, w3, s3, e3 in _fields(b, s2, e2):
+                for n3, w3, s3, e3 in fields(b, s2, e2):
                     if n3 == 1 and w3 == 2:
-                        key, value = _key_value(b, s3, e3, 0)
+                        key, value = key_value(b, s3, e3, 0)
                         if key == "service.name":
                             service = value
             elif n2 == 2:
                 scopes.append((s2, e2))
         for s2, e2 in scopes:
-            for n3, w3, s3, e3 in _fields(b, s2, e2):
+            for n3, w3, s3, e3 in fields(b, s2, e2):
                 if n3 == 2 and w3 == 2:
                     if len(spans) >= max_spans:
                         raise PayloadError(f"more than {max_spans} spans in one request")
@@ -123,10 +123,10 @@ def _span(b: bytes, start: int, stop: int, service: str) -> Span:
     trace_id = span_id = parent_id = name = message = ""
     kind = code = start_ns = end_ns = 0
     attributes: list[tuple[str, str]] = []
-    for number, wire, s, e in _fields(b, start, stop):
+    for number, wire, s, e in fields(b, start, stop):
         if wire == 2:
             if number == 9:
-                attributes.append(_key_value(b, s, e, 0))
+                attributes.append(key_value(b, s, e, 0))
             elif number == 1:
                 trace_id = b[s:e].hex()
             elif number == 2:
@@ -136,7 +136,7 @@ def _span(b: bytes, start: int, stop: int, service: str) -> Span:
             elif number == 5:
                 name = b[s:e].decode()
             elif number == 15:
-                for n2, w2, s2, e2 in _fields(b, s, e):
+                for n2, w2, s2, e2 in fields(b, s, e):
                     if n2 == 2 and w2 == 2:
                         message = b[s2:e2].decode()
                     elif n2 == 3 and w2 == 0:
@@ -163,8 +163,8 @@ def _span(b: bytes, start: int, stop: int, service: str) -> Span:
     )
 
 
-def _key_value(b: bytes, start: int, stop: int, depth: int) -> tuple[str, str]:
-    # The hot path (every attribute of every span): read inline, without _fields,
+def key_value(b: bytes, start: int, stop: int, depth: int) -> tuple[str, str]:
+    # The hot path (every attribute of every span): read inline, without fields,
     # for the common shape {1: key, 2: {1: string}} and fall back for the rest.
     key = value = ""
     i = start
@@ -183,25 +183,25 @@ def _key_value(b: bytes, start: int, stop: int, depth: int) -> tuple[str, str]:
             elif end - i >= 2 and b[i] == 0x0A and b[i + 1] < 0x80 and i + 2 + b[i + 1] == end:
                 value = b[i + 2 : end].decode()  # AnyValue{string_value} with a short string
             else:
-                value = _any_value(b, i, end, depth)
+                value = any_value(b, i, end, depth)
             i = end
         else:
-            for number, wire, s, e in _fields(b, i, stop):
+            for number, wire, s, e in fields(b, i, stop):
                 if wire == 2 and number == 1:
                     key = b[s:e].decode()
                 elif wire == 2 and number == 2:
-                    value = _any_value(b, s, e, depth)
+                    value = any_value(b, s, e, depth)
             break
     if i > stop:
         raise PayloadError("a message runs past its end")
     return key, value
 
 
-def _any_value(b: bytes, start: int, stop: int, depth: int) -> str:
+def any_value(b: bytes, start: int, stop: int, depth: int) -> str:
     if depth > MAX_DEPTH:
         raise PayloadError("attribute values nested too deeply")
     text = ""
-    for number, wire, s, e in _fields(b, start, stop):
+    for number, wire, s, e in fields(b, start, stop):
         if number == 1 and wire == 2:
             text = b[s:e].decode()
         elif number == 2 and wire == 0:
@@ -212,15 +212,15 @@ def _any_value(b: bytes, start: int, stop: int, depth: int) -> str:
             text = repr(_DOUBLE.unpack(s.to_bytes(8, "little"))[0])
         elif number == 5 and wire == 2:
             items = [
-                _any_value(b, s2, e2, depth + 1)
-                for n2, w2, s2, e2 in _fields(b, s, e)
+                any_value(b, s2, e2, depth + 1)
+                for n2, w2, s2, e2 in fields(b, s, e)
                 if n2 == 1 and w2 == 2
             ]
             text = json.dumps(items, ensure_ascii=False)
         elif number == 6 and wire == 2:
             pairs = dict(
-                _key_value(b, s2, e2, depth + 1)
-                for n2, w2, s2, e2 in _fields(b, s, e)
+                key_value(b, s2, e2, depth + 1)
+                for n2, w2, s2, e2 in fields(b, s, e)
                 if n2 == 1 and w2 == 2
             )
             text = json.dumps(pairs, ensure_ascii=False)

@@ -1,4 +1,4 @@
-"""An OTLP/HTTP receiver for traces: ``POST /v1/traces``, protobuf or JSON.
+"""An OTLP/HTTP receiver: ``POST /v1/traces`` (and ``/v1/logs``), protobuf or JSON.
 
 It runs on the engine's event loop (asyncio streams; no web framework) and
 feeds a :class:`~stagedeck.traces.store.TraceStore`. Everything that arrives
@@ -27,10 +27,14 @@ import logging
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from stagedeck.traces.model import PayloadError, Span
 from stagedeck.traces.remote import QUERY_PATH, answer_query
 from stagedeck.traces.store import TraceStore
+
+if TYPE_CHECKING:
+    from stagedeck.traces.otlp_logs import LogRecord
 
 log = logging.getLogger("stagedeck.traces")
 
@@ -41,6 +45,7 @@ MAX_SPANS_PER_REQUEST = 20_000
 OFFLOAD_BYTES = 64_000
 """Bodies larger than this are decoded in a thread, so a big batch does not stall a frame."""
 TRACES_PATH = "/v1/traces"
+LOGS_PATH = "/v1/logs"
 
 
 @dataclass(frozen=True)
@@ -117,13 +122,14 @@ class OtlpReceiver:
         port: int = 4318,
         *,
         max_body: int = 4_000_000,
-        on_spans: Callable[[int], None] | None = None,
+        on_logs: Callable[[list[LogRecord]], None] | None = None,
     ) -> None:
         self.store = store
         self.host = host
         self.port = port
         self.max_body = max_body
-        self.on_spans = on_spans
+        self.on_logs = on_logs
+        """Where OTLP log records go; without it ``/v1/logs`` is not served (404)."""
         self.requests = 0
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -228,7 +234,8 @@ class OtlpReceiver:
         path, _, query_string = target.partition("?")
         if method == "GET" and path.startswith(QUERY_PATH):
             return self._query(path, query_string, close)
-        if path != TRACES_PATH:
+        logs = path == LOGS_PATH and self.on_logs is not None
+        if path != TRACES_PATH and not logs:
             return self._refuse(404, f"POST spans to {TRACES_PATH}", proto, close)
         if method != "POST":
             return self._refuse(405, "POST an export request", proto, close)
@@ -242,7 +249,11 @@ class OtlpReceiver:
                 body = gunzip(body, self.max_body)
             elif encoding not in ("identity", ""):
                 raise PayloadError(f"content encoding {encoding[:20]!r} is not supported")
-            if len(body) > OFFLOAD_BYTES:
+            if logs:
+                from stagedeck.traces.otlp_logs import decode_logs
+
+                records = decode_logs(body, ctype, MAX_SPANS_PER_REQUEST)
+            elif len(body) > OFFLOAD_BYTES:
                 spans = await asyncio.to_thread(decode, body, ctype, MAX_SPANS_PER_REQUEST)
             else:
                 spans = decode(body, ctype, MAX_SPANS_PER_REQUEST)
@@ -253,9 +264,10 @@ class OtlpReceiver:
         except Exception as exc:  # a shape the decoders did not foresee is still malformed
             log.warning("OTLP payload broke the decoder", exc_info=True)
             return self._refuse(400, f"malformed export request ({type(exc).__name__})", proto)
-        result = self.store.add(spans)
-        if self.on_spans is not None and result.accepted:
-            self.on_spans(result.accepted)
+        if logs and self.on_logs is not None:
+            self.on_logs(records)
+        else:
+            self.store.add(spans)
         if proto:
             return Answer(200, b"", "application/x-protobuf", close)
         return Answer(200, b"{}", "application/json", close)
