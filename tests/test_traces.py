@@ -668,3 +668,27 @@ async def test_otlp_log_records_join_the_service_log_with_their_trace_id(tmp_pat
         ]
     finally:
         await engine.stop()
+
+
+async def test_a_run_beside_a_cockpit_asks_the_cockpit_for_a_test_s_traces(tmp_path: Path) -> None:
+    """``stagedeck run`` while a cockpit holds the port: its engine has no receiver of its own."""
+    from stagedeck.traces.evidence import traces_of_test
+
+    store = TraceStore()
+    now = time.time()
+    with receiver(store) as rx:
+        failed = rx.call(
+            lambda: checkout(store, base=now - 2, fail=True, rid="r-9", test="t.py::test_pay")
+        )
+        path = tmp_path / "r.toml"
+        path.write_text(
+            '[environment]\nname = "x"\n[services.a]\ncommand = ["true"]\n'
+            f"[traces]\nport = {rx.receiver.port}\n"
+        )
+        engine = Engine(load_recipe(path))
+        assert engine.otlp is None  # not started: the cockpit has the port
+        found = await traces_of_test(engine, "t::test_pay", (now - 10, now))
+    assert [t["trace_id"] for t in found] == [failed]
+    assert found[0]["blame"]["error_service"] == "payments"
+    # and with nothing listening there at all: no evidence, no error
+    assert await traces_of_test(engine, "t::test_pay", (now - 10, now)) == []
