@@ -41,11 +41,11 @@ from stagedeck.recipe.model import Recipe, Service
 from stagedeck.recipe.secrets import install_masker
 from stagedeck.targets import make_target
 from stagedeck.targets.base import Target
-from stagedeck.traces.receiver import OtlpReceiver
-from stagedeck.traces.store import TraceStore
 
 if TYPE_CHECKING:
     from stagedeck.traces.otlp_logs import LogRecord
+    from stagedeck.traces.receiver import OtlpReceiver
+    from stagedeck.traces.store import TraceStore
 
 log = logging.getLogger("stagedeck.engine")
 T = TypeVar("T")
@@ -112,6 +112,8 @@ class Engine:
         self.otlp: OtlpReceiver | None = None
         """The OTLP receiver feeding :attr:`traces`, once listening."""
         if recipe.traces is not None:
+            from stagedeck.traces.store import TraceStore
+
             self.traces = TraceStore(recipe.traces.max_traces, recipe.traces.max_spans)
         factory = target_factory or (lambda r, e: make_target(r, e, attach=attach))
         self.target: Target = factory(recipe, self)
@@ -172,6 +174,8 @@ class Engine:
         config = self.recipe.traces
         if config is None or self.traces is None or self.otlp is not None:
             return
+        from stagedeck.traces.receiver import OtlpReceiver
+
         receiver = OtlpReceiver(
             self.traces,
             config.host,
@@ -210,6 +214,8 @@ class Engine:
             self.traces = None
             return
         if self.traces is None:
+            from stagedeck.traces.store import TraceStore
+
             self.traces = TraceStore(config.max_traces, config.max_spans)
         else:
             self.traces.max_traces, self.traces.max_spans = config.max_traces, config.max_spans

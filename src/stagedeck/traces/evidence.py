@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from stagedeck.traces import query
 from stagedeck.traces.model import clean
-from stagedeck.traces.receiver import OtlpReceiver
-from stagedeck.traces.remote import NotReceiving, fetch, summary_json
-from stagedeck.traces.store import TraceStore
+
+if TYPE_CHECKING:  # the rest is imported when a failure is recorded: not at start-up
+    from stagedeck.traces.query import LatencyShift
+    from stagedeck.traces.receiver import OtlpReceiver
+    from stagedeck.traces.store import TraceStore
 
 log = logging.getLogger("stagedeck.traces")
 
@@ -57,6 +58,9 @@ async def traces_of_test(
     engine: HasTraces, test_id: str, window: tuple[float, float] | None
 ) -> list[dict[str, Any]]:
     """Summaries (with blame) of the test's failing and slowest traces; [] when none are held."""
+    from stagedeck.traces import query
+    from stagedeck.traces.remote import NotReceiving, fetch, summary_json
+
     store = engine.traces
     if store is not None and engine.otlp is not None:
         found = query.traces_for_test(store, test_id, window)
@@ -114,7 +118,7 @@ def _describe(summary: dict[str, Any]) -> str:
 
 def suspects_from_traces(
     summaries: list[dict[str, Any]],
-    shifts: Sequence[query.LatencyShift] = (),
+    shifts: Sequence[LatencyShift] = (),
 ) -> list[tuple[str, float, str]]:
     """(service, weight 0..1, why) from a failure's traces and from latency shifts.
 

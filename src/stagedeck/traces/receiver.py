@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stagedeck.traces.model import PayloadError, Span
-from stagedeck.traces.remote import QUERY_PATH, answer_query
 from stagedeck.traces.store import TraceStore
 
 if TYPE_CHECKING:
@@ -46,6 +45,8 @@ OFFLOAD_BYTES = 64_000
 """Bodies larger than this are decoded in a thread, so a big batch does not stall a frame."""
 TRACES_PATH = "/v1/traces"
 LOGS_PATH = "/v1/logs"
+QUERY_PATH = "/stagedeck/traces"
+"""GET: what ``stagedeck traces`` and headless runs ask (see :mod:`stagedeck.traces.remote`)."""
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,8 @@ class OtlpReceiver:
 
     def _query(self, path: str, query_string: str, close: bool) -> Answer:
         """Read-only questions from ``stagedeck traces`` and headless runs (another process)."""
+        from stagedeck.traces.remote import answer_query
+
         status, data = answer_query(self.store, path[len(QUERY_PATH) :], query_string)
         return Answer(status, json.dumps(data).encode(), "application/json", close)
 

@@ -10,16 +10,12 @@ The answers are the JSON forms of :mod:`stagedeck.traces.query`'s results.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from stagedeck.traces import query
+from stagedeck.traces.receiver import QUERY_PATH
 from stagedeck.traces.store import Trace, TraceStore
-
-QUERY_PATH = "/stagedeck/traces"
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def trace_json(trace: Trace) -> dict[str, Any]:
@@ -80,12 +76,16 @@ class NotReceiving(Exception):
 
 def fetch(endpoint: str, trace_id: str = "", timeout: float = 3.0, **params: Any) -> dict[str, Any]:
     """Ask the process receiving at ``endpoint``; :class:`NotReceiving` if none answers."""
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
     url = endpoint.rstrip("/") + QUERY_PATH + (f"/{trace_id}" if trace_id else "")
     given = {k: v for k, v in params.items() if v not in (None, "", False, 0)}
     if given:
         url += "?" + urlencode({k: "1" if v is True else v for k, v in given.items()})
     try:
-        with _OPENER.open(url, timeout=timeout) as response:
+        with opener.open(url, timeout=timeout) as response:
             data: dict[str, Any] = json.loads(response.read())
             return data
     except urllib.error.HTTPError as exc:
