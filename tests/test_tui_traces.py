@@ -202,3 +202,46 @@ async def test_no_traces_section_says_how_to_turn_them_on(tmp_path: Path) -> Non
         await pilot.press("7")
         await pilot.pause()
         assert "[traces]" in str(app.screen.query_one("#traces-off", Static).render())
+
+
+async def test_spans_from_the_official_sdk_render_in_the_view_and_waterfall(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Status, StatusCode
+
+    from stagedeck.traces.otlp_proto import decode_proto
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "orders"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("interop")
+    with (
+        tracer.start_as_current_span("POST /orders [b]bold[/b]"),
+        tracer.start_as_current_span("charge \x1b]0;TITLE\x07card") as child,
+    ):
+        child.set_status(Status(StatusCode.ERROR, "declined"))
+    engine = offline_engine(tmp_path, DEMO_LIKE + "\n[traces]\nport = 47299\n")
+    assert engine.traces is not None
+    engine.traces.add(
+        decode_proto(encode_spans(memory.get_finished_spans()).SerializeToString(), 10)
+    )
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("7")
+        await pilot.pause()
+        table = app.screen.query_one("#traces", DataTable)
+        root = table.get_row_at(0)[3]
+        assert root.plain == "orders POST /orders [b]bold[/b]"  # markup shown as text
+        await pilot.press("enter")
+        await pilot.pause()
+        waterfall = app.screen
+        assert isinstance(waterfall, WaterfallScreen)
+        names = [r.span.name for r in waterfall._rows]
+        assert names == ["POST /orders [b]bold[/b]", "charge card"]
+        assert [r.error_origin for r in waterfall._rows] == [False, True]
