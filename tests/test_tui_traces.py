@@ -245,3 +245,20 @@ async def test_spans_from_the_official_sdk_render_in_the_view_and_waterfall(
         names = [r.span.name for r in waterfall._rows]
         assert names == ["POST /orders [b]bold[/b]", "charge card"]
         assert [r.error_origin for r in waterfall._rows] == [False, True]
+
+
+async def test_drops_and_refusals_are_shown(tmp_path: Path) -> None:
+    engine = offline_engine(
+        tmp_path, DEMO_LIKE + "\n[traces]\nport = 47299\nmax_traces = 3\nmax_spans = 100\n"
+    )
+    store = engine.traces
+    assert store is not None
+    for n in range(5):
+        checkout(store, base=NOW - 60 + n, rid=f"req-{n}")
+    store.refused("HTTP 400: not JSON")
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("7")
+        await pilot.pause()
+        line = str(app.screen.query_one("#traces-line", Static).render())
+        assert "3 traces · 24 spans · 2 dropped (cap 3/100) · 1 refused" in line

@@ -44,13 +44,13 @@ def trace_store(engine: Engine) -> TraceStore | None:
 
 
 def counters(store: TraceStore) -> str:
+    """Held, dropped and refused, short enough for an 80-column line."""
     s = store.stats()
     text = f"{s['traces']} traces · {s['spans']} spans"
     if s["dropped_traces"]:
-        text += f" · {s['dropped_traces']} old traces dropped (cap {s['max_traces']} traces"
-        text += f" / {s['max_spans']} spans)"
+        text += f" · {s['dropped_traces']} dropped (cap {s['max_traces']}/{s['max_spans']})"
     if s["refused_payloads"]:
-        text += f" · {s['refused_payloads']} payloads refused"
+        text += f" · {s['refused_payloads']} refused"
     return text
 
 
