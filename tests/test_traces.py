@@ -692,3 +692,39 @@ async def test_a_run_beside_a_cockpit_asks_the_cockpit_for_a_test_s_traces(tmp_p
     assert found[0]["blame"]["error_service"] == "payments"
     # and with nothing listening there at all: no evidence, no error
     assert await traces_of_test(engine, "t::test_pay", (now - 10, now)) == []
+
+
+def test_a_client_that_waits_for_100_continue_is_not_kept_waiting(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    body = tmp_path / "body.json"
+    body.write_bytes(export_json({"a": [span_json("x" * 2000, trace_id=secrets.token_hex(16))]}))
+    with receiver() as rx:
+        started = time.monotonic()
+        run = subprocess.run(
+            [
+                curl,
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                "Expect: 100-continue",
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                f"@{body}",
+                rx.endpoint + "/v1/traces",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        took = time.monotonic() - started
+    assert run.stdout == "200"
+    assert took < 0.9  # curl gives up waiting for "100 Continue" after 1 s

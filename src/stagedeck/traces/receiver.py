@@ -165,7 +165,7 @@ class OtlpReceiver:
         self._connections.add(task)
         try:
             while True:
-                answer = await asyncio.wait_for(self._one(reader), IDLE_TIMEOUT)
+                answer = await asyncio.wait_for(self._one(reader, writer), IDLE_TIMEOUT)
                 if answer is None:
                     break
                 reason = _REASONS.get(answer.status, "")
@@ -194,7 +194,9 @@ class OtlpReceiver:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _one(self, reader: asyncio.StreamReader) -> Answer | None:
+    async def _one(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Answer | None:
         """Read and answer one request; None when the client closed the connection."""
         try:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -231,6 +233,9 @@ class OtlpReceiver:
             return self._refuse(400, "bad Content-Length", proto)
         if length > self.max_body:
             return self._refuse(413, f"body over {self.max_body} bytes", proto)
+        if length and headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl and .NET wait for it
+            await writer.drain()
         body = await reader.readexactly(length) if length else b""
         path, _, query_string = target.partition("?")
         if method == "GET" and path.startswith(QUERY_PATH):
