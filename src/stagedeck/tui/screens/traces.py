@@ -95,7 +95,7 @@ class TracesScreen(Screen[None]):
         self.query_one("#traces-off").display = self.store is None
         table.display = self.store is not None
         table.focus()
-        self.refresh_traces()
+        self.refresh_traces(force=True)
         self.set_interval(REFRESH_SECONDS, self.refresh_traces)
 
     def column_widths(self) -> tuple[int, int]:
