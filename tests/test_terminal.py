@@ -321,19 +321,22 @@ asyncio.run(main())
         time.sleep(0.1)
 
 
-def test_a_failed_test_s_trace_from_the_suites_view_at_80x24(tmp_path: Path) -> None:
+def test_a_suite_s_traces_and_a_waterfall_in_the_real_terminal_at_80x24(tmp_path: Path) -> None:
     marker = new_marker()
     with cockpit(tmp_path, marker, "demo", "--free-ports", width=80, height=24) as term:
         term.wait_for(lambda s: "6/6 healthy" in s, timeout=30)
         term.send("5")
         term.wait_for("SUITE", timeout=5)
-        term.send("t")  # api, against unseeded data: some tests fail
-        term.wait_for(lambda s: "failed:" in s and "failures · run 1" in s, timeout=60)
-        term.send("v")  # the selected failure's trace: the test's span and its requests
-        screen = term.wait_for(lambda s: "trace " in s and "TIMELINE" in s, timeout=10)
-        assert "suite:api" in screen and "gateway" in screen
-        term.send("Escape")  # back to the traces view under it: the suite's traces
-        screen = term.wait_for(lambda s: "traces · all" in s, timeout=5)
-        assert "suite:api test test_" in screen
+        term.send("t")  # api: each test is one trace, whether it passes or fails
+        term.wait_for(lambda s: "failures · run 1" in s, timeout=60)
+        term.send("7")
+        screen = term.wait_for(lambda s: "suite:api test test_" in s, timeout=10)
+        assert "traces · all" in screen
+        term.send("Enter")
+        # the newest trace's waterfall, with its timings and the critical path marked
+        screen = term.wait_for(lambda s: "TIMELINE" in s and "took the time:" in s, timeout=10)
+        assert "trace " in screen and "gateway" in screen and "┃" in screen
+        term.send("Escape")
+        term.wait_for(lambda s: "traces · all" in s, timeout=5)
         term.send("q")
     assert wait_until_gone(marker) == []
