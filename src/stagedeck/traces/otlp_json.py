@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from stagedeck.traces.model import PayloadError, Span, make_span
@@ -22,25 +23,36 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def decode_json(body: bytes, max_spans: int) -> list[Span]:
+    return [
+        _span(raw, service)
+        for service, raw in items(body, ("resourceSpans", "scopeSpans", "spans"), max_spans)
+    ]
+
+
+def items(
+    body: bytes, keys: tuple[str, str, str], max_items: int
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(service.name, item) of each span or log record: traces and logs share the shape
+    ``{resourceX: [{resource: {attributes}, scopeX: [{items: [...]}]}]}``."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise PayloadError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise PayloadError("an export request is a JSON object")
-    spans: list[Span] = []
-    for rs in objects(data, "resourceSpans"):
-        resource = _dict(rs, "resource")
+    resources, scopes, kind = keys
+    count = 0
+    for rs in objects(data, resources):
         service = ""
-        for kv in _list(resource, "attributes"):
-            if isinstance(kv, dict) and kv.get("key") == "service.name":
+        for kv in objects(_dict(rs, "resource"), "attributes"):
+            if kv.get("key") == "service.name":
                 service = any_value(kv.get("value"), 0)
-        for ss in objects(rs, "scopeSpans"):
-            for raw in _list(ss, "spans"):
-                if len(spans) >= max_spans:
-                    raise PayloadError(f"more than {max_spans} spans in one request")
-                spans.append(_span(raw, service))
-    return spans
+        for ss in objects(rs, scopes):
+            for raw in objects(ss, kind):
+                count += 1
+                if count > max_items:
+                    raise PayloadError(f"more than {max_items} {kind} in one request")
+                yield service, raw
 
 
 def _span(raw: Any, service: str) -> Span:

@@ -14,14 +14,13 @@ text, 5 body (AnyValue), 9 trace id, 10 span id}.
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass
 
-from stagedeck.traces import otlp_proto
+from stagedeck.traces import otlp_json, otlp_proto
 from stagedeck.traces.model import PayloadError
-from stagedeck.traces.otlp_json import any_value, hex_id, integer, objects
-from stagedeck.traces.otlp_proto import fields, key_value
+from stagedeck.traces.otlp_json import any_value, hex_id, integer
+from stagedeck.traces.otlp_proto import fields
 
 MAX_BODY_TEXT = 2_000
 
@@ -74,67 +73,31 @@ def _record(service: str, ts_ns: int, number: int, text: str, body: str, trace: 
 
 
 def _json(body: bytes, max_records: int) -> list[LogRecord]:
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError(f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise PayloadError("a logs request is a JSON object")
     out: list[LogRecord] = []
-    for rl in objects(data, "resourceLogs"):
-        service = ""
-        resource = rl.get("resource") or {}
-        if not isinstance(resource, dict):
-            raise PayloadError("resource must be an object")
-        for kv in objects(resource, "attributes"):
-            if kv.get("key") == "service.name":
-                service = any_value(kv.get("value"), 0)
-        for sl in objects(rl, "scopeLogs"):
-            for r in objects(sl, "logRecords"):
-                if len(out) >= max_records:
-                    raise PayloadError(f"more than {max_records} log records in one request")
-                ts = r.get("timeUnixNano") or r.get("observedTimeUnixNano") or 0
-                text = r.get("severityText", "")
-                if not isinstance(text, str):
-                    raise PayloadError("severityText must be a string")
-                out.append(
-                    _record(
-                        service,
-                        integer(ts),
-                        integer(r.get("severityNumber", 0)),
-                        text,
-                        any_value(r.get("body"), 0),
-                        hex_id(r.get("traceId")),
-                    )
-                )
+    keys = ("resourceLogs", "scopeLogs", "logRecords")
+    for service, r in otlp_json.items(body, keys, max_records):
+        ts = r.get("timeUnixNano") or r.get("observedTimeUnixNano") or 0
+        text = r.get("severityText", "")
+        if not isinstance(text, str):
+            raise PayloadError("severityText must be a string")
+        out.append(
+            _record(
+                service,
+                integer(ts),
+                integer(r.get("severityNumber", 0)),
+                text,
+                any_value(r.get("body"), 0),
+                hex_id(r.get("traceId")),
+            )
+        )
     return out
 
 
 def _proto(b: bytes, max_records: int) -> list[LogRecord]:
-    out: list[LogRecord] = []
-    for number, wire, start, stop in fields(b, 0, len(b)):
-        if number != 1 or wire != 2:
-            continue
-        service = ""
-        scopes: list[tuple[int, int]] = []
-        for n2, w2, s2, e2 in fields(b, start, stop):
-            if w2 != 2:
-                continue
-            if n2 == 1:
-                for n3, w3, s3, e3 in fields(b, s2, e2):
-                    if n3 == 1 and w3 == 2:
-                        key, value = key_value(b, s3, e3, 0)
-                        if key == "service.name":
-                            service = value
-            elif n2 == 2:
-                scopes.append((s2, e2))
-        for s2, e2 in scopes:
-            for n3, w3, s3, e3 in fields(b, s2, e2):
-                if n3 == 2 and w3 == 2:
-                    if len(out) >= max_records:
-                        raise PayloadError(f"more than {max_records} log records in one request")
-                    out.append(_proto_record(b, s3, e3, service))
-    return out
+    return [
+        _proto_record(b, s, e, service)
+        for service, s, e in otlp_proto.items(b, max_records, "log records")
+    ]
 
 
 def _proto_record(b: bytes, start: int, stop: int, service: str) -> LogRecord:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 
 from stagedeck.traces.model import PayloadError, Span, make_span
 
@@ -92,8 +93,13 @@ def fields(b: bytes, i: int, end: int) -> list[Field]:
     return out
 
 
-def _request(b: bytes, max_spans: int) -> list[Span]:
-    spans: list[Span] = []
+def items(b: bytes, max_items: int, what: str) -> Iterator[tuple[str, int, int]]:
+    """(service.name, start, end) of each span or log record in an export request.
+
+    Traces and logs share the shape: request{1: Resource*{1: Resource{1: KeyValue},
+    2: Scope*{2: item}}}; spans and log records are field 2 of their scope message.
+    """
+    count = 0
     for number, wire, start, stop in fields(b, 0, len(b)):
         if number != 1 or wire != 2:
             continue
@@ -113,10 +119,14 @@ def _request(b: bytes, max_spans: int) -> list[Span]:
         for s2, e2 in scopes:
             for n3, w3, s3, e3 in fields(b, s2, e2):
                 if n3 == 2 and w3 == 2:
-                    if len(spans) >= max_spans:
-                        raise PayloadError(f"more than {max_spans} spans in one request")
-                    spans.append(_span(b, s3, e3, service))
-    return spans
+                    count += 1
+                    if count > max_items:
+                        raise PayloadError(f"more than {max_items} {what} in one request")
+                    yield service, s3, e3
+
+
+def _request(b: bytes, max_spans: int) -> list[Span]:
+    return [_span(b, s, e, service) for service, s, e in items(b, max_spans, "spans")]
 
 
 def _span(b: bytes, start: int, stop: int, service: str) -> Span:
