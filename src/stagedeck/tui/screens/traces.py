@@ -24,7 +24,7 @@ from stagedeck.traces import query
 from stagedeck.traces.store import Trace, TraceStore
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.table import KeyTable
-from stagedeck.tui.widgets.waterfall import ms, row_cells, summary_cells
+from stagedeck.tui.widgets.waterfall import row_cells, summary_cells
 
 REFRESH_SECONDS = 0.5
 MAX_ROWS = 300
@@ -268,7 +268,7 @@ class WaterfallScreen(Screen[None]):
         verdict = query.blame(trace)
         summary = query.summarize(trace)
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f" {ms(trace.duration)} ", style="reverse")
+        text.append(f" {query.duration_text(trace.duration)} ", style="reverse")
         text.append(f" {len(trace.spans)} spans · {', '.join(summary.services)}\n")
         if verdict.error_service:
             text.append(" ✖ failed first: ", style=style(self.app, "down", bold=True))
@@ -280,9 +280,8 @@ class WaterfallScreen(Screen[None]):
             text.append(" no span failed\n", style="dim")
         if verdict.slow_service:
             text.append(" ┃ took the time: ", style="bold")
-            text.append(
-                f"{verdict.slow_service} · {ms(verdict.slow_self_time)} own · {verdict.slow_span}"
-            )
+            own = query.duration_text(verdict.slow_self_time)
+            text.append(f"{verdict.slow_service} · {own} own · {verdict.slow_span}")
         if summary.test:
             text.append(f"\n test: {summary.test}", style="dim")
         self.query_one("#waterfall-head", Static).update(text)
@@ -302,8 +301,8 @@ class WaterfallScreen(Screen[None]):
         if row is not None:
             span = row.span
             offset = (span.start - self.trace.start) * 1000
-            text.append(f" {span.kind} · +{offset:.1f}ms · {ms(span.duration)}")
-            text.append(f" ({ms(row.self_time)} own)")
+            text.append(f" {span.kind} · +{offset:.1f}ms · {query.duration_text(span.duration)}")
+            text.append(f" ({query.duration_text(row.self_time)} own)")
             if span.status_message:
                 text.append(f" · {span.status_message}", style=style(self.app, "down"))
             shown = [f"{k}={v}" for k, v in span.attributes if k not in ("test.id",)][:6]

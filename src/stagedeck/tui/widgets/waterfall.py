@@ -22,15 +22,12 @@ CRITICAL_BAR = "█"
 OTHER_BAR = "▒"
 
 
-ms = duration_text
-
-
 def summary_cells(
     app: App[Any], summary: TraceSummary, services: list[str]
 ) -> tuple[Text, Text, Text, Text, Text]:
     """(time, duration, error mark, root, services touched) of one traces-list row."""
     when = Text(time.strftime("%H:%M:%S", time.localtime(summary.start)), style="dim")
-    duration = Text(ms(summary.duration), justify="right")
+    duration = Text(duration_text(summary.duration), justify="right")
     mark = Text("✖", style=style(app, "down", bold=True)) if summary.error else Text(" ")
     root = Text()
     if summary.root_service:
@@ -80,7 +77,9 @@ def row_cells(
     label.append(span.name, style=error if row.error_origin else ("bold" if row.critical else ""))
     label.truncate(name_width, overflow="ellipsis")
     service = Text(span.service, style=service_colour(span.service, services))
-    duration = Text(ms(span.duration), justify="right", style="bold" if row.critical else "")
+    duration = Text(
+        duration_text(span.duration), justify="right", style="bold" if row.critical else ""
+    )
     char = CRITICAL_BAR if row.critical else OTHER_BAR
     colour = error if span.error else service_colour(span.service, services)
     timeline = Text(bar(span.start, span.end, t0, total, bar_width, char), style=colour)
