@@ -27,7 +27,7 @@ from stagedeck.config.userconfig import UserConfig
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Notice, RecipeReloaded
 from stagedeck.engine.recipe_diff import ReloadOutcome
-from stagedeck.policy import ReadOnly
+from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.recipe.model import Recipe
 from stagedeck.store import default_db_path
@@ -79,6 +79,14 @@ class StagedeckApp(App[int]):
         ),
         Binding(
             "L", "lease", "Lease", tooltip="Take, renew or release the lease", id="action.lease"
+        ),
+        Binding(
+            "F",
+            "fault",
+            "Fault",
+            show=False,
+            tooltip="Inject a temporary fault into the selected service (or lift faults)",
+            id="action.fault",
         ),
         Binding("1", "view('overview')", "Overview", show=False, id="view.overview"),
         Binding("2", "view('logs')", "Logs", show=False, id="view.logs"),
@@ -211,6 +219,10 @@ class StagedeckApp(App[int]):
         self.call_after_refresh(self._start_watchers)
         self._guard_resume_signal()
         self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
+
+    async def on_unmount(self) -> None:
+        # Quitting mid-action: the audit log must not say "running" forever.
+        await self.controller.ops.close()
 
     def _freeze_startup_objects(self) -> None:
         """Exempt what start-up built (modules, classes, widgets: most of the heap) from
@@ -360,6 +372,9 @@ class StagedeckApp(App[int]):
 
     def action_lease(self) -> None:
         self.controller.lease()
+
+    def action_fault(self) -> None:
+        self.controller.fault(self.selected_service())
 
     def run_suites(self, names: list[str]) -> None:
         self.controller.run_suites(names)
