@@ -279,6 +279,11 @@ def fault(
     name = _service(ops, service)
     spec = FaultSpec(name, parse_kind(kind), duration, dict(params or {}))
     possible = kinds_for(ops.engine, name)
+    if spec.kind not in possible and ops.engine.target.kind == "local (attached)":
+        raise ValueError(
+            f"{name}'s process belongs to the cockpit that started it: inject "
+            f"{spec.kind.value} there (F on {name}); from here only a chaos endpoint is reachable"
+        )
     if spec.kind not in possible:
         raise ValueError(
             f"{spec.kind.value} is not possible on {name} ({ops.engine.target.kind} target); "
