@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.recipe.model import Recipe, load_recipe
@@ -36,3 +37,67 @@ def print_problems(error: ConfigError, what: str = "recipe") -> None:
 
 def load_recipe_arg(path: str, args: argparse.Namespace) -> Recipe:
     return load_recipe(path, auto_ports=getattr(args, "free_ports", False))
+
+
+# --------------------------------------------------------------------------- the RECIPE positional
+
+_RECIPE_HELP = (
+    "recipe file, folder holding stagedeck.toml, or bundled example name "
+    "(default: $STAGEDECK_RECIPE, else the nearest ./stagedeck.toml up to the repository root)"
+)
+
+
+def recipe_argument(
+    p: argparse.ArgumentParser, *, required: bool = True, then: tuple[str, ...] = ()
+) -> None:
+    """Add the optional RECIPE positional every recipe command shares.
+
+    ``required``: when no recipe is named or found, the command cannot run (those
+    that also accept ``--env NAME`` pass False). ``then``: the positionals after
+    RECIPE, so ``stagedeck run smoke`` reads ``smoke`` as a suite when it names no
+    recipe (the last of ``then`` may be a list, as ``run``'s suites are).
+    """
+    p.add_argument("recipe", nargs="?", metavar="RECIPE", help=_RECIPE_HELP)
+    p.set_defaults(_recipe_slot=(required, then))
+
+
+def resolve_recipe_argument(args: argparse.Namespace) -> int | None:
+    """Fill ``args.recipe`` before the command runs: named, example, or discovered.
+
+    Returns an exit code when the command cannot run (nothing found, too many
+    positionals), else None. Commands keep reading ``args.recipe`` as before.
+    """
+    slot = getattr(args, "_recipe_slot", None)
+    if slot is None:
+        return None
+    from stagedeck.recipe.discovery import find_recipe, looks_like_recipe, resolve_named
+
+    required, then = slot
+    given = getattr(args, "recipe", None)
+    if given is not None and then and not looks_like_recipe(given):
+        carry: object = given
+        for name in then:
+            current = getattr(args, name, None)
+            if isinstance(current, list):
+                setattr(args, name, [carry, *current])
+                carry = None
+                break
+            setattr(args, name, carry)
+            carry = current
+        if carry is not None:
+            print(f"stagedeck: unexpected argument {carry!r}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        given = args.recipe = None
+    if given is not None:
+        args.recipe = str(resolve_named(given))
+        return None
+    if not required and getattr(args, "env", None):
+        return None
+    found = find_recipe()
+    if found.path is not None:
+        args.recipe = str(found.path)
+        return None
+    if required:
+        print(f"stagedeck: {found.explain()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return None

@@ -17,7 +17,13 @@ import sys
 import time
 from typing import Any
 
-from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load_recipe_arg
+from stagedeck.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    load_recipe_arg,
+    recipe_argument,
+)
 from stagedeck.cli.operate import decide, open_store, operations, prepare, print_progress
 from stagedeck.operations import Decision, Refused, Request
 from stagedeck.recipe.model import Recipe
@@ -215,8 +221,8 @@ async def _clear(recipe: Recipe, args: argparse.Namespace) -> int:
 
 def register(add: Any) -> None:
     p = add("fault", cmd_fault, "inject a temporary fault into a service (lifted automatically)")
-    p.add_argument("recipe")
-    p.add_argument("service", nargs="?")
+    recipe_argument(p, then=("service", "kind"))
+    p.add_argument("service", nargs="?", help="the service to disturb")
     p.add_argument(
         "kind", nargs="?", help="pause, kill, stop, delete-pod, scale-zero, latency, errors"
     )

@@ -17,7 +17,14 @@ from stagedeck import __version__
 from stagedeck.cli.actions import cmd_redeploy, cmd_reseed, cmd_up
 from stagedeck.cli.check import cmd_check, cmd_status
 from stagedeck.cli.cockpit import cmd_demo, cmd_docker, cmd_k8s, cmd_open
-from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
+from stagedeck.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    print_problems,
+    recipe_argument,
+    resolve_recipe_argument,
+)
 from stagedeck.cli.fault import register as register_fault
 from stagedeck.cli.records import register
 from stagedeck.cli.traces import register as register_traces
@@ -77,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     cockpit_options(p)
 
     p = add("open", cmd_open, "open the cockpit on a recipe (local services are started)")
-    p.add_argument("recipe")
+    recipe_argument(p)
     cockpit_options(p)
 
     def force_option(p: argparse.ArgumentParser) -> None:
@@ -97,21 +104,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--user", help="who you are to the people you share with (default: $USER)")
 
     p = add("up", cmd_up, "bring every service up (or redeploy it) in dependency order")
-    p.add_argument("recipe")
+    recipe_argument(p)
     cockpit_options(p)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     force_option(p)
 
     p = add("redeploy", cmd_redeploy, "restart one service and wait until it is healthy")
-    p.add_argument("recipe")
-    p.add_argument("service")
+    recipe_argument(p)
+    p.add_argument("service", help="the service to restart")
     p.add_argument("--with-dependents", action="store_true", help="then restart its dependents")
     action_options(p)
 
     p = add("reseed", cmd_reseed, "load the recipe's test data (seeds) in dependency order")
-    p.add_argument("recipe")
+    recipe_argument(p)
     p.add_argument("--seed", action="append", help="only this seed (and what it needs)")
     action_options(p)
+
+    add("examples", cmd_examples, "list the bundled example recipes (open one by name)")
 
     register(add)
     register_traces(add)
@@ -119,22 +128,43 @@ def build_parser() -> argparse.ArgumentParser:
     register_fault(add)
 
     p = add("check", cmd_check, "validate a recipe and summarise it")
-    p.add_argument("recipe")
+    recipe_argument(p)
     p.add_argument("--verbose", "-v", action="store_true", help="commands and env (secrets as •••)")
 
     p = add("status", cmd_status, "probe every service once; exit 0 when all are healthy")
-    p.add_argument("recipe")
+    recipe_argument(p)
     p.add_argument("--json", action="store_true")
     return parser
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    from stagedeck.recipe.discovery import examples
+
+    for ex in examples():
+        print(f"{ex.name}: {ex.summary}")
+        print(f"    stagedeck open {ex.name}    ({ex.path})")
+        if ex.note:
+            print(f"    note: {ex.note}")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_BAD_INPUT
+        # Plain `stagedeck`: the cockpit on the recipe found here, as `docker compose` does.
+        from stagedeck.recipe.discovery import find_recipe
+
+        found = find_recipe()
+        if found.path is None:
+            print(f"stagedeck: {found.explain()}\n", file=sys.stderr)
+            parser.print_help(sys.stderr)
+            return EXIT_BAD_INPUT
+        args = parser.parse_args(["open", str(found.path)])
     try:
+        refused = resolve_recipe_argument(args)
+        if refused is not None:
+            return refused
         code = int(args.func(args))
         if "stagedeck.tui.app" in sys.modules:
             from stagedeck.tui.app import exit_if_input_thread_lingers

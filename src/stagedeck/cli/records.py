@@ -14,7 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load_recipe_arg
+from stagedeck.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    load_recipe_arg,
+    recipe_argument,
+)
 from stagedeck.cli.operate import decide, open_store, operations, prepare
 from stagedeck.cli.operate import user_of as _user
 from stagedeck.operations import Refused, requests
@@ -377,8 +383,8 @@ def register(add: Any) -> None:
         p.add_argument("--user", help="who you are (default: $USER)")
 
     p = add("run", cmd_run, "run suites headless, store the results; exit 0 when all pass")
-    p.add_argument("recipe")
-    p.add_argument("suite", nargs="*")
+    recipe_argument(p, then=("suite",))
+    p.add_argument("suite", nargs="*", help="suites to run (default: all)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--up", action="store_true", help="start the (local) environment first")
     p.add_argument("--reseed", action="store_true", help="load the seeds before the suites")
@@ -396,14 +402,14 @@ def register(add: Any) -> None:
     p = add(
         "failures", cmd_failures, "list the latest run's failures with what is known about them"
     )
-    p.add_argument("recipe", nargs="?")
+    recipe_argument(p, required=False)
     p.add_argument("--env")
     p.add_argument("--run", type=int)
     p.add_argument("--json", action="store_true")
     shared(p)
 
     p = add("annotate", cmd_annotate, "add, edit or delete a note on a failure")
-    p.add_argument("recipe", nargs="?")
+    recipe_argument(p, required=False)
     p.add_argument("--env")
     p.add_argument("--signature")
     p.add_argument("--test", help="test id: annotate its latest recorded failure")
@@ -415,7 +421,7 @@ def register(add: Any) -> None:
     shared(p)
 
     p = add("report", cmd_report, "write a report of a run (markdown, html or junit)")
-    p.add_argument("recipe", nargs="?")
+    recipe_argument(p, required=False)
     p.add_argument("--env")
     p.add_argument("--run", type=int)
     p.add_argument("--format", choices=["md", "html", "junit"], default="md")
@@ -424,7 +430,7 @@ def register(add: Any) -> None:
 
     p = add("lease", cmd_lease, "take, give back or show the lease on an environment")
     p.add_argument("action", choices=["acquire", "release", "show"])
-    p.add_argument("recipe", nargs="?")
+    recipe_argument(p, required=False)
     p.add_argument("--env")
     p.add_argument("--reason", default="")
     p.add_argument("--ttl", type=_duration, default=1800.0, help="how long (30m, 2h); default 30m")

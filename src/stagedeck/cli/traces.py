@@ -14,7 +14,13 @@ import sys
 import time
 from typing import Any
 
-from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load_recipe_arg
+from stagedeck.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    load_recipe_arg,
+    recipe_argument,
+)
 
 
 def clean(text: str, limit: int = 400) -> str:
@@ -26,7 +32,7 @@ def clean(text: str, limit: int = 400) -> str:
 
 def register(add: Any) -> None:
     p = add("traces", cmd_traces, "list the traces a running cockpit or run has received")
-    p.add_argument("recipe")
+    recipe_argument(p)
     p.add_argument("--test", help="the traces of one test (its id, as in `stagedeck failures`)")
     p.add_argument("--trace", help="one trace, as a waterfall")
     p.add_argument("--service", help="traces that touched this service")

@@ -188,8 +188,10 @@ def _matches(test_id: str, wanted: str) -> bool:
 
 
 def register(add: Any) -> None:
+    from stagedeck.cli.common import recipe_argument
+
     p = add("why", cmd_why, "rank what is most likely at fault now, or why a test failed")
-    p.add_argument("recipe")
+    recipe_argument(p)
     p.add_argument("--test", help="a recorded failure: its ranking as made when it failed")
     p.add_argument("--run", type=int, help="every failure of this run with its ranking")
     p.add_argument("--json", action="store_true", help="JSON on stdout (notes go to stderr)")
