@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 from stagedeck.cli.common import EXIT_OK, load_recipe_arg
+
+if TYPE_CHECKING:
+    from stagedeck.recipe.model import Recipe
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from stagedeck.recipe.secrets import describe_value, masked_env
 
     recipe = load_recipe_arg(args.recipe, args)
+    if getattr(args, "json", False):
+        print(json.dumps(check_json(recipe), indent=2))
+        return EXIT_OK
     env = recipe.environment
     print(f"{recipe.path}: environment '{env.name}' on {env.target}")
     print(f"  services ({len(recipe.services)}):")
@@ -37,6 +45,35 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{t.endpoint_for_containers}), keeps {t.max_traces} traces / {t.max_spans} spans"
         )
     return EXIT_OK
+
+
+def check_json(recipe: Recipe) -> dict[str, Any]:
+    """The shape of ``check --json`` (documented in the README): secrets masked."""
+    from stagedeck.recipe.secrets import describe_value, masked_env
+
+    env = recipe.environment
+    t = recipe.traces
+    return {
+        "path": str(recipe.path),
+        "environment": env.name,
+        "target": env.target,
+        "read_only": bool(env.read_only),
+        "layers": [list(layer) for layer in recipe.graph.layers()],
+        "services": {
+            name: {
+                "health": describe_value(recipe, svc.health.describe()) if svc.health else None,
+                "depends_on": list(svc.depends_on),
+                "command": describe_value(recipe, list(svc.command)),
+                "env": masked_env(recipe, dict(svc.env)),
+            }
+            for name, svc in recipe.services.items()
+        },
+        "seeds": list(recipe.seeds),
+        "suites": list(recipe.suites),
+        "traces": None
+        if t is None
+        else {"endpoint": t.endpoint, "max_traces": t.max_traces, "max_spans": t.max_spans},
+    }
 
 
 def cmd_status(args: argparse.Namespace) -> int:

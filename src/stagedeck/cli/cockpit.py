@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -96,6 +97,9 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     if args.list_contexts:
         current = current_context()
         names = list_contexts()
+        if args.json:
+            print(json.dumps({"current": current, "contexts": names}, indent=2))
+            return EXIT_OK if names else EXIT_FAILED
         for name in names:
             print(("* " if name == current else "  ") + name)
         return EXIT_OK if names else EXIT_FAILED
@@ -122,6 +126,19 @@ def cmd_docker(args: argparse.Namespace) -> int:
     try:
         if args.list_only:
             projects = asyncio.run(list_compose_projects())
+            if args.json:
+                rows = [
+                    {
+                        "name": i.name,
+                        "services": list(i.services),
+                        "containers": i.containers,
+                        "running": i.running,
+                        "working_dir": i.working_dir,
+                    }
+                    for i in projects
+                ]
+                print(json.dumps(rows, indent=2))
+                return EXIT_OK if projects else EXIT_FAILED
             for info in projects:
                 print(
                     f"{info.name}: {info.running}/{info.containers} running · "

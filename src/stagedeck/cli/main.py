@@ -66,7 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", cmd_demo, "bring up the embedded demo environment and open the cockpit")
     cockpit_options(p)
-    p.add_argument("--target", choices=["local", "docker"], default="local")
+    p.add_argument(
+        "--target",
+        choices=["local", "docker"],
+        default="local",
+        help="run the demo as local processes (default) or docker containers",
+    )
     p.add_argument("--base-image", help="docker: the Python base image for the demo image")
 
     p = add("k8s", cmd_k8s, "open the cockpit on a Kubernetes namespace (no recipe needed)")
@@ -75,12 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--contexts", dest="list_contexts", action="store_true", help="list kubeconfig contexts"
     )
+    p.add_argument("--json", action="store_true", help="with --contexts: JSON on stdout")
     cockpit_options(p)
 
     p = add("docker", cmd_docker, "open the cockpit on a running docker compose project")
     p.add_argument("--project", help="compose project (default: the only one running)")
     p.add_argument("--recipe", help="a recipe that adds probes, suites and seeds")
     p.add_argument("--list", dest="list_only", action="store_true", help="list the projects")
+    p.add_argument("--json", action="store_true", help="with --list: JSON on stdout")
     cockpit_options(p)
 
     p = add("open", cmd_open, "open the cockpit on a recipe (local services are started)")
@@ -130,10 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check", cmd_check, "validate a recipe and summarise it")
     recipe_argument(p)
     p.add_argument("--verbose", "-v", action="store_true", help="commands and env (secrets as •••)")
+    p.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
 
     p = add("status", cmd_status, "probe every service once; exit 0 when all are healthy")
     recipe_argument(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the states as JSON on stdout")
     return parser
 
 

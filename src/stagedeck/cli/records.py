@@ -317,6 +317,9 @@ def cmd_lease(args: argparse.Namespace) -> int:
     now = time.time()
     if args.action == "show":
         lease = store.current_lease(env)
+        if args.json:
+            print(json.dumps(_lease_json(env, lease, now), indent=2))
+            return EXIT_OK
         print(lease.describe(now) if lease else f"{env} is free")
         return EXIT_OK
 
@@ -356,6 +359,19 @@ def cmd_lease(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def _lease_json(env: str, lease: Any, now: float) -> dict[str, Any]:
+    """The shape of ``lease show --json``: ``owner`` and the rest are null when free."""
+    return {
+        "environment": env,
+        "leased": lease is not None,
+        "owner": lease.owner if lease else None,
+        "reason": lease.reason if lease else None,
+        "acquired": lease.acquired if lease else None,
+        "expires": lease.expires if lease else None,
+        "remaining_s": round(lease.remaining_s(now), 1) if lease else None,
+    }
+
+
 class _LeaseScope:
     """What a lease needs of an engine: the environment's name. ``lease`` works with
     ``--env NAME`` alone, no recipe and so no engine."""
@@ -385,7 +401,9 @@ def register(add: Any) -> None:
     p = add("run", cmd_run, "run suites headless, store the results; exit 0 when all pass")
     recipe_argument(p, then=("suite",))
     p.add_argument("suite", nargs="*", help="suites to run (default: all)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--json", action="store_true", help="the results as JSON on stdout (progress to stderr)"
+    )
     p.add_argument("--up", action="store_true", help="start the (local) environment first")
     p.add_argument("--reseed", action="store_true", help="load the seeds before the suites")
     p.add_argument(
@@ -403,37 +421,46 @@ def register(add: Any) -> None:
         "failures", cmd_failures, "list the latest run's failures with what is known about them"
     )
     recipe_argument(p, required=False)
-    p.add_argument("--env")
-    p.add_argument("--run", type=int)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--env", help="the environment by name, instead of a RECIPE")
+    p.add_argument("--run", type=int, help="run id (default: the latest run)")
+    p.add_argument("--json", action="store_true", help="the failures as JSON on stdout")
     shared(p)
 
     p = add("annotate", cmd_annotate, "add, edit or delete a note on a failure")
     recipe_argument(p, required=False)
-    p.add_argument("--env")
-    p.add_argument("--signature")
+    p.add_argument("--env", help="the environment by name, instead of a RECIPE")
+    p.add_argument("--signature", help="the failure signature to annotate (see `failures`)")
     p.add_argument("--test", help="test id: annotate its latest recorded failure")
-    p.add_argument("--tag", choices=["flaky", "environment", "data", "bug", "infra", "known"])
-    p.add_argument("--note")
-    p.add_argument("--link")
-    p.add_argument("--edit", type=int, metavar="ID")
-    p.add_argument("--delete", type=int, metavar="ID")
+    p.add_argument(
+        "--tag",
+        choices=["flaky", "environment", "data", "bug", "infra", "known"],
+        help="what kind of cause the note records",
+    )
+    p.add_argument(
+        "--note", help="the note itself (secrets in it are not masked: do not paste any)"
+    )
+    p.add_argument("--link", help="a URL: ticket, chat thread, dashboard")
+    p.add_argument("--edit", type=int, metavar="ID", help="change annotation ID (yours)")
+    p.add_argument("--delete", type=int, metavar="ID", help="delete annotation ID (yours)")
     shared(p)
 
     p = add("report", cmd_report, "write a report of a run (markdown, html or junit)")
     recipe_argument(p, required=False)
-    p.add_argument("--env")
-    p.add_argument("--run", type=int)
-    p.add_argument("--format", choices=["md", "html", "junit"], default="md")
-    p.add_argument("--output", "-o")
+    p.add_argument("--env", help="the environment by name, instead of a RECIPE")
+    p.add_argument("--run", type=int, help="run id (default: the latest run)")
+    p.add_argument("--format", choices=["md", "html", "junit"], default="md", help="default: md")
+    p.add_argument("--output", "-o", help="write to this file instead of stdout")
     shared(p)
 
     p = add("lease", cmd_lease, "take, give back or show the lease on an environment")
-    p.add_argument("action", choices=["acquire", "release", "show"])
+    p.add_argument(
+        "action", choices=["acquire", "release", "show"], help="what to do with the lease"
+    )
     recipe_argument(p, required=False)
-    p.add_argument("--env")
-    p.add_argument("--reason", default="")
+    p.add_argument("--env", help="the environment by name, instead of a RECIPE")
+    p.add_argument("--reason", default="", help="acquire: why, shown to everyone else")
     p.add_argument("--ttl", type=_duration, default=1800.0, help="how long (30m, 2h); default 30m")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--force", action="store_true", help="take someone else's lease (audited)")
+    p.add_argument("--read-only", action="store_true", help="refuse acquire and release")
+    p.add_argument("--json", action="store_true", help="show: the lease as JSON on stdout")
     shared(p)

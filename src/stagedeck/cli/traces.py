@@ -38,7 +38,7 @@ def register(add: Any) -> None:
     p.add_argument("--service", help="traces that touched this service")
     p.add_argument("--errors", action="store_true", help="only traces with a failed span")
     p.add_argument("--min", dest="min_duration", help="only traces at least this long (200ms)")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.add_argument("--json", action="store_true", help="standard output holds JSON only")
 
 

@@ -80,9 +80,7 @@ def example(name: str) -> Example | None:
     return next((e for e in examples() if e.name == name), None)
 
 
-def find_recipe(
-    start: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Discovery:
+def find_recipe(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Discovery:
     """``$STAGEDECK_RECIPE``, else the nearest ``stagedeck.toml`` up to the repository root."""
     env = os.environ if environ is None else environ
     found = Discovery()
