@@ -36,7 +36,11 @@ def print_problems(error: ConfigError, what: str = "recipe") -> None:
 
 
 def load_recipe_arg(path: str, args: argparse.Namespace) -> Recipe:
-    return load_recipe(path, auto_ports=getattr(args, "free_ports", False))
+    from stagedeck.cli.logfile import remember_secrets
+
+    recipe = load_recipe(path, auto_ports=getattr(args, "free_ports", False))
+    remember_secrets(recipe.secrets)  # stagedeck's own log masks them too
+    return recipe
 
 
 # --------------------------------------------------------------------------- the RECIPE positional

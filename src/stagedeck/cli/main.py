@@ -9,6 +9,7 @@ the commands that open the cockpit, so ``stagedeck status`` stays quick and head
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -26,6 +27,8 @@ from stagedeck.cli.common import (
     resolve_recipe_argument,
 )
 from stagedeck.cli.fault import register as register_fault
+from stagedeck.cli.info import register as register_info
+from stagedeck.cli.logfile import setup_logging
 from stagedeck.cli.records import register
 from stagedeck.cli.traces import register as register_traces
 from stagedeck.cli.why import register as register_why
@@ -41,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A terminal cockpit for shared integration and staging environments.",
     )
     parser.add_argument("--version", action="version", version=f"stagedeck {__version__}")
+    debug_help = "write debug detail to the log file (see `stagedeck info`)"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(
@@ -48,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
         return p
 
     def cockpit_options(p: argparse.ArgumentParser) -> None:
@@ -133,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_traces(add)
     register_why(add)
     register_fault(add)
+    register_info(add)
 
     p = add("check", cmd_check, "validate a recipe and summarise it")
     recipe_argument(p)
@@ -159,6 +166,7 @@ def cmd_examples(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    setup_logging(args.debug)
     if not getattr(args, "func", None):
         # Plain `stagedeck`: the cockpit on the recipe found here, as `docker compose` does.
         from stagedeck.recipe.discovery import find_recipe
@@ -168,11 +176,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"stagedeck: {found.explain()}\n", file=sys.stderr)
             parser.print_help(sys.stderr)
             return EXIT_BAD_INPUT
-        args = parser.parse_args(["open", str(found.path)])
+        args = parser.parse_args(["--debug"] * args.debug + ["open", str(found.path)])
     try:
         refused = resolve_recipe_argument(args)
         if refused is not None:
             return refused
+        log = logging.getLogger("stagedeck.cli")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("stagedeck %s: recipe %s", args.command, getattr(args, "recipe", None))
         code = int(args.func(args))
         if "stagedeck.tui.app" in sys.modules:
             from stagedeck.tui.app import exit_if_input_thread_lingers
@@ -189,3 +200,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         os._exit(EXIT_OK)
+    except Exception:
+        logging.getLogger("stagedeck").exception("stagedeck %s failed", args.command)
+        raise
