@@ -92,7 +92,7 @@ async def test_a_suite_refused_for_a_crashed_dependency_is_a_failure_with_a_susp
     assert why["ranking"]["suspects"][0]["name"] == "gateway"
     assert main(["report", "--env", "demo", "--format", "junit"]) == 0
     junit = capsys.readouterr().out
-    assert '<property name="stagedeck.suspect" value="gateway"' in junit
+    assert re.search(r'<property name="stagedeck\.suspect\[[^"]+\]" value="gateway"', junit)
     assert main(["report", "--env", "demo", "--format", "md"]) == 0
     assert "**Likely cause:** gateway — crashed" in capsys.readouterr().out
 

@@ -127,9 +127,31 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"run {record.run_id} saved to {store.path if store else '?'}")
         if record.store_problem:
             print(f"warning: not saved: {record.store_problem}", file=sys.stderr)
+        if args.junitxml and not _write_junit(args.junitxml, record, store, recipe):
+            return EXIT_FAILED
         return EXIT_OK if record.ok else EXIT_FAILED
 
     return asyncio.run(main())
+
+
+def _write_junit(path: str, record: Any, store: Any, recipe: Any) -> bool:
+    """``run --junitxml``: the report writer's JUnit, from the run as stored, with the host."""
+    import socket
+
+    from stagedeck.suites.report import build_report, to_junit
+
+    if store is None or record.run_id is None:
+        print(f"--junitxml: the run was not saved, so {path} was not written", file=sys.stderr)
+        return False
+    report = build_report(store, record.run_id, mask=recipe.mask)
+    text = to_junit(report, hostname=socket.gethostname(), mask=recipe.mask)
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"--junitxml: cannot write {path}: {exc}", file=sys.stderr)
+        return False
+    print(f"JUnit XML written to {path}", file=sys.stderr)
+    return True
 
 
 def _suspects(record: Any, suite: str, test_id: str) -> list[dict[str, Any]]:
@@ -403,6 +425,9 @@ def register(add: Any) -> None:
     p.add_argument("suite", nargs="*", help="suites to run (default: all)")
     p.add_argument(
         "--json", action="store_true", help="the results as JSON on stdout (progress to stderr)"
+    )
+    p.add_argument(
+        "--junitxml", metavar="PATH", help="also write the results as JUnit XML (for CI)"
     )
     p.add_argument("--up", action="store_true", help="start the (local) environment first")
     p.add_argument("--reseed", action="store_true", help="load the seeds before the suites")

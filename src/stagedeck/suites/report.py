@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -230,44 +231,117 @@ def to_html(report: RunReport) -> str:
     )
 
 
-def to_junit(report: RunReport) -> str:
-    root = ET.Element("testsuites", name=f"stagedeck run {report.run.id}")
+_NOT_XML = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+"""ANSI sequences and characters XML 1.0 cannot hold: one in a message breaks the whole file."""
+
+OUTPUT_LIMIT = 64_000
+"""Characters of a suite's captured output kept in the report (its end: where it failed)."""
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
+def _iso(ts: float | None) -> str | None:
+    """JUnit's timestamp: local ISO 8601 without zone, as Ant and Maven Surefire write it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts)) if ts else None
+
+
+def _captured(path: str | None, mask: Callable[[str], str]) -> str | None:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    if len(text) > OUTPUT_LIMIT:
+        text = "[… earlier output cut …]\n" + text[-OUTPUT_LIMIT:]
+    return _xml_text(mask(text))
+
+
+def to_junit(
+    report: RunReport, *, hostname: str | None = None, mask: Callable[[str], str] = lambda s: s
+) -> str:
+    """JUnit XML valid against the schema CI tools use (Jenkins' junit-10.xsd).
+
+    That schema allows ``properties`` on a test suite only, so each failure's
+    signature and top suspect are suite properties named after the test
+    (``stagedeck.suspect[TEST ID]``). Captured output is the suite's, masked.
+    """
     by_id = {s.id: s for s in report.suites}
     notes = {f.result.id: f for f in report.failures}
+    counts = [by_id[sid] for sid in report.results]
+    root = ET.Element(
+        "testsuites",
+        name=f"stagedeck run {report.run.id}",
+        tests=str(sum(len(r) for r in report.results.values())),
+        failures=str(sum(s.failed for s in counts)),
+        errors=str(sum(s.errors for s in counts)),
+    )
+    if report.run.ended:
+        root.set("time", f"{max(0.0, report.run.ended - report.run.started):.3f}")
     for sid, results in report.results.items():
         suite = by_id[sid]
         el = ET.SubElement(
             root,
             "testsuite",
-            name=suite.suite,
+            name=_xml_text(suite.suite),
             tests=str(len(results)),
             failures=str(suite.failed),
             errors=str(suite.errors),
             skipped=str(suite.skipped),
         )
+        if (stamp := _iso(suite.started)) is not None:
+            el.set("timestamp", stamp)
+        if suite.started and suite.ended:
+            el.set("time", f"{max(0.0, suite.ended - suite.started):.3f}")
+        if hostname:
+            el.set("hostname", hostname)
+        props = ET.SubElement(el, "properties")
+        for name, value in (
+            ("stagedeck.run", str(report.run.id)),
+            ("stagedeck.environment", report.run.environment),
+            ("stagedeck.user", report.run.user),
+        ):
+            ET.SubElement(props, "property", name=name, value=_xml_text(value))
         for r in results:
             classname, _, name = r.test_id.rpartition("::")
             case = ET.SubElement(
                 el,
                 "testcase",
-                classname=classname,
-                name=name or r.test_id,
+                classname=_xml_text(classname),
+                name=_xml_text(name or r.test_id),
                 time=f"{r.duration:.3f}",
             )
             if r.outcome in ("failed", "error"):
                 known = notes.get(r.id)
+                if r.signature:
+                    _property(props, f"stagedeck.signature[{r.test_id}]", r.signature)
                 if known is not None and known.suspects:
-                    _suspect_properties(case, known.suspects[0])
+                    _suspect_properties(props, known.suspects[0], r.test_id)
                 child = ET.SubElement(
-                    case, "failure" if r.outcome == "failed" else "error", message=r.message
+                    case,
+                    "failure" if r.outcome == "failed" else "error",
+                    message=_xml_text(mask(r.message)),
                 )
-                child.text = r.traceback + (
-                    f"\n\n{known.recurrence}" if known and known.recurrence else ""
+                child.text = _xml_text(
+                    mask(r.traceback)
+                    + (f"\n\n{known.recurrence}" if known and known.recurrence else "")
                 )
             elif r.outcome == "skipped":
-                ET.SubElement(case, "skipped", message=r.message)
+                ET.SubElement(case, "skipped", message=_xml_text(r.message))
+        if len(props) == 0:
+            el.remove(props)
+        output = _captured(suite.output_path, mask)
+        if output:
+            ET.SubElement(el, "system-out").text = output
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _property(props: ET.Element, name: str, value: str) -> None:
+    ET.SubElement(props, "property", name=_xml_text(name), value=_xml_text(value))
 
 
 def _suspect_lines(suspects: list[Suspect]) -> list[str]:
@@ -282,9 +356,8 @@ def _md_inline(text: str) -> str:
     return html.escape(text).replace("*", "\\*").replace("_", "\\_").replace("`", "'")
 
 
-def _suspect_properties(case: ET.Element, top: Suspect) -> None:
-    """The top suspect as test case properties (CI dashboards show them beside the failure)."""
-    props = ET.SubElement(case, "properties")
+def _suspect_properties(props: ET.Element, top: Suspect, test_id: str) -> None:
+    """A failure's top suspect as suite properties (CI dashboards list them with the suite)."""
     for name, value in (
         ("stagedeck.suspect", top.label),
         ("stagedeck.suspect.kind", top.kind.value),
@@ -292,7 +365,7 @@ def _suspect_properties(case: ET.Element, top: Suspect) -> None:
         ("stagedeck.suspect.score", f"{top.score:.2f}"),
         ("stagedeck.suspect.verdict", top.verdict),
     ):
-        ET.SubElement(props, "property", name=name, value=value)
+        _property(props, f"{name}[{test_id}]", value)
 
 
 def render(report: RunReport, fmt: str) -> str:
