@@ -18,6 +18,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from stagedeck.recipe.secrets import describe_value, masked_env
 
     recipe = load_recipe_arg(args.recipe, args)
+    if getattr(args, "resolved", False):
+        print(json.dumps(resolved_recipe(recipe), indent=2, ensure_ascii=False))
+        return EXIT_OK
     if getattr(args, "json", False):
         print(json.dumps(check_json(recipe), indent=2))
         return EXIT_OK
@@ -74,6 +77,40 @@ def check_json(recipe: Recipe) -> dict[str, Any]:
         if t is None
         else {"endpoint": t.endpoint, "max_traces": t.max_traces, "max_spans": t.max_spans},
     }
+
+
+def resolved_recipe(recipe: Recipe) -> Any:
+    """The recipe as stagedeck will use it: includes merged, placeholders filled, ports
+    chosen, secrets masked. Built from the loaded objects, so it shows what was understood."""
+    import dataclasses
+    import enum
+    from collections.abc import Mapping
+    from pathlib import PurePath
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {
+                f.name: plain(getattr(value, f.name))
+                for f in dataclasses.fields(value)
+                if f.name != "secrets" or not isinstance(getattr(value, f.name), frozenset)
+            }
+        if isinstance(value, Mapping):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, frozenset | set):
+            return sorted(plain(v) for v in value)
+        if isinstance(value, enum.Enum):
+            return plain(value.value)
+        if isinstance(value, PurePath):
+            return recipe.mask(str(value))
+        if isinstance(value, str):
+            return recipe.mask(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return recipe.mask(str(value))
+
+    return plain(recipe)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

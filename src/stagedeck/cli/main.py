@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     action_options(p)
 
     add("examples", cmd_examples, "list the bundled example recipes (open one by name)")
+    add("schema", cmd_schema, "print the JSON Schema of recipes (for editors: Taplo and others)")
 
     register(add)
     register_traces(add)
@@ -145,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     recipe_argument(p)
     p.add_argument("--verbose", "-v", action="store_true", help="commands and env (secrets as •••)")
     p.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
+    p.add_argument(
+        "--resolved",
+        action="store_true",
+        help="print the recipe after includes and placeholders, as JSON (secrets as •••)",
+    )
 
     p = add("status", cmd_status, "probe every service once; exit 0 when all are healthy")
     recipe_argument(p)
@@ -160,6 +166,13 @@ def cmd_examples(args: argparse.Namespace) -> int:
         print(f"    stagedeck open {ex.name}    ({ex.path})")
         if ex.note:
             print(f"    note: {ex.note}")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from stagedeck.recipe.schema import schema_text
+
+    sys.stdout.write(schema_text())
     return EXIT_OK
 
 
