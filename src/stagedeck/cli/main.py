@@ -26,6 +26,7 @@ from stagedeck.cli.common import (
     recipe_argument,
     resolve_recipe_argument,
 )
+from stagedeck.cli.completion import register as register_completion
 from stagedeck.cli.fault import register as register_fault
 from stagedeck.cli.info import register as register_info
 from stagedeck.cli.logfile import setup_logging
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_why(add)
     register_fault(add)
     register_info(add)
+    register_completion(add)
 
     p = add("check", cmd_check, "validate a recipe and summarise it")
     recipe_argument(p)
@@ -178,6 +180,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see cli/completion.py)
+        from stagedeck.cli.completion import autocomplete
+
+        autocomplete(parser)
     args = parser.parse_args(argv)
     setup_logging(args.debug)
     if not getattr(args, "func", None):
