@@ -106,9 +106,9 @@ def autocomplete(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
-    import argcomplete
+    from argcomplete.shell_integration import shellcode
 
-    sys.stdout.write(argcomplete.shellcode(["stagedeck"], shell=args.shell))
+    sys.stdout.write(shellcode(["stagedeck"], shell=args.shell))
     return 0
 
 
