@@ -12,6 +12,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
+# ruff, mypy and pre-commit (the dependency group `dev`): the checks .pre-commit-config.yaml runs.
+.venv/bin/python -m pip install -q --group dev
 
 # Real parts, not mocks: tmux, a Docker engine, PostgreSQL, Redis, nginx.
 bash tests/support/system-deps.sh
