@@ -132,3 +132,19 @@ def test_docker_list_json_is_only_json(capsys: pytest.CaptureFixture[str]) -> No
     assert isinstance(rows, list) and code == (0 if rows else 1)
     for row in rows:
         assert set(row) == {"name", "services", "containers", "running", "working_dir"}
+
+
+def test_k8s_without_the_kubernetes_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    """The client is an optional extra: without it `stagedeck k8s` says so in one line."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['kubernetes'] = None\n"
+        "from stagedeck.cli.main import main\n"
+        "sys.exit(main(['k8s', '--contexts']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "pip install 'stagedeck[kubernetes]'" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""

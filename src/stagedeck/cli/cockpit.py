@@ -88,6 +88,13 @@ def _demo_on_docker(args: argparse.Namespace) -> int:
 def cmd_k8s(args: argparse.Namespace) -> int:
     """Zero-config: a Kubernetes namespace, with no recipe."""
     from stagedeck.targets.base import TargetError
+    from stagedeck.targets.kubernetes import require_sdk
+
+    try:
+        require_sdk()
+    except TargetError as exc:
+        print(f"stagedeck k8s: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     from stagedeck.targets.kubernetes.discovery import (
         current_context,
         discover_namespace,

@@ -33,12 +33,16 @@ def _docker(timeout: float) -> dict[str, Any]:
 
 
 async def _kubernetes(timeout: float) -> dict[str, Any]:
+    from stagedeck.targets.kubernetes import KubernetesMissing, require_sdk
+
+    try:
+        require_sdk()
+    except KubernetesMissing as exc:
+        return {"reachable": False, "detail": str(exc)}
     from stagedeck.targets.kubernetes import client as kube
 
-    try:  # the SDK's import (over a second) is not the cluster's fault: not in the bound
-        await asyncio.to_thread(kube._import_sdk)
-    except ImportError as exc:
-        return {"reachable": False, "detail": f"the Kubernetes client is not installed: {exc}"}
+    # the SDK's import (over a second) is not the cluster's fault: not in the bound
+    await asyncio.to_thread(kube._import_sdk)
     async with asyncio.timeout(timeout):
         return await _ask_cluster(kube.KubeClient, kube.KubeError)
 

@@ -25,6 +25,9 @@ def make_target(recipe: Recipe, sink: TargetSink, *, attach: bool = False) -> Ta
 
         return DockerTarget(recipe, sink)
     if kind == "kubernetes":
+        from stagedeck.targets.kubernetes import require_sdk
+
+        require_sdk()  # a clear "install stagedeck[kubernetes]" rather than an ImportError
         from stagedeck.targets.kubernetes.target import KubernetesTarget
 
         return KubernetesTarget(recipe, sink)
