@@ -125,10 +125,12 @@ def main() -> int:
         pct = 100 * same_n / both_n if both_n else float("nan")
         print(f"  {fault:8} {same_n:3}/{both_n:3} = {pct:5.1f}%  (note shown {noted_n}/{both_n})")
     pct = 100 * total[1] / total[0] if total[0] else float("nan")
-    print(f"  {'all':8} {total[1]:3}/{total[0]:3} = {pct:5.1f}%  (note shown {total[2]}/{total[0]})")
+    print(
+        f"  {'all':8} {total[1]:3}/{total[0]:3} = {pct:5.1f}%  (note shown {total[2]}/{total[0]})"
+    )
     merged = []
     for test, sigs in by_test.items():
-        for sig, where in sigs.items():
+        for where in sigs.values():
             for a, b in itertools.combinations(sorted(where), 2):
                 merged.append((test, a, b))
     print(f"\ndifferent fault cases sharing one signature for the same test: {len(merged)}")

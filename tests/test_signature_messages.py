@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from stagedeck.store.signature import failure_signature, failing_line, normalise_message
+from stagedeck.store.signature import failing_line, failure_signature, normalise_message
 
 TEST = "suites/test_checkout.py::test_checkout"
 
@@ -79,9 +79,9 @@ SAME: list[tuple[str, str, str]] = [
     ),
     (
         "Postgres duplicate key with a counter id",
-        'psycopg.errors.UniqueViolation: duplicate key value violates unique constraint '
+        "psycopg.errors.UniqueViolation: duplicate key value violates unique constraint "
         '"orders_pkey"\nDETAIL:  Key (id)=(48213) already exists.',
-        'psycopg.errors.UniqueViolation: duplicate key value violates unique constraint '
+        "psycopg.errors.UniqueViolation: duplicate key value violates unique constraint "
         '"orders_pkey"\nDETAIL:  Key (id)=(9) already exists.',
     ),
     (

@@ -69,7 +69,7 @@ def _post(url: str, body: Any) -> Any:
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
-        method=body is None and "GET" or "POST",
+        method="POST",
         headers={"Content-Type": "application/json"},
     )
     with _OPENER.open(request, timeout=5) as response:
@@ -78,7 +78,9 @@ def _post(url: str, body: Any) -> Any:
 
 def _put(url: str, body: Any) -> None:
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="PUT",
+        url,
+        data=json.dumps(body).encode(),
+        method="PUT",
         headers={"Content-Type": "application/json"},
     )
     with _OPENER.open(request, timeout=5):

@@ -33,7 +33,8 @@ timestamps that change on every request. So:
                                                 ``Dec  1 17:56:37``, ``01/Dec/2026:17:56:37``
    UUIDs                             ``<id>``   ``123e4567-e89b-12d3-a456-426614174000``
    Kubernetes pod suffixes           ``-<id>``  ``api-7d9f8b6c5-x2x4z`` → ``api-<id>``
-   IPv4/IPv6 addresses (+port)       ``<addr>`` ``10.0.0.5:8080``, ``[::1]:9000``, ``fe80::1``
+   IPv4/IPv6 addresses (+port)       ``<addr>`` ``10.0.0.5:8080``, ``[::1]:9000``, ``fe80::1``,
+                                                ``ip-10-0-4-17`` (EC2 host names)
    temporary paths                   ``<tmp>``  ``/tmp/pytest-of-bob/pytest-12/x0/db``
    hex ids and pointers              ``<id>``   ``0x7f3a9c``, ``8f3a9c2e1b77``, ``ord_8f3a9c2e``
    generated ids                     ``<id>``   ``t478bdbbc3``, ``cus_NffrFeUfNV2Hib``, ULIDs
@@ -67,6 +68,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import http
+import itertools
 import json
 import re
 import tempfile
@@ -120,7 +122,7 @@ _KEEP_MARK = "\x00"
 
 # Each entry: (name, regex, replacement). A replacement is a string, None (keep the
 # match), or a function of the match. Inner groups must be named ``<name>_...``.
-_PATTERNS: list[tuple[str, str, str | None | Callable[[re.Match[str]], str]]] = [
+_PATTERNS: list[tuple[str, str, str | Callable[[re.Match[str]], str] | None]] = [
     ("mark", rf"{_KEEP_MARK}(?P<mark_n>\d+){_KEEP_MARK}", lambda m: m.group("mark_n")),
     # Status codes, exit codes, errno, signals: what failed, not noise.
     (
@@ -221,7 +223,7 @@ def _looks_generated(word: str) -> bool:
     letters = sum(c.isalpha() for c in word)
     digits = len(word) - letters
     if letters and digits and len(word) >= 6:
-        switches = sum(a.isdigit() != b.isdigit() for a, b in zip(word, word[1:], strict=False))
+        switches = sum(a.isdigit() != b.isdigit() for a, b in itertools.pairwise(word))
         if switches >= 2:
             return True
     if not digits and len(word) >= 10:
@@ -229,7 +231,7 @@ def _looks_generated(word: str) -> bool:
         # every other letter. CamelCase words (CrashLoopBackOff, JSONDecodeError) have
         # far fewer capitals or flips.
         upper = sum(c.isupper() for c in word)
-        flips = sum(a.isupper() != b.isupper() for a, b in zip(word, word[1:], strict=False))
+        flips = sum(a.isupper() != b.isupper() for a, b in itertools.pairwise(word))
         return 0.3 <= upper / letters <= 0.7 and flips / (len(word) - 1) >= 0.5
     return False
 
