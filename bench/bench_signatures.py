@@ -3,16 +3,22 @@
 For each fault case (a fault kind on one demo service), two runs, each on a FRESH
 demo (new ports, new request ids, new timestamps), seeded and then broken the
 same way, both recorded by the real ``stagedeck run`` into one SQLite file. After
-run 1 every failure is annotated; after run 2 we count, among tests that failed
-in both runs, how many got the same signature and how many show run 1's note.
+run 1 every failure is annotated (through the store); after run 2 ``stagedeck
+failures --json`` says, for each failure of a test that also failed in run 1,
+whether its signature is run 1's and whether run 1's note shows.
 
-It also checks the other direction: for one test, two DIFFERENT faults (say
-payments erroring vs. inventory erroring) must not share a signature; pairs that
-do are listed (some are honestly indistinguishable from the message alone, e.g.
-a hang and a 3.5 s slowdown both read "timed out after 3s").
+The same messages are also signed offline by the frozen v1 algorithm
+(``tests/support/signature_v1.py``), for the before/after figure.
+
+It checks the other direction too: for one test, two DIFFERENT fault cases (say
+payments erroring vs. inventory erroring) should not share a signature; pairs
+that do are listed (some are honestly indistinguishable from what the test saw,
+e.g. a hang and a 3.5 s slowdown both end in "timed out after 3s").
 
     python bench/bench_signatures.py [--faults errors,crash] [--services payments]
                                      [--save tests/data/failure_corpus.json]
+    python bench/bench_signatures.py --corpus tests/data/failure_corpus.json
+        (no runs: sign a saved corpus with v1 and with the current algorithm)
 """
 
 from __future__ import annotations
@@ -24,21 +30,29 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
-from faultruns import FAULTS, Failure, failing_frame, run_once  # noqa: E402
+import signature_v1  # noqa: E402
+from faultruns import FAULTS, evidence, failing_frame, run_once  # noqa: E402
 
 from stagedeck.store import Store  # noqa: E402
+from stagedeck.store.signature import failure_signature  # noqa: E402
 
 SERVICES = ("payments", "inventory", "ledger", "orders", "gateway", "worker")
 HANG_SERVICES = ("payments", "inventory", "ledger", "worker")
 """A hung orders or gateway stalls every test for its full client timeout: minutes per run."""
+LATENCY_SERVICES = ("payments", "inventory", "ledger")
+
+Case = dict[str, Any]
+"""{"fault", "service", "runs": [[{"test_id", "message", "traceback", "signature"?, ...}] x2]}"""
 
 
-def cases(faults: list[str], services: list[str]) -> list[tuple[str, str]]:
+def todo(faults: list[str], services: list[str]) -> list[tuple[str, str]]:
     out = []
     for fault in faults:
         if fault == "data":
@@ -47,98 +61,150 @@ def cases(faults: list[str], services: list[str]) -> list[tuple[str, str]]:
         for service in services:
             if fault == "hang" and service not in HANG_SERVICES:
                 continue
-            if fault == "latency" and service not in ("payments", "inventory", "ledger"):
+            if fault == "latency" and service not in LATENCY_SERVICES:
                 continue
             out.append((fault, service))
     return out
 
 
-def annotate_all(db: Path, failures: list[Failure], label: str) -> None:
+def capture(fault: str, service: str, tmp: Path) -> Case:
+    """Two runs of one fault into one file, run 1 annotated in between."""
+    name = f"{fault}:{service}"
+    db = tmp / f"{fault}-{service}.db"
+    first = run_once(tmp / name / "1", db, fault, service)
     with Store.open(db) as store:
-        for sig in sorted({f.signature for f in failures}):
-            test = next(f.test_id for f in failures if f.signature == sig)
-            store.add_annotation(sig, test, "demo", "bench", "known", f"{label}: seen in run 1")
+        for sig in sorted({f.signature for f in first}):
+            test = next(f.test_id for f in first if f.signature == sig)
+            store.add_annotation(sig, test, "demo", "bench", "known", f"{name}: seen in run 1")
+    second = run_once(tmp / name / "2", db, fault, service)
+    return {
+        "fault": fault,
+        "service": service,
+        "runs": [
+            [
+                {
+                    "test_id": f.test_id,
+                    "message": f.message,
+                    "traceback": failing_frame(f.traceback),
+                    "signature": f.signature,
+                    "noted": any(name in a["note"] for a in f.annotations),
+                }
+                for f in run
+            ]
+            for run in (first, second)
+        ],
+    }
+
+
+Signer = Callable[[dict[str, Any]], str]
+
+
+def live(f: dict[str, Any]) -> str:
+    return str(f["signature"])
+
+
+def v1(f: dict[str, Any]) -> str:
+    return signature_v1.failure_signature(f["test_id"], f["message"])
+
+
+def v2(f: dict[str, Any]) -> str:
+    return failure_signature(f["test_id"], f["message"], f["traceback"])
+
+
+def matched(case: Case, sign: Signer) -> tuple[int, int]:
+    """(run-2 failures whose test failed in run 1, of those with run 1's signature)."""
+    first, second = case["runs"]
+    before = {f["test_id"]: sign(f) for f in first}
+    both = [f for f in second if f["test_id"] in before]
+    return len(both), sum(sign(f) == before[f["test_id"]] for f in both)
+
+
+def merges(cases: list[Case], sign: Signer) -> tuple[int, list[tuple[str, str, str]]]:
+    """Pairs of different fault cases giving one test one signature: (all such pairs,
+    those whose evidence differs, i.e. the output told them apart and the signature
+    did not)."""
+    where: dict[tuple[str, str], dict[str, tuple[object, ...]]] = defaultdict(dict)
+    for case in cases:
+        for run in case["runs"]:
+            for f in run:
+                name = f"{case['fault']}:{case['service']}"
+                where[(f["test_id"], sign(f))].setdefault(name, evidence(f))
+    total, wrong = 0, []
+    for (test, _), names in sorted(where.items()):
+        for (a, ea), (b, eb) in itertools.combinations(sorted(names.items()), 2):
+            total += 1
+            if ea != eb:
+                wrong.append((test, a, b))
+    return total, wrong
+
+
+def pct(n: int, d: int) -> str:
+    return f"{n:3}/{d:3} = {100 * n / d:5.1f}%" if d else "      -        "
+
+
+def report(cases: list[Case], signers: dict[str, Signer]) -> None:
+    kinds = list(dict.fromkeys(c["fault"] for c in cases))
+    print("\nshare of run-2 failures (test also failed in run 1) with run 1's signature")
+    print(f"  {'fault':8} " + "  ".join(f"{name:>15}" for name in signers))
+    for kind in [*kinds, "all"]:
+        chosen = [c for c in cases if kind in ("all", c["fault"])]
+        cells = []
+        for sign in signers.values():
+            both = same = 0
+            for case in chosen:
+                b, s = matched(case, sign)
+                both, same = both + b, same + s
+            cells.append(pct(same, both))
+        print(f"  {kind:8} " + "  ".join(cells))
+    if "live" in signers:
+        both = noted = 0
+        for case in cases:
+            first_tests = {f["test_id"] for f in case["runs"][0]}
+            for f in case["runs"][1]:
+                if f["test_id"] in first_tests:
+                    both += 1
+                    noted += bool(f.get("noted"))
+        print(f"  run 1's note shown on run 2 (stagedeck failures --json): {pct(noted, both)}")
+    print("\none test, two different fault cases, one signature (pairs)")
+    for name, sign in signers.items():
+        total, wrong = merges(cases, sign)
+        print(f"  {name}: {total}, of which the test's output told apart: {len(wrong)}")
+        for test, a, b in wrong:
+            print(f"    {test}: {a} = {b}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faults", default=",".join(FAULTS))
     parser.add_argument("--services", default=",".join(SERVICES))
-    parser.add_argument("--save", type=Path, help="write the captured messages (a test corpus)")
+    parser.add_argument("--save", type=Path, help="write the captured failures (a test corpus)")
+    parser.add_argument("--corpus", type=Path, help="no runs: sign this saved corpus")
     args = parser.parse_args()
-    todo = cases(args.faults.split(","), args.services.split(","))
-    corpus: list[dict[str, object]] = []
-    per_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    # kind -> [failures in run 2 whose test also failed in run 1, same signature, annotated, all]
-    by_test: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    if args.corpus:
+        cases = json.loads(args.corpus.read_text())["cases"]
+        report(cases, {"v1": v1, "v2 (current)": v2})
+        return 0
+    cases = []
     with tempfile.TemporaryDirectory(prefix="bench-sig-") as tmp:
-        for fault, service in todo:
-            case = f"{fault}:{service}"
-            db = Path(tmp) / f"{fault}-{service}.db"
+        for fault, service in todo(args.faults.split(","), args.services.split(",")):
             t0 = time.monotonic()
-            first = run_once(Path(tmp) / case / "1", db, fault, service)
-            annotate_all(db, first, case)
-            second = run_once(Path(tmp) / case / "2", db, fault, service)
-            before = {f.test_id: f.signature for f in first}
-            both = [f for f in second if f.test_id in before]
-            same = [f for f in both if f.signature == before[f.test_id]]
-            noted = [f for f in both if any(case in a["note"] for a in f.annotations)]
-            counts = per_kind[fault]
-            for i, n in enumerate((len(both), len(same), len(noted), len(second))):
-                counts[i] += n
-            for f in first + second:
-                by_test[f.test_id][f.signature].add(case)
-            share = f"{len(same)}/{len(both)}" if both else "-"
+            case = capture(fault, service, Path(tmp))
+            cases.append(case)
+            first, second = case["runs"]
+            both, same = matched(case, live)
             print(
-                f"{case:20} run1 {len(first):2} failed, run2 {len(second):2}; "
-                f"same signature {share}, run-1 note shown {len(noted)}/{len(both)}  "
-                f"({time.monotonic() - t0:.0f}s)",
+                f"{fault + ':' + service:20} run1 {len(first):2} failed, run2 {len(second):2}; "
+                f"same signature {pct(same, both)}  ({time.monotonic() - t0:.0f}s)",
                 flush=True,
             )
-            for f in both:
-                if f.signature != before[f.test_id]:
-                    old = next(x for x in first if x.test_id == f.test_id)
-                    print(f"    DIFFERS {f.test_id}\n      1: {old.message[:300]!r}")
-                    print(f"      2: {f.message[:300]!r}")
-            corpus.append(
-                {
-                    "fault": fault,
-                    "service": service,
-                    "runs": [
-                        [
-                            {
-                                "test_id": f.test_id,
-                                "message": f.message,
-                                "traceback": failing_frame(f.traceback),
-                                "signature": f.signature,
-                            }
-                            for f in run
-                        ]
-                        for run in (first, second)
-                    ],
-                }
-            )
-    print("\nper fault kind: failures of run 2 (test also failed in run 1) with the same signature")
-    total = [0, 0, 0, 0]
-    for fault, (both_n, same_n, noted_n, all_n) in per_kind.items():
-        total = [a + b for a, b in zip(total, (both_n, same_n, noted_n, all_n), strict=True)]
-        pct = 100 * same_n / both_n if both_n else float("nan")
-        print(f"  {fault:8} {same_n:3}/{both_n:3} = {pct:5.1f}%  (note shown {noted_n}/{both_n})")
-    pct = 100 * total[1] / total[0] if total[0] else float("nan")
-    print(
-        f"  {'all':8} {total[1]:3}/{total[0]:3} = {pct:5.1f}%  (note shown {total[2]}/{total[0]})"
-    )
-    merged = []
-    for test, sigs in by_test.items():
-        for where in sigs.values():
-            for a, b in itertools.combinations(sorted(where), 2):
-                merged.append((test, a, b))
-    print(f"\ndifferent fault cases sharing one signature for the same test: {len(merged)}")
-    for test, a, b in merged:
-        print(f"  {test}: {a} = {b}")
+    report(cases, {"live": live, "v1": v1})
     if args.save:
+        for case in cases:
+            for run in case["runs"]:
+                for f in run:
+                    del f["signature"], f["noted"]
         args.save.parent.mkdir(parents=True, exist_ok=True)
-        args.save.write_text(json.dumps({"cases": corpus}, indent=1) + "\n")
+        args.save.write_text(json.dumps({"cases": cases}, indent=1) + "\n")
         print(f"corpus written to {args.save}")
     return 0
 

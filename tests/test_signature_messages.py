@@ -270,6 +270,8 @@ suites/conftest.py:62: AssertionError"""
 def test_the_failing_line_is_the_last_marked_one_with_spacing_collapsed() -> None:
     assert failing_line(TRACEBACK) == "assert response.status_code == status, response.text"
     assert failing_line("no pytest marks here\nValueError: x") == ""
+    # A quoted reply in the output is not pytest's mark.
+    assert failing_line("> GET /orders/o-00007 answered 502\nE   x") == ""
 
 
 def test_two_assertions_with_alike_messages_stay_apart_through_the_failing_line() -> None:

@@ -2,7 +2,7 @@
 
 The files are real SQLite files at schema 1 (made by the real migration 1 with
 the later migrations held back), holding signatures exactly as stagedeck v1
-stored them (the captured corpus carries each message's v1 signature).
+stored them (computed by the frozen v1 algorithm in ``support/signature_v1.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from stagedeck.store import connection as store_connection
 from stagedeck.store.migrations import MIGRATIONS
 from stagedeck.store.resign import resign_all
 from stagedeck.store.signature import failure_signature
+from support import signature_v1
 
 CORPUS = Path(__file__).parent / "data" / "failure_corpus.json"
 
@@ -117,7 +118,12 @@ def test_recomputing_a_stored_row_is_exact_for_huge_messages_and_tracebacks(
 
 
 def _corpus() -> list[dict[str, Any]]:
+    """The captured fault runs, each failure with the signature v1 gave it."""
     cases: list[dict[str, Any]] = json.loads(CORPUS.read_text())["cases"]
+    for case in cases:
+        for run in case["runs"]:
+            for f in run:
+                f["v1_signature"] = signature_v1.failure_signature(f["test_id"], f["message"])
     return cases
 
 
@@ -126,49 +132,53 @@ def test_the_captured_fault_runs_keep_their_notes_through_the_migration(
 ) -> None:
     """Every captured case: run 1 and run 2 stored with their real v1 signatures, run 1
     annotated; after migrating, run 2's failures show run 1's notes."""
-    notes: dict[str, int] = {}
+    corpus = _corpus()
+    v1_shown = 0
     with Store.open(v1_file) as v1:
-        for case in _corpus():
+        for case in corpus:
             env = f"{case['fault']}-{case['service']}"
             first, second = case["runs"]
             for run in (first, second):
-                record(
-                    v1,
-                    [
-                        TestResult(
-                            f["test_id"],
-                            "failed",
-                            message=f["message"],
-                            traceback=f["traceback"],
-                            signature=f["v1_signature"],
-                        )
-                        for f in run
-                    ],
-                    env,
-                )
-            for f in first:
-                if f["v1_signature"] not in notes:
-                    notes[f["v1_signature"]] = v1.add_annotation(
-                        f["v1_signature"], f["test_id"], env, "alice", "known", env
+                results = [
+                    TestResult(
+                        f["test_id"],
+                        "failed",
+                        message=f["message"],
+                        traceback=f["traceback"],
+                        signature=f["v1_signature"],
                     )
-        # What v1 showed: most of run 2's failures looked new.
-        v1_shown = sum(
-            bool(v1.annotations_for(f["v1_signature"]))
-            for case in _corpus()
-            for f in case["runs"][1]
-        )
+                    for f in run
+                ]
+                record(v1, results, env)
+            for sig in dict.fromkeys(f["v1_signature"] for f in first):
+                test = next(f["test_id"] for f in first if f["v1_signature"] == sig)
+                v1.add_annotation(sig, test, env, "alice", "known", env)
+            # What v1 showed: run 2's failures that found run 1's note.
+            first_tests = {f["test_id"] for f in first}
+            v1_shown += sum(
+                any(a.note == env for a in v1.annotations_for(f["v1_signature"]))
+                for f in second
+                if f["test_id"] in first_tests
+            )
     with open_current(v1_file, monkeypatch) as store:
-        both = shown = 0
-        for case in _corpus():
+        both = same = shown = 0
+        for case in corpus:
             env = f"{case['fault']}-{case['service']}"
-            first_tests = {f["test_id"] for f in case["runs"][0]}
+            before = {f["test_id"]: f for f in case["runs"][0]}
             (last,) = store.runs(env, limit=1)
             for failure in store.failures(env, last.id):
-                if failure.result.test_id not in first_tests:
+                result = failure.result
+                if result.test_id not in before:
                     continue
                 both += 1
-                assert failure.result.signature
-                shown += any(a.note == env for a in store.annotations_for(failure.result.signature))
-    assert both > 100
-    assert shown == both, f"{shown}/{both} of run 2's failures show run 1's note"
-    assert v1_shown < both * 0.8  # the corpus really holds the v1 problem
+                old = before[result.test_id]
+                if result.signature != failure_signature(
+                    old["test_id"], old["message"], old["traceback"]
+                ):
+                    continue  # the test saw something else this time (see the corpus test)
+                same += 1
+                shown += any(a.note == env for a in store.annotations_for(result.signature or ""))
+    assert both > 150
+    assert same >= 0.95 * both
+    assert shown == same, f"{shown}/{same} of run 2's failures show run 1's note"
+    assert v1_shown < 0.8 * both, "the corpus should hold the problem v1 had"

@@ -190,3 +190,26 @@ def run_once(
         if done.returncode not in (0, 1):
             raise RuntimeError(f"stagedeck run failed ({done.returncode}): {done.stderr[-2000:]}")
         return failures(recipe, db)
+
+
+SERVICES = ("payments", "inventory", "ledger", "orders", "gateway", "worker")
+_STATUS = re.compile(r"(?<![\w.])[1-5]\d\d(?![\w.])")
+_EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Timeout)\b")
+_CAUSES = ("timed out", "refused", "injected failure", "unhealthy", "declined", "not found")
+
+
+def evidence(failure: dict[str, Any]) -> tuple[object, ...]:
+    """What a person reading a failure can tell its cause by, read without any masking:
+    the services it names, its status codes, exception types, words for the cause, and
+    the failing line. Two failures of one test with different evidence are different
+    failures; with the same evidence, the test saw the same thing."""
+    from stagedeck.store.signature import failing_line
+
+    text = failure["message"]
+    return (
+        frozenset(s for s in SERVICES if s in text),
+        frozenset(_STATUS.findall(text)),
+        frozenset(_EXCEPTION.findall(text)),
+        frozenset(c for c in _CAUSES if c in text),
+        failing_line(failure["traceback"]),
+    )
