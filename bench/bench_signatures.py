@@ -63,6 +63,8 @@ def todo(faults: list[str], services: list[str]) -> list[tuple[str, str]]:
                 continue
             if fault == "latency" and service not in LATENCY_SERVICES:
                 continue
+            if fault in ("errors50", "unhealthy") and service not in ("payments", "inventory"):
+                continue
             out.append((fault, service))
     return out
 

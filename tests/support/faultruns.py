@@ -28,9 +28,10 @@ from stagedeck.store import Store
 DEMO_DIR = Path(__import__("stagedeck.demo", fromlist=["x"]).__file__).parent
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-FAULTS = ("errors", "crash", "hang", "latency", "data")
-"""What can be injected: every request fails (500), the process is killed, stopped
-(SIGSTOP), slowed past the callers' 3 s timeouts, or the seeded data is changed."""
+FAULTS = ("errors", "errors50", "crash", "hang", "latency", "unhealthy", "data")
+"""What can be injected: every request fails (500), half of them do, the process is
+killed, stopped (SIGSTOP), slowed past the callers' 3 s timeouts, its health endpoint
+says unhealthy (the API still works), or the seeded data is changed."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,10 @@ def inject(demo: Demo, fault: str, service: str) -> None:
     """Break ``service`` (ignored for ``data``, which breaks the seeded fixtures)."""
     if fault == "errors":
         _post(demo.url(service) + "/admin/chaos", {"error_rate": 1.0})
+    elif fault == "errors50":
+        _post(demo.url(service) + "/admin/chaos", {"error_rate": 0.5})
+    elif fault == "unhealthy":
+        _post(demo.url(service) + "/admin/chaos", {"unhealthy": True})
     elif fault == "latency":
         _post(demo.url(service) + "/admin/chaos", {"latency_ms": 3500})
     elif fault == "crash":

@@ -110,8 +110,11 @@ def _temp_prefixes() -> list[str]:
 _HEX = "[0-9a-fA-F]"
 _K8S = "[bcdfghjklmnpqrstvwxz2-9]"
 """The alphabet of Kubernetes' generated name suffixes: no vowels, so words never match."""
-_MON = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
-_DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
+_MON = (
+    "(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    "|Sep(?:t|tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?"
 _TIME = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s?[AaPp][Mm])?"
 _ZONE = r"(?:\s?(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})\b)?"
 _PHRASES = "|".join(
@@ -400,8 +403,9 @@ _COMPARE_LINE = re.compile(r"^.*(?:\bassert |\bdiff: |\s!=\s).*$", re.MULTILINE)
 _STATUS_NUMBER = re.compile(r"(?<![\w.])[1-5]\d\d(?![\w.])")
 _LISTED_NUMBER = re.compile(r"(?<![\w\x00])(?<!\d\.)\d{3}(?![\w\x00]|\.\d)")
 COMMON_STATUSES: Final = frozenset(
-    "200 201 202 204 301 302 304 307 308 400 401 403 404 405 406 408 409 410 412 413 415"
-    " 422 423 425 429 500 501 502 503 504".split()
+    str(code)
+    for code in (200, 201, 202, 204, 301, 302, 304, 307, 308, 400, 401, 403, 404, 405, 406)
+    + (408, 409, 410, 412, 413, 415, 422, 423, 425, 429, 500, 501, 502, 503, 504)
 )
 """Status codes tests compare against. A comparison made only of these (``assert 404 ==
 200``, ``At index 0 diff: 500 != 201``) is about statuses, even with no explanation."""
