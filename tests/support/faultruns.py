@@ -66,26 +66,24 @@ def write_recipe(demo: Demo, directory: Path) -> Path:
     return path
 
 
-def _post(url: str, body: Any) -> Any:
+def _send(method: str, url: str, body: Any) -> Any:
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
-        method="POST",
+        method=method,
         headers={"Content-Type": "application/json"},
     )
     with _OPENER.open(request, timeout=5) as response:
         return json.loads(response.read() or b"null")
 
 
-def _put(url: str, body: Any) -> None:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="PUT",
-        headers={"Content-Type": "application/json"},
-    )
-    with _OPENER.open(request, timeout=5):
-        pass
+CHAOS = {
+    "errors": {"error_rate": 1.0},
+    "errors50": {"error_rate": 0.5},
+    "unhealthy": {"unhealthy": True},
+    "latency": {"latency_ms": 3500},
+}
+"""Faults set through the service's own ``/admin/chaos`` endpoint."""
 
 
 def seed(demo: Demo) -> None:
@@ -99,14 +97,8 @@ def seed(demo: Demo) -> None:
 
 def inject(demo: Demo, fault: str, service: str) -> None:
     """Break ``service`` (ignored for ``data``, which breaks the seeded fixtures)."""
-    if fault == "errors":
-        _post(demo.url(service) + "/admin/chaos", {"error_rate": 1.0})
-    elif fault == "errors50":
-        _post(demo.url(service) + "/admin/chaos", {"error_rate": 0.5})
-    elif fault == "unhealthy":
-        _post(demo.url(service) + "/admin/chaos", {"unhealthy": True})
-    elif fault == "latency":
-        _post(demo.url(service) + "/admin/chaos", {"latency_ms": 3500})
+    if fault in CHAOS:
+        _send("POST", demo.url(service) + "/admin/chaos", CHAOS[fault])
     elif fault == "crash":
         os.killpg(demo[service].proc.pid, signal.SIGKILL)
         demo[service].proc.wait()
@@ -114,7 +106,8 @@ def inject(demo: Demo, fault: str, service: str) -> None:
         os.killpg(demo[service].proc.pid, signal.SIGSTOP)
     elif fault == "data":
         # A reseed gone wrong: a fixture's price and stock are not what the suites expect.
-        _put(
+        _send(
+            "PUT",
             demo.url("inventory") + "/skus/SKU-1",
             {"name": "Espresso beans 1kg", "price_cents": 2600, "on_hand": 3},
         )
