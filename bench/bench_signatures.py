@@ -19,6 +19,8 @@ e.g. a hang and a 3.5 s slowdown both end in "timed out after 3s").
                                      [--save tests/data/failure_corpus.json]
     python bench/bench_signatures.py --corpus tests/data/failure_corpus.json
         (no runs: sign a saved corpus with v1 and with the current algorithm)
+    python bench/bench_signatures.py --corpus tests/data/failure_corpus.json --migration 20000
+        (time the v1 -> v2 store migration of that many stored failures)
 """
 
 from __future__ import annotations
@@ -175,13 +177,74 @@ def report(cases: list[Case], signers: dict[str, Signer]) -> None:
             print(f"    {test}: {a} = {b}")
 
 
+def migration_speed(corpus: Path, rows: int) -> None:
+    """Time the v2 migration of a schema-1 file holding ``rows`` failures.
+
+    The corpus is cycled, each copy given its own request id so that no two stored
+    messages are alike (the worst case: the migration signs each message once).
+    """
+    from stagedeck.store import TestResult
+    from stagedeck.store import connection as store_connection
+    from stagedeck.store.migrations import MIGRATIONS
+
+    failures = [f for c in json.loads(corpus.read_text())["cases"] for r in c["runs"] for f in r]
+    with tempfile.TemporaryDirectory(prefix="bench-sig-") as tmp:
+        path = Path(tmp) / "v1.db"
+        saved = store_connection.MIGRATIONS, store_connection.SCHEMA_VERSION
+        store_connection.MIGRATIONS, store_connection.SCHEMA_VERSION = MIGRATIONS[:1], 1
+        try:
+            with Store.open(path) as store:
+                for start in range(0, rows, 1000):
+                    run = store.start_run("demo", "bench")
+                    suite = store.start_suite_run(run, "flows")
+                    batch = [
+                        {
+                            **failures[i % len(failures)],
+                            "message": f"{failures[i % len(failures)]['message']} rid=t{i:09x}",
+                        }
+                        for i in range(start, start + 1000)
+                    ]
+                    store.add_test_results(
+                        suite,
+                        [
+                            TestResult(
+                                f["test_id"],
+                                "failed",
+                                message=f["message"],
+                                traceback=f["traceback"],
+                                signature=v1(f),
+                            )
+                            for f in batch[: rows - start]
+                        ],
+                    )
+                    store.add_annotation(
+                        v1(batch[0]), batch[0]["test_id"], "demo", "b", "known", "x"
+                    )
+        finally:
+            store_connection.MIGRATIONS, store_connection.SCHEMA_VERSION = saved
+        t0 = time.perf_counter()
+        with Store.open(path) as store:
+            elapsed = time.perf_counter() - t0
+            assert store.schema_version() == len(MIGRATIONS)
+        print(
+            f"v1 -> v2 migration of {rows} stored failures: {elapsed:.2f} s "
+            f"({rows / elapsed:.0f} failures/s), write lock held throughout"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faults", default=",".join(FAULTS))
     parser.add_argument("--services", default=",".join(SERVICES))
     parser.add_argument("--save", type=Path, help="write the captured failures (a test corpus)")
     parser.add_argument("--corpus", type=Path, help="no runs: sign this saved corpus")
+    parser.add_argument(
+        "--migration", type=int, metavar="ROWS", help="with --corpus: time migrating ROWS"
+    )
     args = parser.parse_args()
+    if args.corpus and args.migration:
+        migration_speed(args.corpus, args.migration)
+        return 0
     if args.corpus:
         cases = json.loads(args.corpus.read_text())["cases"]
         report(cases, {"v1": v1, "v2 (current)": v2})

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
-from stagedeck.store.signature import failure_signature
+from stagedeck.store.signature import failing_line, failure_signature
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -38,9 +38,14 @@ def resign_all(db: Database) -> tuple[int, int]:
         "SELECT id, test_id, message, traceback, signature FROM test_results "
         "WHERE outcome IN ('failed', 'error')"
     )
+    known: dict[tuple[str, str, str], str] = {}
     while rows := cursor.fetchmany(_BATCH):
         for row_id, test_id, message, traceback, old in rows:
-            new = failure_signature(test_id, message or "", traceback or "")
+            # The same failure recurs word for word more often than not: sign it once.
+            key = (test_id, message or "", failing_line(traceback or ""))
+            new = known.get(key) or known.setdefault(
+                key, failure_signature(test_id, message or "", traceback or "")
+            )
             if old:
                 moved[old][new] += 1
             if new != old:

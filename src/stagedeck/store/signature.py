@@ -368,8 +368,15 @@ def _structure(text: str, start: int) -> tuple[Any, int] | None:
     return value, end
 
 
+_MASKABLE = re.compile(r"[0-9A-Z/:=\[{\x00]")
+"""Text without any of these (a lowercase word, "failed") has nothing to mask: every
+pattern needs a digit, a capital, a path, a key separator or a bracket."""
+
+
 def _text(text: str, depth: int = 0) -> str:
     """Free text with its embedded structures rewritten and its volatile tokens masked."""
+    if not _MASKABLE.search(text):
+        return text
     parts: list[str] = []
     pos = 0
     if depth < _MAX_DEPTH:
