@@ -194,13 +194,15 @@ SERVICES = ("payments", "inventory", "ledger", "orders", "gateway", "worker")
 _STATUS = re.compile(r"(?<![\w.])[1-5]\d\d(?![\w.])")
 _EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Timeout)\b")
 _CAUSES = ("timed out", "refused", "injected failure", "unhealthy", "declined", "not found")
+_FIRST_DIFF = re.compile(r"diff: (\S+) != (\S+)")
 
 
 def evidence(failure: dict[str, Any]) -> tuple[object, ...]:
     """What a person reading a failure can tell its cause by, read without any masking:
-    the services it names, its status codes, exception types, words for the cause, and
-    the failing line. Two failures of one test with different evidence are different
-    failures; with the same evidence, the test saw the same thing."""
+    the services it names, its status codes, exception types, words for the cause,
+    pytest's first differing item and the failing line. Two failures of one test with
+    different evidence are different failures; with the same evidence, the test saw
+    the same thing (ids, times and counts aside)."""
     from stagedeck.store.signature import failing_line
 
     text = failure["message"]
@@ -209,5 +211,6 @@ def evidence(failure: dict[str, Any]) -> tuple[object, ...]:
         frozenset(_STATUS.findall(text)),
         frozenset(_EXCEPTION.findall(text)),
         frozenset(c for c in _CAUSES if c in text),
+        tuple(m for m in _FIRST_DIFF.findall(text) if all(x.isdigit() for x in m)),
         failing_line(failure["traceback"]),
     )
