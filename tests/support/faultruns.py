@@ -149,7 +149,8 @@ def failures(recipe: Path, db: Path) -> list[Failure]:
 
 
 def failing_frame(traceback: str) -> str:
-    """The end of a traceback from the frame of its last ``>`` line: what a corpus keeps."""
+    """What a corpus keeps of a traceback: the last frame from a few lines above its
+    ``>`` line, without pytest's ``E`` lines (they repeat the message)."""
     lines = traceback.splitlines()
     marks = [i for i, line in enumerate(lines) if line.startswith(">")]
     if not marks:
@@ -157,7 +158,7 @@ def failing_frame(traceback: str) -> str:
     start = marks[-1]
     while start > 0 and lines[start - 1].strip() and start > marks[-1] - 4:
         start -= 1
-    return "\n".join(lines[start:])
+    return "\n".join(line for line in lines[start:] if not line.startswith("E "))
 
 
 @contextmanager
