@@ -57,8 +57,8 @@ Case = dict[str, Any]
 def todo(faults: list[str], services: list[str]) -> list[tuple[str, str]]:
     out = []
     for fault in faults:
-        if fault == "data":
-            out.append(("data", "inventory"))
+        if fault in ("data", "unseeded"):
+            out.append((fault, "inventory"))
             continue
         for service in services:
             if fault == "hang" and service not in HANG_SERVICES:

@@ -92,6 +92,22 @@ SAME: list[tuple[str, str, str]] = [
         "  Extra items in the left set:\n  'ledger'",
     ),
     (
+        "pytest's set diff in hash order, truncated (the demo's api suite on unseeded data)",
+        "AssertionError: assert {'SKU-1', 'SK... 'SKU-6', ...} <= set()\n  \n  Extra items in "
+        "the left set:\n  'SKU-4'\n  'SKU-6'\n  'SKU-5'\n  'SKU-7'\n  'SKU-8'...\n  \n  ...Full "
+        "output truncated (3 lines hidden), use '-vv' to show",
+        "AssertionError: assert {'SKU-1', 'SK... 'SKU-6', ...} <= set()\n  \n  Extra items in "
+        "the left set:\n  'SKU-7'\n  'SKU-1'\n  'SKU-5'\n  'SKU-8'\n  'SKU-2'...\n  \n  ...Full "
+        "output truncated (3 lines hidden), use '-vv' to show",
+    ),
+    (
+        "pytest's set diff in hash order, complete",
+        "assert {'ledger', 'orders'} == set()\n  Extra items in the left set:\n  'orders'\n"
+        "  'ledger'\n  Use -v to get more diff",
+        "assert {'ledger', 'orders'} == set()\n  Extra items in the left set:\n  'ledger'\n"
+        "  'orders'\n  Use -v to get more diff",
+    ),
+    (
         "pytest dict diff quoting a per-request id",
         "AssertionError: assert {'id': 'o-00007', 'status': 'failed'} == {'status': 'paid'}\n"
         "  Differing items:\n  {'status': 'failed'} != {'status': 'paid'}\n"
@@ -229,6 +245,11 @@ DIFFERENT: list[tuple[str, str, str]] = [
         "pod api-5b7cd9fd8c-qwz8k is ImagePullBackOff",
     ),
     ("errno", "[Errno 111] Connection refused", "[Errno 113] Connection refused"),
+    (
+        "a set missing another item",
+        "assert set() == {'ledger'}\n  Extra items in the right set:\n  'ledger'",
+        "assert set() == {'orders'}\n  Extra items in the right set:\n  'orders'",
+    ),
     (
         "fixture by name",
         "assert 'SKU-1' in ['SKU-2', 'SKU-3']",

@@ -28,10 +28,10 @@ from stagedeck.store import Store
 DEMO_DIR = Path(__import__("stagedeck.demo", fromlist=["x"]).__file__).parent
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-FAULTS = ("errors", "errors50", "crash", "hang", "latency", "unhealthy", "data")
+FAULTS = ("errors", "errors50", "crash", "hang", "latency", "unhealthy", "data", "unseeded")
 """What can be injected: every request fails (500), half of them do, the process is
 killed, stopped (SIGSTOP), slowed past the callers' 3 s timeouts, its health endpoint
-says unhealthy (the API still works), or the seeded data is changed."""
+says unhealthy (the API still works), the seeded data is changed, or never loaded."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,8 @@ def inject(demo: Demo, fault: str, service: str) -> None:
         demo[service].proc.wait()
     elif fault == "hang":
         os.killpg(demo[service].proc.pid, signal.SIGSTOP)
+    elif fault == "unseeded":
+        pass  # broken_demo skipped the seed
     elif fault == "data":
         # A reseed gone wrong: a fixture's price and stock are not what the suites expect.
         _send(
@@ -167,7 +169,8 @@ def broken_demo(workdir: Path, fault: str, service: str) -> Iterator[tuple[Demo,
     demo = Demo(log_dir=workdir / "logs")
     demo.start()
     try:
-        seed(demo)
+        if fault != "unseeded":
+            seed(demo)
         recipe = write_recipe(demo, workdir / "recipe")
         inject(demo, fault, service)
         yield demo, recipe

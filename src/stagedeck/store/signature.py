@@ -48,7 +48,9 @@ timestamps that change on every request. So:
    types, assertion operators and every word.
 3. **pytest's explanations.** In ``assert 502 == 201`` followed by ``where 502 =
    <Response [502 Bad Gateway]>.status_code`` both numbers are status codes and stay;
-   in ``assert 3 == 4`` they are counts and go. Object reprs lose their address.
+   in ``assert 3 == 4`` they are counts and go. Object reprs lose their address. A
+   set's "Extra items" (listed in hash order, which changes with every process) are
+   sorted, or replaced by ``<items>`` when pytest truncated the list.
 4. **The failing source line** (pytest's ``>`` line, the last one in the traceback)
    is part of the identity, verbatim but for spacing: two different assertions in
    one test stay two failures even when their masked messages look alike, and the
@@ -466,9 +468,35 @@ def failing_line(traceback: str) -> str:
 # ----------------------------------------------------------------------------- API
 
 
+_SET_DIFF = re.compile(r"^\s*Extra items in the (?:left|right) set:\s*$")
+
+
+def _sort_set_diffs(message: str) -> str:
+    """pytest lists a set's extra items one a line in hash order, which changes with
+    every process (and, when the output is truncated, so does which items show): sort
+    a complete list, replace a truncated one by ``<items>``."""
+    if "Extra items in the" not in message:
+        return message
+    lines = message.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        out.append(lines[i])
+        i += 1
+        if not _SET_DIFF.match(out[-1]):
+            continue
+        items = []
+        while i < len(lines) and lines[i].strip() and not lines[i].rstrip().endswith(":"):
+            items.append(lines[i].strip())
+            i += 1
+        cut = "output truncated" in message or any(item.endswith("...") for item in items)
+        out.extend(["<items>"] if cut else sorted(items))
+    return "\n".join(out)
+
+
 def normalise_message(message: str) -> str:
     """The message with embedded structures canonical, volatile parts masked, spacing collapsed."""
-    text = _mark_statuses(message[:MESSAGE_CHARS])
+    text = _mark_statuses(_sort_set_diffs(message[:MESSAGE_CHARS]))
     return _SPACE.sub(" ", _text(text)).strip()[:MESSAGE_LIMIT]
 
 
