@@ -12,17 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from support.faultruns import run_once, stagedeck
+from support.faultruns import Failure, evidence, run_once, stagedeck
 
 pytestmark = pytest.mark.slow
+
+
+def seen(f: Failure) -> tuple[object, ...]:
+    return evidence({"message": f.message, "traceback": f.traceback})
 
 
 def test_the_same_fault_in_two_runs_keeps_its_signatures_and_notes(tmp_path: Path) -> None:
     db = tmp_path / "shared.db"
     first = run_once(tmp_path / "run1", db, "errors", "payments")
     assert len(first) >= 5, "payments failing every request must break the checkout tests"
-    assert any("payments unavailable: HTTP 500" in f.message for f in first)
-    noted = first[0]
+    noted = next(f for f in first if "payments unavailable: HTTP 500" in f.message)
     done = stagedeck(
         "annotate", "--env", "demo", "--db", str(db), "--test", noted.test_id,
         "--tag", "known", "--note", "payments chaos: error_rate=1",
@@ -33,10 +36,12 @@ def test_the_same_fault_in_two_runs_keeps_its_signatures_and_notes(tmp_path: Pat
     before = {f.test_id: f for f in first}
     both = [f for f in second if f.test_id in before]
     assert len(both) >= 0.9 * len(first)
-    same = [f for f in both if f.signature == before[f.test_id].signature]
-    assert len(same) >= 0.95 * len(both), [
-        (f.test_id, f.message[:200], before[f.test_id].message[:200]) for f in both if f not in same
-    ]
+    # A test that saw something else this time is a different failure: under load,
+    # test_concurrent_orders_never_oversell's ten racing orders may report a 409 or a
+    # 502 first. Everything whose raw output tells the same story must match.
+    told = [f for f in both if seen(f) == seen(before[f.test_id])]
+    assert len(told) >= 0.85 * len(both)
+    assert [f for f in told if f.signature != before[f.test_id].signature] == []
     # The messages really differed: request ids and timestamps are per run.
     assert sum(f.message != before[f.test_id].message for f in both) >= len(both) // 2
     again = next(f for f in second if f.test_id == noted.test_id)
