@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ SHELLS = ("bash", "zsh", "fish")
 
 def recipe_tables(path: Path, seen: frozenset[Path] = frozenset()) -> dict[str, Any]:
     """The recipe's raw tables, its includes merged under it (the including file wins)."""
+    import tomllib
+
     path = path.resolve()
     if path in seen:
         return {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import sys
 from typing import Any
 
@@ -83,6 +82,8 @@ async def _engines(timeout: float) -> dict[str, dict[str, Any]]:
 
 def gather_info(timeout: float = 3.0, engines: bool = True) -> dict[str, Any]:
     """The shape of ``info --json`` (documented in the README)."""
+    import platform  # ~10 ms to import: only for this command
+
     from stagedeck import __version__
     from stagedeck.cli.logfile import log_path, state_dir
     from stagedeck.config.themes import user_dir
