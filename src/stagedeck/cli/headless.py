@@ -65,7 +65,9 @@ def print_status(recipe: Recipe, results: list[OneShot], as_json: bool, out: Tex
             indent=2,
         )
         out.write("\n")
-    else:
+    elif out.isatty():
+        _status_table(recipe, results, out)
+    else:  # piped: plain, stable columns for grep and awk
         width = max((len(r.service) for r in results), default=7)
         out.write(f"{'SERVICE':<{width}}  {'HEALTH':<9}  {'LATENCY':>8}  DETAIL\n")
         for r in results:
@@ -73,6 +75,29 @@ def print_status(recipe: Recipe, results: list[OneShot], as_json: bool, out: Tex
             ms = "" if r.ms is None else f"{r.ms:.0f} ms"
             out.write(f"{r.service:<{width}}  {health:<9}  {ms:>8}  {r.detail}\n")
     return 0 if all(r.healthy is not False for r in results) and results else 1
+
+
+def _status_table(recipe: Recipe, results: list[OneShot], out: TextIO) -> None:
+    """On a terminal: a Rich table, health in the 16 standard colours (readable anywhere).
+
+    Every cell is a ``Text``, never markup: a probe's detail is outside text and
+    ``[red]`` in it must print as written.
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    styles = {True: ("healthy", "green"), False: ("down", "bold red"), None: ("unknown", "dim")}
+    table = Table(title=Text(f"{recipe.name} ({recipe.environment.target})"), title_justify="left")
+    table.add_column("SERVICE", no_wrap=True)
+    table.add_column("HEALTH", no_wrap=True)
+    table.add_column("LATENCY", justify="right", no_wrap=True)
+    table.add_column("DETAIL", overflow="fold")
+    for r in results:
+        word, style = styles[r.healthy]
+        ms = "" if r.ms is None else f"{r.ms:.0f} ms"
+        table.add_row(Text(r.service), Text(word, style=style), Text(ms), Text(r.detail))
+    Console(file=out, highlight=False).print(table)
 
 
 def format_event(event: Event) -> str | None:
