@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -62,7 +63,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         print(text, file=say_out, flush=True)
 
+    bars: Any = None  # live bars on a terminal (set once the questions are answered)
+
     def show(p: SuiteProgress) -> None:
+        if bars is not None:
+            bars.update(p)
+            return
         text = p.describe()
         if args.json or last.get(p.suite) == text.split(" · ")[0]:
             return
@@ -92,15 +98,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             if decision is None:
                 return EXIT_FAILED
             decisions.append(decision)
+        nonlocal bars
         await engine.start(bring_up=False)
+        if not args.json and sys.stdout.isatty():
+            from stagedeck.cli.progress import SuiteBars
+
+            bars = SuiteBars()
         try:
-            for step, decision in zip(steps, decisions, strict=True):
-                result = await ops.perform(step, decision)
-                if step is not steps[-1]:
-                    say(result.detail.splitlines()[0] if result.detail else step.action)
-                    if not result.ok:
-                        print(result.detail, file=sys.stderr)
-                        return EXIT_FAILED
+            with bars if bars is not None else contextlib.nullcontext():
+                for step, decision in zip(steps, decisions, strict=True):
+                    result = await ops.perform(step, decision)
+                    if step is not steps[-1]:
+                        say(result.detail.splitlines()[0] if result.detail else step.action)
+                        if not result.ok:
+                            print(result.detail, file=sys.stderr)
+                            return EXIT_FAILED
         except Refused as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_FAILED
