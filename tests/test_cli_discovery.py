@@ -159,3 +159,19 @@ def test_installed_command_finds_the_recipe(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "environment 'subproc'" in proc.stdout
+
+
+def test_plain_stagedeck_opens_the_cockpit_on_the_recipe_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stagedeck.cli.main as cli_main
+
+    (tmp_path / ".git").mkdir()
+    recipe = write(tmp_path, "plain")
+    monkeypatch.delenv("STAGEDECK_RECIPE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    opened: list[object] = []
+    monkeypatch.setattr(cli_main, "cmd_open", lambda args: opened.append(args) or 0)
+    assert cli_main.main([]) == 0
+    (args,) = opened
+    assert args.command == "open" and args.recipe == str(recipe.resolve())  # type: ignore[attr-defined]
