@@ -20,3 +20,12 @@ class _TopLevelSnapshots(pytest_textual_snapshot.SVGImageExtension):
 
 
 pytest_textual_snapshot.SVGImageExtension = _TopLevelSnapshots  # type: ignore[misc]
+
+# stagedeck's own log (cli/logfile.py) goes to a throw-away file during tests, not to the
+# log of whoever runs them (tests that check the log set their own place).
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+os.environ.setdefault(
+    "STAGEDECK_LOG", str(Path(tempfile.gettempdir()) / f"stagedeck-tests-{os.getuid()}.log")
+)
