@@ -96,7 +96,11 @@ def find_recipe(start: Path | None = None, environ: Mapping[str, str] | None = N
             found.looked[-1] += " (no such file)"
         return found
     found.looked.append(f"${RECIPE_ENV} (not set)")
-    here = (start or Path.cwd()).resolve()
+    try:
+        here = (start or Path.cwd()).resolve()
+    except FileNotFoundError:  # the working directory was deleted under us
+        found.looked.append("(the working directory no longer exists)")
+        return found
     for folder in (here, *here.parents):
         candidate = folder / RECIPE_FILENAME
         found.looked.append(str(candidate))
