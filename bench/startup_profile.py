@@ -79,7 +79,7 @@ def install_hooks() -> None:
         expected = len(engine.recipe.services)
 
         def on_event(event: object) -> None:
-            from stagedeck.events import StatusChanged
+            from stagedeck.engine.events import StatusChanged
 
             if isinstance(event, StatusChanged):
                 mark("first status")
@@ -107,11 +107,11 @@ def install_hooks() -> None:
 
 
 WATCHED = {
-    "stagedeck.engine": [("Engine", "start")],
+    "stagedeck.engine.engine": [("Engine", "start")],
     "stagedeck.targets.base": [],
-    "stagedeck.targets.docker": [("DockerTarget", "open"), ("DockerTarget", "_on_sync")],
-    "stagedeck.targets.local": [("LocalTarget", "open")],
-    "stagedeck.targets.docker_streams": [("LogFollower", "run")],
+    "stagedeck.targets.docker.target": [("DockerTarget", "open"), ("DockerTarget", "_on_sync")],
+    "stagedeck.targets.local.target": [("LocalTarget", "open")],
+    "stagedeck.targets.docker.streams": [("LogFollower", "run")],
 }
 """Methods whose first call (and, for coroutines, first completion) is marked."""
 
@@ -159,7 +159,7 @@ def wrap_calls() -> None:
 
 def main() -> int:
     argv = sys.argv[sys.argv.index("--") + 1 :]
-    import stagedeck.cli as cli
+    import stagedeck.cli.main as cli
 
     mark("cli imported")
     install_hooks()
