@@ -121,8 +121,9 @@ class Engine:
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self._client: Any = None
-        """An ``httpx.AsyncClient`` once started."""
+        self._client: asyncio.Future[Any] | None = None
+        """An ``httpx.AsyncClient`` being made or made, once a probe needs one."""
+        self._started = False
         self.traces: TraceStore | None = None
         """Recent traces, when the recipe has a ``[traces]`` section."""
         self.otlp: OtlpReceiver | None = None
@@ -167,12 +168,12 @@ class Engine:
 
     async def start(self, *, bring_up: bool = True) -> None:
         """Connect the target and begin probing; for local targets, start the services."""
-        # Imported in a thread: httpx and certifi take a noticeable moment to load.
-        httpx = await asyncio.to_thread(importlib.import_module, "httpx")
-        self._client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-            headers={"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"},
-        )
+        self._started = True
+        if any(_uses_http(svc) for svc in self.recipe.services.values()):
+            # httpx (and certifi) take a noticeable moment to import: in a thread, while
+            # the target connects, instead of before it (that delayed the first container
+            # list and log line by 0.15-0.25 s).
+            self._http_client()
         await self.start_traces()
         try:
             await self.target.open()
@@ -185,6 +186,12 @@ class Engine:
             from stagedeck.engine.actions import bring_up as plan
 
             self.spawn(plan(self))
+
+    def _http_client(self) -> asyncio.Future[Any]:
+        """The shared ``httpx.AsyncClient``, made on first need (imported in a thread)."""
+        if self._client is None:
+            self._client = asyncio.ensure_future(_make_http_client())
+        return self._client
 
     async def start_traces(self) -> None:
         """Listen for OTLP spans before the services start (they send from their first request)."""
@@ -264,9 +271,12 @@ class Engine:
         try:
             await self.target.close(stop_services=True)
         finally:
-            if self._client is not None:
-                await self._client.aclose()
-                self._client = None
+            client, self._client = self._client, None
+            if client is not None:
+                if client.done() and not client.cancelled() and client.exception() is None:
+                    await client.result().aclose()
+                else:
+                    client.cancel()
 
     # ------------------------------------------------------------------ state
 
@@ -427,22 +437,29 @@ class Engine:
                 if self.statuses[name].state is ProcState.STARTING:
                     interval = STARTING_PROBE_INTERVAL
             kick = self._kick[name]
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-            # that lands as the event fires, and then engine.stop() waits forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await kick.wait()
+            if check is None:
+                # Nothing to probe: sleep until a state change or a new definition kicks
+                # (500 check-less services woke 250 times a second for nothing).
+                await kick.wait()
+            else:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that lands as the event fires, and then engine.stop() waits forever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(interval):
+                        await kick.wait()
             kick.clear()
 
     async def _probe_once(self, svc: Service) -> None:
-        assert svc.health is not None and self._client is not None
+        assert svc.health is not None
         starting = self.statuses[svc.name].state is ProcState.STARTING
+        client = await self._http_client() if _uses_http(svc) else None
         if svc.latency and not starting:
+            assert client is not None
             result, samples = await asyncio.gather(
-                run_check(self._client, svc.health),
+                run_check(client, svc.health),
                 asyncio.gather(
                     *(
-                        probe_http(self._client, url, svc.health.timeout, (200, 499))
+                        probe_http(client, url, svc.health.timeout, (200, 499))
                         for url in svc.latency
                     )
                 ),
@@ -452,7 +469,7 @@ class Engine:
                 self._log_probe(svc.name, sample, latency=True)
             api_answers = bool(samples) and all(s.ok for s in samples)
         else:
-            result = await run_check(self._client, svc.health)
+            result = await run_check(client, svc.health)
             if not starting:
                 self.latency[svc.name].add(result.ms, result.ok)
             api_answers = False
@@ -592,9 +609,9 @@ class Engine:
                 check.retries if check else recipe.environment.failures_before_down,
                 check.start_period if check else 0.0,
             )
-            if self._client is not None:  # started: watch it now (else start() will)
+            if self._started:  # started: watch it now (else start() will)
                 self._start_probe(name)
-        if outcome.added and self._client is not None and self.target.manages_processes:
+        if outcome.added and self._started and self.target.manages_processes:
             self.spawn(self._bring_up_added(outcome.added))
         self.version += 1
         self.bus.publish(RecipeReloaded(at=self.clock()))
@@ -692,3 +709,16 @@ def _last_error_line(lines: Sequence[Any]) -> str:
         if line.level == "error" or any(w in text.lower() for w in _CAUSE_WORDS):
             return str(text)
     return ""
+
+
+def _uses_http(svc: Service) -> bool:
+    """Whether probing ``svc`` takes the HTTP client (an http check or latency URLs)."""
+    return bool(svc.latency) or (svc.health is not None and svc.health.kind == "http")
+
+
+async def _make_http_client() -> Any:
+    httpx = await asyncio.to_thread(importlib.import_module, "httpx")
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        headers={"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"},
+    )

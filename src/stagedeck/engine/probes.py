@@ -145,8 +145,10 @@ async def probe_command(argv: tuple[str, ...], timeout: float) -> ProbeResult:
     return ProbeResult(True, ms, last[0][:200])
 
 
-async def run_check(client: httpx.AsyncClient, check: HealthCheck) -> ProbeResult:
+async def run_check(client: httpx.AsyncClient | None, check: HealthCheck) -> ProbeResult:
+    """Run one check; ``client`` is needed (and only used) for an http check."""
     if check.kind == "http":
+        assert client is not None, "an http check needs the HTTP client"
         return await probe_http(client, check.url, check.timeout, check.status, check.body)
     if check.kind == "tcp":
         return await probe_tcp(check.host, check.port, check.timeout)
