@@ -44,7 +44,10 @@ def modules_at_first_frame(tmp_path: Path, *args: str) -> set[str]:
 
 def offending(modules: set[str]) -> list[str]:
     return sorted(
-        m for m in modules for bad in NEVER_BEFORE_FIRST_FRAME if m == bad or m.startswith(bad + ".")
+        m
+        for m in modules
+        for bad in NEVER_BEFORE_FIRST_FRAME
+        if m == bad or m.startswith(bad + ".")
     )
 
 

@@ -33,6 +33,7 @@ from stagedeck.engine.events import (
     TargetConnection,
 )
 from stagedeck.engine.graph import DependencyGraph
+from stagedeck.engine.http_probe import KeepAliveClient, handles
 from stagedeck.engine.latency import LatencyWindow
 from stagedeck.engine.logs import LogHub
 from stagedeck.engine.probes import (
@@ -41,10 +42,11 @@ from stagedeck.engine.probes import (
     ProbeRecord,
     ProbeResult,
     probe_http,
+    probe_http_lean,
     run_check,
 )
 from stagedeck.engine.recipe_diff import ReloadOutcome, diff_recipes
-from stagedeck.recipe.model import Recipe, Service
+from stagedeck.recipe.model import HealthCheck, Recipe, Service
 from stagedeck.recipe.secrets import install_masker
 from stagedeck.targets import make_target
 from stagedeck.targets.base import Target
@@ -63,6 +65,7 @@ PROBES_KEPT = 120
 STARTING_PROBE_INTERVAL = 0.1
 """While a service starts we probe fast, so "healthy" shows the moment it is."""
 
+PROBE_HEADERS = {"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"}
 _ALIVE = (ProcState.STARTING, ProcState.RUNNING, ProcState.EXTERNAL)
 _GONE = (ProcState.CRASHED, ProcState.FAILED, ProcState.STOPPED)
 _RESTARTED_FROM = (
@@ -123,6 +126,9 @@ class Engine:
         self._background: set[asyncio.Task[Any]] = set()
         self._client: asyncio.Future[Any] | None = None
         """An ``httpx.AsyncClient`` being made or made, once a probe needs one."""
+        self._lean = KeepAliveClient(PROBE_HEADERS)
+        """Plain-http checks go here: a fraction of httpx's CPU per request."""
+        self._lean_ok: dict[str, bool] = {}
         self._started = False
         self.traces: TraceStore | None = None
         """Recent traces, when the recipe has a ``[traces]`` section."""
@@ -169,7 +175,7 @@ class Engine:
     async def start(self, *, bring_up: bool = True) -> None:
         """Connect the target and begin probing; for local targets, start the services."""
         self._started = True
-        if any(_uses_http(svc) for svc in self.recipe.services.values()):
+        if any(self._needs_httpx(svc) for svc in self.recipe.services.values()):
             # httpx (and certifi) take a noticeable moment to import: in a thread, while
             # the target connects, instead of before it (that delayed the first container
             # list and log line by 0.15-0.25 s).
@@ -186,6 +192,30 @@ class Engine:
             from stagedeck.engine.actions import bring_up as plan
 
             self.spawn(plan(self))
+
+    def _lean_handles(self, url: str) -> bool:
+        ok = self._lean_ok.get(url)
+        if ok is None:
+            ok = self._lean_ok[url] = handles(url)
+        return ok
+
+    def _needs_httpx(self, svc: Service) -> bool:
+        """Whether probing ``svc`` takes httpx (https, a proxy): most recipes never do."""
+        check = svc.health
+        urls = [*svc.latency, *([check.url] if check is not None and check.kind == "http" else [])]
+        return any(not self._lean_handles(url) for url in urls)
+
+    async def _get(
+        self, url: str, timeout: float, status: tuple[int, int], body: str = ""
+    ) -> ProbeResult:
+        if self._lean_handles(url):
+            return await probe_http_lean(self._lean, url, timeout, status, body)
+        return await probe_http(await self._http_client(), url, timeout, status, body)
+
+    async def _check(self, check: HealthCheck) -> ProbeResult:
+        if check.kind == "http":
+            return await self._get(check.url, check.timeout, check.status, check.body)
+        return await run_check(None, check)
 
     def _http_client(self) -> asyncio.Future[Any]:
         """The shared ``httpx.AsyncClient``, made on first need (imported in a thread)."""
@@ -271,6 +301,7 @@ class Engine:
         try:
             await self.target.close(stop_services=True)
         finally:
+            await self._lean.aclose()
             client, self._client = self._client, None
             if client is not None:
                 if client.done() and not client.cancelled() and client.exception() is None:
@@ -452,24 +483,18 @@ class Engine:
     async def _probe_once(self, svc: Service) -> None:
         assert svc.health is not None
         starting = self.statuses[svc.name].state is ProcState.STARTING
-        client = await self._http_client() if _uses_http(svc) else None
         if svc.latency and not starting:
-            assert client is not None
+            timeout = svc.health.timeout
             result, samples = await asyncio.gather(
-                run_check(client, svc.health),
-                asyncio.gather(
-                    *(
-                        probe_http(client, url, svc.health.timeout, (200, 499))
-                        for url in svc.latency
-                    )
-                ),
+                self._check(svc.health),
+                asyncio.gather(*(self._get(url, timeout, (200, 499)) for url in svc.latency)),
             )
             for sample in samples:
                 self.latency[svc.name].add(sample.ms, sample.ok)
                 self._log_probe(svc.name, sample, latency=True)
             api_answers = bool(samples) and all(s.ok for s in samples)
         else:
-            result = await run_check(client, svc.health)
+            result = await self._check(svc.health)
             if not starting:
                 self.latency[svc.name].add(result.ms, result.ok)
             api_answers = False
@@ -711,14 +736,9 @@ def _last_error_line(lines: Sequence[Any]) -> str:
     return ""
 
 
-def _uses_http(svc: Service) -> bool:
-    """Whether probing ``svc`` takes the HTTP client (an http check or latency URLs)."""
-    return bool(svc.latency) or (svc.health is not None and svc.health.kind == "http")
-
-
 async def _make_http_client() -> Any:
     httpx = await asyncio.to_thread(importlib.import_module, "httpx")
     return httpx.AsyncClient(
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-        headers={"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"},
+        headers=PROBE_HEADERS,
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stagedeck.engine.events import Health
+from stagedeck.engine.http_probe import KeepAliveClient, ProbeError
 from stagedeck.recipe.model import HealthCheck
 
 if TYPE_CHECKING:
@@ -92,6 +93,29 @@ async def probe_http(
     if body and body not in response.text:
         return ProbeResult(False, ms, f"GET {url}: body lacks {body!r}", "bad-body")
     return ProbeResult(True, ms, f"HTTP {response.status_code}")
+
+
+async def probe_http_lean(
+    client: KeepAliveClient,
+    url: str,
+    timeout: float,
+    status: tuple[int, int] = (200, 399),
+    body: str = "",
+) -> ProbeResult:
+    """:func:`probe_http` over :mod:`stagedeck.engine.http_probe` (plain http only)."""
+    start = time.perf_counter()
+    try:
+        response = await client.get(url, timeout)
+    except TimeoutError:
+        return ProbeResult(False, _ms(start), f"GET {url}: timed out after {timeout:g}s")
+    except ProbeError as exc:
+        return ProbeResult(False, _ms(start), f"GET {url}: {exc}")
+    ms = _ms(start)
+    if not status[0] <= response.status <= status[1]:
+        return ProbeResult(False, ms, f"GET {url}: HTTP {response.status}")
+    if body and body not in response.text:
+        return ProbeResult(False, ms, f"GET {url}: body lacks {body!r}")
+    return ProbeResult(True, ms, f"HTTP {response.status}")
 
 
 async def probe_tcp(host: str, port: int, timeout: float) -> ProbeResult:

@@ -114,9 +114,12 @@ class StagedeckApp(App[int]):
         watch_themes: bool = True,
         watch_recipe: bool | None = None,
         theme_folders: list[Path] | None = None,
+        replay: Iterable[Event] = (),
     ) -> None:
         super().__init__()
         self.engine = engine
+        self._replay = list(replay)
+        """Events the engine published before this app subscribed (it started first)."""
         self.config = config or UserConfig()
         self._start_engine = start_engine
         self._watch_themes = watch_themes
@@ -212,6 +215,9 @@ class StagedeckApp(App[int]):
                 f"no theme named '{self._wanted_theme}'; using {self.theme}",
                 severity="warning",
             )
+        for event in self._replay:
+            self._on_engine_event(event)
+        self._replay.clear()
         if self._start_engine:
             self.run_worker(self.engine.start(), name="engine-start", exit_on_error=False)
         # File watching waits for the first frame (importing watchfiles alone was 0.17 s
@@ -431,9 +437,16 @@ async def run_cockpit_async(
     user: str | None = None,
     db: str | None = None,
     watch_recipe: bool = True,
+    engine: Engine | None = None,
+    starting: asyncio.Future[None] | None = None,
+    replay: Iterable[Event] = (),
 ) -> int:
-    """Run the cockpit and, whatever happens, stop the engine (and local services) after."""
-    engine = Engine(recipe)
+    """Run the cockpit and, whatever happens, stop the engine (and local services) after.
+
+    ``engine`` and ``starting`` come from :mod:`stagedeck.tui.launch`, which starts the
+    engine while Textual is still being imported; ``replay`` is what it published then.
+    """
+    engine = engine or Engine(recipe)
     user = current_user(user or (config.user if config else None))
     # The shared database opens after the first frame (SharedState.connect).
     shared = SharedState(None, recipe.name, user, db_path=default_db_path(db))
@@ -446,6 +459,8 @@ async def run_cockpit_async(
         user=user,
         suites_workdir=default_db_path(db).parent / "runs" / recipe.name,
         watch_recipe=watch_recipe,
+        start_engine=starting is None,
+        replay=replay,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -466,6 +481,8 @@ async def run_cockpit_async(
         # that goes away now must not cut that short.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         await shared.stop()
+        if starting is not None and not starting.done():
+            starting.cancel()
         await engine.stop()
     return result or 0
 
