@@ -501,9 +501,10 @@ class LogView(ScrollView, can_focus=True):
         level_mark = {"error": "E ", "warn": "W "}.get(line.level)
         # A blank mark goes with the time: one segment fewer (its colour codes, about
         # 20 bytes) on most rows of every frame.
-        head = [Segment(stamp + " ", style(app, "log-time")), Segment(level_mark, text_style)]
         if level_mark is None:
             head = [Segment(stamp + "   ", style(app, "log-time"))]
+        else:
+            head = [Segment(stamp + " ", style(app, "log-time")), Segment(level_mark, text_style)]
         return [
             *head,
             Segment(
