@@ -219,7 +219,10 @@ class StagedeckApp(App[int]):
             self._on_engine_event(event)
         self._replay.clear()
         if self._start_engine:
-            self.run_worker(self.engine.start(), name="engine-start", exit_on_error=False)
+            # After the first frame: the frame is drawn from the recipe, then filled in.
+            # Starting local processes keeps the loop busy (500 of them: six seconds with
+            # no frame at all); a remote target was already started by tui/launch.py.
+            self.call_after_refresh(self._start_engine_now)
         # File watching waits for the first frame (importing watchfiles alone was 0.17 s
         # of start-up on the event loop).
         self.call_after_refresh(self._start_watchers)
@@ -229,6 +232,9 @@ class StagedeckApp(App[int]):
     async def on_unmount(self) -> None:
         # Quitting mid-action: the audit log must not say "running" forever.
         await self.controller.ops.close()
+
+    def _start_engine_now(self) -> None:
+        self.run_worker(self.engine.start(), name="engine-start", exit_on_error=False)
 
     def _freeze_startup_objects(self) -> None:
         """Exempt what start-up built (modules, classes, widgets: most of the heap) from

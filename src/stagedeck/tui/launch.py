@@ -1,13 +1,13 @@
 """Open the cockpit with the engine already at work while Textual loads.
 
 Importing Textual and the cockpit's widgets takes 0.2-0.4 s of CPU; connecting
-to Docker, subscribing to its events, inspecting the containers and opening
-their log streams (or starting the demo's processes) is mostly waiting on
-someone else. Done one after the other, the first frame showed an empty log and
+to Docker (or Kubernetes), subscribing to its events, inspecting the containers
+and opening their log streams is mostly waiting on someone else. Done one after the other, the first frame showed an empty log and
 "not connected". Here the engine starts first, on the event loop, and the
 cockpit is imported in a thread meanwhile, so the first frame is drawn from
 containers already listed and log lines already read. Nothing is faked: the
-frame shows what the engine knows when it is drawn.
+frame shows what the engine knows when it is drawn. Local processes are the
+exception: starting them is our own CPU work, so they start after the import.
 
 This module imports no Textual itself (that is the point); what the engine
 publishes before the app subscribes is kept and handed to the app.
@@ -32,6 +32,12 @@ log = logging.getLogger("stagedeck")
 async def launch_cockpit(recipe: Recipe, **options: Any) -> int:
     """Start the engine, import the cockpit alongside, then run it (see the module doc)."""
     engine = Engine(recipe)
+    if engine.target.manages_processes:
+        # Our own processes: starting them is CPU work that competes with the import on
+        # the same cores (500 services gave a 10 s first frame). They start when the
+        # cockpit is mounted, as before.
+        app_module = importlib.import_module("stagedeck.tui.app")
+        return int(await app_module.run_cockpit_async(recipe, engine=engine, **options))
     early: list[Event] = []
     unsubscribe = engine.subscribe(early.append)
     loop = asyncio.get_running_loop()

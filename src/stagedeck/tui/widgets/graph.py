@@ -134,12 +134,23 @@ class GraphView(ScrollView, can_focus=True):
         self._alarm: set[Edge] = set()
         self.restyles = 0
         """How many times the rows were restyled (tests check that idle views do not)."""
+        self._waiting_first_frame = False
 
     # ------------------------------------------------------------------ lifecycle
 
     def on_mount(self) -> None:
-        self.poll(force=True)
+        if len(self.engine.recipe.graph.nodes) <= SYNC_LAYOUT_NODES:
+            self.poll(force=True)
+        else:
+            # A big graph is laid out in a thread, which holds the GIL for seconds at 500
+            # services: it starts after the first frame instead of slowing it down.
+            self._waiting_first_frame = True
+            self.call_after_refresh(self._after_first_frame)
         self.set_interval(POLL_SECONDS, self.poll)
+
+    def _after_first_frame(self) -> None:
+        self._waiting_first_frame = False
+        self.poll(force=True)
         self.app.theme_changed_signal.subscribe(self, lambda _: self.poll(force=True))
 
     def on_show(self) -> None:
@@ -151,7 +162,7 @@ class GraphView(ScrollView, can_focus=True):
 
     def poll(self, force: bool = False) -> None:
         """Re-lay out on a new recipe; restyle when status, selection or theme changed."""
-        if not force and not self.is_on_screen:
+        if self._waiting_first_frame or (not force and not self.is_on_screen):
             return
         recipe = self.engine.recipe
         if recipe is not self._recipe and recipe is not self._pending:
