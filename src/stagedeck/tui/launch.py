@@ -2,12 +2,13 @@
 
 Importing Textual and the cockpit's widgets takes 0.2-0.4 s of CPU; connecting
 to Docker (or Kubernetes), subscribing to its events, inspecting the containers
-and opening their log streams is mostly waiting on someone else. Done one after the other, the first frame showed an empty log and
-"not connected". Here the engine starts first, on the event loop, and the
-cockpit is imported in a thread meanwhile, so the first frame is drawn from
-containers already listed and log lines already read. Nothing is faked: the
-frame shows what the engine knows when it is drawn. Local processes are the
-exception: starting them is our own CPU work, so they start after the import.
+and opening their log streams is mostly waiting on someone else. Done one after
+the other, the first frame showed an empty log and "not connected". Here the
+engine starts first, on the event loop, and the cockpit is imported in a thread
+meanwhile, so the first frame is drawn from containers already listed and log
+lines already read. Nothing is faked: the frame shows what the engine knows when
+it is drawn. Local processes are the exception: starting them is our own CPU
+work, so they start after the first frame (see ``StagedeckApp.on_mount``).
 
 This module imports no Textual itself (that is the point); what the engine
 publishes before the app subscribes is kept and handed to the app.
