@@ -430,8 +430,14 @@ class Engine:
         return self.logs.admit(service, count)
 
     def resources(self, service: str, cpu_percent: float | None, memory_bytes: int | None) -> None:
-        if service in self.statuses:
-            self._update(service, cpu_percent=cpu_percent, memory_bytes=memory_bytes)
+        """Record a CPU and memory sample. Not a change of ``version``: no view draws these,
+        and every sample (each container, every few seconds) made the services table, the
+        graph and its detail recompute and repaint."""
+        status = self.statuses.get(service)
+        if status is not None:
+            self.statuses[service] = dataclasses.replace(
+                status, cpu_percent=cpu_percent, memory_bytes=memory_bytes
+            )
 
     def connection(self, connected: bool, detail: str = "") -> None:
         if (connected, detail) == (self.connected, self.connection_detail):

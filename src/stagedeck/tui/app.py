@@ -39,6 +39,7 @@ from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.main import MainScreen
 from stagedeck.tui.theming import register_all, reload_file, theme_dirs
+from stagedeck.tui.ticker import Ticker
 
 FREEZE_AFTER_SECONDS = 3.0
 """By then the first frame is out and the deferred imports (httpx, plotext) are in."""
@@ -118,6 +119,8 @@ class StagedeckApp(App[int]):
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.ticker = Ticker()
+        """The one clock the views' periodic polls run on (see tui/ticker.py)."""
         self._replay = list(replay)
         """Events the engine published before this app subscribed (it started first)."""
         self.config = config or UserConfig()

@@ -43,6 +43,7 @@ from stagedeck.engine.graph_layout import Edge, GraphLayout, Role, layout_graph
 from stagedeck.recipe.model import Recipe
 from stagedeck.triage.conditions import DOWN, IMPACTED, ROOT, Condition, conditions
 from stagedeck.tui.palette import HEALTH_SYMBOL, style
+from stagedeck.tui.ticker import every
 
 POLL_SECONDS = 0.25
 SYNC_LAYOUT_NODES = 40
@@ -146,7 +147,7 @@ class GraphView(ScrollView, can_focus=True):
             # services: it starts after the first frame instead of slowing it down.
             self._waiting_first_frame = True
             self.call_after_refresh(self._after_first_frame)
-        self.set_interval(POLL_SECONDS, self.poll)
+        every(self, POLL_SECONDS, self.poll)
 
     def _after_first_frame(self) -> None:
         self._waiting_first_frame = False
@@ -376,9 +377,12 @@ def _clock_time(at: float, now: float) -> str:
 
 
 def _ago(seconds: float) -> str:
+    """Coarse like the services table's ages: each change of the text repaints the panel."""
     seconds = max(0.0, seconds)
-    if seconds < 60:
+    if seconds < 10:
         return f"{int(seconds)}s"
+    if seconds < 60:
+        return "<1m"
     if seconds < 3600:
         return f"{int(seconds // 60)}m"
     if seconds < 86400:
@@ -455,7 +459,7 @@ class GraphDetails(Static):
 
     def on_mount(self) -> None:
         self.tick(force=True)
-        self.set_interval(0.5, self.tick)
+        every(self, 0.5, self.tick)
 
     def show(self, service: str | None) -> None:
         self.service = service

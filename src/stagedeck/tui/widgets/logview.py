@@ -32,6 +32,7 @@ from stagedeck.engine.clock import wall
 from stagedeck.engine.logquery import LogFilter, compile_search
 from stagedeck.engine.logs import LogHub, LogLine
 from stagedeck.tui.palette import colour, rich_colour, service_colour, style
+from stagedeck.tui.ticker import every
 
 FRAME_SECONDS = 0.1
 """How often the view looks for new lines (a comparison of two numbers when there are none)."""
@@ -49,6 +50,9 @@ BUSY_FRAME_SECONDS = 0.5
 """...and during a flood the view redraws at most twice a second: every visible row
 changes each frame then, so each frame costs the whole panel in terminal bytes."""
 MAX_WIDTH = 4000
+STATS_SECONDS = 5.0
+"""While following, the line count in the panel's title moves every frame: it is redrawn
+(two border rows) every five seconds; paused, every second (the count of new lines)."""
 
 
 def _text_width(text: str) -> int:
@@ -215,8 +219,9 @@ class LogView(ScrollView, can_focus=True):
             self.action_next_match(-1 if self.follow else 1)
 
     def on_mount(self) -> None:
+        self.set_class(self.follow, "-following")
         self.set_filter(self.filter)
-        self.set_interval(FRAME_SECONDS, self.pull)
+        every(self, FRAME_SECONDS, self.pull)
 
     def pull(self) -> None:
         """Take the lines that arrived since the last frame (one batch, not one per line).
@@ -397,13 +402,14 @@ class LogView(ScrollView, can_focus=True):
         if stats == self._stats:
             return
         moment = time.monotonic()
-        if not now and moment - self._stats_at < 1.0:
+        if not now and moment - self._stats_at < (STATS_SECONDS if self.follow else 1.0):
             return
         self._stats_at = moment
         self._stats = stats
         self.post_message(self.Stats(self, *stats))
 
     def watch_follow(self, follow: bool) -> None:
+        self.set_class(follow, "-following")
         if follow:
             self._unseen = 0
             self._place_cursor_after_change()

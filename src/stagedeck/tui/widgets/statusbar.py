@@ -13,6 +13,7 @@ from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Health
 from stagedeck.store.shared import SharedSnapshot
 from stagedeck.tui.palette import style
+from stagedeck.tui.ticker import every
 
 
 class StatusBar(Static):
@@ -40,7 +41,7 @@ class StatusBar(Static):
             badge = style(self.app, "degraded", bold=True)
             self.extra["read-only"] = Text("read-only", style=badge)
         self.tick()
-        self.set_interval(1.0, self.tick)
+        every(self, 1.0, self.tick)
 
     def on_resize(self) -> None:
         """The clock sits at the right edge: place it again when the width is known or changes."""
