@@ -24,6 +24,9 @@ from textual.dom import DOMNode
 
 log = logging.getLogger("stagedeck.tui")
 
+ATTACHED_CHECK_EVERY = 10
+"""Wakes between checks that an owner is still in the DOM."""
+
 
 @dataclass(eq=False, slots=True)
 class _Entry:
@@ -83,7 +86,9 @@ class Ticker:
         for entry in list(self._entries):
             if not entry.active or entry.due > now:
                 continue
-            if not entry.owner.is_attached:
+            # Whether the owner left the DOM is a walk up to the app: asked about once a
+            # second per entry, not on every wake.
+            if self.wakeups % ATTACHED_CHECK_EVERY == 0 and not entry.owner.is_attached:
                 entry.active = False
                 continue
             # The next due time keeps the rhythm; after a stall it skips, never bursts.

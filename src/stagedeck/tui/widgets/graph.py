@@ -163,9 +163,15 @@ class GraphView(ScrollView, can_focus=True):
 
     def poll(self, force: bool = False) -> None:
         """Re-lay out on a new recipe; restyle when status, selection or theme changed."""
-        if self._waiting_first_frame or (not force and not self.is_on_screen):
+        if self._waiting_first_frame:
             return
         recipe = self.engine.recipe
+        if not force and recipe is self._recipe and self.graph_layout is not None:
+            key = (self.engine.version, self.selected, self.app.theme, id(self.graph_layout))
+            if key == self._drawn:
+                return  # nothing changed: no need to ask whether we are on screen
+        if not force and not self.is_on_screen:
+            return
         if recipe is not self._recipe and recipe is not self._pending:
             self._relayout(recipe)
         if self.graph_layout is None:
@@ -467,14 +473,14 @@ class GraphDetails(Static):
 
     def tick(self, force: bool = False) -> None:
         """Redraw when status, latency, this service's log or the (coarse) time changed."""
-        if not force and not self.is_on_screen:
-            return
         engine, service = self.engine, self.service
         known = service is not None and service in engine.statuses
         now = self.clock()
         errors = engine.logs.errors(service) if known and service else 0
         key = (service, engine.version, errors, int(now // 10), self.app.theme)
         if not force and key == self._drawn:
+            return
+        if not force and not self.is_on_screen:
             return
         self._drawn = key
         text = self.describe(now)

@@ -230,12 +230,15 @@ class LogView(ScrollView, can_focus=True):
         whole panel in terminal bytes; so during a flood we draw at most twice a second,
         which keeps the newest line under a second old.
         """
-        if not self.screen.is_active:
-            return  # hidden (another mode, or an overlay on top): catch up when shown
+        # Cheapest test first: this runs ten times a second, and asking the screen
+        # anything walks the DOM.
         hub = self.hub
         if hub.seq == self._seen and self._head_valid():
-            self._post_stats()  # a throttled count still due goes out on a quiet frame
+            if self._stats_due():
+                self._post_stats()  # a throttled count still due goes out on a quiet frame
             return
+        if not self.screen.is_active:
+            return  # hidden (another mode, or an overlay on top): catch up when shown
         since_drawn = time.monotonic() - self._drawn_at
         if self._busy and since_drawn < BUSY_FRAME_SECONDS:
             return
@@ -272,7 +275,9 @@ class LogView(ScrollView, can_focus=True):
 
     def _scrolls(self) -> bool:
         """Whether new lines would move every visible row (rather than fill empty ones)."""
-        return not self.follow or self.row_count >= (self.scrollable_content_region.height or 1)
+        # The size, not scrollable_content_region: that one asks the compositor for our
+        # region (a walk of its map), and this runs ten times a second while paced.
+        return not self.follow or self.row_count >= (self.size.height or 1)
 
     def _head_valid(self) -> bool:
         return self._head >= len(self._rows) or self._rows[self._head] >= self.hub.all.start
@@ -395,6 +400,9 @@ class LogView(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    def _stats_due(self) -> bool:
+        return (self.line_count, self._unseen, self.hub.dropped()) != self._stats
 
     def _post_stats(self, now: bool = False) -> None:
         """Counts for the panel title, at most once a second (they change every frame)."""

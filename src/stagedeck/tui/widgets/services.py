@@ -201,11 +201,11 @@ class ServicesTable(ScrollView, can_focus=True):
         (p95 over a minute, trend, age) every few seconds, in one batch: an idle
         cockpit should draw almost nothing.
         """
-        if not force and not self.is_on_screen:
-            return
         now = time.monotonic()
         slow_due = force or now - self._slow_at >= SLOW_COLUMNS_SECONDS
         if self.engine.version == self._seen_version and not slow_due:
+            return  # before asking whether we are on screen, which walks the DOM
+        if not force and not self.is_on_screen:
             return
         self._seen_version = self.engine.version
         if slow_due:

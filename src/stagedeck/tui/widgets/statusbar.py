@@ -28,6 +28,7 @@ class StatusBar(Static):
         self.engine = engine
         self._clock = clock
         self._drawn = ""
+        self._key: tuple[object, ...] = ()
         self._unsubscribe: Callable[[], None] | None = None
         self.extra: dict[str, Text] = {}
         """Segments other features add (lease, presence, read-only), keyed by name."""
@@ -76,6 +77,17 @@ class StatusBar(Static):
 
     def tick(self) -> None:
         engine = self.engine
+        key = (
+            engine.version,
+            engine.connected,
+            engine.connection_detail,
+            tuple((k, v.plain) for k, v in self.extra.items()),
+            int(self._clock() // 60),
+            self.size.width,
+        )
+        if key == self._key and self._drawn:
+            return  # nothing it shows changed (the clock shows minutes)
+        self._key = key
         env = engine.recipe.environment
         statuses = engine.statuses.values()
         healthy = sum(1 for s in statuses if s.health is Health.HEALTHY)
