@@ -62,15 +62,17 @@ class Ticker:
 
         return stop
 
-    def _schedule(self) -> None:
+    def _schedule(self, due: float | None = None) -> None:
+        """Wake at ``due`` (the earliest due time, computed here when not given)."""
         assert self._loop is not None
-        self._entries = [e for e in self._entries if e.active]
-        if not self._entries:
+        if due is None:
+            self._entries = [e for e in self._entries if e.active]
+            due = min((e.due for e in self._entries), default=float("inf"))
+        if due == float("inf"):
             if self._handle is not None:
                 self._handle.cancel()
                 self._handle, self._wake_at = None, float("inf")
             return
-        due = min(e.due for e in self._entries)
         if self._handle is not None and due >= self._wake_at:
             return
         if self._handle is not None:
@@ -83,13 +85,20 @@ class Ticker:
         self._handle, self._wake_at = None, float("inf")
         self.wakeups += 1
         now = self._loop.time()
+        earliest = float("inf")
+        dropped = False
         for entry in list(self._entries):
-            if not entry.active or entry.due > now:
+            if not entry.active:
+                dropped = True
+                continue
+            if entry.due > now:
+                earliest = min(earliest, entry.due)
                 continue
             # Whether the owner left the DOM is a walk up to the app: asked about once a
             # second per entry, not on every wake.
             if self.wakeups % ATTACHED_CHECK_EVERY == 0 and not entry.owner.is_attached:
                 entry.active = False
+                dropped = True
                 continue
             # The next due time keeps the rhythm; after a stall it skips, never bursts.
             entry.due += entry.period
@@ -99,7 +108,11 @@ class Ticker:
                 entry.callback()
             except Exception:
                 log.exception("periodic %r failed", entry.callback)
-        self._schedule()
+            earliest = min(earliest, entry.due)
+        if dropped:
+            self._schedule()  # tidy the list, then find the earliest among the rest
+        else:
+            self._schedule(earliest)
 
     def close(self) -> None:
         for entry in self._entries:

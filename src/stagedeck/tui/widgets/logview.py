@@ -34,7 +34,7 @@ from stagedeck.engine.logs import LogHub, LogLine
 from stagedeck.tui.palette import colour, rich_colour, service_colour, style
 from stagedeck.tui.ticker import every
 
-FRAME_SECONDS = 0.1
+FRAME_SECONDS = 0.2
 """How often the view looks for new lines (a comparison of two numbers when there are none)."""
 SCROLL_FRAME_SECONDS = 0.75
 """A frame that scrolls the view redraws every visible row (about 5 KB at 160x48 for the
@@ -143,6 +143,7 @@ class LogView(ScrollView, can_focus=True):
         self._width = 0
         self._strips: OrderedDict[int, Strip] = OrderedDict()
         self._stats: tuple[int, int, int] = (-1, -1, -1)
+        self._stats_held = False
         self._stats_at = 0.0
         self._busy = False
         self._drawn_at = 0.0
@@ -402,15 +403,19 @@ class LogView(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
     def _stats_due(self) -> bool:
-        return (self.line_count, self._unseen, self.hub.dropped()) != self._stats
+        """A count held back by the throttle is still to go out (counts only move when
+        lines arrive, so a quiet frame has nothing else to tell)."""
+        return self._stats_held
 
     def _post_stats(self, now: bool = False) -> None:
         """Counts for the panel title, at most once a second (they change every frame)."""
         stats = (self.line_count, self._unseen, self.hub.dropped())
+        self._stats_held = False
         if stats == self._stats:
             return
         moment = time.monotonic()
         if not now and moment - self._stats_at < (STATS_SECONDS if self.follow else 1.0):
+            self._stats_held = True
             return
         self._stats_at = moment
         self._stats = stats
