@@ -38,10 +38,10 @@ FRAME_SECONDS = 0.2
 """How often the view looks for new lines (a comparison of two numbers when there are none)."""
 SCROLL_FRAME_SECONDS = 0.75
 """A frame that scrolls the view redraws every visible row (about 5 KB at 160x48 for the
-overview's log pane), so it comes at most every 0.75 s: twenty containers logging a line
-a second each cost 40 KB/s at five frames a second. The newest line stays under a second
-old. Lines that land on empty rows, the first lines, and frames after a quiet spell are
-drawn at once."""
+overview's log pane), so while lines trickle in it comes at most every 0.75 s: twenty
+containers logging a line a second each cost 40 KB/s at five frames a second. The newest
+line stays under a second old. Lines that land on empty rows, the first lines, and frames
+after a quiet spell are drawn at once; a flood keeps BUSY_FRAME_SECONDS."""
 STRIP_CACHE = 400
 """Rows drawn through the general path (search, wrap, wide text), a few screens' worth."""
 BUSY_FRAME_LINES = 100
@@ -243,8 +243,8 @@ class LogView(ScrollView, can_focus=True):
         since_drawn = time.monotonic() - self._drawn_at
         if self._busy and since_drawn < BUSY_FRAME_SECONDS:
             return
-        if since_drawn < SCROLL_FRAME_SECONDS and self._scrolls():
-            return
+        if not self._busy and since_drawn < SCROLL_FRAME_SECONDS and self._scrolls():
+            return  # a trickle: (a flood keeps its two frames a second, freshest first)
         records = hub.records_since(self._seen)
         self._seen = hub.seq
         flt = self.filter
