@@ -17,6 +17,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
+
+from stagedeck.engine.http_probe import KeepAliveClient
+from stagedeck.engine.probes import ProbeResult, probe_http, probe_http_lean
 
 SERVER = r"""
 import sys
@@ -40,32 +44,29 @@ server.serve_forever()
 """
 
 
+async def cpu_per_request(probe: Callable[[], Awaitable[ProbeResult]], count: int) -> float:
+    """CPU seconds of this process per call of ``probe`` (after one to warm up)."""
+    await probe()
+    start = time.process_time()
+    for _ in range(count):
+        result = await probe()
+        assert result.ok, result.detail
+    return (time.process_time() - start) / count
+
+
 async def with_httpx(url: str, count: int) -> float:
     import httpx
 
-    from stagedeck.engine.probes import probe_http
-
     async with httpx.AsyncClient(headers={"User-Agent": "stagedeck"}) as client:
-        await probe_http(client, url, 2.0, (200, 399), "ok")
-        start = time.process_time()
-        for _ in range(count):
-            result = await probe_http(client, url, 2.0, (200, 399), "ok")
-            assert result.ok, result.detail
-        return (time.process_time() - start) / count
+        return await cpu_per_request(lambda: probe_http(client, url, 2.0, (200, 399), "ok"), count)
 
 
 async def with_lean(url: str, count: int) -> float:
-    from stagedeck.engine.http_probe import KeepAliveClient
-    from stagedeck.engine.probes import probe_http_lean
-
     client = KeepAliveClient({"User-Agent": "stagedeck"})
     try:
-        await probe_http_lean(client, url, 2.0, (200, 399), "ok")
-        start = time.process_time()
-        for _ in range(count):
-            result = await probe_http_lean(client, url, 2.0, (200, 399), "ok")
-            assert result.ok, result.detail
-        return (time.process_time() - start) / count
+        return await cpu_per_request(
+            lambda: probe_http_lean(client, url, 2.0, (200, 399), "ok"), count
+        )
     finally:
         await client.aclose()
 

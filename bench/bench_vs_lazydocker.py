@@ -35,8 +35,8 @@ import time
 from pathlib import Path
 
 import docker
-from bench_docker import LOGGER, Meter, pids_named
-from common import ROOT, Terminal, cpu_seconds, peak_rss_mb
+from bench_docker import LOGGER, Meter, cpu_of, pids_named
+from common import ROOT, Terminal, peak_rss_mb
 
 sys.path.insert(0, str(ROOT / "tests"))
 from dockerkit import Kit, new_prefix, require_engine
@@ -73,16 +73,6 @@ def descendants(pid: int) -> list[int]:
         found.append(current)
         todo.extend(children.get(current, []))
     return found
-
-
-def tree_cpu(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            total += cpu_seconds(pid)
-        except OSError:
-            pass
-    return total
 
 
 class Tool:
@@ -122,10 +112,10 @@ def measure(
             time.sleep(warmup)
             pids = descendants(term.pid)
             meter = Meter(daemons)
-            cpu0, bytes0, t0 = tree_cpu(pids), record.stat().st_size, time.monotonic()
+            cpu0, bytes0, t0 = cpu_of(pids), record.stat().st_size, time.monotonic()
             time.sleep(window)
             elapsed = time.monotonic() - t0
-            cpu = (tree_cpu(pids) - cpu0) / elapsed * 100
+            cpu = (cpu_of(pids) - cpu0) / elapsed * 100
             rate = (record.stat().st_size - bytes0) / elapsed
             daemon_cpu = meter.read()
             rss = sum(_peak(pid) for pid in pids)

@@ -227,7 +227,11 @@ async def test_same_verdicts_and_words_as_the_httpx_path() -> None:
             for path, status, body in cases:
                 ours = await probe_http_lean(lean, base + path, 2.0, status, body)
                 theirs = await probe_http(client, base + path, 2.0, status, body)
-                assert (ours.ok, ours.detail) == (theirs.ok, theirs.detail), path
+                assert (ours.ok, ours.detail, ours.kind) == (
+                    theirs.ok,
+                    theirs.detail,
+                    theirs.kind,
+                ), path
     finally:
         await lean.aclose()
         await server.stop()

@@ -37,6 +37,12 @@ IDLE_PER_HOST = 4
 class ProbeError(Exception):
     """The exchange failed; the message is what the user reads after "GET url: "."""
 
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
+        """A ``ProbeKind`` value: 'refused' when nothing (or nothing sane) answered at the
+        connection level, as httpx's ConnectError and RemoteProtocolError are taken."""
+
 
 @dataclass(frozen=True, slots=True)
 class Response:
@@ -109,11 +115,15 @@ class KeepAliveClient:
             try:
                 return await self._exchange(key, conn, request)
             except _Stale as exc:
-                raise ProbeError("connection closed before a response") from exc
+                raise ProbeError("connection closed before a response", "refused") from exc
             except asyncio.IncompleteReadError as exc:
-                raise ProbeError("connection closed in the middle of the response") from exc
+                raise ProbeError(
+                    "connection closed in the middle of the response", "refused"
+                ) from exc
             except ConnectionError as exc:
-                raise ProbeError(f"connection lost ({exc.strerror or type(exc).__name__})") from exc
+                raise ProbeError(
+                    f"connection lost ({exc.strerror or type(exc).__name__})", "refused"
+                ) from exc
 
     def _take(self, key: tuple[str, int]) -> _Conn | None:
         idle = self._idle.get(key)
@@ -128,9 +138,9 @@ class KeepAliveClient:
         try:
             reader, writer = await asyncio.open_connection(host, port, limit=MAX_HEADER_BYTES)
         except ConnectionRefusedError as exc:
-            raise ProbeError("cannot connect (connection refused)") from exc
+            raise ProbeError("cannot connect (connection refused)", "refused") from exc
         except OSError as exc:
-            raise ProbeError(f"cannot connect ({exc.strerror or exc})") from exc
+            raise ProbeError(f"cannot connect ({exc.strerror or exc})", "refused") from exc
         self.connections_made += 1
         return _Conn(reader, writer)
 
@@ -175,7 +185,7 @@ async def _read_response(
         if not exc.partial and first_byte_stale:
             raise _Stale from exc
         if not exc.partial:
-            raise ProbeError("connection closed before a response") from exc
+            raise ProbeError("connection closed before a response", "refused") from exc
         raise ProbeError("bad response: headers cut short") from exc
     except asyncio.LimitOverrunError as exc:
         raise ProbeError(f"bad response: headers over {MAX_HEADER_BYTES // 1024} KB") from exc

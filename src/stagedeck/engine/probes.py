@@ -12,6 +12,7 @@ import asyncio
 import enum
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -86,13 +87,7 @@ async def probe_http(
         return ProbeResult(
             False, _ms(start), f"GET {url}: {_reason(exc)}", "refused" if refused else "error"
         )
-    ms = _ms(start)
-    if not status[0] <= response.status_code <= status[1]:
-        kind = "http-5xx" if response.status_code >= 500 else "http-status"
-        return ProbeResult(False, ms, f"GET {url}: HTTP {response.status_code}", kind)
-    if body and body not in response.text:
-        return ProbeResult(False, ms, f"GET {url}: body lacks {body!r}", "bad-body")
-    return ProbeResult(True, ms, f"HTTP {response.status_code}")
+    return _judge(url, _ms(start), response.status_code, lambda: response.text, status, body)
 
 
 async def probe_http_lean(
@@ -107,15 +102,22 @@ async def probe_http_lean(
     try:
         response = await client.get(url, timeout)
     except TimeoutError:
-        return ProbeResult(False, _ms(start), f"GET {url}: timed out after {timeout:g}s")
+        return ProbeResult(False, _ms(start), f"GET {url}: timed out after {timeout:g}s", "timeout")
     except ProbeError as exc:
-        return ProbeResult(False, _ms(start), f"GET {url}: {exc}")
-    ms = _ms(start)
-    if not status[0] <= response.status <= status[1]:
-        return ProbeResult(False, ms, f"GET {url}: HTTP {response.status}")
-    if body and body not in response.text:
-        return ProbeResult(False, ms, f"GET {url}: body lacks {body!r}")
-    return ProbeResult(True, ms, f"HTTP {response.status}")
+        return ProbeResult(False, _ms(start), f"GET {url}: {exc}", exc.kind)
+    return _judge(url, _ms(start), response.status, lambda: response.text, status, body)
+
+
+def _judge(
+    url: str, ms: float, code: int, text: Callable[[], str], status: tuple[int, int], body: str
+) -> ProbeResult:
+    """One verdict and one wording for both HTTP paths (the body is decoded only if asked)."""
+    if not status[0] <= code <= status[1]:
+        kind = "http-5xx" if code >= 500 else "http-status"
+        return ProbeResult(False, ms, f"GET {url}: HTTP {code}", kind)
+    if body and body not in text():
+        return ProbeResult(False, ms, f"GET {url}: body lacks {body!r}", "bad-body")
+    return ProbeResult(True, ms, f"HTTP {code}")
 
 
 async def probe_tcp(host: str, port: int, timeout: float) -> ProbeResult:
