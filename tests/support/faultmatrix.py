@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from stagedeck.actions import bring_up
+from stagedeck.events import Event
+from stagedeck.seeding import reseed
+
 from stagedeck.demo import recipe_path
 from stagedeck.engine import Engine
-from stagedeck.events import Event
 from stagedeck.recipe import load_recipe
-from stagedeck.seeding import reseed
 from stagedeck.triage.model import FailedTest, Fault, Ranking, SubjectKind, SuspectsChanged
 
 SERVICES = ("ledger", "inventory", "payments", "orders", "gateway", "worker")

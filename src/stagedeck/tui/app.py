@@ -17,10 +17,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.signal import Signal
 
 from stagedeck.config.themes import DEFAULT_THEME, ThemeError
 from stagedeck.config.userconfig import UserConfig
@@ -34,7 +35,9 @@ from stagedeck.store import default_db_path
 from stagedeck.store.identity import current_user
 from stagedeck.store.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.suites.runner import SuiteRunner
+from stagedeck.triage.model import Ranking, SuspectsChanged
 from stagedeck.tui.controller import ActionController
+from stagedeck.tui.messages import ExplainRequested, JumpTo
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.main import MainScreen
@@ -47,7 +50,7 @@ FREEZE_AFTER_SECONDS = 3.0
 class StagedeckApp(App[int]):
     """A view on an engine. The engine is started here and stopped by whoever ran us."""
 
-    CSS_PATH = Path(__file__).with_name("app.tcss")
+    CSS_PATH = [Path(__file__).with_name("app.tcss"), Path(__file__).with_name("triage.tcss")]
     TITLE = "stagedeck"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
@@ -55,6 +58,14 @@ class StagedeckApp(App[int]):
             "q", "quit", "Quit", tooltip="Quit (stops services this cockpit started)", id="app.quit"
         ),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding(
+            "w",
+            "why",
+            "Why",
+            show=False,
+            tooltip="Why: ranked suspects with their evidence (on the selected service)",
+            id="triage.why",
+        ),
         Binding("tab", "focus_next", "Next panel", show=False, id="app.focus_next"),
         Binding(
             "r",
@@ -117,6 +128,10 @@ class StagedeckApp(App[int]):
         wanted = theme or self.config.theme or DEFAULT_THEME
         self._wanted_theme = wanted
         self.theme = wanted if self.get_theme(wanted) else DEFAULT_THEME
+        self.ranking: Ranking = engine.triage.ranking
+        """The environment's current ranking of suspects (views get it through the signal)."""
+        self.suspects_signal: Signal[Ranking] = Signal(self, "suspects")
+        """Published with each new ranking, only when the engine says the suspects changed."""
         self._unsubscribe = engine.subscribe(self._on_engine_event)
         self.read_only = read_only or ReadOnly.from_sources(
             flag=False, recipe=engine.recipe.environment.read_only, config=self.config.read_only
@@ -309,6 +324,10 @@ class StagedeckApp(App[int]):
             self.controller.restart_changed(list(outcome.needs_restart))
 
     def _on_engine_event(self, event: Event) -> None:
+        if isinstance(event, SuspectsChanged):
+            self.ranking = event.ranking
+            self.suspects_signal.publish(event.ranking)
+            return
         if isinstance(event, RecipeReloaded):
             if event.problems:
                 self.banners["recipe"] = (
@@ -346,6 +365,24 @@ class StagedeckApp(App[int]):
     def selected_service(self) -> str | None:
         """The service the current view has selected (actions apply to it)."""
         return getattr(self.screen, "selected_service", None)
+
+    def action_why(self) -> None:
+        self.post_message(ExplainRequested(service=self.selected_service()))
+
+    @on(ExplainRequested)
+    def _explain(self, request: ExplainRequested) -> None:
+        from stagedeck.tui.navigation import explain_screen
+
+        self.push_screen(explain_screen(self, request))
+
+    @on(JumpTo)
+    async def _jump(self, request: JumpTo) -> None:
+        from stagedeck.tui.navigation import jump
+        from stagedeck.tui.screens.explain import ExplainScreen
+
+        if isinstance(self.screen, ExplainScreen):
+            await self.pop_screen()
+        await jump(self, request.where)
 
     def action_redeploy(self) -> None:
         self.controller.redeploy(self.selected_service())
@@ -447,6 +484,7 @@ def all_binding_ids() -> set[str]:
 
     screens = _screens()
     from stagedeck.tui.screens.confirm import ConfirmScreen
+    from stagedeck.tui.screens.explain import ExplainScreen
     from stagedeck.tui.screens.help import HelpScreen
     from stagedeck.tui.widgets.charts import ChartsPanel
     from stagedeck.tui.widgets.graph import GraphView
@@ -462,6 +500,7 @@ def all_binding_ids() -> set[str]:
         screens.ActivityScreen,
         screens.GraphScreen,
         ConfirmScreen,
+        ExplainScreen,
         HelpScreen,
         ChartsPanel,
         GraphView,

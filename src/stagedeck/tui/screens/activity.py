@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
+from stagedeck.store import AuditEntry
 from stagedeck.store.shared import SharedSnapshot
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
@@ -27,7 +28,7 @@ class ActivityScreen(Screen[None]):
         super().__init__()
         self.cockpit = app_ref
         self._unsubscribe: Callable[[], None] = lambda: None
-        self._shown: tuple[object, ...] = ()
+        self._shown: tuple[AuditEntry, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Banner()
@@ -84,3 +85,23 @@ class ActivityScreen(Screen[None]):
                 Text(detail[0] if detail else ""),
                 key=str(entry.id),
             )
+
+    def show_entry(self, audit_id: int | None, at: float | None = None) -> None:
+        """Put the cursor on audit entry ``audit_id``, else on the entry nearest ``at``
+        (a jump from a change in the explain view)."""
+        table = self.query_one(DataTable)
+        row: int | None = None
+        if audit_id is not None:
+            try:
+                row = table.get_row_index(str(audit_id))
+            except Exception:  # RowDoesNotExist: older than the entries shown
+                row = None
+        if row is None and at is not None and self._shown:
+            entries = list(self._shown)
+            nearest = min(entries, key=lambda e: abs(e.started - at))
+            row = entries.index(nearest)
+        if row is None:
+            self.notify("that change is not in the recent activity", severity="warning", timeout=4)
+            return
+        table.move_cursor(row=row)
+        table.focus()
