@@ -25,7 +25,8 @@ pytestmark = [
     pytest.mark.skipif(not have_tmux(), reason="tmux is not installed (Debian package: tmux)"),
 ]
 
-HANGS = ("payments", "inventory", "ledger")
+HANGS = ("payments", "inventory", "ledger") * 2
+"""Services with no dependencies, twice each: six samples of the time to the screen."""
 
 
 def service_pid(marker: str, service: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -233,16 +234,20 @@ class ExplainScreen(Screen[None]):
         causes = [s.label for s in ranking.suspects if name in s.impacted]
         if causes:
             return f"{name} is impacted by {', '.join(causes)}"
-        return f"nothing points at {name}; the suspects are below"
+        return ""  # a healthy bystander (the overview always has a row selected): no note
 
     def _suspect_prompt(self, index: int, suspect: Suspect) -> Text:
         app = self.app
         top = index == 0
         text = Text(no_wrap=True, overflow="ellipsis")
-        mark = SUSPECT_MARK if top else " "
+        # Colour sits on a reversed badge, the name is plain bold: both stay readable
+        # under the cursor's own background on every theme.
         colour = "suspect" if top else FAULT_COLOUR.get(suspect.fault, "unknown")
-        text.append(f"{index + 1}. {mark} ", style=style(app, colour, bold=True))
-        text.append(suspect.label, style=style(app, colour, bold=True))
+        badge = style(app, colour, bold=True) + Style(reverse=True)
+        text.append(f"{index + 1}. ", style="bold")
+        text.append(f"{SUSPECT_MARK if top else '●'}", style=badge)
+        text.append(" ")
+        text.append(suspect.label, style="bold")
         text.append(f"  {suspect.score:.2f}  ", style="dim")
         text.append(suspect.verdict)
         return text
