@@ -49,3 +49,7 @@ def test_overview_suspect_line_and_graph_mark_160x48(snap_compare: Any, tmp_path
 def test_overview_suspect_line_sixteen_colours(snap_compare: Any, tmp_path: Path) -> None:
     app = make(tmp_path, theme="stagedeck-16")
     assert snap_compare(app, terminal_size=(160, 48), run_before=hang_payments)
+
+
+def test_overview_suspect_line_80x24(snap_compare: Any, tmp_path: Path) -> None:
+    assert snap_compare(make(tmp_path), terminal_size=(80, 24), run_before=hang_payments)
