@@ -9,6 +9,7 @@ from typing import Any
 
 from stagedeck.engine.probes import ProbeResult
 from test_snapshots import frozen_clock, make
+from test_tui_triage import stored_failure
 
 __all__ = ["frozen_clock"]  # the autouse fixture applies here too
 
@@ -53,3 +54,16 @@ def test_overview_suspect_line_sixteen_colours(snap_compare: Any, tmp_path: Path
 
 def test_overview_suspect_line_80x24(snap_compare: Any, tmp_path: Path) -> None:
     assert snap_compare(make(tmp_path), terminal_size=(80, 24), run_before=hang_payments)
+
+
+def test_failures_list_with_inline_suspect(snap_compare: Any, tmp_path: Path) -> None:
+    store, shared = stored_failure(tmp_path)
+
+    async def open_suites(pilot: Any) -> None:
+        await shared.refresh(force=True)
+        await pilot.press("5")
+        await pilot.pause(0.3)
+
+    app = make(tmp_path, shared=shared, user="alice")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_suites)
+    store.close()

@@ -228,7 +228,7 @@ async def test_real_evidence_rows_lead_where_they_say(tmp_path: Path) -> None:
             assert isinstance(screen, LogsScreen)
 
 
-def _stored_failure(tmp_path: Path) -> tuple[Store, SharedState]:
+def stored_failure(tmp_path: Path) -> tuple[Store, SharedState]:
     store = Store.open(tmp_path / "shared.db")
     run = store.start_run("shop", "alice")
     suite = store.start_suite_run(run, "flows")
@@ -280,7 +280,7 @@ def _stored_failure(tmp_path: Path) -> tuple[Store, SharedState]:
 
 
 async def test_failed_test_shows_its_suspect_inline_and_explains_why(tmp_path: Path) -> None:
-    store, shared = _stored_failure(tmp_path)
+    store, shared = stored_failure(tmp_path)
     engine = offline_engine(tmp_path)
     healthy(engine)
     engine.logs.append("gateway", "INFO  gateway rid=t478bdbbc3 POST /api/orders")

@@ -80,6 +80,7 @@ class SuitesScreen(Screen[None]):
             "w",
             "why",
             "Why",
+            show=False,  # the failure's detail says "w: why"; the footer is full at 80 columns
             tooltip="Why did the selected failure fail (its ranked suspects)",
             id="suites.why",
         ),
