@@ -46,7 +46,7 @@ class GraphScreen(Screen[None]):
 
     def show_ranking(self, ranking: Ranking) -> None:
         self.query_one(SuspectLine).show(ranking)
-        self.query_one(GraphPanel).show_suspect(ranking.top)
+        self.query_one(GraphPanel).show_ranking(ranking)
 
     def show_service(self, service: str) -> None:
         """Select ``service`` in the graph and its chart (a jump from the explain view)."""

@@ -63,7 +63,7 @@ class MainScreen(Screen[None]):
     def show_ranking(self, ranking: Ranking) -> None:
         """A new environment ranking (triage): the suspect line and the graph's mark."""
         self.query_one(SuspectLine).show(ranking)
-        self.query_one(GraphPanel).show_suspect(ranking.top)
+        self.query_one(GraphPanel).show_ranking(ranking)
 
     def show_service(self, service: str) -> None:
         """Select ``service`` in the table (graph and chart follow), from a jump."""

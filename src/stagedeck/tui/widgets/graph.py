@@ -5,7 +5,8 @@ its dependencies are healthy: where to look first) is drawn reversed and bold
 with ``✖``; a service that is down only because something below it is down
 keeps ``✖`` without the emphasis; a service that is up but has a down
 dependency is **impacted** (``⚠``, the theme's ``$impacted``), and so are the
-edges the failure travels along. The **top suspect** of the live triage
+edges the failure travels along; so is a service the triage ranking names as
+impacted by a suspect that is not down yet (a hang shows as degraded first). The **top suspect** of the live triage
 ranking (what most likely broke, which may be degraded rather than down) is
 drawn reversed in the theme's ``$suspect`` with ``◆`` (``S`` in ASCII) in
 place of its health mark.
@@ -45,7 +46,7 @@ from stagedeck.engine.graph import DependencyGraph
 from stagedeck.engine.graph_layout import Edge, GraphLayout, Role, layout_graph
 from stagedeck.recipe.model import Recipe
 from stagedeck.triage.conditions import DOWN, IMPACTED, ROOT, Condition, conditions
-from stagedeck.triage.model import SubjectKind, Suspect
+from stagedeck.triage.model import Ranking, SubjectKind, Suspect
 from stagedeck.tui.palette import HEALTH_SYMBOL, style
 from stagedeck.tui.widgets.suspects import SUSPECT_LABEL, SUSPECT_MARK, SUSPECT_MARK_ASCII
 
@@ -128,6 +129,9 @@ class GraphView(ScrollView, can_focus=True):
         self.selected: str | None = selected
         self.suspect: str | None = None
         """The service the triage ranking suspects most (set by the screen)."""
+        self.impacted: frozenset[str] = frozenset()
+        """Services the triage ranking says are impacted by a suspect (up, but suffering:
+        a hung dependency is not *down* yet, so the health-only rule misses them)."""
         self.graph_layout: GraphLayout | None = None
         self.graph: DependencyGraph | None = None
         self._recipe: Recipe | None = None
@@ -169,6 +173,7 @@ class GraphView(ScrollView, can_focus=True):
             self.engine.version,
             self.selected,
             self.suspect,
+            self.impacted,
             self.app.theme,
             id(self.graph_layout),
         )
@@ -177,11 +182,12 @@ class GraphView(ScrollView, can_focus=True):
             self._restyle()
             self.refresh()
 
-    def show_suspect(self, service: str | None) -> None:
-        """Mark ``service`` as the top suspect (None: nothing suspected). Restyled when shown."""
-        if service == self.suspect:
+    def show_suspect(self, service: str | None, impacted: frozenset[str] = frozenset()) -> None:
+        """Mark ``service`` as the top suspect (None: nothing suspected) and ``impacted`` as
+        impacted. Restyled when next shown, not before."""
+        if (service, impacted) == (self.suspect, self.impacted):
             return
-        self.suspect = service
+        self.suspect, self.impacted = service, impacted
         self.poll()
 
     def _relayout(self, recipe: Recipe) -> None:
@@ -213,9 +219,15 @@ class GraphView(ScrollView, can_focus=True):
         graph = self.graph
         self.restyles += 1
         self._conditions = conditions(self.engine, graph)
+        for name in self.impacted:
+            cond = self._conditions.get(name)
+            if cond is not None and cond.kind not in (ROOT, DOWN):
+                self._conditions[name] = Condition(IMPACTED, "impacted")
         self._styles.clear()
         self._strips.clear()
         troubled = {n for n, c in self._conditions.items() if c.kind in (ROOT, DOWN, IMPACTED)}
+        if self.suspect is not None:
+            troubled.add(self.suspect)  # the trouble travels from the suspect too
         edges = self.graph_layout.edges
         self._alarm = {(a, b) for a, b in edges if a in troubled and b in troubled}
         self._related = set()
@@ -624,11 +636,13 @@ class GraphPanel(Vertical):
         self.query_one(GraphView).select(service)
         self.query_one(GraphDetails).show(service)
 
-    def show_suspect(self, suspect: Suspect | None) -> None:
-        """The triage ranking's top suspect: marked in the graph when it is a service."""
-        service = suspect.name if suspect and suspect.kind is SubjectKind.SERVICE else None
-        self.query_one(GraphView).show_suspect(service)
-        self.query_one(GraphDetails).show_suspect(suspect)
+    def show_ranking(self, ranking: Ranking) -> None:
+        """The triage ranking: its top suspect marked (when a service), what it impacts too."""
+        top = ranking.top
+        service = top.name if top and top.kind is SubjectKind.SERVICE else None
+        impacted = frozenset(ranking.impacted()) - {service}
+        self.query_one(GraphView).show_suspect(service, impacted)
+        self.query_one(GraphDetails).show_suspect(top)
 
     def on_graph_view_selected(self, event: GraphView.Selected) -> None:
         # Not stopped: the screen hears it too and can move the services table's cursor.
