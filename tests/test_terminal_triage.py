@@ -1,9 +1,9 @@
 """The real demo in a real terminal: one service hangs (SIGSTOP), the cockpit names it.
 
-Measures, per hang, the time from the SIGSTOP to the suspect line naming the
-service on screen, and from the first sign of it in the services table
-(the first timed-out check marks it degraded: the fault is observable) to the
-suspect line. Prints the figures (``pytest -s`` shows them).
+Per hang it measures the time from the SIGSTOP to the suspect line naming the
+service on screen, and from the first sign of it in the services table (its row
+leaves "healthy": the fault is observable) to the suspect line; ``pytest -s``
+prints them. bench/bench_triage_screen.py takes more samples for RESULTS.md.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import statistics
-import time
 from pathlib import Path
 
 import pytest
 
-from support.procs import marked_pids, new_marker, wait_until_gone
-from support.tmux import Terminal, have_tmux
+from support.hangs import measure_hang, service_pid
+from support.procs import new_marker, wait_until_gone
+from support.tmux import have_tmux
 from test_terminal import all_healthy, cockpit
 
 pytestmark = [
@@ -29,57 +29,18 @@ HANGS = ("payments", "inventory", "ledger") * 2
 """Services with no dependencies, twice each: six samples of the time to the screen."""
 
 
-def service_pid(marker: str, service: str) -> int:
-    for pid in marked_pids(marker):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"stagedeck.demo.serve" in argv and service.encode() in argv:
-            return pid
-    raise AssertionError(f"no process for {service}")
-
-
-def row_abnormal(screen: str, service: str) -> bool:
-    """The services table shows ``service`` as anything but healthy."""
-    for line in screen.splitlines():
-        if f"│ {service} " in line or line.lstrip("│ ").startswith(service + " "):
-            return "● healthy" not in line
-    return False
-
-
-def measure_hang(term: Terminal, pid: int, service: str) -> tuple[float, float, str]:
-    """SIGSTOP ``pid``; (seconds to the suspect line, seconds from observable, screen)."""
-    os.kill(pid, signal.SIGSTOP)
-    stopped = time.monotonic()
-    observable: float | None = None
-    wanted = f"likely cause: {service}"
-    deadline = stopped + 15
-    while time.monotonic() < deadline:
-        screen = term.screen()
-        now = time.monotonic()
-        if observable is None and (row_abnormal(screen, service) or wanted in screen):
-            observable = now
-        if wanted in screen:
-            return now - stopped, now - (observable or now), screen
-        time.sleep(0.02)
-    raise AssertionError(f"no '{wanted}' within 15 s; screen:\n{term.screen()}")
-
-
 def test_a_hung_service_is_named_and_explained(tmp_path: Path) -> None:
     marker = new_marker()
-    to_screen: list[float] = []
-    from_observable: list[float] = []
+    hangs = []
     with cockpit(tmp_path, marker, "demo", "--free-ports", width=120, height=40) as term:
         term.wait_for(all_healthy, timeout=30)
         for round_, service in enumerate(HANGS):
-            pid = service_pid(marker, service)
+            pid = service_pid(service, marker=marker)
             try:
-                seconds, after, screen = measure_hang(term, pid, service)
-                to_screen.append(seconds)
-                from_observable.append(after)
-                line = next(ln for ln in screen.splitlines() if "likely cause" in ln)
-                assert "hung" in line or "not answering" in line or "timed out" in line, line
+                hang = measure_hang(term, pid, service)
+                hangs.append(hang)
+                assert "hung" in hang.line, hang.line
+                assert " w why" in hang.line, hang.line
                 if round_ == 0:
                     # w opens the explain view: ranked, the hung service first, with evidence.
                     term.send("w")
@@ -94,12 +55,13 @@ def test_a_hung_service_is_named_and_explained(tmp_path: Path) -> None:
             term.wait_for(lambda s: "likely cause" not in s and all_healthy(s), timeout=40)
         term.send("q")
     assert wait_until_gone(marker) == []
+    to_screen = [h.to_screen for h in hangs]
+    from_sign = [h.from_sign for h in hangs]
     print(
         "\nSIGSTOP -> suspect on screen: "
         + ", ".join(f"{s:.2f}s" for s in to_screen)
-        + f" (median {statistics.median(to_screen):.2f}s); "
-        + "first sign in the table -> suspect: "
-        + ", ".join(f"{s:.2f}s" for s in from_observable)
-        + f" (median {statistics.median(from_observable):.2f}s)"
+        + f" (median {statistics.median(to_screen):.2f}s); first sign in the table -> "
+        + f"suspect: median {statistics.median(from_sign):.2f}s, max {max(from_sign):.2f}s"
     )
-    assert statistics.median(from_observable) <= 2.0
+    # The cockpit's own share: once the fault shows anywhere, the suspect line is there.
+    assert statistics.median(from_sign) <= 2.0

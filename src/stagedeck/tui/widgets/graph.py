@@ -6,10 +6,10 @@ with ``✖``; a service that is down only because something below it is down
 keeps ``✖`` without the emphasis; a service that is up but has a down
 dependency is **impacted** (``⚠``, the theme's ``$impacted``), and so are the
 edges the failure travels along; so is a service the triage ranking names as
-impacted by a suspect that is not down yet (a hang shows as degraded first). The **top suspect** of the live triage
-ranking (what most likely broke, which may be degraded rather than down) is
-drawn reversed in the theme's ``$suspect`` with ``◆`` (``S`` in ASCII) in
-place of its health mark.
+impacted by a suspect that is not down yet (a hang shows as degraded first).
+The **top suspect** of the live triage ranking (what most likely broke, which
+may be degraded rather than down) is drawn reversed in the theme's
+``$suspect`` with ``◆`` (``S`` in ASCII) in place of its health mark.
 
 Selecting a service (``j``/``k`` in dependency order, ``h``/``l`` across
 layers, or a click) highlights what it needs and what needs it, edges too, and
