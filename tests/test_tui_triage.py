@@ -30,6 +30,7 @@ from stagedeck.triage.model import (
 from stagedeck.tui.app import StagedeckApp
 from stagedeck.tui.screens.explain import ExplainScreen
 from stagedeck.tui.screens.graph import GraphScreen
+from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.logs import LogsScreen
 from stagedeck.tui.screens.main import MainScreen
 from stagedeck.tui.screens.suites import SuitesScreen
@@ -311,3 +312,68 @@ async def test_failed_test_shows_its_suspect_inline_and_explains_why(tmp_path: P
         await wait_for(pilot, lambda: logs.query_one(LogView).filter.request_id == "t478bdbbc3")
         assert "t478bdbbc3" in logs.query_one(LogView).selected_line.text  # type: ignore[union-attr]
     store.close()
+
+
+async def test_jumps_to_a_change_a_failure_and_a_service_row(tmp_path: Path) -> None:
+    store, shared = stored_failure(tmp_path)
+    first = store.audit_start("shop", "bob", "redeploy", ["ledger"])
+    change = store.audit_start("shop", "bob", "reseed", ["inventory"])
+    store.audit_start("shop", "carol", "redeploy", ["orders"])
+    engine = offline_engine(tmp_path)
+    healthy(engine)
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False, shared=shared, user="alice")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shared.refresh(force=True)
+
+        async def jump(where: Where) -> None:
+            await pilot.press("w")
+            await wait_for(pilot, lambda: isinstance(app.screen, ExplainScreen))
+            explain = app.screen
+            assert isinstance(explain, ExplainScreen)
+            explain.rows["x"] = ("", where)
+            explain._go("x")
+            await wait_for(pilot, lambda: not isinstance(app.screen, ExplainScreen))
+            await pilot.pause(0.1)
+
+        # A change (a redeploy, a reseed): the activity log, on that entry.
+        await jump(Where(View.AUDIT, audit_id=change))
+        table = app.screen.query_one("#activity")
+        await wait_for(pilot, lambda: table.row_count == 3)
+        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        assert key.value == str(change) and key.value != str(first)
+        # A failed test: the suites view, on that failure.
+        await jump(Where(View.TEST, test_id="test_flows::test_checkout_pays"))
+        assert isinstance(app.screen, SuitesScreen)
+        failure = app.screen.selected_failure
+        assert failure is not None
+        assert failure.failure.result.test_id == "test_flows::test_checkout_pays"
+        assert app.screen.query_one("#failures").has_focus
+        # A service's status: the overview's table, on that row.
+        await jump(Where(View.SERVICE, service="gateway"))
+        assert isinstance(app.screen, MainScreen)
+        assert app.screen.query_one(ServicesTable).selected == "gateway"
+    store.close()
+
+
+async def test_why_is_a_remappable_binding_listed_in_help(tmp_path: Path) -> None:
+    from stagedeck.config.userconfig import UserConfig
+    from stagedeck.tui.app import all_binding_ids
+
+    assert {"triage.why", "suites.why", "explain.close", "explain.go"} <= all_binding_ids()
+    engine = offline_engine(tmp_path)
+    healthy(engine)
+    config = UserConfig(keys={"triage.why": "y"})
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False, config=config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExplainScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        ids = {b.id for _, bindings in help_screen.sections for b in bindings}
+        assert "triage.why" in ids and help_screen.remapped["triage.why"] == "y"
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert any(t.startswith("Why: ranked suspects") for t in titles)

@@ -14,9 +14,11 @@ from textual.widgets import DataTable, Footer
 
 from stagedeck.store import AuditEntry
 from stagedeck.store.shared import SharedSnapshot
+from stagedeck.triage.model import Ranking
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.statusbar import StatusBar
+from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
 from stagedeck.tui.widgets.table import KeyTable
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ class ActivityScreen(Screen[None]):
         with Vertical(id="activity-panel") as panel:
             panel.border_title = "activity · everyone sharing this environment"
             yield KeyTable(id="activity", cursor_type="row")
+        yield SuspectLine()
         yield StatusBar(self.cockpit.engine)
         yield Footer()
 
@@ -53,6 +56,10 @@ class ActivityScreen(Screen[None]):
         table.focus()
         if self.cockpit.shared is not None:
             self._unsubscribe = self.cockpit.shared.subscribe(self._on_shared)
+        follow_ranking(self, self.show_ranking)
+
+    def show_ranking(self, ranking: Ranking) -> None:
+        self.query_one(SuspectLine).show(ranking)
 
     def on_unmount(self) -> None:
         self._unsubscribe()
