@@ -35,6 +35,7 @@ from stagedeck.store import default_db_path
 from stagedeck.store.identity import current_user
 from stagedeck.store.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.suites.runner import SuiteRunner
+from stagedeck.triage.live import TriageMonitor, monitor_for
 from stagedeck.triage.model import Ranking, SuspectsChanged
 from stagedeck.tui.controller import ActionController
 from stagedeck.tui.messages import ExplainRequested, JumpTo
@@ -128,11 +129,14 @@ class StagedeckApp(App[int]):
         wanted = theme or self.config.theme or DEFAULT_THEME
         self._wanted_theme = wanted
         self.theme = wanted if self.get_theme(wanted) else DEFAULT_THEME
-        self.ranking: Ranking = engine.triage.ranking
+        self.triage: TriageMonitor = monitor_for(engine)
+        """The engine's live triage ranking; the cockpit starts it and listens to it."""
+        self.ranking: Ranking = self.triage.ranking
         """The environment's current ranking of suspects (views get it through the signal)."""
         self.suspects_signal: Signal[Ranking] = Signal(self, "suspects")
-        """Published with each new ranking, only when the engine says the suspects changed."""
+        """Published with each new ranking, only when triage says the suspects changed."""
         self._unsubscribe = engine.subscribe(self._on_engine_event)
+        self._unsubscribe_triage = self.triage.subscribe(self._on_suspects)
         self.read_only = read_only or ReadOnly.from_sources(
             flag=False, recipe=engine.recipe.environment.read_only, config=self.config.read_only
         )
@@ -219,11 +223,21 @@ class StagedeckApp(App[int]):
             )
         if self._start_engine:
             self.run_worker(self.engine.start(), name="engine-start", exit_on_error=False)
+        # Triage ranks what the engine sees, whoever started the engine; it recomputes on
+        # status changes and new probes or errors, and says when the suspects change.
+        # Ranked once now, so the first frame already shows what the engine knows.
+        self.triage.recompute()
+        self.triage.start()
         # File watching waits for the first frame (importing watchfiles alone was 0.17 s
         # of start-up on the event loop).
         self.call_after_refresh(self._start_watchers)
         self._guard_resume_signal()
         self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
+
+    async def on_unmount(self) -> None:
+        """Triage was started with the cockpit and stops with it (its task is on our loop)."""
+        self._unsubscribe_triage()
+        await self.triage.stop()
 
     def _freeze_startup_objects(self) -> None:
         """Exempt what start-up built (modules, classes, widgets: most of the heap) from
@@ -323,11 +337,11 @@ class StagedeckApp(App[int]):
         if outcome.needs_restart:
             self.controller.restart_changed(list(outcome.needs_restart))
 
+    def _on_suspects(self, event: SuspectsChanged) -> None:
+        self.ranking = event.ranking
+        self.suspects_signal.publish(event.ranking)
+
     def _on_engine_event(self, event: Event) -> None:
-        if isinstance(event, SuspectsChanged):
-            self.ranking = event.ranking
-            self.suspects_signal.publish(event.ranking)
-            return
         if isinstance(event, RecipeReloaded):
             if event.problems:
                 self.banners["recipe"] = (
@@ -469,6 +483,7 @@ async def run_cockpit_async(
         # that goes away now must not cut that short.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         await shared.stop()
+        await app.triage.stop()
         await engine.stop()
     return result or 0
 

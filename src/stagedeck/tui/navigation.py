@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from stagedeck.engine.logquery import LogFilter
-from stagedeck.triage.model import Ranking, View, Where, ranking_from_rows
+from stagedeck.triage.model import Question, Ranking, View, Where, ranking_from_rows
 from stagedeck.tui.messages import ExplainRequested
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def explain_screen(app: Any, request: ExplainRequested) -> ExplainScreen:
         )
     current = getattr(app, "ranking", None)
     if not isinstance(current, Ranking):
-        current = app.engine.triage.ranking
+        current = Ranking(Question.ENVIRONMENT, 0.0)
     return ExplainScreen(current, live=True, service=request.service)
 
 
