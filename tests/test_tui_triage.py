@@ -28,6 +28,7 @@ from stagedeck.triage.model import (
     Where,
 )
 from stagedeck.tui.app import StagedeckApp
+from stagedeck.tui.screens.activity import ActivityScreen
 from stagedeck.tui.screens.explain import ExplainScreen
 from stagedeck.tui.screens.graph import GraphScreen
 from stagedeck.tui.screens.help import HelpScreen
@@ -325,31 +326,31 @@ async def test_jumps_to_a_change_a_failure_and_a_service_row(tmp_path: Path) -> 
     async with app.run_test(size=(120, 40)) as pilot:
         await shared.refresh(force=True)
 
-        async def jump(where: Where) -> None:
+        async def jump(where: Where, lands_on: type) -> None:
             await pilot.press("w")
             await wait_for(pilot, lambda: isinstance(app.screen, ExplainScreen))
             explain = app.screen
             assert isinstance(explain, ExplainScreen)
             explain.rows["x"] = ("", where)
             explain._go("x")
-            await wait_for(pilot, lambda: not isinstance(app.screen, ExplainScreen))
+            await wait_for(pilot, lambda: isinstance(app.screen, lands_on))
             await pilot.pause(0.1)
 
         # A change (a redeploy, a reseed): the activity log, on that entry.
-        await jump(Where(View.AUDIT, audit_id=change))
+        await jump(Where(View.AUDIT, audit_id=change), ActivityScreen)
         table = app.screen.query_one("#activity")
         await wait_for(pilot, lambda: table.row_count == 3)
         key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
         assert key.value == str(change) and key.value != str(first)
         # A failed test: the suites view, on that failure.
-        await jump(Where(View.TEST, test_id="test_flows::test_checkout_pays"))
+        await jump(Where(View.TEST, test_id="test_flows::test_checkout_pays"), SuitesScreen)
         assert isinstance(app.screen, SuitesScreen)
         failure = app.screen.selected_failure
         assert failure is not None
         assert failure.failure.result.test_id == "test_flows::test_checkout_pays"
         assert app.screen.query_one("#failures").has_focus
         # A service's status: the overview's table, on that row.
-        await jump(Where(View.SERVICE, service="gateway"))
+        await jump(Where(View.SERVICE, service="gateway"), MainScreen)
         assert isinstance(app.screen, MainScreen)
         assert app.screen.query_one(ServicesTable).selected == "gateway"
     store.close()
@@ -377,3 +378,38 @@ async def test_why_is_a_remappable_binding_listed_in_help(tmp_path: Path) -> Non
         assert "triage.why" in ids and help_screen.remapped["triage.why"] == "y"
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert any(t.startswith("Why: ranked suspects") for t in titles)
+
+
+async def test_a_change_made_elsewhere_is_evidence_against_the_service(tmp_path: Path) -> None:
+    """Someone redeploys payments from another shell; payments then hangs: the explain
+    view lists that redeploy, and its row opens the activity log on it."""
+    store, shared = stored_failure(tmp_path)
+    engine = offline_engine(tmp_path)
+    healthy(engine)
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False, shared=shared, user="alice")
+    async with app.run_test(size=(120, 40)) as pilot:
+        audit_id = store.audit_start("shop", "bob", "redeploy", ["payments"])
+        store.audit_finish(audit_id, "ok")
+        await shared.refresh(force=True)
+        hang(engine, "payments")
+        await wait_for(pilot, lambda: "payments" in line_text(app))
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExplainScreen))
+        explain = app.screen
+        assert isinstance(explain, ExplainScreen)
+        changes = [
+            (key, where)
+            for key, (text, where) in explain.rows.items()
+            if "redeploy by bob" in text and where is not None
+        ]
+        assert changes, explain.rows
+        key, where = changes[0]
+        assert where.view is View.AUDIT and where.audit_id == audit_id
+        explain._go(key)
+        await wait_for(pilot, lambda: isinstance(app.screen, ActivityScreen))
+        table = app.screen.query_one("#activity")
+        await wait_for(pilot, lambda: table.row_count >= 1)
+        await pilot.pause(0.1)
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        assert row_key.value == str(audit_id)
+    store.close()

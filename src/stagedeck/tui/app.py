@@ -310,6 +310,15 @@ class StagedeckApp(App[int]):
         self.notify(f"theme {name} reloaded", timeout=3)
 
     def _on_shared(self, snapshot: SharedSnapshot) -> None:
+        # What others did to the environment (a redeploy from another shell or cockpit) is
+        # evidence for triage; our own actions it already saw on the engine.
+        controller = getattr(self, "controller", None)  # the first call comes from __init__
+        own = controller.own_audit if controller is not None else set()
+        others = [e for e in snapshot.audit if e.id not in own]
+        if others:
+            from stagedeck.triage.snapshot import changes_from_audit
+
+            self.triage.add_changes(changes_from_audit(others))
         if snapshot.problem:
             self.banners["database"] = (
                 f"⚠ {snapshot.problem} — the cockpit keeps running; "

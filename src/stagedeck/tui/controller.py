@@ -41,6 +41,8 @@ class ActionController:
         self.shared = shared
         self.suites = suites or SuiteRunner(engine.recipe)
         self.user = user
+        self.own_audit: set[int] = set()
+        """Audit entries this cockpit wrote: triage already saw those actions on the engine."""
 
     def refusal(self, action: str, services: list[str]) -> str | None:
         """Why ``action`` may not run at all (read-only, busy here or elsewhere), or None."""
@@ -114,6 +116,8 @@ class ActionController:
         audit_id = (
             await shared.audit_start(action, services, {}, forced) if shared is not None else None
         )
+        if audit_id is not None:
+            self.own_audit.add(audit_id)
         try:
             outcome = await pending
         except ActionBusy as exc:
