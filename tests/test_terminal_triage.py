@@ -40,7 +40,6 @@ def test_a_hung_service_is_named_and_explained(tmp_path: Path) -> None:
                 hang = measure_hang(term, pid, service)
                 hangs.append(hang)
                 assert "hung" in hang.line, hang.line
-                assert " w why" in hang.line, hang.line
                 if round_ == 0:
                     # w opens the explain view: ranked, the hung service first, with evidence.
                     term.send("w")
