@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
+from textual.widgets.data_table import RowDoesNotExist
 
 from stagedeck.store import AuditEntry
 from stagedeck.store.shared import SharedSnapshot
@@ -101,7 +102,7 @@ class ActivityScreen(Screen[None]):
         if audit_id is not None:
             try:
                 row = table.get_row_index(str(audit_id))
-            except Exception:  # RowDoesNotExist: older than the entries shown
+            except RowDoesNotExist:  # older than the entries shown
                 row = None
         if row is None and at is not None and self._shown:
             entries = list(self._shown)
