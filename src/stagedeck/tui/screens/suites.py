@@ -260,8 +260,10 @@ class SuitesScreen(Screen[None]):
             )
             text.append(top.line())
             text.append("  (w: why, with the evidence)\n", style="dim")
-            for evidence in [e for e in top.evidence if e.text][:3]:
-                text.append(f"    {evidence.text}\n", style="dim")
+            for evidence in [e for e in top.evidence if e.text][:2]:
+                # One line each: the full evidence is one key away.
+                line = evidence.text if len(evidence.text) <= 110 else evidence.text[:109] + "…"
+                text.append(f"    {line}\n", style="dim")
         message = r.message.splitlines()
         text.append(f"{r.outcome}: {message[0] if message else ''}\n")
         for line in message[1:8]:
