@@ -41,6 +41,8 @@ from stagedeck.recipe.model import Recipe, Service
 from stagedeck.recipe.secrets import install_masker
 from stagedeck.targets import make_target
 from stagedeck.targets.base import Target
+from stagedeck.triage.live import TriageMonitor
+from stagedeck.triage.model import ProbeKind, ProbeRecord
 
 if TYPE_CHECKING:
     from stagedeck.traces.otlp_logs import LogRecord
@@ -49,6 +51,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("stagedeck.engine")
 T = TypeVar("T")
+
+PROBES_KEPT = 120
+"""Per service, the last probe outcomes kept for triage (a hang vs a crash vs an app error)."""
 
 STARTING_PROBE_INTERVAL = 0.1
 """While a service starts we probe fast, so "healthy" shows the moment it is."""
@@ -101,6 +106,10 @@ class Engine:
         """Bumped whenever any status changes: views compare it to skip redraws."""
         self.claims: dict[str, str] = {}
         """Service → the action working on it now (see ``actions.claim``)."""
+        self.probe_log: dict[str, deque[ProbeRecord]] = {}
+        """Per service, recent health-check and latency-probe outcomes with their kind."""
+        self.probe_seq = 0
+        """Bumped on every recorded probe: triage recomputes only when something arrived."""
         self._trackers: dict[str, HealthTracker] = {}
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}
@@ -118,6 +127,8 @@ class Engine:
         factory = target_factory or (lambda r, e: make_target(r, e, attach=attach))
         self.target: Target = factory(recipe, self)
         self._apply_services(recipe)
+        self.triage = TriageMonitor(self)
+        """The live ranking of suspects; publishes ``SuspectsChanged`` (see triage/live.py)."""
 
     # ------------------------------------------------------------------ basics
 
@@ -140,6 +151,7 @@ class Engine:
                 self.statuses[name] = ServiceStatus(name, since=self.clock())
                 self.latency[name] = LatencyWindow()
                 self.logs.ring(name)
+            self.probe_log.setdefault(name, deque(maxlen=PROBES_KEPT))
             check = svc.health
             self._trackers[name] = HealthTracker(
                 check.retries if check else recipe.environment.failures_before_down,
@@ -164,6 +176,7 @@ class Engine:
             self.connection(False, f"{self.recipe.environment.target}: {exc}")
         for name in self.recipe.services:
             self._start_probe(name)
+        self.triage.start()
         if bring_up and self.target.manages_processes:
             from stagedeck.engine.actions import bring_up as plan
 
@@ -237,6 +250,7 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop probing and close the target (stopping services the target manages)."""
+        await self.triage.stop()
         for task in [*self._probe_tasks.values(), *self._background]:
             task.cancel()
         await asyncio.gather(*self._probe_tasks.values(), *self._background, return_exceptions=True)
@@ -294,8 +308,10 @@ class Engine:
             changes["pid"] = None
             changes["exit_code"] = exit_code
             if state is ProcState.CRASHED:
-                last = [ln.text for ln in self.logs.last(service, 3) if ln.text.strip()]
-                changes["reason"] = reason + (f": {last[-1]}" if last else "")
+                # Only a last line that reads like a cause: quoting a successful request
+                # ("POST /payments 201") as the reason for a kill misleads.
+                cause = _last_error_line(self.logs.last(service, 20))
+                changes["reason"] = reason + (f": {cause}" if cause else "")
             else:
                 changes["reason"] = reason or state.value
         elif state is ProcState.STARTING:
@@ -424,6 +440,7 @@ class Engine:
             )
             for sample in samples:
                 self.latency[svc.name].add(sample.ms, sample.ok)
+                self._log_probe(svc.name, sample, latency=True)
         else:
             result = await run_check(self._client, svc.health)
             if not starting:
@@ -441,7 +458,8 @@ class Engine:
             return  # the process went away while we were probing
         tracker = self._trackers[name]
         if result.detail and not result.ok:
-            result = ProbeResult(result.ok, result.ms, self.recipe.mask(result.detail))
+            result = ProbeResult(result.ok, result.ms, self.recipe.mask(result.detail), result.kind)
+        self._log_probe(name, result, latency=False)
         if status.state is ProcState.STARTING:
             if result.ok:
                 tracker.record(result)
@@ -457,6 +475,20 @@ class Engine:
         if status.state is ProcState.PENDING:
             changes["state"] = ProcState.EXTERNAL
         self._update(name, **changes)
+
+    def _log_probe(self, name: str, result: ProbeResult, *, latency: bool) -> None:
+        log_ = self.probe_log.get(name)
+        if log_ is None:
+            return
+        try:
+            kind = ProbeKind(result.kind) if result.kind else ProbeKind.OK
+        except ValueError:
+            kind = ProbeKind.ERROR
+        if not result.ok and kind is ProbeKind.OK:
+            kind = ProbeKind.ERROR
+        detail = result.detail if result.ok else self.recipe.mask(result.detail)
+        log_.append(ProbeRecord(self.clock(), name, result.ok, result.ms, kind, detail, latency))
+        self.probe_seq += 1
 
     # ------------------------------------------------------------------ waiting
 
@@ -520,7 +552,7 @@ class Engine:
             await self._retrace(recipe)
         self.target.update_recipe(recipe)
         for name in outcome.removed:
-            for table in (self.statuses, self.latency, self._trackers):
+            for table in (self.statuses, self.latency, self._trackers, self.probe_log):
                 table.pop(name, None)
         for name in outcome.changed:
             self._reconfigure_service(old.services[name], recipe.services[name])
@@ -533,6 +565,7 @@ class Engine:
             self.statuses[name] = ServiceStatus(name, since=self.clock())
             self.latency[name] = LatencyWindow()
             self.logs.ring(name)
+            self.probe_log[name] = deque(maxlen=PROBES_KEPT)
             check = recipe.services[name].health
             self._trackers[name] = HealthTracker(
                 check.retries if check else recipe.environment.failures_before_down,
@@ -605,3 +638,17 @@ class Engine:
             await bring_up(self, present)
         except KeyError:  # removed by a later reload while it was starting
             log.info("services %s left the recipe while starting", present)
+
+
+_CAUSE_WORDS = ("error", "exception", "traceback", "fatal", "panic", "killed", "exiting", "abort")
+
+
+def _last_error_line(lines: Sequence[Any]) -> str:
+    """The newest line among ``lines`` that reads like a cause (error level or words), or ''."""
+    for line in reversed(lines):
+        text = line.text.strip()
+        if not text:
+            continue
+        if line.level == "error" or any(w in text.lower() for w in _CAUSE_WORDS):
+            return str(text)
+    return ""
