@@ -210,7 +210,7 @@ class Evidence:
             _opt_float(raw.get("at")),
             str(raw.get("service", "")),
             Where.from_dict(where) if isinstance(where, Mapping) else Where(View.SERVICE),
-            float(raw.get("weight") or 0.0),
+            _opt_float(raw.get("weight")) or 0.0,
         )
 
 
@@ -279,7 +279,7 @@ class Suspect:
         return cls(
             kind,
             str(raw.get("name", "")),
-            float(raw.get("score") or 0.0),
+            _opt_float(raw.get("score")) or 0.0,
             fault,
             str(raw.get("verdict", "")),
             tuple(str(s) for s in impacted) if isinstance(impacted, list) else (),

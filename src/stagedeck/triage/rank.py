@@ -66,7 +66,7 @@ W: Mapping[str, float] = {
     "failed_start": 0.85,
     "stopped": 0.5,
     "restarting": 0.6,
-    "crash_loop": 0.88,
+    "crash_loop": 0.94,
     "restarts_each": 0.18,
     "timeout_first": 0.78,
     "timeout_more": 0.92,
@@ -376,7 +376,12 @@ def _status_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
             headline=f"restarting since {clock(svc.since)}",
         )
     # Restarts and crash loops: the platform's reason, or restarts counted in the window.
-    restarts = [t for t in transitions if t.state in ("restarting", "crashed")]
+    restarts: list[TransitionRecord] = []
+    previous = ""
+    for t in transitions:
+        if t.state == "crashed" or (t.state == "restarting" and previous != "crashed"):
+            restarts.append(t)
+        previous = t.state
     if _CRASH_LOOP.search(svc.reason):
         case.add(
             EvidenceKind.RESTART,
@@ -548,10 +553,11 @@ def _latency_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
         kinds = [p.kind for p in failed]
         kind = max(set(kinds), key=kinds.count)
         first = failed[0].at
-        share = len(failed) / len(recent)
+        since_first = sum(1 for p in recent if p.at >= first)
+        share = len(failed) / since_first
         detail = _short(failed[-1].detail, 120)
         where = Where(View.CHART, name, first)
-        summary = f"{len(failed)} of {_plural(len(recent), 'request')} since {clock(recent[0].at)}"
+        summary = f"{len(failed)} of {_plural(since_first, 'request')} since {clock(first)}"
         if kind is ProbeKind.TIMEOUT:
             case.add(
                 EvidenceKind.LATENCY,
@@ -734,7 +740,7 @@ def _blame_signals(cases: dict[str, _Case], ix: _Index, mentions: _Mentions) -> 
                 cases[source].causes[other] = cases[source].causes.get(other, 0) + len(
                     by_source[source]
                 )
-    _request_paths(cases, ix, by_rid)
+    _request_paths(cases, ix, by_rid, mentions)
 
 
 def _first_rid(text: str) -> str:
@@ -746,11 +752,35 @@ def _deepest(services: Iterable[str], ix: _Index) -> list[str]:
     group = set(services)
     return sorted(
         (s for s in group if not (ix.ancestors.get(s, frozenset()) & group)),
-        key=lambda s: (-ix.order.get(s, 0), s),
+        key=lambda s: (ix.order.get(s, 0), s),
     )
 
 
-def _request_paths(cases: dict[str, _Case], ix: _Index, by_rid: dict[str, list[LogRecord]]) -> None:
+def _blamed_below(service: str, lines: Sequence[LogRecord], ix: _Index, mentions: _Mentions) -> str:
+    """Follow a request below the last service that logged it: a hung or dead dependency
+    writes nothing, but its caller's error line names it ("payments unavailable: ...")."""
+    seen = {service}
+    while True:
+        below = ix.ancestors.get(service, frozenset())
+        named = [
+            n
+            for ln in lines
+            if ln.service == service
+            for n in mentions.find(ln.text, own=service)
+            if n in below and n not in seen
+        ]
+        if not named:
+            return service
+        service = _deepest(named, ix)[0]
+        seen.add(service)
+
+
+def _request_paths(
+    cases: dict[str, _Case],
+    ix: _Index,
+    by_rid: dict[str, list[LogRecord]],
+    mentions: _Mentions,
+) -> None:
     """A request that failed through several services: the deepest one is where it broke."""
     deepest_of: dict[str, list[tuple[str, list[LogRecord]]]] = {}
     for rid, lines in by_rid.items():
@@ -758,6 +788,7 @@ def _request_paths(cases: dict[str, _Case], ix: _Index, by_rid: dict[str, list[L
         if len(services) < 2:
             continue
         for d in _deepest(services, ix):
+            d = _blamed_below(d, lines, ix, mentions)
             deepest_of.setdefault(d, []).append((rid, lines))
             for s in services - {d}:
                 if s in cases:
@@ -767,12 +798,13 @@ def _request_paths(cases: dict[str, _Case], ix: _Index, by_rid: dict[str, list[L
         if case is None:
             continue
         rid, lines = paths[-1]
-        hops = sorted({ln.service for ln in lines}, key=lambda s: -ix.order.get(s, 0))
+        hops = sorted({ln.service for ln in lines} | {service}, key=lambda s: -ix.order.get(s, 0))
         own = next((ln for ln in reversed(lines) if ln.service == service), lines[-1])
         weight = min(W["request_cap"], W["request_deepest"] + W["request_each"] * (len(paths) - 1))
+        silent = "" if own.service == service else " (silent: named by its caller)"
         case.add(
             EvidenceKind.REQUEST,
-            f"{_plural(len(paths), 'failed request')} broke here (deepest on the path); "
+            f"{_plural(len(paths), 'failed request')} broke here{silent}; "
             f"rid={rid}: {' → '.join(hops)}: {_short(own.text, 100)}",
             weight,
             at=own.at,
@@ -986,7 +1018,7 @@ def explain_failure(history: History, failure: FailedTest) -> Ranking:
     cases, mentions = _service_cases(ix)
     _change_signals(cases, history.changes, ix)
     text = f"{failure.message}\n{failure.output}"
-    _test_requests(cases, ix, text, lo, hi)
+    _test_requests(cases, ix, text, lo, mentions)
     for name in _deepest(mentions.find(failure.message), ix)[:1]:
         if name in cases and _ENV_WORDS.search(failure.message):
             cases[name].add(
@@ -1060,7 +1092,9 @@ def _reweigh(e: Evidence, weight: float) -> Evidence:
     return Evidence(e.kind, e.text, e.at, e.service, e.where, weight)
 
 
-def _test_requests(cases: dict[str, _Case], ix: _Index, text: str, lo: float, hi: float) -> None:
+def _test_requests(
+    cases: dict[str, _Case], ix: _Index, text: str, lo: float, mentions: _Mentions
+) -> None:
     """The test's own request ids, followed through every service's log."""
     rids = {r for r in _RID.findall(text) if r.lower() not in _IGNORED_RIDS}
     if not rids:
@@ -1070,13 +1104,14 @@ def _test_requests(cases: dict[str, _Case], ix: _Index, text: str, lo: float, hi
         for line in lines:
             if line.at >= lo - 30 and (line.rid or _first_rid(line.text)) in rids:
                 errored.setdefault(name, []).append(line)
-    for name in _deepest(errored, ix)[:1]:
-        line = errored[name][-1]
-        path = sorted(errored, key=lambda s: ix.order.get(s, 0))
+    for last in _deepest(errored, ix)[:1]:
+        line = errored[last][-1]
+        name = _blamed_below(last, errored[last], ix, mentions)
+        path = sorted(set(errored) | {name}, key=lambda s: -ix.order.get(s, 0))
         cases[name].add(
             EvidenceKind.REQUEST,
-            f"this test's request rid={line.rid or _first_rid(line.text)} failed here"
-            f" (errors on its path: {' ← '.join(path)}): {_short(line.text, 110)}",
+            f"this test's request rid={line.rid or _first_rid(line.text)} broke here"
+            f" ({' → '.join(path)}): {_short(line.text, 110)}",
             W["test_request"],
             at=line.at,
             where=Where(View.LOGS, name, line.at, line.rid, line.seq),
