@@ -108,6 +108,8 @@ class Engine:
         """Service → the action working on it now (see ``actions.claim``)."""
         self.probe_log: dict[str, deque[ProbeRecord]] = {}
         """Per service, recent health-check and latency-probe outcomes with their kind."""
+        self.api_answers: set[str] = set()
+        """Services whose health endpoint answers unhealthy while their API works."""
         self.probe_seq = 0
         """Bumped on every recorded probe: triage recomputes only when something arrived."""
         self._trackers: dict[str, HealthTracker] = {}
@@ -441,14 +443,22 @@ class Engine:
             for sample in samples:
                 self.latency[svc.name].add(sample.ms, sample.ok)
                 self._log_probe(svc.name, sample, latency=True)
+            api_answers = bool(samples) and all(s.ok for s in samples)
         else:
             result = await run_check(self._client, svc.health)
             if not starting:
                 self.latency[svc.name].add(result.ms, result.ok)
-        self.record_probe(svc.name, result)
+            api_answers = False
+        self.record_probe(svc.name, result, api_answers=api_answers)
 
-    def record_probe(self, name: str, result: ProbeResult) -> None:
-        """Fold one health check result into the service's status."""
+    def record_probe(self, name: str, result: ProbeResult, *, api_answers: bool = False) -> None:
+        """Fold one health check result into the service's status.
+
+        ``api_answers``: the service's latency URLs answered in the same round. A
+        health endpoint that *answers* unhealthy (an HTTP status, a bad body) while
+        the API works is then *degraded*, not down: not an outage, and suites that
+        depend on it run (see ``api_answers`` on the engine).
+        """
         status = self.statuses.get(name)
         if status is None:
             return
@@ -468,10 +478,14 @@ class Engine:
                 self._update(name, reason=f"waiting: {result.detail}")
             return
         health = tracker.record(result)
-        changes: dict[str, object] = {
-            "health": health,
-            "reason": "" if result.ok else result.detail,
-        }
+        reason = "" if result.ok else result.detail
+        if not result.ok and api_answers and result.kind in _ANSWERED:
+            self.api_answers.add(name)
+            health = Health.DEGRADED
+            reason = f"{result.detail} (health endpoint only: its API answers)"
+        else:
+            self.api_answers.discard(name)
+        changes: dict[str, object] = {"health": health, "reason": reason}
         if status.state is ProcState.PENDING:
             changes["state"] = ProcState.EXTERNAL
         self._update(name, **changes)
@@ -639,6 +653,9 @@ class Engine:
         except KeyError:  # removed by a later reload while it was starting
             log.info("services %s left the recipe while starting", present)
 
+
+_ANSWERED = ("http-5xx", "http-status", "bad-body")
+"""Probe kinds where the health endpoint answered (as opposed to timing out or refusing)."""
 
 _CAUSE_WORDS = ("error", "exception", "traceback", "fatal", "panic", "killed", "exiting", "abort")
 

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from stagedeck.logs import detect_request_id
+from stagedeck.engine.logs import detect_request_id
 from stagedeck.triage.model import (
     ChangeRecord,
     FailedTest,
@@ -45,8 +45,8 @@ from stagedeck.triage.rank import explain_failure, rank_environment
 from stagedeck.triage.snapshot import build_history, service_aliases
 
 if TYPE_CHECKING:
-    from stagedeck.engine import Engine
-    from stagedeck.events import Event
+    from stagedeck.engine.engine import Engine
+    from stagedeck.engine.events import Event
 
 TICK_S = 0.25
 """How often new probes and error lines are looked at (a recompute only if any arrived)."""
@@ -120,7 +120,7 @@ class TriageMonitor:
     # ------------------------------------------------------------------ inputs
 
     def _on_event(self, event: Event | Any) -> None:
-        from stagedeck.events import ActionProgress, RecipeReloaded, StatusChanged
+        from stagedeck.engine.events import ActionProgress, RecipeReloaded, StatusChanged
 
         if isinstance(event, StatusChanged):
             st, before = event.status, event.before
@@ -215,7 +215,6 @@ class TriageMonitor:
     def _run_pending(self) -> None:
         self._pending = None
         try:
-            self._pull_logs()
             self.recompute()
         except Exception:
             import logging
@@ -225,6 +224,7 @@ class TriageMonitor:
     def recompute(self) -> Ranking:
         """Rank now; publish :class:`SuspectsChanged` if the suspects changed."""
         began = time.perf_counter()
+        self._pull_logs()
         ranking = rank_environment(self.history())
         self.recompute_ms = (time.perf_counter() - began) * 1000
         before = self.ranking

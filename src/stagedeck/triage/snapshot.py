@@ -8,9 +8,10 @@ transitions) are kept already converted, incrementally, by
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stagedeck.triage.model import (
     ChangeRecord,
@@ -23,7 +24,7 @@ from stagedeck.triage.model import (
 )
 
 if TYPE_CHECKING:
-    from stagedeck.engine import Engine
+    from stagedeck.engine.engine import Engine
 
 _HOSTPORT = re.compile(r"^[a-z][a-z0-9+.-]*://([^/@]+@)?([^/?#]+)", re.IGNORECASE)
 
@@ -108,3 +109,25 @@ def build_history(
         started=started,
         urls=aliases if aliases is not None else service_aliases(engine),
     )
+
+
+def changes_from_audit(entries: Iterable[Any]) -> list[ChangeRecord]:
+    """Audit log entries (``store.AuditEntry``) as changes, oldest first."""
+    out: list[ChangeRecord] = []
+    for e in entries:
+        details = e.details if isinstance(e.details, dict) else {}
+        detail = json.dumps(details, default=str, sort_keys=True)[:200] if details else ""
+        out.append(
+            ChangeRecord(
+                float(e.started),
+                str(e.action),
+                tuple(str(s) for s in e.services),
+                str(e.user),
+                str(e.outcome or ""),
+                detail,
+                int(e.id),
+                float(e.ended) if e.ended is not None else None,
+            )
+        )
+    out.sort(key=lambda c: c.at)
+    return out
