@@ -54,6 +54,9 @@ LOOKBACK_S = 300.0
 """How far back the ranking looks at all (baselines, restarts, changes)."""
 RECENT_S = 30.0
 """"Now" for rates and latency: signals older than this only count as baseline."""
+FRESH_S = 10.0
+"""A burst or a run of failed requests counts only while it goes on: its newest line or
+failure is at most this old (so a fault that clears stops being a suspect quickly)."""
 CHANGE_WINDOW_S = 180.0
 """A change this long before trouble starts is evidence against the changed service."""
 FAILURE_MARGIN_S = 2.0
@@ -549,6 +552,8 @@ def _latency_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
     if not recent:
         return
     failed = [p for p in recent if not p.ok]
+    if failed and not any(not p.ok for p in recent[-3:]):
+        failed = []  # the last three answered: it failed, and it stopped failing
     if failed:
         kinds = [p.kind for p in failed]
         kind = max(set(kinds), key=kinds.count)
@@ -650,6 +655,8 @@ def _log_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
     if recent < 3 or recent <= 3 * expected + 2:
         return
     latest = [ln for ln in lines if ln.at >= cut]
+    if latest[-1].at < ix.now - FRESH_S:
+        return  # the burst is over
     ratio = recent / (expected + 1.0)
     cap = W["burst_cap"] if baselined else W["burst_unbaselined_cap"]
     weight = min(cap, W["burst_base"] + 0.05 * ratio)
@@ -708,8 +715,14 @@ def _blame_signals(cases: dict[str, _Case], ix: _Index, mentions: _Mentions) -> 
         cut = ix.cutoff(name)
         recent, expected, _ = _burst_factor(lines, ix, cut)
         chronic = recent <= 3 * expected + 2 and expected > 0
+        # Warnings count when they say a dependency is unreachable ("cannot poll orders:
+        # timed out"): services that retry often log that at warning level.
+        trouble = [w for w in ix.warnings.get(name, []) if _ENV_WORDS.search(w.text)]
+        if trouble:
+            lines = sorted([*lines, *trouble], key=lambda ln: ln.at)
+        fresh = bool(lines) and lines[-1].at >= ix.now - FRESH_S
         for line in lines:
-            if line.at < cut:
+            if line.at < cut or not fresh:
                 continue
             rid = line.rid or _first_rid(line.text)
             if rid and rid.lower() not in _IGNORED_RIDS:
