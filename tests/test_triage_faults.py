@@ -7,7 +7,6 @@ slice that covers each fault kind once, on services at different depths.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
