@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from stagedeck.engine import Engine
+from stagedeck.engine.engine import Engine
 from support.faultmatrix import run_case, seeded_demo, undo
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]

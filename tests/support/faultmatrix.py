@@ -11,10 +11,10 @@ Shared by the CI subset (tests/test_triage_faults.py) and the full matrix
 * ``data``: its data wiped (``POST /admin/reset``) behind the seed's back.
 
 For each: the time from injection until the engine's live ranking
-(``engine.triage``, what the cockpit shows) names the expected top suspect,
+(``monitor_for(engine)``, what the cockpit shows) names the expected top suspect,
 and the top suspect for a test that fails afterwards: a few requests made the
 way the demo's suites make them (own ``X-Request-Id``, asserting on status and
-seeded values), explained by ``engine.triage.explain``.
+seeded values), explained by ``monitor_for(engine).explain``.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from typing import Any
 
 import httpx
 
-from stagedeck.actions import bring_up
 from stagedeck.demo import recipe_path
-from stagedeck.engine import Engine
-from stagedeck.events import Event
-from stagedeck.recipe import load_recipe
-from stagedeck.seeding import reseed
+from stagedeck.engine.actions import bring_up
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.seeding import reseed
+from stagedeck.recipe.model import load_recipe
+from stagedeck.triage.live import monitor_for
 from stagedeck.triage.model import FailedTest, Fault, Ranking, SubjectKind, SuspectsChanged
 
 SERVICES = ("ledger", "inventory", "payments", "orders", "gateway", "worker")
@@ -96,8 +96,10 @@ async def seeded_demo(workdir: Path) -> AsyncIterator[Engine]:
         assert outcome.ok, outcome.describe()
         seeded = await reseed(engine)
         assert seeded.ok, seeded.describe()
+        monitor_for(engine).start()
         yield engine
     finally:
+        await monitor_for(engine).stop()
         await engine.stop()
 
 
@@ -154,10 +156,13 @@ async def undo(engine: Engine, service: str, fault: str, settle: float = 30.0) -
         assert seeded.ok, seeded.describe()
     deadline = time.monotonic() + settle
     while time.monotonic() < deadline:
-        if all(s.ok for s in engine.statuses.values()) and not engine.triage.recompute().abnormal:
+        ranking = monitor_for(engine).recompute()
+        if all(s.ok for s in engine.statuses.values()) and not ranking.abnormal:
             return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"after undoing {fault} on {service}: {describe(engine.triage.ranking)}")
+    raise AssertionError(
+        f"after undoing {fault} on {service}: {describe(monitor_for(engine).ranking)}"
+    )
 
 
 async def time_to_correct(
@@ -167,15 +172,16 @@ async def time_to_correct(
     hit = asyncio.Event()
     seen_at: list[float] = []
 
-    def on_event(event: Event) -> None:
-        if isinstance(event, SuspectsChanged) and is_correct(event.ranking, service, fault):
+    def on_event(event: SuspectsChanged) -> None:
+        if is_correct(event.ranking, service, fault):
             if not seen_at:
                 seen_at.append(time.monotonic())
             hit.set()
 
-    unsubscribe = engine.subscribe(on_event)
+    monitor = monitor_for(engine)
+    unsubscribe = monitor.subscribe(on_event)
     try:
-        if is_correct(engine.triage.ranking, service, fault):
+        if is_correct(monitor.ranking, service, fault):
             return True, time.monotonic() - began
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.0, limit - (time.monotonic() - began))):
@@ -184,7 +190,7 @@ async def time_to_correct(
         unsubscribe()
     if seen_at:
         return True, seen_at[0] - began
-    return is_correct(engine.triage.ranking, service, fault), None
+    return is_correct(monitor.ranking, service, fault), None
 
 
 async def failing_test(engine: Engine, service: str, fault: str) -> FailedTest | None:
@@ -243,10 +249,10 @@ async def run_case(engine: Engine, service: str, fault: str, limit: float = 8.0)
     began = time.monotonic()
     await inject(engine, service, fault)
     correct, seconds = await time_to_correct(engine, service, fault, began, limit)
-    outcome = Outcome(service, fault, correct, seconds, describe(engine.triage.ranking))
+    outcome = Outcome(service, fault, correct, seconds, describe(monitor_for(engine).ranking))
     test = await failing_test(engine, service, fault)
     if test is not None:
-        ranking = engine.triage.explain(test)
+        ranking = monitor_for(engine).explain(test)
         outcome.test_checked = True
         outcome.test_correct = is_correct(ranking, service, fault)
         outcome.test_top = describe(ranking)

@@ -47,14 +47,18 @@ def observe_seconds(recipe: Recipe) -> float:
 async def observe(recipe: Recipe, seconds: float, changes: Sequence[ChangeRecord] = ()) -> Ranking:
     """Watch the environment for ``seconds`` with an engine of our own, then rank."""
     from stagedeck.engine.engine import Engine
+    from stagedeck.triage.live import monitor_for
 
     engine = Engine(recipe, attach=recipe.environment.target == "local")
-    engine.triage.add_changes(changes)
+    monitor = monitor_for(engine)
+    monitor.add_changes(changes)
     await engine.start(bring_up=False)
+    monitor.start()
     try:
         await asyncio.sleep(seconds)
-        return engine.triage.recompute()
+        return monitor.recompute()
     finally:
+        await monitor.stop()
         await engine.stop()
 
 

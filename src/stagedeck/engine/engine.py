@@ -35,14 +35,19 @@ from stagedeck.engine.events import (
 from stagedeck.engine.graph import DependencyGraph
 from stagedeck.engine.latency import LatencyWindow
 from stagedeck.engine.logs import LogHub
-from stagedeck.engine.probes import HealthTracker, ProbeResult, probe_http, run_check
+from stagedeck.engine.probes import (
+    HealthTracker,
+    ProbeKind,
+    ProbeRecord,
+    ProbeResult,
+    probe_http,
+    run_check,
+)
 from stagedeck.engine.recipe_diff import ReloadOutcome, diff_recipes
 from stagedeck.recipe.model import Recipe, Service
 from stagedeck.recipe.secrets import install_masker
 from stagedeck.targets import make_target
 from stagedeck.targets.base import Target
-from stagedeck.triage.live import TriageMonitor
-from stagedeck.triage.model import ProbeKind, ProbeRecord
 
 if TYPE_CHECKING:
     from stagedeck.traces.otlp_logs import LogRecord
@@ -129,8 +134,6 @@ class Engine:
         factory = target_factory or (lambda r, e: make_target(r, e, attach=attach))
         self.target: Target = factory(recipe, self)
         self._apply_services(recipe)
-        self.triage = TriageMonitor(self)
-        """The live ranking of suspects; publishes ``SuspectsChanged`` (see triage/live.py)."""
 
     # ------------------------------------------------------------------ basics
 
@@ -178,7 +181,6 @@ class Engine:
             self.connection(False, f"{self.recipe.environment.target}: {exc}")
         for name in self.recipe.services:
             self._start_probe(name)
-        self.triage.start()
         if bring_up and self.target.manages_processes:
             from stagedeck.engine.actions import bring_up as plan
 
@@ -252,7 +254,6 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop probing and close the target (stopping services the target manages)."""
-        await self.triage.stop()
         for task in [*self._probe_tasks.values(), *self._background]:
             task.cancel()
         await asyncio.gather(*self._probe_tasks.values(), *self._background, return_exceptions=True)

@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from stagedeck.triage.model import SuspectsChanged
-
 
 class ProcState(enum.StrEnum):
     """What the target says about the running thing (process, container, pods)."""
@@ -113,10 +111,7 @@ class RecipeReloaded:
     at: float = field(default_factory=time.time)
 
 
-Event = (
-    StatusChanged | TargetConnection | ActionProgress | Notice | RecipeReloaded | SuspectsChanged
-)
-"""``SuspectsChanged`` (the live triage ranking) is defined with the rest of triage's model."""
+Event = StatusChanged | TargetConnection | ActionProgress | Notice | RecipeReloaded
 Subscriber = Callable[[Event], None]
 
 

@@ -9,6 +9,7 @@ and one success makes it healthy again.
 from __future__ import annotations
 
 import asyncio
+import enum
 import os
 import time
 from dataclasses import dataclass
@@ -24,13 +25,43 @@ if TYPE_CHECKING:
 # the cockpit's first frame must not wait for it.
 
 
+class ProbeKind(enum.StrEnum):
+    """How a check ended: the difference between a hang, a crash and an app error."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"
+    """No answer in time: the process may be alive but stuck (SIGSTOP, deadlock)."""
+    REFUSED = "refused"
+    """Connection refused or reset: nothing listening (crashed, not started)."""
+    HTTP_5XX = "http-5xx"
+    HTTP_STATUS = "http-status"
+    """An unexpected status that is not a 5xx (404, 401, ...)."""
+    BAD_BODY = "bad-body"
+    """The answer lacks what the check expects."""
+    ERROR = "error"
+    """Anything else (DNS, TLS, a command that exited non-zero)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRecord:
+    """One check of one service: the health check (``latency=False``) or a latency URL."""
+
+    at: float
+    service: str
+    ok: bool
+    ms: float
+    kind: ProbeKind = ProbeKind.OK
+    detail: str = ""
+    latency: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     ok: bool
     ms: float
     detail: str = ""
     kind: str = ""
-    """How it failed, a ``triage.model.ProbeKind`` value ('timeout', 'refused', 'http-5xx',
+    """How it failed, a :class:`ProbeKind` value ('timeout', 'refused', 'http-5xx',
     'http-status', 'bad-body', 'error'); '' for a success. It tells a hang from a crash
     from an application error, which the detail text only says in words."""
 

@@ -22,6 +22,7 @@ from stagedeck.store.signature import failure_signature
 from stagedeck.suites.junit import Case
 from stagedeck.suites.runner import SuiteProgress, SuiteRunner, SuiteState
 from stagedeck.traces.evidence import trace_service, traces_of_test
+from stagedeck.triage.live import monitor_for
 from stagedeck.triage.model import FailedTest, Ranking
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class RunRecorder:
             return None
 
     async def begin(self) -> int | None:
+        monitor_for(self.engine)  # watching from now: reseeds and changes are evidence
         store = self.store
         recipe = self.engine.recipe
         if store is not None:
@@ -241,7 +243,7 @@ class RunRecorder:
         end = result.ended or progress.finished or self.engine.clock()
         start = result.started or progress.started or end
         refused = result.message if result.name == REFUSED_TEST else ""
-        ranking = self.engine.triage.explain(
+        ranking = monitor_for(self.engine).explain(
             FailedTest(
                 result.test_id,
                 start,

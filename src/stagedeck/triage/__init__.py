@@ -11,8 +11,8 @@ Pure functions over records (no Textual, no I/O in the ranking):
 Both take a :class:`~stagedeck.triage.model.History` snapshot (see
 :mod:`stagedeck.triage.snapshot` to take one from a live engine) and return a
 :class:`~stagedeck.triage.model.Ranking`. A running engine keeps its current
-ranking in ``engine.triage`` (:class:`~stagedeck.triage.live.TriageMonitor`),
-which publishes :class:`~stagedeck.triage.model.SuspectsChanged` on the bus.
+ranking in ``monitor_for(engine)`` (:class:`~stagedeck.triage.live.TriageMonitor`),
+which tells its subscribers with :class:`~stagedeck.triage.model.SuspectsChanged`.
 """
 
 from stagedeck.triage.model import (

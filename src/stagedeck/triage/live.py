@@ -1,19 +1,34 @@
-"""The live ranking of a running engine: ``engine.triage``.
+"""The live ranking of a running engine: ``monitor_for(engine)``.
 
-A :class:`TriageMonitor` is created by the engine, started and stopped with it.
-It keeps the parts of the history that would be costly to convert on every
-recompute (transitions, warning and error lines, changes, seeds) already
-converted, incrementally, and recomputes the ranking:
+One :class:`TriageMonitor` per engine (:func:`monitor_for` creates it on first
+use; the engine itself knows nothing of triage, which sits a layer above it).
+Created late it still sees what happened before: it starts from the engine's
+own bounded history (transitions, the log rings, probe outcomes). It keeps the
+parts that would be costly to convert on every recompute (transitions,
+warning and error lines, changes, seeds) already converted, incrementally.
+
+Started (:meth:`TriageMonitor.start`, on the engine's loop, after
+``engine.start``), it recomputes the ranking:
 
 * at once (next loop iteration, coalesced) on a status change: a first
   timed-out probe makes a service *degraded*, which is a status change, so a
   hang is a suspect one probe after it starts, not ``failures_before_down`` later;
 * otherwise every :data:`TICK_S` if a probe finished or an error line arrived.
 
-When the suspects change (:meth:`Ranking.same_as`) it publishes
-:class:`~stagedeck.triage.model.SuspectsChanged` on the engine's bus. Views
-subscribe to the bus as for any other event; ``monitor.ranking`` is the
-current value for a view that starts late.
+When the suspects change (:meth:`Ranking.same_as`) it calls its subscribers
+with a :class:`~stagedeck.triage.model.SuspectsChanged` (``monitor.subscribe``,
+same contract as the engine's bus: called on the loop, must be quick, must not
+raise); ``monitor.ranking`` is the current value for a view that starts late.
+Not started (a headless ``run``), it still answers :meth:`explain` and
+:meth:`recompute` on demand.
+
+For the cockpit::
+
+    monitor = monitor_for(engine)
+    monitor.start()                      # after engine.start(), on its loop
+    unsubscribe = monitor.subscribe(on_suspects)   # on_suspects(SuspectsChanged)
+    ...
+    await monitor.stop()                 # before engine.stop()
 
 Where history comes from is a seam (issue 19): :meth:`add_changes` takes audit
 entries from the shared store (the cockpit passes them on), and a process that
@@ -25,8 +40,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from stagedeck.engine.logs import detect_request_id
@@ -58,11 +74,23 @@ SEEDS = 50
 _PLAN_ACTIONS = ("redeploy", "bring-up", "restart")
 
 
+_MONITORS: weakref.WeakKeyDictionary[Engine, TriageMonitor] = weakref.WeakKeyDictionary()
+
+
+def monitor_for(engine: Engine) -> TriageMonitor:
+    """The engine's one monitor, created on first use."""
+    monitor = _MONITORS.get(engine)
+    if monitor is None:
+        monitor = _MONITORS[engine] = TriageMonitor(engine)
+    return monitor
+
+
 class TriageMonitor:
-    """Owns the current :class:`Ranking` of one engine and publishes its changes."""
+    """Owns the current :class:`Ranking` of one engine and tells subscribers when it changes."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._subscribers: list[Callable[[SuspectsChanged], None]] = []
         self.started_at = engine.clock()
         self.ranking = Ranking(Question.ENVIRONMENT, self.started_at)
         """The current ranking of the environment (empty suspects: nothing abnormal)."""
@@ -78,7 +106,7 @@ class TriageMonitor:
         self._changes: deque[ChangeRecord] = deque(maxlen=CHANGES)
         self._audit_ids: set[int] = set()
         self._seeds: deque[SeedRecord] = deque(maxlen=SEEDS)
-        self._seq = engine.logs.seq
+        self._seq = engine.logs.all.start  # what the rings still hold counts too
         self._lines_seen = 0
         self._stamp: tuple[int, int] = (-1, -1)
         self._aliases: dict[str, tuple[str, ...]] | None = None
@@ -87,6 +115,25 @@ class TriageMonitor:
         self._unsubscribe = engine.subscribe(self._on_event)
 
     # ------------------------------------------------------------------ lifecycle
+
+    def subscribe(self, subscriber: Callable[[SuspectsChanged], None]) -> Callable[[], None]:
+        """Call ``subscriber`` with each :class:`SuspectsChanged`; returns the unsubscribe."""
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def _publish(self, event: SuspectsChanged) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:  # a broken view must not stop triage
+                import logging
+
+                logging.getLogger("stagedeck.triage").exception("suspects subscriber failed")
 
     def start(self) -> None:
         """Begin watching (needs a running loop); the engine calls this from ``start``."""
@@ -204,7 +251,7 @@ class TriageMonitor:
 
     def _soon(self) -> None:
         """Recompute on the next loop iteration; several events in a burst cost one."""
-        if self._pending is not None:
+        if self._pending is not None or self._task is None:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -230,7 +277,7 @@ class TriageMonitor:
         before = self.ranking
         self.ranking = ranking
         if not ranking.same_as(before):
-            self.engine.bus.publish(SuspectsChanged(ranking, before, ranking.at))
+            self._publish(SuspectsChanged(ranking, before, ranking.at))
         return ranking
 
     def explain(self, failure: FailedTest) -> Ranking:

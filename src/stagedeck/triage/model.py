@@ -9,16 +9,17 @@ How the pieces fit::
 
     Engine history ──► History (snapshot.py) ──► rank_environment(history)  ──► Ranking
                                               └► explain_failure(history, FailedTest) ─► Ranking
-    TriageMonitor (live.py) owns the current Ranking of a running engine and
-    publishes SuspectsChanged on the engine's bus whenever its suspects change.
+    TriageMonitor (live.py, ``monitor_for(engine)``) owns the current Ranking of a
+    running engine and calls its subscribers with SuspectsChanged when it changes.
 
 For the cockpit
 ---------------
-* **The one-line summary**: subscribe to the engine's bus and keep the latest
-  :class:`SuspectsChanged`; ``event.ranking.line()`` is the text for the status bar
+* **The one-line summary**: ``monitor = monitor_for(engine); monitor.start()``
+  (after ``engine.start()``), then ``monitor.subscribe(callback)`` and keep the
+  latest :class:`SuspectsChanged`; ``event.ranking.line()`` is the text for the status bar
   ("likely cause: payments — hung: 2 health checks timed out since 16:02:11;
   orders, gateway impacted"), and is ``""`` when nothing is abnormal (hide it).
-  ``engine.triage.ranking`` holds the current value at any time (start-up).
+  ``monitor.ranking`` holds the current value at any time (start-up).
 * **The explain view** (``w``): ``ranking.suspects`` in order; each
   :class:`Suspect` has ``verdict`` (one line), ``impacted`` and ``evidence``;
   each :class:`Evidence` has ``text`` (one line, already sanitised: render it as
@@ -26,7 +27,7 @@ For the cockpit
   holds it: jump there on enter). ``Suspect.fault`` names the kind of trouble
   for colour and icons; ``Suspect.kind`` says whether it is a service, the test
   data, the test itself, the platform or a change.
-* **A failed test**: ``engine.triage.explain(FailedTest(...))`` for a live
+* **A failed test**: ``monitor.explain(FailedTest(...))`` for a live
   answer, or the stored ranking of a recorded failure:
   ``ranking_from_rows(store.failure_suspects(test_result_id))``.
 * **The graph**: ``ranking.top`` is the suspect to mark; ``ranking.impacted()``
@@ -43,6 +44,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from stagedeck.engine.probes import ProbeKind, ProbeRecord
+
+__all__ = ["ProbeKind", "ProbeRecord"]  # the engine records probes; triage reads them
 
 REPORT_THRESHOLD = 0.15
 """Suspects scoring below this are dropped: weak signals alone (one warning line) are noise."""
@@ -348,7 +353,7 @@ class Ranking:
 
 @dataclass(frozen=True, slots=True)
 class SuspectsChanged:
-    """Published on the engine's bus when the environment's ranking changes (see live.py).
+    """Given to ``TriageMonitor`` subscribers when the environment's ranking changes (live.py).
 
     Only when it *changes* (``Ranking.same_as``): a new top suspect, a new verdict,
     a suspect gone. When every suspect clears, ``ranking.suspects`` is empty and
@@ -361,23 +366,6 @@ class SuspectsChanged:
 
 
 # ------------------------------------------------------------------ the input side
-
-
-class ProbeKind(enum.StrEnum):
-    """How a check ended: the difference between a hang, a crash and an app error."""
-
-    OK = "ok"
-    TIMEOUT = "timeout"
-    """No answer in time: the process may be alive but stuck (SIGSTOP, deadlock)."""
-    REFUSED = "refused"
-    """Connection refused or reset: nothing listening (crashed, not started)."""
-    HTTP_5XX = "http-5xx"
-    HTTP_STATUS = "http-status"
-    """An unexpected status that is not a 5xx (404, 401, ...)."""
-    BAD_BODY = "bad-body"
-    """The answer lacks what the check expects."""
-    ERROR = "error"
-    """Anything else (DNS, TLS, a command that exited non-zero)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,19 +396,6 @@ class TransitionRecord:
     state: str
     health: str
     reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeRecord:
-    """One check of one service: the health check (``latency=False``) or a latency URL."""
-
-    at: float
-    service: str
-    ok: bool
-    ms: float
-    kind: ProbeKind = ProbeKind.OK
-    detail: str = ""
-    latency: bool = False
 
 
 @dataclass(frozen=True, slots=True)
