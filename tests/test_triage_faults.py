@@ -6,13 +6,20 @@ slice that covers each fault kind once, on services at different depths.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
+from stagedeck.cli.main import main
 from stagedeck.engine.engine import Engine
-from support.faultmatrix import run_case, seeded_demo, undo
+from stagedeck.store import Store
+from stagedeck.suites.recording import run_and_record
+from stagedeck.suites.runner import SuiteRunner
+from support.faultmatrix import inject, run_case, seeded_demo, undo
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -43,3 +50,69 @@ async def test_the_faulty_cause_is_ranked_first(demo: Engine, service: str, faul
     assert outcome.env_seconds is not None and outcome.env_seconds < 8.0
     if outcome.test_checked:
         assert outcome.test_correct, f"{outcome.test_message} -> {outcome.test_top}"
+
+
+async def test_a_suite_refused_for_a_crashed_dependency_is_a_failure_with_a_suspect(
+    demo: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    db = tmp_path / "db.sqlite"
+    store = Store.open(db)
+    try:
+        await inject(demo, "gateway", "crash")
+        for _ in range(100):
+            if "gateway" in demo.down():
+                break
+            await asyncio.sleep(0.05)
+        runner = SuiteRunner(demo.recipe, workdir=tmp_path / "work")
+        record = await run_and_record(demo, runner, ["api"], store, "alice")
+    finally:
+        await undo(demo, "gateway", "crash")
+    assert record.run_id is not None
+    (failure,) = store.failures("demo", record.run_id)
+    assert failure.result.test_id == "api::(suite refused)"
+    assert "gateway is not healthy" in failure.result.message
+    assert failure.result.id is not None
+    rows = store.failure_suspects(failure.result.id)
+    assert rows and rows[0]["name"] == "gateway" and rows[0]["fault"] == "crashed"
+    assert any("suite refused" in e["text"] for e in rows[0]["evidence"])
+
+    # The same ranking, as the records commands show it.
+    monkeypatch.setenv("STAGEDECK_DB", str(db))
+    recipe = str(demo.recipe.path)
+    assert main(["failures", "--env", "demo", "--json"]) == 0
+    items = json.loads(capsys.readouterr().out)
+    assert items[0]["suspects"][0]["name"] == "gateway"
+    assert main(["why", recipe, "--run", str(record.run_id), "--json"]) == 1
+    (why,) = json.loads(capsys.readouterr().out)
+    assert why["ranking"]["suspects"][0]["name"] == "gateway"
+    assert main(["report", "--env", "demo", "--format", "junit"]) == 0
+    junit = capsys.readouterr().out
+    assert '<property name="stagedeck.suspect" value="gateway"' in junit
+    assert main(["report", "--env", "demo", "--format", "md"]) == 0
+    assert "**Likely cause:** gateway — crashed" in capsys.readouterr().out
+
+
+async def test_real_suite_failures_are_blamed_on_failing_payments(
+    demo: Engine, tmp_path: Path
+) -> None:
+    """The issue's path: payments 500s behind a green health check, a real pytest suite."""
+    store = Store.open(tmp_path / "db.sqlite")
+    try:
+        await inject(demo, "payments", "errors")
+        await asyncio.sleep(2.5)  # one probe round
+        runner = SuiteRunner(demo.recipe, workdir=tmp_path / "work")
+        record = await run_and_record(demo, runner, ["flows"], store, "alice")
+    finally:
+        await undo(demo, "payments", "errors")
+    failures = store.failures("demo", record.run_id)
+    assert len(failures) >= 3
+    tops = []
+    for f in failures:
+        assert f.result.id is not None
+        rows = store.failure_suspects(f.result.id)
+        tops.append(rows[0]["name"] if rows else "(none)")
+    right = tops.count("payments")
+    assert right >= 0.9 * len(tops), tops

@@ -35,6 +35,7 @@ import httpx
 from stagedeck.demo import recipe_path
 from stagedeck.engine.actions import bring_up
 from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import ProcState
 from stagedeck.engine.seeding import reseed
 from stagedeck.recipe.model import load_recipe
 from stagedeck.triage.live import monitor_for
@@ -147,6 +148,10 @@ async def undo(engine: Engine, service: str, fault: str, settle: float = 30.0) -
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGCONT)
     elif fault == "crash":
+        for _ in range(100):  # the exit may not be reported yet: then bring-up sees it healthy
+            if engine.statuses[service].state is ProcState.CRASHED:
+                break
+            await asyncio.sleep(0.05)
         outcome = await bring_up(engine, [service])
         assert outcome.ok, outcome.describe()
     elif fault in ("slow", "errors", "unhealthy"):

@@ -165,6 +165,7 @@ def _run_json(record: Any) -> dict[str, Any]:
 
 def cmd_failures(args: argparse.Namespace) -> int:
     from stagedeck.suites.report import recurrence_line
+    from stagedeck.triage.model import Suspect
 
     store = open_store(args)
     assert store is not None
@@ -194,6 +195,7 @@ def cmd_failures(args: argparse.Namespace) -> int:
                     for a in notes
                 ],
                 "known": recurrence_line(stats, notes) if stats else "",
+                "suspects": store.failure_suspects(r.id) if r.id is not None else [],
             }
         )
     if args.json:
@@ -207,6 +209,9 @@ def cmd_failures(args: argparse.Namespace) -> int:
         print(f"    {item['outcome']}: {item['message']}")
         if item["known"]:
             print(f"    {item['known']}")
+        suspects = item["suspects"]
+        if isinstance(suspects, list) and suspects:
+            print(f"    likely cause: {Suspect.from_dict(suspects[0]).line()}")
     return EXIT_OK
 
 
