@@ -68,7 +68,7 @@ TICK_S = 0.25
 """How often new probes and error lines are looked at (a recompute only if any arrived)."""
 ERRORS_PER_SERVICE = 200
 WARNINGS_PER_SERVICE = 100
-TRANSITIONS = 5000
+TRANSITIONS_PER_SERVICE = 200
 CHANGES = 200
 SEEDS = 50
 _PLAN_ACTIONS = ("redeploy", "bring-up", "restart")
@@ -96,9 +96,9 @@ class TriageMonitor:
         """The current ranking of the environment (empty suspects: nothing abnormal)."""
         self.recompute_ms = 0.0
         """What the last recompute cost (for the benchmark and the debug log)."""
-        self._transitions: deque[TransitionRecord] = deque(maxlen=TRANSITIONS)
+        self._transitions: dict[str, deque[TransitionRecord]] = {}
         for t in engine.transitions:
-            self._transitions.append(
+            self._transition(
                 TransitionRecord(t.at, t.service, t.state.value, t.health.value, t.reason)
             )
         self._errors: dict[str, deque[LogRecord]] = {}
@@ -172,7 +172,7 @@ class TriageMonitor:
         if isinstance(event, StatusChanged):
             st, before = event.status, event.before
             if before is None or (st.state, st.health) != (before.state, before.health):
-                self._transitions.append(
+                self._transition(
                     TransitionRecord(st.since, st.name, st.state.value, st.health.value, st.reason)
                 )
             self._soon()
@@ -182,6 +182,12 @@ class TriageMonitor:
             self._aliases = None
             self._changes.append(ChangeRecord(event.at, "recipe reload", outcome="ok"))
             self._soon()
+
+    def _transition(self, record: TransitionRecord) -> None:
+        ring = self._transitions.get(record.service)
+        if ring is None:
+            ring = self._transitions[record.service] = deque(maxlen=TRANSITIONS_PER_SERVICE)
+        ring.append(record)
 
     def _action(self, event: Any) -> None:
         action, step, state = str(event.action), str(event.step), str(event.state)
@@ -241,8 +247,9 @@ class TriageMonitor:
         return build_history(
             self.engine,
             now=self.engine.clock() if now is None else now,
-            transitions=tuple(self._transitions),
-            logs=[*self._errors.values(), *self._warnings.values()],
+            transitions=self._transitions,
+            errors=self._errors,
+            warnings=self._warnings,
             changes=tuple(self._changes),
             seeds=tuple(self._seeds),
             started=self.started_at,

@@ -442,15 +442,20 @@ class History:
     """Everything the ranking reads, frozen at ``now``: built by ``snapshot.from_engine``
     for a live engine, or by hand in tests (recorded histories).
 
-    Sequences are in time order, oldest first. Bounded by whoever builds it;
-    the ranking only looks at :data:`rank.LOOKBACK_S` before ``now``.
+    ``transitions``, ``probes`` and ``logs`` are either one sequence (any order of
+    services; tests and recordings) or, as a live monitor keeps them, a mapping
+    from service to its records in time order (no regrouping on each recompute).
+    ``logs`` holds warning and error lines; when ``warnings`` is given, ``logs``
+    holds the error lines and ``warnings`` the warnings. Bounded by whoever builds
+    it; the ranking only looks at :data:`rank.LOOKBACK_S` before ``now``.
     """
 
     now: float
     services: Mapping[str, ServiceRecord]
-    transitions: Sequence[TransitionRecord] = ()
-    probes: Sequence[ProbeRecord] = ()
-    logs: Sequence[LogRecord] = ()
+    transitions: Sequence[TransitionRecord] | Mapping[str, Sequence[TransitionRecord]] = ()
+    probes: Sequence[ProbeRecord] | Mapping[str, Sequence[ProbeRecord]] = ()
+    logs: Sequence[LogRecord] | Mapping[str, Sequence[LogRecord]] = ()
+    warnings: Mapping[str, Sequence[LogRecord]] | None = None
     changes: Sequence[ChangeRecord] = ()
     seeds: Sequence[SeedRecord] = ()
     connected: bool = True

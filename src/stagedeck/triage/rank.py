@@ -25,8 +25,11 @@ from __future__ import annotations
 import re
 import statistics
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from stagedeck.triage.model import (
     REPORT_THRESHOLD,
@@ -125,6 +128,10 @@ _GONE = frozenset({"crashed", "failed", "stopped"})
 _NOT_OK = frozenset({"degraded", "down"})
 _IGNORED_RIDS = frozenset({"", "-", "stagedeck-probe", "none", "null"})
 
+_R = TypeVar("_R", ProbeRecord, TransitionRecord, LogRecord)
+_WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
+"""A word that may be a service name or a host:port (hyphens and dots belong to it)."""
+
 _RID = re.compile(
     r"(?i)\b(?:rid|request[_-]?id|req[_-]?id|trace[_-]?id|x-request-id)[\"']?\s*[=:]\s*[\"']?"
     r"([A-Za-z0-9][A-Za-z0-9_.\-]{3,63})"
@@ -215,90 +222,129 @@ class _Case:
         return max(self.faults.items(), key=lambda kv: kv[1])[0]
 
 
-@dataclass
-class _Index:
-    """The history grouped by service once, so each signal is a short loop."""
+_at = attrgetter("at")
+"""The key every time-ordered bisection uses (C speed: it runs for every lookup)."""
 
-    history: History
-    now: float
-    start: float
-    recent: float
-    by_probe: dict[str, list[ProbeRecord]]
-    by_transition: dict[str, list[TransitionRecord]]
-    errors: dict[str, list[LogRecord]]
-    warnings: dict[str, list[LogRecord]]
-    ancestors: dict[str, frozenset[str]]
-    dependents: dict[str, list[str]]
-    order: dict[str, int]
-    recovered: dict[str, float]
-    """Per service: when it last became healthy after trouble (older signals are past)."""
-    observed_from: float
+
+def _window(records: Sequence[_R], lo: float, hi: float) -> list[_R]:
+    """The records with ``lo <= at <= hi`` of a time-ordered sequence: two bisections."""
+    items = records if isinstance(records, list) else list(records)
+    if not items or (items[0].at >= lo and items[-1].at <= hi):
+        return items
+    return items[bisect_left(items, lo, key=_at) : bisect_right(items, hi, key=_at)]
+
+
+def _grouped(records: Sequence[_R] | Mapping[str, Sequence[_R]]) -> Mapping[str, Sequence[_R]]:
+    """Per service, in time order: as given (a live monitor keeps them so), or grouped once."""
+    if isinstance(records, Mapping):
+        return records
+    out: dict[str, list[_R]] = {}
+    for r in records:
+        out.setdefault(r.service, []).append(r)
+    for lst in out.values():
+        lst.sort(key=_at)
+    return out
+
+
+class _Index:
+    """The history per service, windowed lazily: most services are quiet, and a quiet
+    service costs a few bisections, not a loop over its history."""
+
+    def __init__(self, history: History, now: float, recent_from: float) -> None:
+        self.history = history
+        self.now = now
+        self.start = now - LOOKBACK_S
+        self.recent = recent_from
+        self._probes = _grouped(history.probes)
+        self._transitions = _grouped(history.transitions)
+        logs = _grouped(history.logs)
+        if history.warnings:
+            self._errors, self._warnings = logs, _grouped(history.warnings)
+        else:  # one stream with both levels (recorded histories): split it
+            self._errors, self._warnings = _split_levels(logs)
+        self.ancestors, self.dependents, self.order = _graph(history.services)
+        observed = history.started if history.started is not None else self.start
+        self.observed_from = max(self.start, observed)
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def _get(self, what: str, name: str, source: Mapping[str, Sequence[_R]]) -> list[_R]:
+        key = (what, name)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = _window(source.get(name, ()), self.start, self.now)
+        return hit
+
+    def probes(self, name: str) -> list[ProbeRecord]:
+        return self._get("p", name, self._probes)
+
+    def transitions(self, name: str) -> list[TransitionRecord]:
+        return self._get("t", name, self._transitions)
+
+    def errors(self, name: str) -> list[LogRecord]:
+        return self._get("e", name, self._errors)
+
+    def warnings(self, name: str) -> list[LogRecord]:
+        return self._get("w", name, self._warnings)
+
+    def with_errors(self) -> list[str]:
+        """Services with any error line in the window (the others need no log work)."""
+        return [n for n, lines in self._errors.items() if lines and lines[-1].at >= self.start]
+
+    def with_warnings(self) -> list[str]:
+        return [n for n, lines in self._warnings.items() if lines and lines[-1].at >= self.start]
+
+    def recovered(self, name: str) -> float:
+        """When it last became healthy after trouble (signals before that are the past)."""
+        key = ("r", name)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = 0.0
+            bad = False
+            for t in _window(self._transitions.get(name, ()), 0.0, self.now):
+                if t.health in _NOT_OK or t.state in _GONE or t.state == "restarting":
+                    bad = True
+                elif t.health == "healthy" and bad:
+                    hit, bad = t.at, False
+            self._cache[key] = hit
+        return float(hit)
 
     def cutoff(self, service: str) -> float:
-        return max(self.recent, self.recovered.get(service, 0.0))
+        return max(self.recent, self.recovered(service))
+
+
+def _split_levels(
+    logs: Mapping[str, Sequence[LogRecord]],
+) -> tuple[dict[str, list[LogRecord]], dict[str, list[LogRecord]]]:
+    errors: dict[str, list[LogRecord]] = {}
+    warnings: dict[str, list[LogRecord]] = {}
+    for name, lines in logs.items():
+        errors[name] = [ln for ln in lines if ln.level == "error"]
+        warnings[name] = [ln for ln in lines if ln.level == "warn"]
+    return errors, warnings
 
 
 def _index(history: History, now: float, recent_from: float) -> _Index:
-    start = now - LOOKBACK_S
-    names = history.services
-    by_probe: dict[str, list[ProbeRecord]] = {n: [] for n in names}
-    for p in history.probes:
-        if start <= p.at <= now:
-            lst = by_probe.get(p.service)
-            if lst is not None:
-                lst.append(p)
-    by_transition: dict[str, list[TransitionRecord]] = {n: [] for n in names}
-    recovered: dict[str, float] = {}
-    bad: set[str] = set()
-    for t in history.transitions:
-        if t.at > now:
-            continue
-        lst2 = by_transition.get(t.service)
-        if lst2 is None:
-            continue
-        if t.at >= start:
-            lst2.append(t)
-        if t.health in _NOT_OK or t.state in _GONE or t.state == "restarting":
-            bad.add(t.service)
-        elif t.health == "healthy" and t.service in bad:
-            recovered[t.service] = t.at
-            bad.discard(t.service)
-    errors: dict[str, list[LogRecord]] = {n: [] for n in names}
-    warnings: dict[str, list[LogRecord]] = {n: [] for n in names}
-    for line in history.logs:
-        if not start <= line.at <= now:
-            continue
-        if line.level == "error":
-            e = errors.get(line.service)
-            if e is not None:
-                e.append(line)
-        elif line.level == "warn":
-            w = warnings.get(line.service)
-            if w is not None:
-                w.append(line)
-    ancestors, dependents, order = _graph(names)
-    observed = history.started if history.started is not None else start
-    return _Index(
-        history,
-        now,
-        start,
-        recent_from,
-        by_probe,
-        by_transition,
-        errors,
-        warnings,
-        ancestors,
-        dependents,
-        order,
-        recovered,
-        max(start, observed),
-    )
+    return _Index(history, now, recent_from)
 
 
-def _graph(
-    services: Mapping[str, ServiceRecord],
-) -> tuple[dict[str, frozenset[str]], dict[str, list[str]], dict[str, int]]:
-    """Transitive dependencies, transitive dependents (in order) and a depth per service."""
+_GRAPHS: dict[tuple[tuple[str, tuple[str, ...]], ...], _Graph] = {}
+_Graph = tuple[dict[str, frozenset[str]], dict[str, list[str]], dict[str, int]]
+
+
+def _graph(services: Mapping[str, ServiceRecord]) -> _Graph:
+    """Transitive dependencies, transitive dependents (in order) and a depth per service.
+
+    Cached by the dependency lists: the graph changes with a recipe, not with each event."""
+    key = tuple((n, s.depends_on) for n, s in services.items())
+    hit = _GRAPHS.get(key)
+    if hit is None:
+        if len(_GRAPHS) > 8:
+            _GRAPHS.clear()
+        hit = _GRAPHS[key] = _build_graph(services)
+    return hit
+
+
+def _build_graph(services: Mapping[str, ServiceRecord]) -> _Graph:
     ancestors: dict[str, frozenset[str]] = {}
     depth: dict[str, int] = {}
 
@@ -333,7 +379,7 @@ def _graph(
 
 def _status_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
     name = svc.name
-    transitions = ix.by_transition.get(name, [])
+    transitions = ix.transitions(name)
     reason = _short(svc.reason) if svc.reason else ""
     where = Where(View.SERVICE, name, svc.since)
     if svc.state == "crashed":
@@ -444,7 +490,7 @@ def _status_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
 def _probe_verdict(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
     """An alive service failing health checks: hung, gone, app error, or health endpoint only."""
     name = svc.name
-    probes = ix.by_probe.get(name, [])
+    probes = ix.probes(name)
     health = [p for p in probes if not p.latency]
     last_ok = max((p.at for p in health if p.ok), default=0.0)
     failed = [p for p in health if not p.ok and p.at > last_ok]
@@ -544,11 +590,16 @@ def _kind_from_text(text: str) -> ProbeKind:
 def _latency_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
     """Requests to its API (latency probes): errors, timeouts, and latency vs SLO and baseline."""
     name = svc.name
-    probes = [p for p in ix.by_probe.get(name, []) if p.latency]
-    if not probes:
+    every = ix.probes(name)
+    if not every:
         return
     cut = ix.cutoff(name)
-    recent = [p for p in probes if p.at >= cut]
+    recent = [p for p in every[bisect_left(every, cut, key=_at) :] if p.latency]
+    if not recent:
+        return
+    if all(p.ok for p in recent[-3:]) and _quiet(recent, svc.slo_ms):
+        return  # the common case, decided without the baseline
+    probes = [p for p in every if p.latency]
     if not recent:
         return
     failed = [p for p in recent if not p.ok]
@@ -633,28 +684,38 @@ def _latency_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
         )
 
 
+def _quiet(recent: Sequence[ProbeRecord], slo: float | None) -> bool:
+    """Nothing failed and the last answers are within the SLO (or there is none to judge)."""
+    if any(not p.ok for p in recent):
+        return False
+    if slo is None or slo <= 0:
+        return len(recent) < 2 or recent[-1].ms <= 100
+    return all(p.ms <= slo * 1.5 for p in recent[-3:])
+
+
 def _burst_factor(lines: list[LogRecord], ix: _Index, cut: float) -> tuple[int, float, bool]:
     """(recent count, expected count from the baseline, whether there was a baseline)."""
-    recent = sum(1 for ln in lines if ln.at >= cut)
-    older = [ln for ln in lines if ln.at < cut]
-    covered_from = max(ix.observed_from, older[0].at if len(older) >= 200 else ix.observed_from)
+    split = bisect_left(lines, cut, key=_at)
+    recent, older = len(lines) - split, split
+    # A capped buffer (the monitor keeps the newest 200) covers less time than asked.
+    covered_from = max(ix.observed_from, lines[0].at if older >= 150 else ix.observed_from)
     span = cut - covered_from
     if span < RECENT_S:
-        return recent, float(len(older)), False
-    rate = len(older) / span
+        return recent, float(older), False
+    rate = older / span
     return recent, rate * max(1.0, ix.now - cut), True
 
 
 def _log_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
     name = svc.name
-    lines = ix.errors.get(name, [])
+    lines = ix.errors(name)
     if not lines:
         return
     cut = ix.cutoff(name)
     recent, expected, baselined = _burst_factor(lines, ix, cut)
     if recent < 3 or recent <= 3 * expected + 2:
         return
-    latest = [ln for ln in lines if ln.at >= cut]
+    latest = lines[bisect_left(lines, cut, key=_at) :]
     if latest[-1].at < ix.now - FRESH_S:
         return  # the burst is over
     ratio = recent / (expected + 1.0)
@@ -675,7 +736,10 @@ def _log_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
 
 
 class _Mentions:
-    """Finds other services named in a line: by name (not in a URL path) or host:port."""
+    """Finds other services named in a line: by name (not in a URL path) or host:port.
+
+    A dictionary lookup per word, not one regular expression of every name: with
+    hundreds of services an alternation costs tens of microseconds a line."""
 
     def __init__(self, history: History) -> None:
         self.names: dict[str, str] = {}
@@ -684,26 +748,21 @@ class _Mentions:
             for alias in history.urls.get(name, ()):
                 if alias:
                     self.names[alias] = name
-        keys = sorted(self.names, key=len, reverse=True)
-        self.pattern = (
-            re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![\w-])")
-            if keys
-            else None
-        )
 
     def find(self, text: str, own: str = "") -> list[str]:
-        if self.pattern is None:
-            return []
+        names = self.names
         out: list[str] = []
-        for m in self.pattern.finditer(text):
+        for m in _WORD.finditer(text):
+            word = m.group(0)
+            name = names.get(word) or names.get(word.rstrip(".:"))
+            if name is None or name == own or name in out:
+                continue
             i = m.start()
             if i >= 1 and text[i - 1] == "/" and text[i - 2 : i] != "//":
                 continue  # a URL path segment (/api/inventory), not the service
             if i >= 4 and text[i - 4 : i] == "rid=":
                 continue
-            name = self.names[m.group(0)]
-            if name != own and name not in out:
-                out.append(name)
+            out.append(name)
         return out
 
 
@@ -711,19 +770,23 @@ def _blame_signals(cases: dict[str, _Case], ix: _Index, mentions: _Mentions) -> 
     """Error lines that name another service, and requests followed by their id."""
     named: dict[str, dict[str, list[LogRecord]]] = {}
     by_rid: dict[str, list[LogRecord]] = {}
-    for name, lines in ix.errors.items():
+    fresh_from = ix.now - FRESH_S
+    for name in {*ix.with_errors(), *ix.with_warnings()}:
         cut = ix.cutoff(name)
+        lines = ix.errors(name)
         recent, expected, _ = _burst_factor(lines, ix, cut)
         chronic = recent <= 3 * expected + 2 and expected > 0
+        lines = lines[bisect_left(lines, cut, key=_at) :]
         # Warnings count when they say a dependency is unreachable ("cannot poll orders:
         # timed out"): services that retry often log that at warning level.
-        trouble = [w for w in ix.warnings.get(name, []) if _ENV_WORDS.search(w.text)]
+        warned = ix.warnings(name)
+        warned = warned[bisect_left(warned, max(cut, fresh_from), key=_at) :]
+        trouble = [w for w in warned if _ENV_WORDS.search(w.text)]
         if trouble:
-            lines = sorted([*lines, *trouble], key=lambda ln: ln.at)
-        fresh = bool(lines) and lines[-1].at >= ix.now - FRESH_S
+            lines = sorted([*lines, *trouble], key=_at)
+        if not lines or lines[-1].at < fresh_from:
+            continue
         for line in lines:
-            if line.at < cut or not fresh:
-                continue
             rid = line.rid or _first_rid(line.text)
             if rid and rid.lower() not in _IGNORED_RIDS:
                 by_rid.setdefault(rid, []).append(line)
@@ -1113,8 +1176,8 @@ def _test_requests(
     if not rids:
         return
     errored: dict[str, list[LogRecord]] = {}
-    for name, lines in ix.errors.items():
-        for line in lines:
+    for name in ix.with_errors():
+        for line in ix.errors(name):
             if line.at >= lo - 30 and (line.rid or _first_rid(line.text)) in rids:
                 errored.setdefault(name, []).append(line)
     for last in _deepest(errored, ix)[:1]:
@@ -1165,9 +1228,10 @@ def _seed_suspect(
     else:
         case.add(EvidenceKind.SEED, "no reseed seen while watching", 0.0)
     since_seed = last.at if last is not None else ix.observed_from
-    for name, lines in ix.warnings.items():
-        for line in lines:
-            if line.at > since_seed and _WIPED.search(line.text):
+    for name in ix.with_warnings():
+        lines = ix.warnings(name)
+        for line in lines[bisect_right(lines, since_seed, key=_at) :]:
+            if _WIPED.search(line.text):
                 case.add(
                     EvidenceKind.LOG,
                     f"{name} at {clock(line.at)}, after the last reseed: {_short(line.text, 100)}",
@@ -1197,7 +1261,8 @@ def _seed_suspect(
                 for r in _RID.findall(f"{message}\n{failure.output}")
                 if r.lower() not in _IGNORED_RIDS
             }
-            for name, lines in ix.warnings.items():
+            for name in ix.with_warnings():
+                lines = ix.warnings(name)
                 hit = next(
                     (
                         ln

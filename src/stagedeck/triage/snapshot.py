@@ -17,7 +17,6 @@ from stagedeck.triage.model import (
     ChangeRecord,
     History,
     LogRecord,
-    ProbeRecord,
     SeedRecord,
     ServiceRecord,
     TransitionRecord,
@@ -73,33 +72,26 @@ def service_aliases(engine: Engine) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def probe_records(engine: Engine) -> list[ProbeRecord]:
-    out: list[ProbeRecord] = []
-    for records in engine.probe_log.values():
-        out.extend(records)
-    return out
-
-
 def build_history(
     engine: Engine,
     *,
     now: float,
-    transitions: Sequence[TransitionRecord],
-    logs: Iterable[Sequence[LogRecord]],
+    transitions: Mapping[str, Sequence[TransitionRecord]],
+    errors: Mapping[str, Sequence[LogRecord]],
+    warnings: Mapping[str, Sequence[LogRecord]],
     changes: Sequence[ChangeRecord] = (),
     seeds: Sequence[SeedRecord] = (),
     started: float | None = None,
     aliases: Mapping[str, tuple[str, ...]] | None = None,
 ) -> History:
-    flat: list[LogRecord] = []
-    for chunk in logs:
-        flat.extend(chunk)
+    """Per-service sequences are passed as they are kept (no copy, no regrouping)."""
     return History(
         now=now,
         services=service_records(engine),
         transitions=transitions,
-        probes=probe_records(engine),
-        logs=flat,
+        probes=engine.probe_log,
+        logs=errors,
+        warnings=warnings,
         changes=changes,
         seeds=seeds,
         # Never connected yet is start-up, not an outage: only a lost link is a suspect.
