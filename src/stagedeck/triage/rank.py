@@ -123,6 +123,7 @@ _HARD = frozenset({Fault.CRASHED, Fault.CRASH_LOOP})
 """Faults a service owns whatever its dependencies do."""
 _OUTAGE = frozenset({Fault.CRASHED, Fault.CRASH_LOOP, Fault.HUNG, Fault.FAILING})
 """Faults that impact every dependent (their requests through it fail)."""
+_CAN_IMPACT = _OUTAGE | {Fault.SLOW, Fault.UNREACHABLE}
 _ALIVE = frozenset({"starting", "running", "external", "pending"})
 _GONE = frozenset({"crashed", "failed", "stopped"})
 _NOT_OK = frozenset({"degraded", "down"})
@@ -926,7 +927,16 @@ def _resolve(cases: dict[str, _Case], ix: _Index) -> list[Suspect]:
             continue
         candidates = {a for a in ix.ancestors.get(name, frozenset()) if a in abnormal}
         candidates |= {c for c in case.causes if c in abnormal and c != name}
-        candidates = {c for c in candidates if score[c] >= 0.6 * score[name] or c in case.causes}
+        # A cause must be able to explain it: an outage or slowness below it, or whatever
+        # its own errors name, or at least as strong; a dependency that merely logs
+        # more errors does not make a hung service "impacted".
+        candidates = {
+            c
+            for c in candidates
+            if c in case.causes
+            or (score[c] >= 0.6 * score[name] and cases[c].fault in _CAN_IMPACT)
+            or score[c] >= score[name]
+        }
         if not candidates:
             continue
         cause = max(
