@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,8 +17,9 @@ import pytest_asyncio
 
 from stagedeck.cli.main import main
 from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import Health
 from stagedeck.store import Store
-from stagedeck.suites.recording import run_and_record
+from stagedeck.suites.recording import run_and_record, wait_for_dependencies
 from stagedeck.suites.runner import SuiteRunner
 from support.faultmatrix import inject, run_case, seeded_demo, undo
 
@@ -116,3 +118,59 @@ async def test_real_suite_failures_are_blamed_on_failing_payments(
         tops.append(rows[0]["name"] if rows else "(none)")
     right = tops.count("payments")
     assert right >= 0.9 * len(tops), tops
+
+
+def _recipe_on_these_ports(demo: Engine, tmp_path: Path) -> Path:
+    """The demo's recipe file with the ports this demo got (``why`` loads a file)."""
+    text = demo.recipe.path.read_text()
+    for name, svc in demo.recipe.services.items():
+        text = re.sub(
+            rf"(\[services\.{name}\][^\[]*?port = )\d+", rf"\g<1>{svc.port}", text, flags=re.S
+        )
+    path = tmp_path / "demo.toml"
+    path.write_text(text)
+    (tmp_path / "suites").symlink_to(demo.recipe.path.parent / "suites")
+    return path
+
+
+async def test_why_observes_by_itself_and_says_so(
+    demo: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("STAGEDECK_DB", str(tmp_path / "db.sqlite"))
+    recipe = str(_recipe_on_these_ports(demo, tmp_path))
+    code = await asyncio.to_thread(main, ["why", recipe, "--observe", "2.5"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "observed it for 2.5s itself" in out and "nothing abnormal in demo" in out
+    try:
+        await inject(demo, "payments", "hang")
+        code = await asyncio.to_thread(main, ["why", recipe, "--json", "--observe", "3"])
+    finally:
+        await undo(demo, "payments", "hang")
+    captured = capsys.readouterr()
+    assert code == 1
+    data = json.loads(captured.out)  # stdout is JSON and nothing else
+    assert data["suspects"][0]["name"] == "payments"
+    assert data["suspects"][0]["fault"] == "hung"
+    assert "observed it for 3.0s itself" in captured.err
+
+
+async def test_a_health_endpoint_alone_failing_is_not_an_outage(demo: Engine) -> None:
+    """Its API answers: degraded (not down), and suites that need it are not refused."""
+    try:
+        await inject(demo, "gateway", "unhealthy")
+        for _ in range(100):
+            if "gateway" in demo.api_answers:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(4.5)  # past failures_before_down rounds
+        status = demo.statuses["gateway"]
+        assert status.health is Health.DEGRADED, status
+        assert "its API answers" in status.reason
+        assert "gateway" not in demo.down()
+        assert await wait_for_dependencies(demo, ["gateway"]) == ""
+    finally:
+        await undo(demo, "gateway", "unhealthy")

@@ -127,6 +127,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                     if case.outcome in ("failed", "error"):
                         first = case.message.splitlines()[0] if case.message else ""
                         print(f"  FAILED {p.suite} {case.test_id}: {first}")
+                        ranking = record.rankings.get((p.suite, case.test_id))
+                        if ranking is not None and ranking.top is not None:
+                            print(f"    {ranking.line()}")
+                if not p.cases and p.state.value == "error" and p.detail:
+                    print(f"  REFUSED {p.suite}: {p.detail}")
+                    ranking = next(
+                        (r for (suite, _), r in record.rankings.items() if suite == p.suite), None
+                    )
+                    if ranking is not None and ranking.top is not None:
+                        print(f"    {ranking.line()}")
             if record.run_id is not None:
                 print(f"run {record.run_id} saved to {store.path if store else '?'}")
             if record.store_problem:
@@ -134,6 +144,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK if record.ok else EXIT_FAILED
 
     return asyncio.run(main())
+
+
+def _suspects(record: Any, suite: str, test_id: str) -> list[dict[str, Any]]:
+    ranking = record.rankings.get((suite, test_id))
+    return [s.to_dict() for s in ranking.suspects] if ranking is not None else []
 
 
 def _run_json(record: Any) -> dict[str, Any]:
@@ -150,7 +165,12 @@ def _run_json(record: Any) -> dict[str, Any]:
                 "skipped": p.skipped,
                 "detail": p.detail,
                 "failures": [
-                    {"test": c.test_id, "outcome": c.outcome, "message": c.message}
+                    {
+                        "test": c.test_id,
+                        "outcome": c.outcome,
+                        "message": c.message,
+                        "suspects": _suspects(record, p.suite, c.test_id),
+                    }
                     for c in p.cases
                     if c.outcome in ("failed", "error")
                 ],
