@@ -351,3 +351,10 @@ def test_every_reported_suspect_clears_the_threshold(rec: Recorder) -> None:
     for s in rank_environment(rec.history()).suspects:
         assert s.score >= REPORT_THRESHOLD * 0.45 - 1e-9
         assert s.evidence and all(e.text for e in s.evidence)
+
+
+def test_one_crash_looping_replica_of_a_serving_service_is_a_weaker_suspect(rec: Recorder) -> None:
+    rec.set("orders", reason="ready 2/3; orders-5f-q: CrashLoopBackOff (last exit: Error, code 1)")
+    suspect = top(rec)
+    assert suspect.name == "orders" and suspect.fault is Fault.CRASH_LOOP
+    assert 0.5 <= suspect.score < 0.8

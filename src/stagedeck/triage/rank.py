@@ -73,6 +73,7 @@ W: Mapping[str, float] = {
     "stopped": 0.5,
     "restarting": 0.6,
     "crash_loop": 0.94,
+    "crash_loop_partial": 0.55,
     "restarts_each": 0.18,
     "timeout_first": 0.78,
     "timeout_more": 0.92,
@@ -433,10 +434,12 @@ def _status_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
             restarts.append(t)
         previous = t.state
     if _CRASH_LOOP.search(svc.reason):
+        # Some replicas crash-looping while others serve: abnormal, not (yet) an outage.
+        serving = svc.health == "healthy" and svc.state in ("running", "external")
         case.add(
             EvidenceKind.RESTART,
             f"platform says: {reason}",
-            W["crash_loop"],
+            W["crash_loop_partial"] if serving else W["crash_loop"],
             at=svc.since,
             where=where,
             fault=Fault.CRASH_LOOP,
