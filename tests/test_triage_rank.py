@@ -358,3 +358,17 @@ def test_one_crash_looping_replica_of_a_serving_service_is_a_weaker_suspect(rec:
     suspect = top(rec)
     assert suspect.name == "orders" and suspect.fault is Fault.CRASH_LOOP
     assert 0.5 <= suspect.score < 0.8
+
+
+def test_one_slow_round_is_enough_when_the_health_check_is_slow_too(rec: Recorder) -> None:
+    rec.tick(faults={"ledger": "slow"})
+    suspect = top(rec)
+    assert (suspect.name, suspect.fault) == ("ledger", Fault.SLOW)
+
+
+def test_a_single_latency_spike_is_not_a_suspect(rec: Recorder) -> None:
+    from stagedeck.triage import ProbeKind
+
+    rec.tick()
+    rec.probe("ledger", True, 180.0, ProbeKind.OK, "HTTP 200", True)  # health check was fast
+    assert rank_environment(rec.history()).suspects == ()

@@ -23,7 +23,6 @@ Nothing here reads a clock or a file: ``History.now`` is the present.
 from __future__ import annotations
 
 import re
-import statistics
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -653,26 +652,41 @@ def _latency_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
     if not ok:
         return
     last = ok[-3:]
-    current = statistics.median(p.ms for p in last)
+    current = _median([p.ms for p in last])
     older = [p.ms for p in probes if p.ok and p.at < cut]
-    baseline = statistics.median(older) if len(older) >= 5 else None
+    baseline = _median(older) if len(older) >= 5 else None
     slo = svc.slo_ms
     base_text = f", baseline {baseline:.0f} ms" if baseline is not None else ""
     where = Where(View.CHART, name, last[0].at)
     if slo is not None and slo > 0:
-        limit = slo * (1.5 if len(last) >= 2 else 2.0)
         over_baseline = baseline is None or current > 2 * baseline
-        if current > limit and over_baseline:
-            w = W["slow_many"] if len(last) >= 3 else W["slow_one"]
+        if len(last) >= 2 and current > slo * 1.5 and over_baseline:
             case.add(
                 EvidenceKind.LATENCY,
                 f"median {current:.0f} ms over the last {_plural(len(last), 'request')}"
                 f" (SLO {slo:.0f} ms{base_text})",
-                w,
+                W["slow_many"] if len(last) >= 3 else W["slow_one"],
                 at=last[0].at,
                 where=where,
                 fault=Fault.SLOW,
                 headline=f"{current:.0f} ms against an SLO of {slo:.0f} ms",
+            )
+            return
+        # The first slow round: its newest request and its health check (same round)
+        # both well above the SLO. One slow request alone is noise; both are not.
+        newest = last[-1]
+        health = [p for p in every if not p.latency and p.ok and p.at >= newest.at - 1.0]
+        floor = max(2 * slo, 5 * baseline if baseline is not None else 0.0)
+        if newest.ms > floor and health and health[-1].ms > floor:
+            case.add(
+                EvidenceKind.LATENCY,
+                f"{newest.ms:.0f} ms for its newest request, {health[-1].ms:.0f} ms for its "
+                f"health check (SLO {slo:.0f} ms{base_text})",
+                W["slow_one"],
+                at=newest.at,
+                where=Where(View.CHART, name, newest.at),
+                fault=Fault.SLOW,
+                headline=f"{newest.ms:.0f} ms against an SLO of {slo:.0f} ms",
             )
             return
     if baseline is not None and len(last) >= 2 and current > max(3 * baseline, baseline + 100):
@@ -686,6 +700,13 @@ def _latency_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
             fault=Fault.SLOW,
             headline=f"{current:.0f} ms, {current / max(baseline, 0.1):.0f}x its usual",
         )
+
+
+def _median(values: list[float]) -> float:
+    """Median without ``statistics`` (it converts every value: slow at this rate)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
 
 
 def _quiet(recent: Sequence[ProbeRecord], slo: float | None) -> bool:
