@@ -324,10 +324,6 @@ def _split_levels(
     return errors, warnings
 
 
-def _index(history: History, now: float, recent_from: float) -> _Index:
-    return _Index(history, now, recent_from)
-
-
 _GRAPHS: dict[tuple[tuple[str, tuple[str, ...]], ...], _Graph] = {}
 _Graph = tuple[dict[str, frozenset[str]], dict[str, list[str]], dict[str, int]]
 
@@ -957,9 +953,12 @@ def _resolve(cases: dict[str, _Case], ix: _Index) -> list[Suspect]:
         candidates = {
             c
             for c in candidates
-            if c in case.causes
-            or (score[c] >= 0.6 * score[name] and cases[c].fault in _CAN_IMPACT)
-            or score[c] >= score[name]
+            if (
+                c in case.causes
+                or (score[c] >= 0.6 * score[name] and cases[c].fault in _CAN_IMPACT)
+                or score[c] >= score[name]
+            )
+            and not _blames(cases, c, name)  # two that name each other: no loop
         }
         if not candidates:
             continue
@@ -1006,7 +1005,7 @@ def _resolve(cases: dict[str, _Case], ix: _Index) -> list[Suspect]:
                     where=Where(View.GRAPH, name),
                 )
     for name in abnormal:
-        suspects.append(_suspect(cases[name], cases))
+        suspects.append(_suspect(cases[name]))
     roots = {s.name: s.score for s in suspects if s.kind is SubjectKind.SERVICE}
     # An impacted service stays below whatever impacts it.
     capped = []
@@ -1018,11 +1017,23 @@ def _resolve(cases: dict[str, _Case], ix: _Index) -> list[Suspect]:
     return capped
 
 
+def _blames(cases: Mapping[str, _Case], start: str, target: str) -> bool:
+    """Whether ``start``'s chain of "impacted by" already leads to ``target``."""
+    seen: set[str] = set()
+    node = cases[start].impacted_by
+    while node and node not in seen:
+        if node == target:
+            return True
+        seen.add(node)
+        node = cases[node].impacted_by
+    return False
+
+
 def _replace_score(s: Suspect, score: float) -> Suspect:
     return Suspect(s.kind, s.name, score, s.fault, s.verdict, s.impacted, s.evidence, s.since)
 
 
-def _suspect(case: _Case, cases: Mapping[str, _Case]) -> Suspect:
+def _suspect(case: _Case) -> Suspect:
     fault = case.fault or Fault.ERRORS
     headline = case.headline.get(fault) or fault.value
     if case.impacted_by:
@@ -1100,7 +1111,7 @@ def rank_environment(history: History) -> Ranking:
     (grouped once), so it can be recomputed on every relevant event.
     """
     now = history.now
-    ix = _index(history, now, now - RECENT_S)
+    ix = _Index(history, now, now - RECENT_S)
     cases, _ = _service_cases(ix)
     _change_signals(cases, history.changes, ix)
     suspects = _resolve(cases, ix)
@@ -1124,7 +1135,7 @@ def explain_failure(history: History, failure: FailedTest) -> Ranking:
     hi = failure.ended + FAILURE_MARGIN_S
     lo = failure.started - FAILURE_MARGIN_S
     now = min(history.now, hi) if history.now >= failure.started else history.now
-    ix = _index(history, now, min(lo, now - RECENT_S))
+    ix = _Index(history, now, min(lo, now - RECENT_S))
     cases, mentions = _service_cases(ix)
     _change_signals(cases, history.changes, ix)
     text = f"{failure.message}\n{failure.output}"
@@ -1323,7 +1334,7 @@ def _seed_suspect(
         return None
     if env_max >= 0.5:
         case.evidence = [_reweigh(e, e.weight * 0.5) for e in case.evidence]
-    return _suspect(case, {})
+    return _suspect(case)
 
 
 def _flaky_suspect(failure: FailedTest) -> Suspect | None:
