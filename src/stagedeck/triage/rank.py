@@ -123,6 +123,12 @@ _HARD = frozenset({Fault.CRASHED, Fault.CRASH_LOOP})
 """Faults a service owns whatever its dependencies do."""
 _OUTAGE = frozenset({Fault.CRASHED, Fault.CRASH_LOOP, Fault.HUNG, Fault.FAILING})
 """Faults that impact every dependent (their requests through it fail)."""
+_NOT_RUNNING: Mapping[str, tuple[EvidenceKind, str, Fault, str]] = {
+    "failed": (EvidenceKind.HEALTH, "failed_start", Fault.CRASHED, "could not start"),
+    "stopped": (EvidenceKind.HEALTH, "stopped", Fault.CRASHED, "stopped"),
+    "restarting": (EvidenceKind.RESTART, "restarting", Fault.CRASH_LOOP, "restarting"),
+}
+"""Process states other than a crash that say it is not serving: evidence, weight, fault."""
 _CAN_IMPACT = _OUTAGE | {Fault.SLOW, Fault.UNREACHABLE}
 _ALIVE = frozenset({"starting", "running", "external", "pending"})
 _GONE = frozenset({"crashed", "failed", "stopped"})
@@ -391,35 +397,21 @@ def _status_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
             fault=Fault.CRASHED,
             headline=f"process exited at {clock(svc.since)}{code}",
         )
-    elif svc.state == "failed":
-        case.add(
-            EvidenceKind.HEALTH,
-            f"could not start: {reason or 'failed'}",
-            W["failed_start"],
-            at=svc.since,
-            where=where,
-            fault=Fault.CRASHED,
-            headline=f"could not start: {reason or 'failed'}",
+    elif svc.state in _NOT_RUNNING:
+        kind, weight_key, fault, what = _NOT_RUNNING[svc.state]
+        headline = (
+            f"could not start: {reason or 'failed'}"
+            if svc.state == "failed"
+            else f"{what} since {clock(svc.since)}"
         )
-    elif svc.state == "stopped":
         case.add(
-            EvidenceKind.HEALTH,
-            f"stopped since {clock(svc.since)}" + (f": {reason}" if reason else ""),
-            W["stopped"],
+            kind,
+            headline + (f": {reason}" if reason and svc.state != "failed" else ""),
+            W[weight_key],
             at=svc.since,
             where=where,
-            fault=Fault.CRASHED,
-            headline=f"stopped since {clock(svc.since)}",
-        )
-    elif svc.state == "restarting":
-        case.add(
-            EvidenceKind.RESTART,
-            f"restarting since {clock(svc.since)}" + (f": {reason}" if reason else ""),
-            W["restarting"],
-            at=svc.since,
-            where=where,
-            fault=Fault.CRASH_LOOP,
-            headline=f"restarting since {clock(svc.since)}",
+            fault=fault,
+            headline=headline,
         )
     # Restarts and crash loops: the platform's reason, or restarts counted in the window.
     restarts: list[TransitionRecord] = []
