@@ -122,11 +122,14 @@ async def test_real_suite_failures_are_blamed_on_failing_payments(
 
 def _recipe_on_these_ports(demo: Engine, tmp_path: Path) -> Path:
     """The demo's recipe file with the ports this demo got (``why`` loads a file)."""
-    text = demo.recipe.path.read_text()
-    for name, svc in demo.recipe.services.items():
-        text = re.sub(
-            rf"(\[services\.{name}\][^\[]*?port = )\d+", rf"\g<1>{svc.port}", text, flags=re.S
-        )
+    lines, section = [], ""
+    for line in demo.recipe.path.read_text().splitlines():
+        if line.startswith("[services."):
+            section = line.strip("[]").removeprefix("services.")
+        if section in demo.recipe.services and re.match(r"port\s*=", line):
+            line = f"port = {demo.recipe.services[section].port}"
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
     path = tmp_path / "demo.toml"
     path.write_text(text)
     (tmp_path / "suites").symlink_to(demo.recipe.path.parent / "suites")

@@ -372,3 +372,20 @@ def test_a_single_latency_spike_is_not_a_suspect(rec: Recorder) -> None:
     rec.tick()
     rec.probe("ledger", True, 180.0, ProbeKind.OK, "HTTP 200", True)  # health check was fast
     assert rank_environment(rec.history()).suspects == ()
+
+
+def test_two_services_naming_each_other_do_not_hide_both(rec: Recorder) -> None:
+    for _ in range(3):
+        rec.tick()
+        rec.log(
+            "ledger", "error", 'POST /entries 502 4ms reason="payments unavailable: HTTP 500"', "t1"
+        )
+        rec.log(
+            "payments",
+            "error",
+            'POST /payments 500 4ms reason="ledger unavailable: HTTP 500"',
+            "t2",
+        )
+    ranking = rank_environment(rec.history())
+    assert ranking.top is not None
+    assert not ranking.top.verdict.startswith("impacted by")

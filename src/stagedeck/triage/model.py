@@ -1,5 +1,5 @@
 """The public vocabulary of triage: what goes in (a history snapshot), what comes out
-(ranked suspects with evidence), and the event a live engine publishes.
+(ranked suspects with evidence), and the notification a live monitor sends.
 
 Everything here is a frozen dataclass of plain values, so a ranking can be
 compared (did anything change?), stored (``Suspect.to_dict``), sent over a
@@ -20,13 +20,16 @@ For the cockpit
   ("likely cause: payments — hung: 2 health checks timed out since 16:02:11;
   orders, gateway impacted"), and is ``""`` when nothing is abnormal (hide it).
   ``monitor.ranking`` holds the current value at any time (start-up).
+  Subscribers are called on the engine's event loop, after the change, at most
+  once per loop iteration however many events caused it; they must be quick.
 * **The explain view** (``w``): ``ranking.suspects`` in order; each
   :class:`Suspect` has ``verdict`` (one line), ``impacted`` and ``evidence``;
   each :class:`Evidence` has ``text`` (one line, already sanitised: render it as
   plain text, never as markup) and ``where`` (a :class:`Where` saying which view
   holds it: jump there on enter). ``Suspect.fault`` names the kind of trouble
   for colour and icons; ``Suspect.kind`` says whether it is a service, the test
-  data, the test itself, the platform or a change.
+  data, the test itself (flaky) or the platform; ``Suspect.label`` is its name
+  for people ("test data (fixtures)").
 * **A failed test**: ``monitor.explain(FailedTest(...))`` for a live
   answer, or the stored ranking of a recorded failure:
   ``ranking_from_rows(store.failure_suspects(test_result_id))``.
@@ -45,9 +48,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stagedeck.engine.probes import ProbeKind, ProbeRecord
-
-__all__ = ["ProbeKind", "ProbeRecord"]  # the engine records probes; triage reads them
+# The engine records probe outcomes (it must not import triage); triage reads them.
+from stagedeck.engine.probes import ProbeKind as ProbeKind
+from stagedeck.engine.probes import ProbeRecord as ProbeRecord
 
 REPORT_THRESHOLD = 0.15
 """Suspects scoring below this are dropped: weak signals alone (one warning line) are noise."""

@@ -123,6 +123,12 @@ _HARD = frozenset({Fault.CRASHED, Fault.CRASH_LOOP})
 """Faults a service owns whatever its dependencies do."""
 _OUTAGE = frozenset({Fault.CRASHED, Fault.CRASH_LOOP, Fault.HUNG, Fault.FAILING})
 """Faults that impact every dependent (their requests through it fail)."""
+_NOT_RUNNING: Mapping[str, tuple[EvidenceKind, str, Fault, str]] = {
+    "failed": (EvidenceKind.HEALTH, "failed_start", Fault.CRASHED, "could not start"),
+    "stopped": (EvidenceKind.HEALTH, "stopped", Fault.CRASHED, "stopped"),
+    "restarting": (EvidenceKind.RESTART, "restarting", Fault.CRASH_LOOP, "restarting"),
+}
+"""Process states other than a crash that say it is not serving: evidence, weight, fault."""
 _CAN_IMPACT = _OUTAGE | {Fault.SLOW, Fault.UNREACHABLE}
 _ALIVE = frozenset({"starting", "running", "external", "pending"})
 _GONE = frozenset({"crashed", "failed", "stopped"})
@@ -161,6 +167,11 @@ def clock(ts: float | None) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _outcome(detail: str) -> str:
+    """ "GET http://host:1/x: HTTP 500" -> "HTTP 500": the verdict line has no room for URLs."""
+    return detail.rsplit(": ", 1)[-1] if "://" in detail else detail
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -324,10 +335,6 @@ def _split_levels(
     return errors, warnings
 
 
-def _index(history: History, now: float, recent_from: float) -> _Index:
-    return _Index(history, now, recent_from)
-
-
 _GRAPHS: dict[tuple[tuple[str, tuple[str, ...]], ...], _Graph] = {}
 _Graph = tuple[dict[str, frozenset[str]], dict[str, list[str]], dict[str, int]]
 
@@ -395,35 +402,21 @@ def _status_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
             fault=Fault.CRASHED,
             headline=f"process exited at {clock(svc.since)}{code}",
         )
-    elif svc.state == "failed":
-        case.add(
-            EvidenceKind.HEALTH,
-            f"could not start: {reason or 'failed'}",
-            W["failed_start"],
-            at=svc.since,
-            where=where,
-            fault=Fault.CRASHED,
-            headline=f"could not start: {reason or 'failed'}",
+    elif svc.state in _NOT_RUNNING:
+        kind, weight_key, fault, what = _NOT_RUNNING[svc.state]
+        headline = (
+            f"could not start: {reason or 'failed'}"
+            if svc.state == "failed"
+            else f"{what} since {clock(svc.since)}"
         )
-    elif svc.state == "stopped":
         case.add(
-            EvidenceKind.HEALTH,
-            f"stopped since {clock(svc.since)}" + (f": {reason}" if reason else ""),
-            W["stopped"],
+            kind,
+            headline + (f": {reason}" if reason and svc.state != "failed" else ""),
+            W[weight_key],
             at=svc.since,
             where=where,
-            fault=Fault.CRASHED,
-            headline=f"stopped since {clock(svc.since)}",
-        )
-    elif svc.state == "restarting":
-        case.add(
-            EvidenceKind.RESTART,
-            f"restarting since {clock(svc.since)}" + (f": {reason}" if reason else ""),
-            W["restarting"],
-            at=svc.since,
-            where=where,
-            fault=Fault.CRASH_LOOP,
-            headline=f"restarting since {clock(svc.since)}",
+            fault=fault,
+            headline=headline,
         )
     # Restarts and crash loops: the platform's reason, or restarts counted in the window.
     restarts: list[TransitionRecord] = []
@@ -560,7 +553,7 @@ def _probe_verdict(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
                 at=first,
                 where=where,
                 fault=Fault.FAILING if kind is ProbeKind.HTTP_5XX else Fault.UNHEALTHY,
-                headline=f"health check failing since {clock(first)} ({detail})",
+                headline=f"health check failing since {clock(first)} ({_outcome(detail)})",
             )
     else:
         case.add(
@@ -646,7 +639,9 @@ def _latency_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
                 at=first,
                 where=where,
                 fault=Fault.FAILING,
-                headline=f"{share:.0%} of requests failing since {clock(first)} ({detail})",
+                headline=(
+                    f"{share:.0%} of requests failing since {clock(first)} ({_outcome(detail)})"
+                ),
             )
     ok = [p for p in recent if p.ok]
     if not ok:
@@ -957,9 +952,12 @@ def _resolve(cases: dict[str, _Case], ix: _Index) -> list[Suspect]:
         candidates = {
             c
             for c in candidates
-            if c in case.causes
-            or (score[c] >= 0.6 * score[name] and cases[c].fault in _CAN_IMPACT)
-            or score[c] >= score[name]
+            if (
+                c in case.causes
+                or (score[c] >= 0.6 * score[name] and cases[c].fault in _CAN_IMPACT)
+                or score[c] >= score[name]
+            )
+            and not _blames(cases, c, name)  # two that name each other: no loop
         }
         if not candidates:
             continue
@@ -1006,7 +1004,7 @@ def _resolve(cases: dict[str, _Case], ix: _Index) -> list[Suspect]:
                     where=Where(View.GRAPH, name),
                 )
     for name in abnormal:
-        suspects.append(_suspect(cases[name], cases))
+        suspects.append(_suspect(cases[name]))
     roots = {s.name: s.score for s in suspects if s.kind is SubjectKind.SERVICE}
     # An impacted service stays below whatever impacts it.
     capped = []
@@ -1018,11 +1016,23 @@ def _resolve(cases: dict[str, _Case], ix: _Index) -> list[Suspect]:
     return capped
 
 
+def _blames(cases: Mapping[str, _Case], start: str, target: str) -> bool:
+    """Whether ``start``'s chain of "impacted by" already leads to ``target``."""
+    seen: set[str] = set()
+    node = cases[start].impacted_by
+    while node and node not in seen:
+        if node == target:
+            return True
+        seen.add(node)
+        node = cases[node].impacted_by
+    return False
+
+
 def _replace_score(s: Suspect, score: float) -> Suspect:
     return Suspect(s.kind, s.name, score, s.fault, s.verdict, s.impacted, s.evidence, s.since)
 
 
-def _suspect(case: _Case, cases: Mapping[str, _Case]) -> Suspect:
+def _suspect(case: _Case) -> Suspect:
     fault = case.fault or Fault.ERRORS
     headline = case.headline.get(fault) or fault.value
     if case.impacted_by:
@@ -1100,7 +1110,7 @@ def rank_environment(history: History) -> Ranking:
     (grouped once), so it can be recomputed on every relevant event.
     """
     now = history.now
-    ix = _index(history, now, now - RECENT_S)
+    ix = _Index(history, now, now - RECENT_S)
     cases, _ = _service_cases(ix)
     _change_signals(cases, history.changes, ix)
     suspects = _resolve(cases, ix)
@@ -1124,7 +1134,7 @@ def explain_failure(history: History, failure: FailedTest) -> Ranking:
     hi = failure.ended + FAILURE_MARGIN_S
     lo = failure.started - FAILURE_MARGIN_S
     now = min(history.now, hi) if history.now >= failure.started else history.now
-    ix = _index(history, now, min(lo, now - RECENT_S))
+    ix = _Index(history, now, min(lo, now - RECENT_S))
     cases, mentions = _service_cases(ix)
     _change_signals(cases, history.changes, ix)
     text = f"{failure.message}\n{failure.output}"
@@ -1323,7 +1333,7 @@ def _seed_suspect(
         return None
     if env_max >= 0.5:
         case.evidence = [_reweigh(e, e.weight * 0.5) for e in case.evidence]
-    return _suspect(case, {})
+    return _suspect(case)
 
 
 def _flaky_suspect(failure: FailedTest) -> Suspect | None:
