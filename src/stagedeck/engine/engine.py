@@ -355,6 +355,12 @@ class Engine:
         if kick is not None:
             kick.set()
 
+    def probe_now(self, service: str) -> None:
+        """Probe ``service`` now rather than at its next interval (a fault was just lifted)."""
+        kick = self._kick.get(service)
+        if kick is not None:
+            kick.set()
+
     def platform_health(self, service: str, verdict: str, *, reason: str = "") -> None:
         if service not in self.statuses:
             return

@@ -123,6 +123,11 @@ class RunRecord:
     def ok(self) -> bool:
         return all(p.state is SuiteState.PASSED for p in self.suites)
 
+    def describe(self) -> str:
+        """One line for the audit log: each suite and how it ended."""
+        run = f"run {self.run_id}: " if self.run_id is not None else ""
+        return run + ", ".join(f"{p.suite} {p.state.value}" for p in self.suites)
+
 
 class RunRecorder:
     """One run (one or more suites) against one engine, written to the store as it goes."""

@@ -28,7 +28,7 @@ from stagedeck.config.userconfig import UserConfig
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Notice, RecipeReloaded
 from stagedeck.engine.recipe_diff import ReloadOutcome
-from stagedeck.policy import ReadOnly
+from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.recipe.model import Recipe
 from stagedeck.store import default_db_path
@@ -91,6 +91,14 @@ class StagedeckApp(App[int]):
         ),
         Binding(
             "L", "lease", "Lease", tooltip="Take, renew or release the lease", id="action.lease"
+        ),
+        Binding(
+            "F",
+            "fault",
+            "Fault",
+            show=False,
+            tooltip="Inject a temporary fault into the selected service (or lift faults)",
+            id="action.fault",
         ),
         Binding("1", "view('overview')", "Overview", show=False, id="view.overview"),
         Binding("2", "view('logs')", "Logs", show=False, id="view.logs"),
@@ -240,6 +248,8 @@ class StagedeckApp(App[int]):
         """Triage was started with the cockpit and stops with it (its task is on our loop)."""
         self._unsubscribe_triage()
         await self.triage.stop()
+        # Quitting mid-action: the audit log must not say "running" forever.
+        await self.controller.ops.close()
 
     def _freeze_startup_objects(self) -> None:
         """Exempt what start-up built (modules, classes, widgets: most of the heap) from
@@ -312,11 +322,12 @@ class StagedeckApp(App[int]):
         self.notify(f"theme {name} reloaded", timeout=3)
 
     def _on_shared(self, snapshot: SharedSnapshot) -> None:
-        # What others did to the environment (a redeploy from another shell or cockpit) is
-        # evidence for triage; our own actions it already saw on the engine.
-        controller = getattr(self, "controller", None)  # the first call comes from __init__
-        own = controller.own_audit if controller is not None else set()
-        others = [e for e in snapshot.audit if e.id not in own]
+        # What other people did to the environment (a redeploy from their cockpit or shell)
+        # is evidence for triage. Our own actions it already saw on the engine; entries do
+        # not say which session wrote them, so all of this user's are left out (the cost:
+        # the same user's redeploy from another shell is not evidence here).
+        me = getattr(self, "user", None)  # the first call comes from __init__, before it is set
+        others = [e for e in snapshot.audit if e.user != me] if me else []
         if others:
             from stagedeck.triage.snapshot import changes_from_audit
 
@@ -420,6 +431,9 @@ class StagedeckApp(App[int]):
 
     def action_lease(self) -> None:
         self.controller.lease()
+
+    def action_fault(self) -> None:
+        self.controller.fault(self.selected_service())
 
     def run_suites(self, names: list[str]) -> None:
         self.controller.run_suites(names)
