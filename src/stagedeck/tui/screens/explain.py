@@ -13,6 +13,7 @@ stored when the test failed, which does not change.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from rich.style import Style
@@ -72,28 +73,12 @@ def suspect_where(suspect: Suspect) -> Where | None:
 
 
 def evidence_where(evidence: Evidence) -> Where:
-    """The evidence's own pointer, with its service filled in when the pointer left it out."""
+    """The evidence's own pointer, with its service and moment filled in when it left them out."""
     where = evidence.where
     if not where.service and evidence.service and where.view is not View.TEST:
-        return Where(
-            where.view,
-            evidence.service,
-            where.at if where.at is not None else evidence.at,
-            where.request_id,
-            where.log_seq,
-            where.audit_id,
-            where.test_id,
-        )
-    if where.at is None and evidence.at is not None and where.view is View.LOGS:
-        return Where(
-            where.view,
-            where.service,
-            evidence.at,
-            where.request_id,
-            where.log_seq,
-            where.audit_id,
-            where.test_id,
-        )
+        where = replace(where, service=evidence.service)
+    if where.at is None and evidence.at is not None:
+        where = replace(where, at=evidence.at)
     return where
 
 
