@@ -124,7 +124,7 @@ def _recipe_on_these_ports(demo: Engine, tmp_path: Path) -> Path:
     """The demo's recipe file with the ports this demo got (``why`` loads a file)."""
     lines, section = [], ""
     for line in demo.recipe.path.read_text().splitlines():
-        if line.startswith("[services."):
+        if line.startswith("["):
             section = line.strip("[]").removeprefix("services.")
         if section in demo.recipe.services and re.match(r"port\s*=", line):
             line = f"port = {demo.recipe.services[section].port}"
