@@ -35,6 +35,7 @@ from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.logs import LogsScreen
 from stagedeck.tui.screens.main import MainScreen
 from stagedeck.tui.screens.suites import SuitesScreen
+from stagedeck.tui.screens.traces import TracesScreen
 from stagedeck.tui.widgets.charts import ChartsPanel
 from stagedeck.tui.widgets.graph import GraphView
 from stagedeck.tui.widgets.logview import LogView
@@ -349,6 +350,12 @@ async def test_jumps_to_a_change_a_failure_and_a_service_row(tmp_path: Path) -> 
         assert failure is not None
         assert failure.failure.result.test_id == "test_flows::test_checkout_pays"
         assert app.screen.query_one("#failures").has_focus
+        # A failed test's spans: the traces view, filtered to that test (or to a service).
+        await jump(Where(View.TRACES, "payments", test_id="test_checkout_pays"), TracesScreen)
+        await wait_for(pilot, lambda: app.screen.filter.test == "test_checkout_pays")
+        assert app.screen.filter.service == ""
+        await jump(Where(View.TRACES, "payments"), TracesScreen)
+        await wait_for(pilot, lambda: app.screen.filter.service == "payments")
         # A service's status: the overview's table, on that row.
         await jump(Where(View.SERVICE, service="gateway"), MainScreen)
         assert isinstance(app.screen, MainScreen)

@@ -25,6 +25,7 @@ MODE_OF = {
     View.AUDIT: "activity",
     View.SERVICE: "overview",
     View.TEST: "suites",
+    View.TRACES: "traces",
 }
 
 
@@ -76,6 +77,16 @@ async def jump(app: Any, where: Where) -> None:
         show_entry = getattr(screen, "show_entry", None)
         if show_entry is not None:
             show_entry(where.audit_id, where.at)
+        return
+    if where.view is View.TRACES:
+        show_filter = getattr(screen, "show_filter", None)
+        if show_filter is not None:
+            from stagedeck.traces.query import TraceFilter
+
+            # A failed test's traces, else the service's.
+            show_filter(
+                TraceFilter(service="" if where.test_id else where.service, test=where.test_id)
+            )
         return
     if where.view is View.TEST:
         show_failure = getattr(screen, "show_failure", None)

@@ -41,6 +41,7 @@ DESTINATION = {
     View.AUDIT: "activity",
     View.SERVICE: "services",
     View.TEST: "failure",
+    View.TRACES: "traces",
 }
 """What ``enter`` opens, as the short word shown at the end of each row."""
 
@@ -99,6 +100,9 @@ def describe_where(where: Where) -> str:
         return f"open the latency chart of {where.service or 'the service'}"
     if where.view is View.AUDIT:
         return "open the activity log" + (f" at entry #{where.audit_id}" if where.audit_id else "")
+    if where.view is View.TRACES:
+        what = f"of {where.test_id}" if where.test_id else f"through {where.service or 'it'}"
+        return f"open the traces {what}"
     if where.view is View.TEST:
         return f"open the failure {where.test_id}" if where.test_id else "open the failures"
     return f"select {where.service} in the services table" if where.service else "overview"
