@@ -169,6 +169,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _outcome(detail: str) -> str:
+    """ "GET http://host:1/x: HTTP 500" -> "HTTP 500": the verdict line has no room for URLs."""
+    return detail.rsplit(": ", 1)[-1] if "://" in detail else detail
+
+
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -548,7 +553,7 @@ def _probe_verdict(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
                 at=first,
                 where=where,
                 fault=Fault.FAILING if kind is ProbeKind.HTTP_5XX else Fault.UNHEALTHY,
-                headline=f"health check failing since {clock(first)} ({detail})",
+                headline=f"health check failing since {clock(first)} ({_outcome(detail)})",
             )
     else:
         case.add(
@@ -634,7 +639,9 @@ def _latency_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
                 at=first,
                 where=where,
                 fault=Fault.FAILING,
-                headline=f"{share:.0%} of requests failing since {clock(first)} ({detail})",
+                headline=(
+                    f"{share:.0%} of requests failing since {clock(first)} ({_outcome(detail)})"
+                ),
             )
     ok = [p for p in recent if p.ok]
     if not ok:
