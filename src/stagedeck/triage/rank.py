@@ -1075,6 +1075,29 @@ def _service_cases(ix: _Index) -> tuple[dict[str, _Case], _Mentions]:
     return cases, mentions
 
 
+def _trace_signals(
+    cases: Mapping[str, _Case],
+    triples: Sequence[tuple[str, float, str]],
+    at: float,
+    test_id: str = "",
+) -> None:
+    """Spans as evidence: (service, weight, why) from ``traces.evidence``."""
+    for service, weight, why in triples:
+        case = cases.get(service)
+        if case is None:
+            continue
+        failed = "failed" in why
+        case.add(
+            EvidenceKind.TRACE,
+            why,
+            min(0.95, max(0.0, weight)),
+            at=at,
+            where=Where(View.TRACES, service, at, test_id=test_id),
+            fault=Fault.FAILING if failed else Fault.SLOW,
+            headline=_short(why, 80),
+        )
+
+
 def _platform_suspect(history: History) -> Suspect | None:
     if history.connected:
         return None
@@ -1112,6 +1135,7 @@ def rank_environment(history: History) -> Ranking:
     now = history.now
     ix = _Index(history, now, now - RECENT_S)
     cases, _ = _service_cases(ix)
+    _trace_signals(cases, history.traces, now)
     _change_signals(cases, history.changes, ix)
     suspects = _resolve(cases, ix)
     platform = _platform_suspect(history)
@@ -1139,6 +1163,7 @@ def explain_failure(history: History, failure: FailedTest) -> Ranking:
     _change_signals(cases, history.changes, ix)
     text = f"{failure.message}\n{failure.output}"
     _test_requests(cases, ix, text, lo, mentions)
+    _trace_signals(cases, failure.traces, failure.ended, failure.test_id)
     for name in _deepest(mentions.find(failure.message), ix)[:1]:
         if name in cases and _ENV_WORDS.search(failure.message):
             cases[name].add(
@@ -1164,7 +1189,8 @@ def explain_failure(history: History, failure: FailedTest) -> Ranking:
             related |= ix.ancestors.get(d, frozenset())
         for name, case in cases.items():
             if name not in related and not any(
-                e.kind in (EvidenceKind.TEST, EvidenceKind.REQUEST) for e in case.evidence
+                e.kind in (EvidenceKind.TEST, EvidenceKind.REQUEST, EvidenceKind.TRACE)
+                for e in case.evidence
             ):
                 case.evidence = [
                     _reweigh(e, e.weight * W["unrelated_factor"]) for e in case.evidence

@@ -83,6 +83,7 @@ def build_history(
     seeds: Sequence[SeedRecord] = (),
     started: float | None = None,
     aliases: Mapping[str, tuple[str, ...]] | None = None,
+    traces: Sequence[tuple[str, float, str]] = (),
 ) -> History:
     """Per-service sequences are passed as they are kept (no copy, no regrouping)."""
     return History(
@@ -100,6 +101,7 @@ def build_history(
         target=engine.recipe.environment.target,
         started=started,
         urls=aliases if aliases is not None else service_aliases(engine),
+        traces=traces,
     )
 
 
