@@ -71,6 +71,8 @@ WARNINGS_PER_SERVICE = 100
 TRANSITIONS_PER_SERVICE = 200
 CHANGES = 200
 SEEDS = 50
+SHIFT_MIN_MS = 100.0
+"""Without an SLO, a span latency shift counts when it adds at least this much."""
 SHIFTS_EVERY_S = 5.0
 """Span latency shifts scan the trace store: not on every recompute."""
 _PLAN_ACTIONS = ("redeploy", "bring-up", "restart")
@@ -274,6 +276,19 @@ class TriageMonitor:
         from stagedeck.traces.query import latency_shift
 
         shifts = latency_shift(store, (now - 30.0, now), (now - 300.0, now - 30.0))
+        services = self.engine.recipe.services
+        # A shift matters when it breaks the SLO, or (with none) adds real time: 12 -> 28 ms
+        # is what a suite's heavier requests do to a median, not a fault.
+        shifts = [
+            sh
+            for sh in shifts
+            if sh.service in services
+            and (
+                sh.recent_ms > slo
+                if (slo := services[sh.service].slo_ms)
+                else sh.recent_ms - sh.baseline_ms >= SHIFT_MIN_MS
+            )
+        ]
         self._shifts = tuple(suspects_from_traces([], shifts))
         self._shifts_at = now
         return self._shifts

@@ -655,7 +655,9 @@ def _latency_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
     where = Where(View.CHART, name, last[0].at)
     if slo is not None and slo > 0:
         over_baseline = baseline is None or current > 2 * baseline
-        if len(last) >= 2 and current > slo * 1.5 and over_baseline:
+        # Three answers over 1.5x the SLO, or two over twice it: one slow answer is noise.
+        limit = slo * (1.5 if len(last) >= 3 else 2.0)
+        if len(last) >= 2 and current > limit and over_baseline:
             case.add(
                 EvidenceKind.LATENCY,
                 f"median {current:.0f} ms over the last {_plural(len(last), 'request')}"
