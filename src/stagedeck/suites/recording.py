@@ -247,7 +247,7 @@ class RunRecorder:
     ) -> Ranking:
         """Rank suspects for one failed test from what the engine saw while it ran
         (and its traces' summaries, when the recipe has ``[traces]``)."""
-        from stagedeck.traces.evidence import suspects_from_traces
+        from stagedeck.triage.snapshot import trace_evidence
 
         recipe = self.engine.recipe
         suite = recipe.suites.get(progress.suite)
@@ -272,7 +272,7 @@ class RunRecorder:
                 flip_rate=flips,
                 samples=samples,
                 refused=refused,
-                traces=tuple(suspects_from_traces(list(traced))),
+                traces=trace_evidence(traced, {n: s.slo_ms for n, s in recipe.services.items()}),
             )
         )
         self.record.rankings[(progress.suite, result.test_id)] = ranking
