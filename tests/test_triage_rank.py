@@ -416,3 +416,17 @@ def test_a_span_latency_shift_is_evidence_while_health_stays_green(rec: Recorder
     ranking = rank_environment(replace(rec.history(), traces=(shift,)))
     assert ranking.top is not None and ranking.top.name == "inventory"
     assert ranking.top.fault is Fault.SLOW
+
+
+def test_the_span_that_took_the_time_counts_only_when_it_is_slow() -> None:
+    from stagedeck.triage.snapshot import trace_evidence
+
+    fast = {"trace_id": "7cf20158aa", "blame": {"slow_service": "inventory", "slow_self_ms": 2.0}}
+    slow = {"trace_id": "9d1e0000bb", "blame": {"slow_service": "payments", "slow_self_ms": 640}}
+    failed_first = {
+        "trace_id": "4bf92f3577",
+        "error": True,
+        "blame": {"error_service": "ledger", "error_span": "POST /entries"},
+    }
+    triples = trace_evidence([fast, slow, failed_first], {"inventory": 50.0, "payments": 100.0})
+    assert [t[0] for t in triples] == ["ledger", "payments"]

@@ -74,6 +74,13 @@ REFUSED_TEST = "(suite refused)"
 """The test id, after ``SUITE::``, of the failure recorded for a suite that could not run."""
 
 
+def _within(summary: dict[str, Any], window: tuple[float, float]) -> bool:
+    start = summary.get("start")
+    if not isinstance(start, int | float):
+        return True
+    return window[0] - CONTEXT_MARGIN <= float(start) <= window[1] + CONTEXT_MARGIN
+
+
 def refused_result(progress: SuiteProgress) -> TestResult:
     """A suite refused (a dependency unhealthy) or broken before any test ran is a failure
     too: without this row ``failures`` said ``[]`` for a run where nothing was tested."""
@@ -213,7 +220,10 @@ class RunRecorder:
         for result in failed:
             window = self._window(result, progress)
             # The test's failing and slowest traces first: the store keeps a bounded number.
-            traced[result.test_id] = await traces_of_test(self.engine, result.test_id, window)
+            found = await traces_of_test(self.engine, result.test_id, window)
+            # Traces tagged with this test id include earlier runs' of the same test: keep
+            # this run's (an earlier run's failing span is not why this one failed).
+            traced[result.test_id] = [t for t in found if _within(t, window)]
             rankings[result.test_id] = await self.explain(progress, result, traced[result.test_id])
         if store is None or sid is None:
             return
@@ -247,7 +257,7 @@ class RunRecorder:
     ) -> Ranking:
         """Rank suspects for one failed test from what the engine saw while it ran
         (and its traces' summaries, when the recipe has ``[traces]``)."""
-        from stagedeck.traces.evidence import suspects_from_traces
+        from stagedeck.triage.snapshot import trace_evidence
 
         recipe = self.engine.recipe
         suite = recipe.suites.get(progress.suite)
@@ -272,7 +282,7 @@ class RunRecorder:
                 flip_rate=flips,
                 samples=samples,
                 refused=refused,
-                traces=tuple(suspects_from_traces(list(traced))),
+                traces=trace_evidence(traced, {n: s.slo_ms for n, s in recipe.services.items()}),
             )
         )
         self.record.rankings[(progress.suite, result.test_id)] = ranking

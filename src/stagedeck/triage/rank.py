@@ -841,6 +841,14 @@ def _blame_signals(cases: dict[str, _Case], ix: _Index, mentions: _Mentions) -> 
     _request_paths(cases, ix, by_rid, mentions)
 
 
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]*-?[0-9][A-Za-z0-9_-]*")
+
+
+def _ids(text: str) -> set[str]:
+    """Identifier-like words with a digit ("SKU-4", "o-00042"): what ties a 404 to a test."""
+    return set(_ID.findall(text))
+
+
 def _first_rid(text: str) -> str:
     m = _RID.search(text)
     return m.group(1) if m else ""
@@ -1333,6 +1341,7 @@ def _seed_suspect(
                 for r in _RID.findall(f"{message}\n{failure.output}")
                 if r.lower() not in _IGNORED_RIDS
             }
+            named = _ids(message)
             for name in ix.with_warnings():
                 lines = ix.warnings(name)
                 hit = next(
@@ -1340,8 +1349,8 @@ def _seed_suspect(
                         ln
                         for ln in lines
                         if " 404 " in f" {ln.text} "
-                        and (ln.rid in rids or not rids)
                         and failure.started - 1 <= ln.at <= failure.ended + 1
+                        and (ln.rid in rids if rids else bool(_ids(ln.text) & named))
                     ),
                     None,
                 )

@@ -105,6 +105,33 @@ def build_history(
     )
 
 
+SLOW_SPAN_MS = 100.0
+"""Without an SLO, the span that took a trace's time is evidence from this much own time."""
+
+
+def trace_evidence(
+    summaries: Iterable[Mapping[str, Any]], slo_ms: Mapping[str, float | None]
+) -> tuple[tuple[str, float, str], ...]:
+    """A failed test's trace summaries as (service, weight, why) for ``FailedTest.traces``.
+
+    Every trace has a span that "took the time"; in a 2 ms trace that is no news.
+    It counts only when its own time breaks the service's SLO (or
+    :data:`SLOW_SPAN_MS` without one); the span that failed first always counts.
+    """
+    from stagedeck.traces.evidence import suspects_from_traces
+
+    kept: list[dict[str, Any]] = []
+    for summary in summaries:
+        blame = dict(summary.get("blame") or {})
+        slow = str(blame.get("slow_service") or "")
+        if slow:
+            limit = slo_ms.get(slow) or SLOW_SPAN_MS
+            if float(blame.get("slow_self_ms") or 0.0) < limit:
+                blame.pop("slow_service", None)
+        kept.append({**summary, "blame": blame})
+    return tuple(suspects_from_traces(kept))
+
+
 def changes_from_audit(entries: Iterable[Any]) -> list[ChangeRecord]:
     """Audit log entries (``store.AuditEntry``) as changes, oldest first."""
     out: list[ChangeRecord] = []
