@@ -665,7 +665,23 @@ _ANSWERED = ("http-5xx", "http-status", "bad-body")
 """Probe kinds where the health endpoint answered (as opposed to timing out or refusing)."""
 
 _ROUTINE = ("info", "debug", "trace")
-_CAUSE_WORDS = ("error", "exception", "traceback", "fatal", "panic", "killed", "exiting", "abort")
+_CAUSE_WORDS = (
+    "error",
+    "exception",
+    "traceback",
+    "fatal",
+    "panic",
+    "killed",
+    "exiting",
+    "abort",
+    "fail",
+    "cannot",
+    "unable",
+    "refused",
+    "denied",
+    "timed out",
+    "out of memory",
+)
 
 
 def _last_error_line(lines: Sequence[Any]) -> str:

@@ -100,7 +100,7 @@ def refused_result(progress: SuiteProgress) -> TestResult:
 
 def to_result(case: Case, window: tuple[float, float] | None) -> TestResult:
     signature = (
-        failure_signature(case.test_id, case.message)
+        failure_signature(case.test_id, case.message, case.traceback)
         if case.outcome in ("failed", "error")
         else None
     )
