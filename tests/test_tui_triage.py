@@ -420,3 +420,16 @@ async def test_a_change_made_elsewhere_is_evidence_against_the_service(tmp_path:
         row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
         assert row_key.value == str(audit_id)
     store.close()
+
+
+async def test_the_line_says_so_when_everything_is_down_at_once(tmp_path: Path) -> None:
+    """The core's own words reach the line: all refusing at once asks whether it runs."""
+    engine = offline_engine(tmp_path)
+    healthy(engine)
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        for name in engine.recipe.services:
+            engine.process_state(name, ProcState.CRASHED, exit_code=1, reason="exited with code 1")
+        await wait_for(pilot, lambda: "down at once" in line_text(app), timeout=5)
+        assert line_text(app).startswith("◆ likely cause: ")
+        assert app.screen.query_one(GraphView).suspect == app.ranking.top.name  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ from rich.text import Text
 from textual.screen import Screen
 from textual.widgets import Static
 
-from stagedeck.triage.model import Ranking, Suspect
+from stagedeck.triage.model import Ranking
 from stagedeck.tui.palette import style
 
 SUSPECT_MARK = "◆"
@@ -26,13 +26,20 @@ SUSPECT_MARK_ASCII = "S"
 SUSPECT_LABEL = "likely cause"
 
 
-def suspect_text(app: Any, suspect: Suspect, *, hint: str = "") -> Text:
-    """ "◆ likely cause: payments — hung: …" with the name in the theme's ``$suspect``."""
+def suspect_text(app: Any, ranking: Ranking, *, hint: str = "") -> Text:
+    """ "◆ likely cause: payments — hung: …" (the core's words, ``Ranking.line``), with the
+    glyph, the label and the suspect's name in the theme's ``$suspect``."""
+    line = ranking.line()
+    top = ranking.top
+    prefix = f"{SUSPECT_LABEL}: "
+    body = line[len(prefix) :] if line.startswith(prefix) else line
+    mark = style(app, "suspect", bold=True)
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f"{SUSPECT_MARK} {SUSPECT_LABEL}: ", style=style(app, "suspect", bold=True))
-    text.append(suspect.label, style=style(app, "suspect", bold=True) + Style(underline=True))
-    text.append(" — ")
-    text.append(suspect.verdict)  # built from service text: plain, never markup
+    text.append(f"{SUSPECT_MARK} {prefix}", style=mark)
+    if top is not None and body.startswith(top.label):
+        text.append(top.label, style=mark + Style(underline=True))
+        body = body[len(top.label) :]
+    text.append(body)  # built from service text: plain, never markup
     if hint:
         text.append(f"  · {hint}", style="dim")
     return text
@@ -59,7 +66,7 @@ class SuspectLine(Static):
             self.display = False
             self.update("")
             return
-        self.update(suspect_text(self.app, top, hint="w why"))
+        self.update(suspect_text(self.app, ranking, hint="w why"))
         self.display = True
 
     def on_mount(self) -> None:
