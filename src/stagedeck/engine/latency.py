@@ -58,6 +58,12 @@ class LatencyWindow:
     def __len__(self) -> int:
         return len(self._samples)
 
+    def tail(self, n: int) -> list[tuple[float, float, bool]]:
+        """The newest ``n`` samples, oldest first (an environment process forwards these)."""
+        if n <= 0:
+            return []
+        return list(self._samples)[-n:]
+
     def summary(self, window: float | None = None, now: float | None = None) -> Summary:
         """Percentiles of successful samples and the error count over the last ``window`` s."""
         now = time.time() if now is None else now
