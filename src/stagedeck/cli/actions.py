@@ -1,7 +1,9 @@
-"""Commands that change the environment from a script: up, redeploy, reseed.
+"""Commands that change the environment from a script: redeploy, reseed.
 
 Each one refuses in read-only mode, says what it will touch and asks first
 (``--yes`` answers for scripts), then runs the same plan the cockpit's keys run.
+With an environment process running, the plan is a request to it (its rules,
+its audit, seen by every viewer).
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
+from typing import Any
 
-from stagedeck.cli.cockpit import open_cockpit
 from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load_recipe_arg
 from stagedeck.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
@@ -66,32 +68,6 @@ async def with_engine(recipe: Recipe, attach: bool, body: Callable[..., object])
         await engine.stop()
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    recipe = load_recipe_arg(args.recipe, args)
-    ro = read_only_mode(args, recipe)
-    if ro:
-        print(ro.refusal("bring-up"), file=sys.stderr)
-        return EXIT_FAILED
-    if not args.headless:
-        return open_cockpit(recipe, args)
-    from stagedeck.engine.actions import bring_up, redeploy_all
-
-    local = recipe.environment.target == "local"
-    order = " → ".join(", ".join(layer) for layer in recipe.graph.layers())
-    if not local and not confirm(f"Restart every service, layer by layer: {order}?", args):
-        return EXIT_FAILED
-
-    async def body(engine: object) -> int:
-        plan = bring_up if local else redeploy_all
-        outcome = await plan(engine)  # type: ignore[arg-type]
-        print(outcome.describe())
-        if local:
-            print("(local services stop when this command exits; `stagedeck open` keeps them)")
-        return EXIT_OK if outcome.ok else EXIT_FAILED
-
-    return asyncio.run(with_engine(recipe, False, body))
-
-
 def cmd_redeploy(args: argparse.Namespace) -> int:
     recipe = load_recipe_arg(args.recipe, args)
     if args.service not in recipe.services:
@@ -101,15 +77,27 @@ def cmd_redeploy(args: argparse.Namespace) -> int:
     if ro:
         print(ro.refusal("redeploy"), file=sys.stderr)
         return EXIT_FAILED
+    also = recipe.graph.dependents(args.service) if args.with_dependents else []
+    what = f"Restart {args.service}" + (f", then its dependents {', '.join(also)}" if also else "")
+    from stagedeck.cli.envproc import request_printing, run_attached
+
+    async def attached(engine: Any) -> int:
+        if not confirm(f"{what}?", args):
+            return EXIT_FAILED
+        request = {"service": args.service, "with_dependents": args.with_dependents}
+        return await request_printing(engine, "redeploy", request, forced=args.force)
+
+    return run_attached(recipe, args, attached, lambda: _redeploy_alone(recipe, args, what))
+
+
+def _redeploy_alone(recipe: Recipe, args: argparse.Namespace, what: str) -> int:
     if recipe.environment.target == "local":
         print(
-            f"{args.service} is a local process owned by the cockpit that started it: "
-            "press r on it in that cockpit",
+            f"{args.service} is a local process and no environment process runs it: "
+            f"start one with `stagedeck up {recipe.path}` (or press r in a cockpit that runs it)",
             file=sys.stderr,
         )
         return EXIT_FAILED
-    also = recipe.graph.dependents(args.service) if args.with_dependents else []
-    what = f"Restart {args.service}" + (f", then its dependents {', '.join(also)}" if also else "")
     if not confirm(f"{what}?", args):
         return EXIT_FAILED
     from stagedeck.engine.actions import redeploy
@@ -124,7 +112,7 @@ def cmd_redeploy(args: argparse.Namespace) -> int:
 
 def cmd_reseed(args: argparse.Namespace) -> int:
     recipe = load_recipe_arg(args.recipe, args)
-    from stagedeck.engine.seeding import reseed, seed_order
+    from stagedeck.engine.seeding import seed_order
 
     unknown = [s for s in args.seed or [] if s not in recipe.seeds]
     if unknown or not recipe.seeds:
@@ -140,7 +128,23 @@ def cmd_reseed(args: argparse.Namespace) -> int:
     layers = seed_order(dict(recipe.seeds), args.seed or None)
     names = [n for layer in layers for n in layer]
     targets = ", ".join(f"{n} ({recipe.seeds[n].service})" for n in names)
-    if not confirm(f"Overwrite test data with seeds: {targets}?", args):
+    question = f"Overwrite test data with seeds: {targets}?"
+    from stagedeck.cli.envproc import request_printing, run_attached
+
+    async def attached(engine: Any) -> int:
+        if not confirm(question, args):
+            return EXIT_FAILED
+        return await request_printing(
+            engine, "reseed", {"seeds": args.seed or []}, forced=args.force
+        )
+
+    return run_attached(recipe, args, attached, lambda: _reseed_alone(recipe, args, question))
+
+
+def _reseed_alone(recipe: Recipe, args: argparse.Namespace, question: str) -> int:
+    from stagedeck.engine.seeding import reseed
+
+    if not confirm(question, args):
         return EXIT_FAILED
 
     async def body(engine: object) -> int:

@@ -46,15 +46,21 @@ def open_cockpit(recipe: Recipe, args: argparse.Namespace) -> int:
         recipe=recipe.environment.read_only,
         config=config.read_only,
     )
-    return run_cockpit(
-        recipe,
-        theme=args.theme,
-        config=config,
-        read_only=read_only,
-        user=getattr(args, "user", None),
-        db=getattr(args, "db", None),
-        watch_recipe=getattr(args, "watch_recipe", True),
-    )
+    options = {
+        "theme": args.theme,
+        "config": config,
+        "read_only": read_only,
+        "user": getattr(args, "user", None),
+        "db": getattr(args, "db", None),
+        "watch_recipe": getattr(args, "watch_recipe", True),
+    }
+    if getattr(args, "standalone", False) or not recipe.path.is_file():
+        # A discovered environment (docker/k8s with no recipe file) has nothing an
+        # environment process could load again: this cockpit watches it itself.
+        return run_cockpit(recipe, **options)
+    from stagedeck.cli.envproc import cockpit_on_environment
+
+    return cockpit_on_environment(recipe, args, options)
 
 
 def cmd_open(args: argparse.Namespace) -> int:

@@ -45,6 +45,24 @@ async def probe_all(recipe: Recipe) -> list[OneShot]:
         return list(await asyncio.gather(*(one(n) for n in recipe.graph.order())))
 
 
+def status_of_engine(engine: Engine) -> list[OneShot]:
+    """What an engine (an environment process's, through a mirror) knows now, as one-shots."""
+    from stagedeck.engine.events import Health
+
+    out: list[OneShot] = []
+    for name in engine.recipe.graph.order():
+        status = engine.statuses.get(name)
+        if status is None:
+            continue
+        healthy = {Health.HEALTHY: True, Health.DOWN: False}.get(status.health)
+        window = engine.latency.get(name)
+        last = window.tail(1) if window is not None else []
+        ms = last[0][1] if last else None
+        detail = status.reason or f"{status.state.value}, {status.health.value}"
+        out.append(OneShot(name, healthy, ms, detail))
+    return out
+
+
 def print_status(recipe: Recipe, results: list[OneShot], as_json: bool, out: TextIO) -> int:
     if as_json:
         json.dump(

@@ -14,10 +14,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from stagedeck import __version__
-from stagedeck.cli.actions import cmd_redeploy, cmd_reseed, cmd_up
+from stagedeck.cli.actions import cmd_redeploy, cmd_reseed
 from stagedeck.cli.check import cmd_check, cmd_status
 from stagedeck.cli.cockpit import cmd_demo, cmd_docker, cmd_k8s, cmd_open
 from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
+from stagedeck.cli.envproc import add_commands as add_envproc_commands
+from stagedeck.cli.envproc import cmd_up
 from stagedeck.cli.records import register
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.store import StoreError
@@ -53,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="give local services free ports instead of the recipe's (run beside another copy)",
         )
+        standalone_option(p)
+
+    def standalone_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--standalone",
+            action="store_true",
+            help="do not attach to (or start) an environment process: work on my own",
+        )
 
     p = add("demo", cmd_demo, "bring up the embedded demo environment and open the cockpit")
     cockpit_options(p)
@@ -80,11 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     def action_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
         p.add_argument("--read-only", action="store_true", help="refuse every mutating action")
+        p.add_argument("--force", action="store_true", help="act despite someone else's lease")
+        p.add_argument("--user", help="who you are (default: $USER)")
+        standalone_option(p)
 
-    p = add("up", cmd_up, "bring every service up (or redeploy it) in dependency order")
+    p = add(
+        "up",
+        cmd_up,
+        "start the environment process (in the background; --foreground to stay attached)",
+    )
     p.add_argument("recipe")
     cockpit_options(p)
+    p.add_argument(
+        "--foreground", action="store_true", help="run it here, printing every state change"
+    )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    add_envproc_commands(add)
 
     p = add("redeploy", cmd_redeploy, "restart one service and wait until it is healthy")
     p.add_argument("recipe")
@@ -106,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status", cmd_status, "probe every service once; exit 0 when all are healthy")
     p.add_argument("recipe")
     p.add_argument("--json", action="store_true")
+    standalone_option(p)
     return parser
 
 

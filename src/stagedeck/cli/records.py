@@ -98,7 +98,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         from stagedeck.engine.actions import bring_up
+        from stagedeck.envproc.client import NoAccess
 
+        engine: Engine
+        try:
+            attached = await _attach_for_run(recipe, args)
+        except NoAccess as exc:
+            print(f"stagedeck: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        if attached is not None:
+            engine = attached
+            await engine.start()
+            try:
+                return await on_environment(engine)
+            finally:
+                await engine.stop()
         engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
         await engine.start(bring_up=False)
         try:
@@ -119,6 +133,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             record = await run_and_record(engine, runner, names, store, user)
         finally:
             await engine.stop()
+        return report(record)
+
+    async def on_environment(engine: Any) -> int:
+        """Attached: --up and --reseed are requests to the environment process."""
+        from stagedeck.cli.envproc import request_printing
+
+        if args.up and any(not s.ok for s in engine.statuses.values()):
+            code = await request_printing(
+                engine, "bring-up", {}, forced=args.force, json_out=args.json
+            )
+            if code != EXIT_OK:
+                return code
+        if args.reseed:
+            code = await request_printing(
+                engine, "reseed", {}, forced=args.force, json_out=args.json
+            )
+            if code != EXIT_OK:
+                return code
+        runner = SuiteRunner(engine.recipe, workdir=workdir, on_change=show)
+        record = await run_and_record(engine, runner, names, store, user)
+        return report(record)
+
+    def report(record: Any) -> int:
         if args.json:
             print(json.dumps(_run_json(record), indent=2, default=str))
         else:
@@ -134,6 +171,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK if record.ok else EXIT_FAILED
 
     return asyncio.run(main())
+
+
+async def _attach_for_run(recipe: Any, args: argparse.Namespace) -> Any:
+    """A mirror of the running environment process, or None (and say which, on stderr)."""
+    from stagedeck.cli.envproc import attach, mirror_of
+
+    conn = await attach(recipe, args, "cli")
+    return mirror_of(recipe, conn) if conn is not None else None
 
 
 def _run_json(record: Any) -> dict[str, Any]:
@@ -352,6 +397,9 @@ def register(add: Any) -> None:
     p.add_argument("--reseed", action="store_true", help="load the seeds before the suites")
     p.add_argument("--force", action="store_true", help="run exclusive suites despite a lease")
     p.add_argument("--free-ports", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--standalone", action="store_true", help="do not attach to an environment process"
+    )
     shared(p)
 
     p = add(

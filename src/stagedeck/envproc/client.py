@@ -34,6 +34,8 @@ from stagedeck.envproc.paths import (
 from stagedeck.recipe.model import Recipe, load_recipe
 
 START_TIMEOUT = 30.0
+ALREADY_RUNNING = 3
+"""The environment process's exit code when another one holds the environment's lock."""
 
 
 class NoAccess(Exception):
@@ -231,15 +233,14 @@ async def ensure(
     role: str = "cockpit",
     ephemeral: bool = True,
     db: str | None = None,
-    started: Callable[[int], None] | None = None,
+    proc: subprocess.Popen[bytes] | None = None,
 ) -> Connection:
-    """Attach, starting an environment process first when none runs."""
-    conn = await connect(recipe, user=user, role=role)
-    if conn is not None:
-        return conn
-    proc = spawn(recipe, ephemeral=ephemeral, db=db)
-    if started is not None:
-        started(proc.pid)
+    """Attach, starting an environment process first when none runs (or ``proc`` starts)."""
+    if proc is None:
+        conn = await connect(recipe, user=user, role=role)
+        if conn is not None:
+            return conn
+        proc = spawn(recipe, ephemeral=ephemeral, db=db)
     deadline = time.monotonic() + START_TIMEOUT
     delay = 0.02
     while time.monotonic() < deadline:
@@ -249,16 +250,12 @@ async def ensure(
         if conn is not None:
             return conn
         code = proc.poll()
-        if code is not None:
-            # It may have lost the race to another starter that is still coming up.
-            await asyncio.sleep(0.3)
-            conn = await connect(recipe, user=user, role=role)
-            if conn is not None:
-                return conn
+        if code is not None and code != ALREADY_RUNNING:
             raise StartFailed(
                 f"the environment process exited with code {code}: "
                 f"{_tail(log_file(env_key(recipe)))}"
             )
+        # ALREADY_RUNNING: another starter won the race; its process is coming up.
     raise StartFailed(f"the environment process did not listen within {START_TIMEOUT:g}s")
 
 

@@ -24,9 +24,10 @@ from typing import IO
 
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Notice, StatusChanged
+from stagedeck.envproc.client import ALREADY_RUNNING
 from stagedeck.envproc.paths import (
-    env_key,
     ensure_private_dir,
+    env_key,
     pids_file,
     sharing_of,
     socket_path,
@@ -138,6 +139,7 @@ async def serve(
     db: str | None = None,
     out: IO[str] | None = None,
     ready: Callable[[EnvServer], None] | None = None,
+    describe: Callable[[Event], str | None] | None = None,
 ) -> int:
     """Run the environment until `down`, a signal, or (ephemeral) nobody watching."""
     from stagedeck.config.userconfig import load_user_config
@@ -172,11 +174,11 @@ async def serve(
             sharing=sharing,
             idle_grace=grace,
         )
-        if out is not None:
-            from stagedeck.cli.headless import format_event
+        if out is not None and describe is not None:
+            say = describe
 
             def printer(event: Event) -> None:
-                line = format_event(event)
+                line = say(event)
                 if line:
                     out.write(line + "\n")
                     out.flush()
@@ -233,9 +235,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # One line per probe would fill the log file: only trouble is worth keeping.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     recipe = load_recipe(args.recipe, auto_ports=args.free_ports)
@@ -244,12 +244,18 @@ def main(argv: list[str] | None = None) -> int:
 
         pairs = (item.split("=", 1) for item in args.ports.split(",") if "=" in item)
         recipe = recipe_with_ports(recipe, {n: int(p) for n, p in pairs if p.isdigit()})
-    grace = (args.grace if args.grace is not None else idle_grace_default()) if args.ephemeral else None
+    grace = None
+    if args.ephemeral:
+        grace = args.grace if args.grace is not None else idle_grace_default()
     try:
-        return asyncio.run(serve(recipe, grace=grace, db=args.db, out=sys.stdout))
+        from stagedeck.cli.headless import format_event  # this module is an entry point too
+
+        return asyncio.run(
+            serve(recipe, grace=grace, db=args.db, out=sys.stdout, describe=format_event)
+        )
     except AlreadyRunning:
         print("an environment process for this recipe is already running", file=sys.stderr)
-        return 0
+        return ALREADY_RUNNING
 
 
 if __name__ == "__main__":

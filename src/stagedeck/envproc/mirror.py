@@ -220,7 +220,9 @@ class MirrorEngine(Engine):
             )
             if moved:
                 self.transitions.append(
-                    Transition(status.since, status.name, status.state, status.health, status.reason)
+                    Transition(
+                        status.since, status.name, status.state, status.health, status.reason
+                    )
                 )
             self.version += 1
             self.bus.publish(StatusChanged(status, before, float(m.get("at") or time.time())))

@@ -116,10 +116,7 @@ def socket_path(recipe: Recipe, sharing: Sharing | None = None) -> Path:
     """Where this user's environment process for ``recipe`` listens."""
     key = env_key(recipe)
     sharing = sharing if sharing is not None else sharing_of(recipe)
-    if sharing.group:
-        base = registry_dir() / f"{key}.d"
-    else:
-        base = private_dir()
+    base = registry_dir() / f"{key}.d" if sharing.group else private_dir()
     path = base / f"{key}.sock"
     if len(str(path).encode()) > SOCKET_PATH_LIMIT:
         # A deep $XDG_RUNTIME_DIR would not fit a Unix socket path: a private temp dir does.

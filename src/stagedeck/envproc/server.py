@@ -248,6 +248,9 @@ class EnvServer:
         except (TimeoutError, ValueError, ConnectionError):
             writer.close()
             return
+        if hello.get("t") != "attach":
+            writer.close()
+            return
         viewer.user = str(hello.get("user") or account)[:64]
         viewer.role = str(hello.get("role") or "cockpit")[:16]
         self.viewers.append(viewer)
@@ -290,11 +293,11 @@ class EnvServer:
         if not isinstance(args, dict):
             args = {}
         caller = Caller(viewer.user, viewer.account, viewer.access)
-        reply = await self.actions.perform(
-            action, args, caller, forced=bool(message.get("forced"))
-        )
+        reply = await self.actions.perform(action, args, caller, forced=bool(message.get("forced")))
         with contextlib.suppress(Exception):
-            viewer.writer.write(wire.dumps({"t": "reply", "id": message.get("id"), **reply.to_wire()}))
+            viewer.writer.write(
+                wire.dumps({"t": "reply", "id": message.get("id"), **reply.to_wire()})
+            )
 
     # ------------------------------------------------------------------ what viewers get
 

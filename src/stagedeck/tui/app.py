@@ -52,7 +52,11 @@ class StagedeckApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding(
-            "q", "quit", "Quit", tooltip="Quit (stops services this cockpit started)", id="app.quit"
+            "q",
+            "quit",
+            "Quit",
+            tooltip="Quit (an attached cockpit detaches; one on its own stops its services)",
+            id="app.quit",
         ),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("tab", "focus_next", "Next panel", show=False, id="app.focus_next"),
@@ -79,6 +83,22 @@ class StagedeckApp(App[int]):
         ),
         Binding(
             "L", "lease", "Lease", tooltip="Take, renew or release the lease", id="action.lease"
+        ),
+        Binding(
+            "X",
+            "stop_environment",
+            "Stop env",
+            show=False,
+            tooltip="Stop the environment process (for everyone watching)",
+            id="envproc.stop",
+        ),
+        Binding(
+            "ctrl+r",
+            "restart_environment",
+            "Restart env",
+            show=False,
+            tooltip="Start the environment process again after it went away",
+            id="envproc.restart",
         ),
         Binding("1", "view('overview')", "Overview", show=False, id="view.overview"),
         Binding("2", "view('logs')", "Logs", show=False, id="view.logs"),
@@ -202,6 +222,10 @@ class StagedeckApp(App[int]):
                 f"no theme named '{self._wanted_theme}'; using {self.theme}",
                 severity="warning",
             )
+        if getattr(self.engine, "remote", False):
+            from stagedeck.tui.attached import install
+
+            install(self)
         if self._start_engine:
             self.run_worker(self.engine.start(), name="engine-start", exit_on_error=False)
         # File watching waits for the first frame (importing watchfiles alone was 0.17 s
@@ -310,6 +334,7 @@ class StagedeckApp(App[int]):
 
     def _on_engine_event(self, event: Event) -> None:
         if isinstance(event, RecipeReloaded):
+            self.suites.recipe = self.engine.recipe
             if event.problems:
                 self.banners["recipe"] = (
                     "⚠ recipe not reloaded; still running on the last good one:\n  "
@@ -384,8 +409,21 @@ class StagedeckApp(App[int]):
         return dict(self.config.keys)
 
     async def action_quit(self) -> None:
-        self.notify("stopping services…", timeout=2)
+        if getattr(self.engine, "remote", False):
+            self.notify("detaching; the environment keeps running for others", timeout=2)
+        else:
+            self.notify("stopping services…", timeout=2)
         self.exit(0)
+
+    def action_stop_environment(self) -> None:
+        from stagedeck.tui.attached import stop_environment
+
+        stop_environment(self)
+
+    def action_restart_environment(self) -> None:
+        from stagedeck.tui.attached import restart_environment
+
+        restart_environment(self)
 
 
 async def run_cockpit_async(
@@ -397,9 +435,13 @@ async def run_cockpit_async(
     user: str | None = None,
     db: str | None = None,
     watch_recipe: bool = True,
+    engine: Engine | None = None,
 ) -> int:
-    """Run the cockpit and, whatever happens, stop the engine (and local services) after."""
-    engine = Engine(recipe)
+    """Run the cockpit and, whatever happens, stop the engine (and local services) after.
+
+    ``engine`` is a mirror of an environment process when attached: stopping it
+    only detaches, and the environment keeps running for whoever else watches."""
+    engine = engine if engine is not None else Engine(recipe)
     user = current_user(user or (config.user if config else None))
     # The shared database opens after the first frame (SharedState.connect).
     shared = SharedState(None, recipe.name, user, db_path=default_db_path(db))

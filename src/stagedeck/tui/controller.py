@@ -62,23 +62,39 @@ class ActionController:
             return False
         return True
 
+    @property
+    def remote(self) -> bool:
+        """Attached to an environment process: it runs the plans, checks and audits them."""
+        return bool(getattr(self.engine, "remote", False))
+
     def _go(
         self,
         action: str,
         services: list[str],
         screen: ConfirmScreen,
         run: Callable[[bool], Awaitable[PlanOutcome | ReseedOutcome]],
+        request: Callable[[bool], dict[str, Any]] | None = None,
     ) -> None:
-        """Guard, then (if leased by someone else) ask to force, then confirm, then run."""
+        """Guard, then (if leased by someone else) ask to force, then confirm, then run.
+
+        Attached, ``request`` gives the arguments of the same action asked of the
+        environment process instead of ``run``; it audits, once, whoever asks."""
         if not self.guard(action, services):
             return
+        engine: Any = self.engine
+
+        def start(option: bool, forced: bool) -> Awaitable[Any]:
+            if self.remote and request is not None:
+                return engine.request(action, request(option), forced=forced)  # type: ignore[no-any-return]
+            return run(option)
+
         lease = self.shared.lease_refusal(action) if self.shared is not None else None
 
         def confirmed(forced: bool) -> Callable[[tuple[bool, bool] | None], None]:
             def answered(result: tuple[bool, bool] | None) -> None:
                 if result and result[0]:
                     self.app.run_worker(
-                        self._execute(action, services, run(result[1]), forced),
+                        self._execute(action, services, start(result[1], forced), forced),
                         group="actions",
                         exit_on_error=False,
                     )
@@ -110,7 +126,8 @@ class ActionController:
         pending: Awaitable[PlanOutcome | ReseedOutcome],
         forced: bool,
     ) -> None:
-        shared = self.shared
+        # Attached, the environment process writes the audit entry: once, not once per viewer.
+        shared = None if self.remote else self.shared
         audit_id = (
             await shared.audit_start(action, services, {}, forced) if shared is not None else None
         )
@@ -162,14 +179,16 @@ class ActionController:
             [name],
             ConfirmScreen(f"Redeploy {name}?", body, confirm="Redeploy", option=option),
             lambda with_deps: redeploy(self.engine, name, with_dependents=with_deps),
+            lambda with_deps: {"service": name, "with_dependents": with_deps},
         )
 
     def redeploy_all(self) -> None:
         names = self.engine.graph.nodes
         layers = " → ".join(", ".join(layer) for layer in self.engine.graph.layers())
-        local_first = self.engine.target.manages_processes and all(
-            s.pid is None for s in self.engine.statuses.values()
-        )
+        manages = self.engine.target.manages_processes
+        if self.remote:
+            manages = bool(getattr(self.engine, "hello", {}).get("manages_processes"))
+        local_first = manages and all(s.pid is None for s in self.engine.statuses.values())
         verb = "Start" if local_first else "Restart"
         body = (
             f"{verb} every service, layer by layer, each layer only after the previous one "
@@ -178,10 +197,11 @@ class ActionController:
         )
         plan = bring_up if local_first else redeploy_all
         self._go(
-            "redeploy all",
+            "bring-up" if local_first and self.remote else "redeploy all",
             names,
             ConfirmScreen(f"{verb} all {len(names)} services?", body, confirm=verb),
             lambda _: plan(self.engine),
+            lambda _: {},
         )
 
     def reseed(self) -> None:
@@ -198,6 +218,7 @@ class ActionController:
             services,
             ConfirmScreen("Reseed test data?", body, confirm="Reseed"),
             lambda _: reseed(self.engine),
+            lambda _: {},
         )
 
     def restart_changed(self, names: list[str]) -> None:

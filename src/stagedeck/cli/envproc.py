@@ -1,0 +1,320 @@
+"""Commands and helpers around the environment process: up, down, and attaching.
+
+Every command that looks at or acts on an environment asks :func:`attach`
+first: when an environment process runs, the command is one more viewer of
+it (same health, same history, same logs; actions through its rules and
+audit). When none runs, the command works as it always did, and says so on
+standard error (standard output stays JSON under ``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from stagedeck.cli.common import EXIT_FAILED, EXIT_OK, load_recipe_arg
+from stagedeck.recipe.model import Recipe
+
+if TYPE_CHECKING:
+    from stagedeck.envproc.client import Connection
+    from stagedeck.envproc.mirror import MirrorEngine
+
+
+def say(message: str) -> None:
+    """Which way a command worked (attached or on its own): always stderr."""
+    print(f"stagedeck: {message}", file=sys.stderr, flush=True)
+
+
+def user_of(args: argparse.Namespace) -> str:
+    from stagedeck.store.identity import current_user
+
+    return current_user(getattr(args, "user", None))
+
+
+def standalone(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "standalone", False))
+
+
+async def attach(recipe: Recipe, args: argparse.Namespace, role: str = "cli") -> Connection | None:
+    """The running environment process for ``recipe``, or None (and say which).
+
+    Raises :class:`~stagedeck.envproc.client.NoAccess` when one runs that we may not use.
+    """
+    from stagedeck.envproc.client import connect
+
+    if standalone(args):
+        return None
+    conn = await connect(recipe, user=user_of(args), role=role)
+    if conn is None:
+        say(f"no environment process for {recipe.name!r}: working on my own")
+    else:
+        h = conn.hello
+        say(f"attached to the environment process for {recipe.name!r} (pid {h.get('pid')})")
+    return conn
+
+
+def mirror_of(recipe: Recipe, conn: Connection) -> MirrorEngine:
+    from stagedeck.envproc.mirror import MirrorEngine
+
+    async def already() -> Connection:
+        return conn
+
+    return MirrorEngine(recipe, already)
+
+
+def refused(exc: Exception) -> int:
+    say(str(exc))
+    return EXIT_FAILED
+
+
+def run_attached(
+    recipe: Recipe,
+    args: argparse.Namespace,
+    attached: Callable[[MirrorEngine], Awaitable[int]],
+    alone: Callable[[], int],
+    *,
+    role: str = "cli",
+) -> int:
+    """Run ``attached`` on a mirror of the environment process if one runs, else ``alone``."""
+    from stagedeck.envproc.client import NoAccess
+
+    async def main() -> int | None:
+        try:
+            conn = await attach(recipe, args, role)
+        except NoAccess as exc:
+            return refused(exc)
+        if conn is None:
+            return None
+        engine = mirror_of(recipe, conn)
+        await engine.start()
+        try:
+            return await attached(engine)
+        finally:
+            await engine.stop()
+
+    code = asyncio.run(main())
+    return alone() if code is None else code
+
+
+async def request_printing(
+    engine: MirrorEngine,
+    action: str,
+    args: dict[str, Any],
+    *,
+    forced: bool = False,
+    json_out: bool = False,
+) -> int:
+    """Ask the environment process to act; print its progress as the plan runs.
+
+    Under ``--json`` (``json_out``) all of it goes to stderr: stdout is for JSON."""
+    from stagedeck.engine.events import ActionProgress, Event
+
+    out = sys.stderr if json_out else sys.stdout
+
+    def progress(event: Event) -> None:
+        if isinstance(event, ActionProgress):
+            detail = f"  {event.detail}" if event.detail else ""
+            print(f"{event.action}: {event.step:<12} {event.state}{detail}", file=out, flush=True)
+
+    unsubscribe = engine.subscribe(progress)
+    try:
+        outcome = await engine.request(action, args, forced=forced)
+    finally:
+        unsubscribe()
+    print(outcome.describe(), file=out if outcome.ok else sys.stderr)
+    if outcome.audit_id is not None:
+        print(f"(audit #{outcome.audit_id}, by the environment process)", file=sys.stderr)
+    return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def cockpit_on_environment(
+    recipe: Recipe, args: argparse.Namespace, options: dict[str, Any]
+) -> int:
+    """The cockpit, attached: to the running environment process, or to one started now.
+
+    A local environment always runs in an environment process (started ephemeral:
+    it stops a grace period after its last viewer leaves), so a second cockpit on
+    the same recipe attaches instead of starting the services twice. Docker and
+    Kubernetes environments outlive any viewer anyway: without an environment
+    process the cockpit watches them itself, as before.
+    """
+    from stagedeck.envproc.client import NoAccess, connect, ensure, spawn
+    from stagedeck.envproc.mirror import MirrorEngine
+    from stagedeck.tui.app import run_cockpit_async
+
+    user = user_of(args)
+    db = getattr(args, "db", None)
+
+    async def main() -> int:
+        try:
+            conn = await connect(recipe, user=user, role="cockpit")
+        except NoAccess as exc:
+            return refused(exc)
+        if conn is None and recipe.environment.target != "local":
+            say(f"no environment process for {recipe.name!r}: this cockpit watches it itself")
+            return await run_cockpit_async(recipe, **options)
+        if conn is None:
+            proc = spawn(recipe, ephemeral=True, db=db)
+            first: Any = proc
+        else:
+            first = conn
+
+        async def connector() -> Connection:
+            nonlocal first
+            start, first = first, None
+            if start is not None and not hasattr(start, "poll"):
+                return start  # type: ignore[no-any-return]
+            return await ensure(recipe, user=user, proc=start, db=db)
+
+        engine = MirrorEngine(recipe, connector)
+        return await run_cockpit_async(recipe, **{**options, "watch_recipe": False}, engine=engine)
+
+    try:
+        return asyncio.run(main())
+    except NoAccess as exc:
+        return refused(exc)
+
+
+# --------------------------------------------------------------------------- up / down
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start the environment process (background by default), or say where it runs."""
+    from stagedeck.cli.actions import read_only_mode
+    from stagedeck.envproc.client import NoAccess, StartFailed, connect, spawn
+
+    recipe = load_recipe_arg(args.recipe, args)
+    ro = read_only_mode(args, recipe)
+    if ro:
+        print(ro.refusal("bring-up"), file=sys.stderr)
+        return EXIT_FAILED
+    user = user_of(args)
+    if getattr(args, "foreground", False) or getattr(args, "headless", False):
+        return _foreground(recipe, args)
+
+    async def main() -> int:
+        try:
+            conn = await connect(recipe, user=user, role="cli")
+        except NoAccess as exc:
+            return refused(exc)
+        if conn is not None:
+            h = conn.hello
+            await conn.close()
+            print(
+                f"environment {recipe.name!r} already runs: pid {h.get('pid')}, "
+                f"run by {h.get('owner')}; `stagedeck open {recipe.path}` to watch it"
+            )
+            return EXIT_OK
+        proc = spawn(recipe, ephemeral=False, db=getattr(args, "db", None))
+        from stagedeck.envproc.client import ensure
+
+        try:
+            conn = await ensure(recipe, user=user, role="cli")
+        except StartFailed as exc:
+            say(str(exc))
+            return EXIT_FAILED
+        h = conn.hello
+        await conn.close()
+        print(
+            f"environment {recipe.name!r} is up in the background: pid {h.get('pid') or proc.pid}, "
+            f"socket {conn.path}\n  watch it: stagedeck open {recipe.path}\n"
+            f"  stop it:  stagedeck down {recipe.path}"
+        )
+        return EXIT_OK
+
+    return asyncio.run(main())
+
+
+def _foreground(recipe: Recipe, args: argparse.Namespace) -> int:
+    from stagedeck.envproc.client import NoAccess, connect
+    from stagedeck.envproc.daemon import AlreadyRunning, serve
+
+    async def main() -> int:
+        try:
+            conn = await connect(recipe, user=user_of(args), role="cli")
+        except NoAccess as exc:
+            return refused(exc)
+        if conn is not None:
+            await conn.close()
+            say(
+                f"an environment process for {recipe.name!r} already runs "
+                f"(pid {conn.hello.get('pid')})"
+            )
+            return EXIT_FAILED
+
+        def ready(server: Any) -> None:
+            say(
+                f"environment process for {recipe.name!r} listening on {server.path} "
+                "(Ctrl-C stops it)"
+            )
+
+        try:
+            from stagedeck.cli.headless import format_event
+
+            return await serve(
+                recipe,
+                grace=None,
+                db=getattr(args, "db", None),
+                out=sys.stdout,
+                ready=ready,
+                describe=format_event,
+            )
+        except AlreadyRunning:
+            say(f"an environment process for {recipe.name!r} is starting elsewhere")
+            return EXIT_FAILED
+
+    return asyncio.run(main())
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Stop the environment process (audited; refused under someone else's lease)."""
+    from stagedeck.envproc.client import NoAccess, connect
+
+    recipe = load_recipe_arg(args.recipe, args)
+
+    async def main() -> int:
+        try:
+            conn = await connect(recipe, user=user_of(args), role="cli")
+        except NoAccess as exc:
+            return refused(exc)
+        if conn is None:
+            say(f"no environment process runs for {recipe.name!r}")
+            return EXIT_FAILED
+        engine = mirror_of(recipe, conn)
+        await engine.start()
+        others = [v for v in engine.watching() if v != user_of(args)]
+        pid = conn.hello.get("pid")
+        try:
+            if others and not getattr(args, "yes", False):
+                say(
+                    f"{', '.join(others)} still watching {recipe.name!r}; "
+                    "pass --yes to stop it for everyone"
+                )
+                return EXIT_FAILED
+            outcome = await engine.request("down", {}, forced=getattr(args, "force", False))
+            if not outcome.ok:
+                say(outcome.describe())
+                return EXIT_FAILED
+            # Wait for it to finish stopping its services, so `down && up` works.
+            from stagedeck.envproc.mirror import wait_until
+
+            await wait_until(lambda: engine.gone, 60)
+            print(f"environment {recipe.name!r} stopped (pid {pid})")
+            return EXIT_OK
+        finally:
+            await engine.stop()
+
+    return asyncio.run(main())
+
+
+def add_commands(
+    add: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
+) -> None:
+    p = add("down", cmd_down, "stop the environment process (and the local services it runs)")
+    p.add_argument("recipe")
+    p.add_argument("--yes", "-y", action="store_true", help="stop it even if others watch")
+    p.add_argument("--force", action="store_true", help="stop it despite someone else's lease")
+    p.add_argument("--user", help="who you are (default: $USER)")
