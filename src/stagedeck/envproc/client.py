@@ -195,6 +195,13 @@ async def connect(recipe: Recipe, *, user: str, role: str = "cockpit") -> Connec
     if hello.get("t") == "refused":
         writer.close()
         raise _refusal_for(recipe, found, str(hello.get("detail") or ""))
+    if hello.get("t") != "hello" or hello.get("protocol") != wire.PROTOCOL:
+        writer.close()
+        raise NoAccess(
+            f"the environment process at {path} speaks another protocol "
+            f"({hello.get('protocol')!r}, this stagedeck speaks {wire.PROTOCOL}): "
+            "stop it with the stagedeck that started it"
+        )
     return Connection(reader, writer, hello, path)
 
 

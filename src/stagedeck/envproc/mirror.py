@@ -12,6 +12,7 @@ they read a local engine; actions go to the environment process through
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -273,6 +274,13 @@ class MirrorEngine(Engine):
         self.gone = True
         pid = self.hello.get("pid")
         text = why if why != GONE else f"{GONE} (pid {pid})"
+        # Nobody vouches for the last known health any more: say unknown, not healthy.
+        for name, status in list(self.statuses.items()):
+            before = status
+            after = dataclasses.replace(status, health=Health.UNKNOWN, reason=text)
+            self.statuses[name] = after
+            self.bus.publish(StatusChanged(after, before, time.time()))
+        self.version += 1
         self.connection(False, text)
         self.bus.publish(Notice(text, "error"))
         self.on_gone(text)

@@ -41,7 +41,7 @@ HARD_BACKLOG = 32 * 1024 * 1024
 SNAPSHOT_LOG_LINES = 10_000
 SNAPSHOT_TRANSITIONS = 1_000
 SNAPSHOT_LATENCY = 600
-STARTUP_GRACE = 60.0
+STARTUP_GRACE = 30.0
 """An ephemeral environment nobody ever attached to stops after this long."""
 
 
@@ -253,12 +253,14 @@ class EnvServer:
             return
         viewer.user = str(hello.get("user") or account)[:64]
         viewer.role = str(hello.get("role") or "cockpit")[:16]
+        # Flush first (to the others), then the snapshot: the new viewer's stream
+        # starts exactly where its snapshot ends, with no line missing or doubled.
+        self._flush_now()
+        writer.write(wire.dumps(self.snapshot(viewer)))
         self.viewers.append(viewer)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        self._flush_now()  # so the snapshot and the stream meet without a gap
-        writer.write(wire.dumps(self.snapshot(viewer)))
         self._broadcast(wire.dumps(self._viewers_message()))
         try:
             while True:
