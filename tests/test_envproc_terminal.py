@@ -135,10 +135,13 @@ def test_two_cockpits_one_environment(tmp_path: Path) -> None:
         bob.send("y")
         for term in (alice, bob):
             term.wait_for(
-                lambda s: any(
-                    "payments" in ln and "● healthy" in ln and " 1 " in ln for ln in s.splitlines()
-                )
-                and "6/6 healthy" in s,
+                lambda s: (
+                    any(
+                        "payments" in ln and "● healthy" in ln and " 1 " in ln
+                        for ln in s.splitlines()
+                    )
+                    and "6/6 healthy" in s
+                ),
                 timeout=30,
             )
         store = Store.open(tmp_path / "shared.db")
@@ -187,12 +190,15 @@ def test_two_cockpits_one_environment(tmp_path: Path) -> None:
         )
         assert time.monotonic() - killed < 2.0
         service_pids = {
-            int(p) for p in json.loads(
+            int(p)
+            for p in json.loads(
                 next(Path(env["XDG_STATE_HOME"]).rglob("*.pids.json")).read_text()
             ).values()
         }
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in service_pids):
+        while time.monotonic() < deadline and any(
+            os.path.exists(f"/proc/{p}") for p in service_pids
+        ):
             time.sleep(0.1)
         assert not [p for p in service_pids if os.path.exists(f"/proc/{p}")]
 
