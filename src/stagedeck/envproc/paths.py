@@ -107,8 +107,8 @@ class Sharing:
 def sharing_of(recipe: Recipe) -> Sharing:
     """The recipe's ``share_group``/``share_mode``, overridden by $STAGEDECK_SHARE_GROUP/MODE."""
     env = recipe.environment
-    group = os.environ.get("STAGEDECK_SHARE_GROUP") or getattr(env, "share_group", "") or ""
-    mode = os.environ.get("STAGEDECK_SHARE_MODE") or getattr(env, "share_mode", "") or "read-only"
+    group = os.environ.get("STAGEDECK_SHARE_GROUP") or env.share_group
+    mode = os.environ.get("STAGEDECK_SHARE_MODE") or env.share_mode
     return Sharing(group, mode if mode in ("read-only", "read-write") else "read-only")
 
 

@@ -178,6 +178,10 @@ class Environment:
     context: str = ""
     namespace: str = ""
     project: str = ""
+    share_group: str = ""
+    """A Unix group whose members may attach to this environment's process (none: private)."""
+    share_mode: str = "read-only"
+    """What ``share_group`` members may do: 'read-only' (watch) or 'read-write' (act too)."""
     state_dir: Path | None = None
     """Where local services keep their data: ``{state_dir}`` in the recipe.
 
@@ -291,6 +295,12 @@ def _is_target(v: Any) -> str | None:
     return 'must be one of "local", "docker", "kubernetes"'
 
 
+def _is_share_mode(v: Any) -> str | None:
+    if v in ("read-only", "read-write"):
+        return None
+    return 'must be "read-only" or "read-write"'
+
+
 def _is_str_or_table(v: Any) -> str | None:
     return None if isinstance(v, str | dict) else "must be a URL string or a table"
 
@@ -308,6 +318,8 @@ ENVIRONMENT_KEYS: dict[str, Check] = {
     "namespace": _is_str,
     "project": _is_str,
     "state_dir": _is_str,
+    "share_group": _is_str,
+    "share_mode": _is_share_mode,
 }
 HEALTH_KEYS: dict[str, Check] = {
     "url": _is_str,
@@ -799,6 +811,8 @@ class _Loader:
             context=env_raw.get("context", ""),
             namespace=env_raw.get("namespace", ""),
             project=env_raw.get("project", ""),
+            share_group=env_raw.get("share_group", ""),
+            share_mode=env_raw.get("share_mode", "read-only"),
             state_dir=self.state_dir,
         )
         self.load_secrets(data)
