@@ -102,9 +102,7 @@ def stagedeck(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
     )
 
 
-def as_stranger(
-    user: str, home: Path, world: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
+def as_stranger(user: str, home: Path, world: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
