@@ -7,6 +7,7 @@ local processes (one of them floods its output), the socket is real.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -92,6 +93,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STAGEDECK_DB", str(tmp_path / "shared.db"))
 
 
+@contextlib.asynccontextmanager
 async def serve(
     recipe: Recipe, tmp_path: Path, read_only: ReadOnly | None = None
 ) -> AsyncIterator[tuple[Engine, EnvServer]]:
@@ -133,7 +135,7 @@ async def mirror_of(recipe: Recipe, user: str) -> MirrorEngine:
 @pytest.mark.usefixtures("isolated")
 async def test_lines_written_before_attaching_are_in_the_snapshot(tmp_path: Path) -> None:
     recipe = make_recipe(tmp_path)
-    async for engine, server in serve(recipe, tmp_path):
+    async with serve(recipe, tmp_path) as (engine, server):
         assert await wait_until(lambda: engine.statuses["api"].ok, 15)
         assert await wait_until(lambda: engine.logs.received("api") >= 40, 5)
         mirror = await mirror_of(recipe, "bob")
@@ -162,7 +164,7 @@ async def test_a_slow_viewer_misses_lines_and_is_told_never_blocks_the_others(
     tmp_path: Path,
 ) -> None:
     recipe = make_recipe(tmp_path, flood=True)
-    async for engine, server in serve(recipe, tmp_path):
+    async with serve(recipe, tmp_path) as (engine, server):
         assert await wait_until(lambda: engine.statuses["api"].ok, 15)
         fast = await mirror_of(recipe, "fast")
         # The slow viewer attaches and then does not read (a plain socket: nothing
@@ -204,7 +206,7 @@ async def test_a_slow_viewer_misses_lines_and_is_told_never_blocks_the_others(
 @pytest.mark.usefixtures("isolated")
 async def test_actions_go_through_the_environment_rules_and_audit_once(tmp_path: Path) -> None:
     recipe = make_recipe(tmp_path, seeds=True)
-    async for engine, server in serve(recipe, tmp_path):
+    async with serve(recipe, tmp_path) as (engine, server):
         assert await wait_until(lambda: engine.statuses["api"].ok and not engine.claims, 15)
         alice, bob = await mirror_of(recipe, "alice"), await mirror_of(recipe, "bob")
         try:
@@ -247,15 +249,15 @@ async def test_actions_go_through_the_environment_rules_and_audit_once(tmp_path:
 @pytest.mark.usefixtures("isolated")
 async def test_a_viewer_sees_the_environment_go_within_two_seconds(tmp_path: Path) -> None:
     recipe = make_recipe(tmp_path)
-    gen = serve(recipe, tmp_path)
-    engine, server = await gen.__anext__()
+    context = serve(recipe, tmp_path)
+    engine, server = await context.__aenter__()
     assert await wait_until(lambda: engine.statuses["api"].ok, 15)
     mirror = await mirror_of(recipe, "bob")
     told: list[str] = []
     mirror.on_gone = told.append
     started = time.monotonic()
     server.request_stop("stopped by alice")
-    await gen.aclose()
+    await context.__aexit__(None, None, None)
     assert await wait_until(lambda: mirror.gone, 2.0)
     assert time.monotonic() - started < 2.0 + 6  # services take up to their stop grace
     assert told and "stopped by alice" in told[0]

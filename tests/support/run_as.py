@@ -24,16 +24,16 @@ def main() -> int:
 
     import httpx  # noqa: F401
 
-    import stagedeck.cli.actions  # noqa: F401
-    import stagedeck.cli.check  # noqa: F401
-    import stagedeck.cli.envproc  # noqa: F401
-    import stagedeck.cli.headless  # noqa: F401
-    import stagedeck.config.userconfig  # noqa: F401
-    import stagedeck.engine.actions  # noqa: F401
-    import stagedeck.engine.seeding  # noqa: F401
-    import stagedeck.envproc.client  # noqa: F401
-    import stagedeck.envproc.daemon  # noqa: F401
-    import stagedeck.envproc.mirror  # noqa: F401
+    import stagedeck.cli.actions
+    import stagedeck.cli.check
+    import stagedeck.cli.envproc
+    import stagedeck.cli.headless
+    import stagedeck.config.userconfig
+    import stagedeck.engine.actions
+    import stagedeck.engine.seeding
+    import stagedeck.envproc.client
+    import stagedeck.envproc.daemon
+    import stagedeck.envproc.mirror
     import stagedeck.store.identity  # noqa: F401
     from stagedeck.cli.main import main as stagedeck_main
 
