@@ -206,6 +206,13 @@ def test_two_cockpits_one_environment(tmp_path: Path) -> None:
         bob.send("C-r")
         bob.wait_for(lambda s: all_healthy(s) and "process gone" not in s, timeout=40)
         assert announcement(env)["pid"] != owner["pid"]
+        # Stopping it is explicit, confirmed, and audited.
+        bob.send("X")
+        bob.wait_for(lambda s: "Stop the environment demo?" in s and "Nobody else" in s, 5)
+        bob.send("y")
+        bob.wait_for("environment stopped (stopped by bob)", timeout=20)
+        downs = [a for a in store.recent_audit("demo") if a.action == "down"]
+        assert [(a.user, a.outcome) for a in downs] == [("bob", "ok")]
         bob.send("q")
         bob.wait_for(lambda s: "SERVICE" not in s, timeout=15)
     finally:
