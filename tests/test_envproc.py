@@ -7,7 +7,6 @@ local processes (one of them floods its output), the socket is real.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -16,24 +15,22 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import ProcState
 from stagedeck.envproc import wire
-from stagedeck.envproc.client import Connection, connect
+from stagedeck.envproc.client import connect
 from stagedeck.envproc.daemon import clear_leftovers
-from stagedeck.envproc.mirror import MirrorEngine, wait_until
-from stagedeck.envproc.paths import env_key, pids_file, sharing_of, socket_path
-from stagedeck.envproc.requests import Actions, Caller
-from stagedeck.envproc.server import LOG_BACKLOG, EnvServer
+from stagedeck.envproc.mirror import wait_until
+from stagedeck.envproc.paths import env_key, pids_file, socket_path
+from stagedeck.envproc.requests import Caller
+from stagedeck.envproc.server import LOG_BACKLOG
 from stagedeck.policy import ReadOnly
 from stagedeck.recipe.model import Recipe, load_recipe
 from stagedeck.store import Store
-from support.envproc import isolated_env
+from support.envproc import isolated_env, mirror_of, serve
 
 SERVICE = Path(__file__).parent / "support" / "services.py"
 
@@ -91,45 +88,6 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in isolated_env(tmp_path).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("STAGEDECK_DB", str(tmp_path / "shared.db"))
-
-
-@contextlib.asynccontextmanager
-async def serve(
-    recipe: Recipe, tmp_path: Path, read_only: ReadOnly | None = None
-) -> AsyncIterator[tuple[Engine, EnvServer]]:
-    engine = Engine(recipe)
-
-    async def down(user: str) -> None:
-        server.request_stop(f"stopped by {user}")
-
-    actions = Actions(
-        engine, lambda: Store.open(tmp_path / "shared.db"), read_only or ReadOnly(), down
-    )
-    server = EnvServer(
-        engine,
-        actions,
-        key=env_key(recipe),
-        path=socket_path(recipe),
-        sharing=sharing_of(recipe),
-    )
-    await server.start()
-    await engine.start()
-    try:
-        yield engine, server
-    finally:
-        await server.close()
-        await engine.stop()
-
-
-async def mirror_of(recipe: Recipe, user: str) -> MirrorEngine:
-    async def connector() -> Connection:
-        conn = await connect(recipe, user=user)
-        assert conn is not None
-        return conn
-
-    mirror = MirrorEngine(recipe, connector)
-    await mirror.start()
-    return mirror
 
 
 @pytest.mark.usefixtures("isolated")
