@@ -29,10 +29,16 @@ def open_cockpit(recipe: Recipe, args: argparse.Namespace) -> int:
     from stagedeck.engine.engine import Engine
 
     if args.headless:
+        from stagedeck.cli.envproc import headless_on_environment
         from stagedeck.cli.headless import run_foreground
 
-        asyncio.run(run_foreground(Engine(recipe)))
-        return EXIT_OK
+        def alone() -> int:
+            asyncio.run(run_foreground(Engine(recipe)))
+            return EXIT_OK
+
+        if getattr(args, "standalone", False) or not recipe.path.is_file():
+            return alone()
+        return headless_on_environment(recipe, args, alone)
     from stagedeck.config.userconfig import load_user_config
     from stagedeck.tui.app import run_cockpit
 
@@ -57,6 +63,12 @@ def open_cockpit(recipe: Recipe, args: argparse.Namespace) -> int:
     if getattr(args, "standalone", False) or not recipe.path.is_file():
         # A discovered environment (docker/k8s with no recipe file) has nothing an
         # environment process could load again: this cockpit watches it itself.
+        if not getattr(args, "standalone", False):
+            print(
+                f"stagedeck: {recipe.name!r} has no recipe file for an environment process: "
+                "this cockpit watches it itself",
+                file=sys.stderr,
+            )
         return run_cockpit(recipe, **options)
     from stagedeck.cli.envproc import cockpit_on_environment
 

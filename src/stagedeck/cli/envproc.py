@@ -178,6 +178,35 @@ def cockpit_on_environment(
         return refused(exc)
 
 
+def headless_on_environment(
+    recipe: Recipe, args: argparse.Namespace, alone: Callable[[], int]
+) -> int:
+    """``--headless``: print the running environment's changes (Ctrl-C detaches), or
+    run the environment in this process as before when none runs."""
+
+    async def attached(engine: MirrorEngine) -> int:
+        import signal
+
+        from stagedeck.cli.headless import format_event
+        from stagedeck.engine.events import Event
+
+        def printer(event: Event) -> None:
+            line = format_event(event)
+            if line:
+                print(line, flush=True)
+
+        engine.subscribe(printer)
+        done = asyncio.Event()
+        engine.on_gone = lambda why: done.set()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, done.set)
+        await done.wait()
+        return EXIT_OK if not engine.gone else EXIT_FAILED
+
+    return run_attached(recipe, args, attached, alone, role="cockpit")
+
+
 # --------------------------------------------------------------------------- up / down
 
 
