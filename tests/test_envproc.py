@@ -278,3 +278,33 @@ def test_commands_say_whether_they_attached(tmp_path: Path) -> None:
         timeout=60,
     )
     assert down.returncode == 1 and "no environment process runs" in down.stderr
+
+
+@pytest.mark.usefixtures("isolated")
+async def test_a_saved_recipe_reaches_every_viewer(tmp_path: Path) -> None:
+    from stagedeck.engine.reload import watch_engine
+
+    recipe = make_recipe(tmp_path)
+    async with serve(recipe, tmp_path) as (engine, _server):
+        watcher = asyncio.create_task(watch_engine(engine).run())
+        try:
+            assert await wait_until(lambda: engine.statuses["api"].ok, 15)
+            viewer = await mirror_of(recipe, "bob")
+            try:
+                text = recipe.path.read_text() + textwrap.dedent(f"""
+                    [services.extra]
+                    command = ["{{python}}", "{SERVICE}", "{{self.port}}"]
+                    port = "auto"
+                    health = "/"
+                    """)
+                recipe.path.write_text(text)
+                assert await wait_until(lambda: "extra" in viewer.recipe.services, 15)
+                assert await wait_until(lambda: viewer.statuses["extra"].ok, 15)
+                # The viewer's copy keeps the environment's ports.
+                assert viewer.recipe.services["api"].port == engine.recipe.services["api"].port
+                assert viewer.recipe.services["extra"].port == engine.recipe.services["extra"].port
+            finally:
+                await viewer.stop()
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)

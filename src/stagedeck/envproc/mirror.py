@@ -24,6 +24,7 @@ from stagedeck.engine.events import (
     Notice,
     ProcState,
     RecipeReloaded,
+    ServiceStatus,
     StatusChanged,
     TargetConnection,
 )
@@ -253,7 +254,33 @@ class MirrorEngine(Engine):
             if event is not None:
                 if isinstance(event, TargetConnection):
                     return
+                if isinstance(event, RecipeReloaded) and not event.problems:
+                    self._follow_recipe(m.get("ports") or {})
                 self.bus.publish(event)
+
+    def _follow_recipe(self, ports: dict[str, int]) -> None:
+        """The environment process put a saved recipe in force: read the same file, so
+        suites and views here see the services it now has (keeping its ports)."""
+        from stagedeck.recipe.errors import ConfigError
+        from stagedeck.recipe.model import load_recipe
+
+        try:
+            recipe = load_recipe(
+                self.recipe.path, auto_ports=self.recipe.auto_ports, previous=self.recipe
+            )
+            recipe = recipe_with_ports(recipe, {str(k): int(v) for k, v in ports.items()})
+        except (ConfigError, OSError, ValueError):
+            return
+        for name in [n for n in self.statuses if n not in recipe.services]:
+            self.statuses.pop(name, None)
+            self.latency.pop(name, None)
+        for name in recipe.services:
+            if name not in self.statuses:  # its first status change is on its way
+                self.statuses[name] = ServiceStatus(name, since=time.time())
+                self.latency.setdefault(name, LatencyWindow())
+                self.logs.ring(name)
+        self.recipe = recipe
+        self.version += 1
 
     def _logs(self, lines: list[list[Any]], counts: dict[str, list[int]]) -> None:
         if lines:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from stagedeck.engine.engine import Engine
-from stagedeck.engine.events import Event, StatusChanged
+from stagedeck.engine.events import Event, RecipeReloaded, StatusChanged
 from stagedeck.envproc import wire
 from stagedeck.envproc.paths import Announcement, Sharing, announce, user_name, withdraw
 from stagedeck.envproc.requests import Actions, Caller
@@ -323,7 +323,7 @@ class EnvServer:
             "access": viewer.access,
             "target": engine.target.kind,
             "manages_processes": engine.target.manages_processes,
-            "ports": {n: s.port for n, s in recipe.services.items() if s.port},
+            "ports": self._ports(),
             "connected": engine.connected,
             "detail": engine.connection_detail,
             "statuses": [wire.status_to_wire(s) for s in engine.statuses.values()],
@@ -342,6 +342,9 @@ class EnvServer:
             "idle_grace": self.idle_grace,
         }
 
+    def _ports(self) -> dict[str, int]:
+        return {n: s.port for n, s in self.engine.recipe.services.items() if s.port}
+
     def _counts(self, services: list[str]) -> dict[str, list[int]]:
         hub = self.engine.logs
         return {
@@ -356,6 +359,9 @@ class EnvServer:
         if isinstance(event, StatusChanged):
             # A crash reason quotes the last log lines: send those lines first.
             self._flush_now()
+        elif isinstance(event, RecipeReloaded):
+            # "auto" ports of new services are ours: viewers must not pick their own.
+            message["ports"] = self._ports()
         self._broadcast(wire.dumps(message))
 
     def _broadcast(self, data: bytes) -> None:
