@@ -10,6 +10,7 @@ answering a request) to its bytes reaching a cockpit's terminal, through a tmux
 control client, on the first and on the last cockpit attached.
 
     python bench/bench_attach.py [--window 15] [--viewers 1,2,5,10] [--trials 15]
+    python bench/bench_attach.py --flood 2000 --viewers 1,3     # (0: unbounded flood)
 """
 
 from __future__ import annotations
@@ -62,27 +63,105 @@ def healthy(screen: str) -> bool:
     return screen.count("● healthy") >= 6 and "6/6 healthy" in screen
 
 
+def isolated(tmp: str) -> dict[str, str]:
+    run = Path(tmp) / "run"
+    run.mkdir(mode=0o700, exist_ok=True)
+    return {
+        **os.environ,
+        "XDG_RUNTIME_DIR": str(run),
+        "XDG_STATE_HOME": f"{tmp}/state",
+        "XDG_CONFIG_HOME": f"{tmp}/config",
+        "STAGEDECK_REGISTRY": f"{tmp}/registry",
+        "STAGEDECK_DB": f"{tmp}/shared.db",
+    }
+
+
+def flood(rate: float, viewers: list[int], window: float) -> None:
+    """The environment process under a log flood, with 1..N cockpits attached."""
+    from bench_logflood import count, newest_age, recipe
+
+    with tempfile.TemporaryDirectory(prefix="sdflood") as tmp:
+        env = isolated(tmp)
+        path = recipe(Path(tmp), rate)
+        up = subprocess.run(
+            [sys.executable, "-m", "stagedeck", "up", str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert up.returncode == 0, up.stderr
+        env_pid = int(json.loads(next(Path(f"{tmp}/registry").glob("*.json")).read_text())["pid"])
+        terms: list[Terminal] = []
+        label = "unbounded" if not rate else f"{rate:,.0f} lines/s"
+        try:
+            for target in viewers:
+                while len(terms) < target:
+                    term = Terminal(
+                        [sys.executable, "-m", "stagedeck", "open", str(path)],
+                        width=160,
+                        height=48,
+                        env={k: v for k, v in env.items() if k.startswith(("XDG", "STAGEDECK"))}
+                        | {"USER": f"viewer{len(terms) + 1}"},
+                        cwd=Path(tmp),
+                    )
+                    term.wait_for(lambda s: "21/21 healthy" in s, timeout=60)
+                    terms.append(term)
+                time.sleep(3)
+                lines0, t0 = count(Path(tmp)), time.monotonic()
+                pids = [env_pid, *(t.pid for t in terms)]
+                before = [cpu_seconds(p) for p in pids]
+                ages: list[float] = []
+                deadline = time.monotonic() + window
+                while time.monotonic() < deadline:
+                    age = newest_age(terms[-1].screen(), time.time())
+                    if age is not None:
+                        ages.append(age)
+                    time.sleep(0.25)
+                elapsed = time.monotonic() - t0
+                cpus = [
+                    (cpu_seconds(p) - b) / elapsed * 100 for p, b in zip(pids, before, strict=True)
+                ]
+                lines = (count(Path(tmp)) - lines0) / elapsed
+                print(
+                    f"flood {label}, {target} cockpit(s): {lines:,.0f} lines/s written; "
+                    f"environment process {cpus[0]:.1f} % of a core, each cockpit "
+                    f"{statistics.mean(cpus[1:]):.1f} %; newest line on the last cockpit's "
+                    f"screen p50 {statistics.median(ages):.2f} s old, max {max(ages):.2f} s",
+                    flush=True,
+                )
+        finally:
+            for term in terms:
+                term.send("q")
+            time.sleep(1)
+            for term in terms:
+                term.close()
+            subprocess.run(
+                [sys.executable, "-m", "stagedeck", "down", str(path), "--yes"],
+                env=env,
+                capture_output=True,
+                timeout=60,
+            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--window", type=float, default=15.0)
     parser.add_argument("--viewers", default="1,2,5,10")
     parser.add_argument("--trials", type=int, default=15)
+    parser.add_argument(
+        "--flood", type=float, default=None, help="lines/s (0: unbounded): the flood scenario"
+    )
     args = parser.parse_args()
     steps = sorted({int(n) for n in args.viewers.split(",")})
+    if args.flood is not None:
+        flood(args.flood, steps, args.window)
+        return 0
     compileall.compile_dir(str(ROOT / "src"), quiet=1)
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} (2 cores, shared)")
     with tempfile.TemporaryDirectory(prefix="sdbench") as tmp:
-        run = Path(tmp) / "run"
-        run.mkdir(mode=0o700)
-        env = {
-            **os.environ,
-            "XDG_RUNTIME_DIR": str(run),
-            "XDG_STATE_HOME": f"{tmp}/state",
-            "XDG_CONFIG_HOME": f"{tmp}/config",
-            "STAGEDECK_REGISTRY": f"{tmp}/registry",
-            "STAGEDECK_DB": f"{tmp}/shared.db",
-        }
+        env = isolated(tmp)
         up = subprocess.run(
             [sys.executable, "-m", "stagedeck", "up", str(RECIPE), "--free-ports"],
             env=env,

@@ -308,3 +308,23 @@ async def test_a_saved_recipe_reaches_every_viewer(tmp_path: Path) -> None:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+
+
+def test_text_from_the_socket_cannot_control_the_terminal() -> None:
+    """Another user's environment process is outside input: its text passes the gate."""
+    from stagedeck.engine.logs import LogHub
+
+    evil = "\x1b]0;EVILTITLE\x07boom \x1b[2J\x1b]52;c;ZXZpbA==\x07 after"
+    status = wire.status_from_wire(
+        {"name": "api\x1b[31m", "state": "crashed", "health": "down", "reason": evil}
+    )
+    assert "\x1b" not in status.name + status.reason and "after" in status.reason
+    notice = wire.event_from_wire(
+        {"t": "notice", "message": evil, "severity": "[bold]x", "at": 1.0}
+    )
+    assert notice is not None and "\x1b" not in notice.message  # type: ignore[union-attr]
+    assert notice.severity == "information"  # type: ignore[union-attr]
+    hub = LogHub()
+    hub.adopt([(1.0, "api", "out", evil, "error"), (1.0, "api", "out", "plain", "")])
+    texts = [ln.text for ln in hub.since(0)]
+    assert texts[1] == "plain" and "\x1b" not in texts[0] and "\x07" not in texts[0]

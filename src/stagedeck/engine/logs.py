@@ -371,11 +371,16 @@ class LogHub:
         return LogLine(*record)
 
     def adopt(self, records: Sequence[tuple[float, str, str, str, str]]) -> None:
-        """Store lines another LogHub already ingested (sanitised, masked, levelled):
+        """Store lines another LogHub already ingested (masked, levelled):
         ``(ts, service, stream, text, level)``. An attached viewer mirrors the
         environment process's hub this way without parsing every line again."""
         every = self.all
+        # The other hub sanitised them, but it is another process (maybe another
+        # user's): one scan of the batch re-checks, as at ingest.
+        unsafe = _UNSAFE.search("".join(r[3] for r in records)) is not None
         for ts, service, stream, text, level in records:
+            if unsafe:
+                text, service = sanitize(text), sanitize(service)
             ring = self._services.get(service) or self.ring(service)
             record = (every.end, ts, service, stream, text, level)
             ring.append(record)

@@ -29,6 +29,7 @@ from stagedeck.engine.events import (
     TargetConnection,
 )
 from stagedeck.engine.latency import LatencyWindow
+from stagedeck.engine.logs import sanitize
 from stagedeck.envproc import wire
 from stagedeck.envproc.client import Connection, EnvGone, recipe_with_ports
 from stagedeck.recipe.model import Recipe, Service
@@ -143,10 +144,10 @@ class MirrorEngine(Engine):
     @property
     def describe_source(self) -> str:
         h = self.hello
-        return f"environment process pid {h.get('pid')} run by {h.get('owner')}"
+        return sanitize(f"environment process pid {h.get('pid')} run by {h.get('owner')}")
 
     def watching(self) -> list[str]:
-        return sorted({str(v.get("user") or v.get("account")) for v in self.viewers})
+        return sorted({sanitize(str(v.get("user") or v.get("account"))) for v in self.viewers})
 
     # ------------------------------------------------------------------ actions
 
@@ -165,7 +166,7 @@ class MirrorEngine(Engine):
             action,
             bool(reply.get("ok")),
             str(reply.get("outcome") or ""),
-            str(reply.get("detail") or ""),
+            sanitize(str(reply.get("detail") or "")),
             float(reply.get("started") or now),
             float(reply.get("finished") or time.time()),
             reply.get("audit_id"),
@@ -201,7 +202,7 @@ class MirrorEngine(Engine):
         self.version += 1
         detail = self.describe_source
         if not hello.get("connected", True):
-            self.connection(False, str(hello.get("detail") or "target disconnected"))
+            self.connection(False, sanitize(str(hello.get("detail") or "target disconnected")))
         else:
             self.connection(True, detail)
 
@@ -248,7 +249,9 @@ class MirrorEngine(Engine):
                 )
         elif kind == "conn":
             ok = bool(m.get("ok"))
-            self.connection(ok, self.describe_source if ok else str(m.get("detail") or ""))
+            self.connection(
+                ok, self.describe_source if ok else sanitize(str(m.get("detail") or ""))
+            )
         else:
             event = wire.event_from_wire(m)
             if event is not None:

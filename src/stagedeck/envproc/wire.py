@@ -27,6 +27,7 @@ from stagedeck.engine.events import (
     StatusChanged,
     TargetConnection,
 )
+from stagedeck.engine.logs import sanitize
 
 PROTOCOL = 1
 MAX_LINE = 64 * 1024 * 1024
@@ -60,17 +61,22 @@ def status_to_wire(s: ServiceStatus) -> dict[str, Any]:
     }
 
 
+def _text(value: Any) -> str:
+    """Text from the socket is outside text: no escape sequence reaches a viewer's terminal."""
+    return sanitize(str(value or ""))
+
+
 def status_from_wire(d: dict[str, Any]) -> ServiceStatus:
     return ServiceStatus(
-        name=str(d["name"]),
+        name=_text(d["name"]),
         state=ProcState(d.get("state", "pending")),
         health=Health(d.get("health", "unknown")),
         since=float(d.get("since") or 0.0),
         restarts=int(d.get("restarts") or 0),
         exit_code=d.get("exit_code"),
         pid=d.get("pid"),
-        reason=str(d.get("reason") or ""),
-        platform_health=str(d.get("platform_health") or ""),
+        reason=_text(d.get("reason")),
+        platform_health=_text(d.get("platform_health")),
         cpu_percent=d.get("cpu"),
         memory_bytes=d.get("mem"),
     )
@@ -112,13 +118,16 @@ def event_from_wire(d: dict[str, Any]) -> Event | None:
             float(d.get("at") or 0.0),
         )
     if kind == "conn":
-        return TargetConnection(bool(d.get("ok")), str(d.get("detail") or ""), float(d["at"]))
+        return TargetConnection(bool(d.get("ok")), _text(d.get("detail")), float(d["at"]))
     if kind == "progress":
         return ActionProgress(
-            str(d["action"]), str(d["step"]), str(d["state"]), str(d.get("detail") or ""), d["at"]
+            _text(d["action"]), _text(d["step"]), _text(d["state"]), _text(d.get("detail")), d["at"]
         )
     if kind == "notice":
-        return Notice(str(d["message"]), str(d.get("severity") or "information"), d["at"])
+        severity = str(d.get("severity") or "information")
+        if severity not in ("information", "warning", "error"):
+            severity = "information"
+        return Notice(_text(d["message"]), severity, d["at"])
     if kind == "reloaded":
-        return RecipeReloaded(tuple(str(p) for p in d.get("problems") or ()), d["at"])
+        return RecipeReloaded(tuple(_text(p) for p in d.get("problems") or ()), d["at"])
     return None
