@@ -63,6 +63,7 @@ def event_to_display(term: Terminal, port: int, trials: int) -> list[float]:
     """Milliseconds from a request that makes the ledger log a line to the line's bytes
     reaching the cockpit's terminal (through a tmux control client)."""
     control = term.control()
+    time.sleep(1.0)  # the control client attaches first: output before that is not seen
     took = []
     try:
         for _ in range(trials):
@@ -94,13 +95,7 @@ def report(label: str, took: list[float]) -> None:
 
 def standalone_baseline(env: dict[str, str], tmp: str, trials: int) -> None:
     """The same measure on a cockpit that runs the demo itself (no environment process)."""
-    term = Terminal(
-        [sys.executable, "-m", "stagedeck", "open", str(RECIPE), "--standalone", "--free-ports"],
-        width=120,
-        height=40,
-        env={k: v for k, v in env.items() if k.startswith(("XDG", "STAGEDECK"))} | {"USER": "solo"},
-        cwd=Path(tmp),
-    )
+    term = cockpit(env, tmp, "solo", RECIPE, "--standalone", "--free-ports")
     try:
         term.wait_for(healthy, timeout=60)
         port = None
@@ -121,6 +116,39 @@ def standalone_baseline(env: dict[str, str], tmp: str, trials: int) -> None:
         term.send("q")
         term.wait_for(lambda s: term.dead(), timeout=30)
         term.close()
+
+
+def cockpit(
+    env: dict[str, str],
+    tmp: str,
+    user: str,
+    recipe: Path,
+    *options: str,
+    size: tuple[int, int] = (120, 40),
+) -> Terminal:
+    """``stagedeck open RECIPE`` in its own tmux server, as ``user``."""
+    return Terminal(
+        [sys.executable, "-m", "stagedeck", "open", str(recipe), *options],
+        width=size[0],
+        height=size[1],
+        env={k: v for k, v in env.items() if k.startswith(("XDG", "STAGEDECK"))} | {"USER": user},
+        cwd=Path(tmp),
+    )
+
+
+def tear_down(terms: list[Terminal], env: dict[str, str], recipe: Path) -> None:
+    """Every cockpit quits (detaches), then the environment is stopped."""
+    for term in terms:
+        term.send("q")
+    time.sleep(1)
+    for term in terms:
+        term.close()
+    subprocess.run(
+        [sys.executable, "-m", "stagedeck", "down", str(recipe), "--yes"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def healthy(screen: str) -> bool:
@@ -161,14 +189,7 @@ def flood(rate: float, viewers: list[int], window: float) -> None:
         try:
             for target in viewers:
                 while len(terms) < target:
-                    term = Terminal(
-                        [sys.executable, "-m", "stagedeck", "open", str(path)],
-                        width=160,
-                        height=48,
-                        env={k: v for k, v in env.items() if k.startswith(("XDG", "STAGEDECK"))}
-                        | {"USER": f"viewer{len(terms) + 1}"},
-                        cwd=Path(tmp),
-                    )
+                    term = cockpit(env, tmp, f"viewer{len(terms) + 1}", path, size=(160, 48))
                     term.wait_for(lambda s: "21/21 healthy" in s, timeout=60)
                     terms.append(term)
                 time.sleep(3)
@@ -195,17 +216,7 @@ def flood(rate: float, viewers: list[int], window: float) -> None:
                     flush=True,
                 )
         finally:
-            for term in terms:
-                term.send("q")
-            time.sleep(1)
-            for term in terms:
-                term.close()
-            subprocess.run(
-                [sys.executable, "-m", "stagedeck", "down", str(path), "--yes"],
-                env=env,
-                capture_output=True,
-                timeout=60,
-            )
+            tear_down(terms, env, path)
 
 
 def main() -> int:
@@ -245,14 +256,7 @@ def main() -> int:
             rows = [(0, base, 0.0, 0)]
             for target in steps:
                 while len(terms) < target:
-                    term = Terminal(
-                        [sys.executable, "-m", "stagedeck", "open", str(RECIPE)],
-                        width=120,
-                        height=40,
-                        env={k: v for k, v in env.items() if k.startswith(("XDG", "STAGEDECK"))}
-                        | {"USER": f"viewer{len(terms) + 1}"},
-                        cwd=Path(tmp),
-                    )
+                    term = cockpit(env, tmp, f"viewer{len(terms) + 1}", RECIPE)
                     term.wait_for(healthy, timeout=60)
                     terms.append(term)
                 time.sleep(3)
@@ -299,17 +303,7 @@ def main() -> int:
                     f"{per:+.2f} % of a core"
                 )
         finally:
-            for term in terms:
-                term.send("q")
-            time.sleep(1)
-            for term in terms:
-                term.close()
-            subprocess.run(
-                [sys.executable, "-m", "stagedeck", "down", str(RECIPE), "--yes"],
-                env=env,
-                capture_output=True,
-                timeout=60,
-            )
+            tear_down(terms, env, RECIPE)
     return 0
 
 

@@ -187,15 +187,9 @@ def headless_on_environment(
     async def attached(engine: MirrorEngine) -> int:
         import signal
 
-        from stagedeck.cli.headless import format_event
-        from stagedeck.engine.events import Event
+        from stagedeck.cli.headless import event_printer
 
-        def printer(event: Event) -> None:
-            line = format_event(event)
-            if line:
-                print(line, flush=True)
-
-        engine.subscribe(printer)
+        engine.subscribe(event_printer())
         done = asyncio.Event()
         engine.on_gone = lambda why: done.set()
         loop = asyncio.get_running_loop()
@@ -281,16 +275,17 @@ def _foreground(recipe: Recipe, args: argparse.Namespace) -> int:
             )
 
         try:
-            from stagedeck.cli.headless import format_event
+            from stagedeck.cli.headless import event_printer
 
-            return await serve(
+            why = await serve(
                 recipe,
                 grace=None,
                 db=getattr(args, "db", None),
-                out=sys.stdout,
+                on_event=event_printer(),
                 ready=ready,
-                describe=format_event,
             )
+            print(f"environment stopped: {why}", flush=True)
+            return EXIT_OK
         except AlreadyRunning:
             say(f"an environment process for {recipe.name!r} is starting elsewhere")
             return EXIT_FAILED

@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -114,14 +115,21 @@ def format_event(event: Event) -> str | None:
     return None
 
 
-async def run_foreground(engine: Engine, out: TextIO = sys.stdout) -> None:
-    """Run the environment, printing every state change, until SIGINT or SIGTERM."""
+def event_printer(out: TextIO = sys.stdout) -> Callable[[Event], None]:
+    """A subscriber that prints each state change worth a line (see ``format_event``)."""
 
     def printer(event: Event) -> None:
         line = format_event(event)
         if line:
             out.write(line + "\n")
             out.flush()
+
+    return printer
+
+
+async def run_foreground(engine: Engine, out: TextIO = sys.stdout) -> None:
+    """Run the environment, printing every state change, until SIGINT or SIGTERM."""
+    printer = event_printer(out)
 
     engine.subscribe(printer)
     stop = asyncio.Event()

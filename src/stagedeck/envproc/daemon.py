@@ -137,11 +137,11 @@ async def serve(
     *,
     grace: float | None,
     db: str | None = None,
-    out: IO[str] | None = None,
+    on_event: Callable[[Event], None] | None = None,
     ready: Callable[[EnvServer], None] | None = None,
-    describe: Callable[[Event], str | None] | None = None,
-) -> int:
-    """Run the environment until `down`, a signal, or (ephemeral) nobody watching."""
+) -> str:
+    """Run the environment until `down`, a signal, or (ephemeral) nobody watching;
+    return why it stopped. ``on_event`` sees every engine event (a printer, say)."""
     from stagedeck.config.userconfig import load_user_config
     from stagedeck.recipe.errors import ConfigError
     from stagedeck.store import Store, default_db_path
@@ -174,16 +174,8 @@ async def serve(
             sharing=sharing,
             idle_grace=grace,
         )
-        if out is not None and describe is not None:
-            say = describe
-
-            def printer(event: Event) -> None:
-                line = say(event)
-                if line:
-                    out.write(line + "\n")
-                    out.flush()
-
-            engine.subscribe(printer)
+        if on_event is not None:
+            engine.subscribe(on_event)
         engine.subscribe(pid_recorder(engine, key))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -205,9 +197,7 @@ async def serve(
             await server.close()
             with contextlib.suppress(OSError):
                 pids_file(key).unlink()
-        if out is not None:
-            out.write(f"environment stopped: {server.stop_reason}\n")
-        return 0
+        return server.stop_reason
     finally:
         lock.close()
 
@@ -248,11 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.ephemeral:
         grace = args.grace if args.grace is not None else idle_grace_default()
     try:
-        from stagedeck.cli.headless import format_event  # this module is an entry point too
+        from stagedeck.cli.headless import event_printer  # this module is an entry point too
 
-        return asyncio.run(
-            serve(recipe, grace=grace, db=args.db, out=sys.stdout, describe=format_event)
-        )
+        why = asyncio.run(serve(recipe, grace=grace, db=args.db, on_event=event_printer()))
+        print(f"environment stopped: {why}", flush=True)
+        return 0
     except AlreadyRunning:
         print("an environment process for this recipe is already running", file=sys.stderr)
         return ALREADY_RUNNING

@@ -33,34 +33,22 @@ from stagedeck.engine.logs import sanitize
 from stagedeck.envproc import wire
 from stagedeck.envproc.client import Connection, EnvGone, recipe_with_ports
 from stagedeck.recipe.model import Recipe, Service
-from stagedeck.targets.base import ExecResult, Target, TargetError, TargetSink
+from stagedeck.targets.base import ExecResult, TargetError
+from stagedeck.targets.local.attached import AttachedTarget
 
 GONE = "environment process gone"
 
 
-class RemoteTarget(Target):
+class RemoteTarget(AttachedTarget):
     """The target seen from a viewer: every action belongs to the environment process."""
 
     kind = "attached"
-    manages_processes = False
-
-    def __init__(self, recipe: Recipe, sink: TargetSink) -> None:
-        super().__init__(recipe, sink)
 
     async def open(self) -> None:
         return None
 
     def _refuse(self, service: Service, what: str) -> TargetError:
         return TargetError(f"cannot {what} {service.name} here: ask the environment process")
-
-    async def start(self, service: Service) -> None:
-        raise self._refuse(service, "start")
-
-    async def stop(self, service: Service) -> None:
-        raise self._refuse(service, "stop")
-
-    async def redeploy(self, service: Service) -> None:
-        raise self._refuse(service, "restart")
 
     async def exec(
         self,
@@ -70,9 +58,6 @@ class RemoteTarget(Target):
         timeout: float = 120.0,
     ) -> ExecResult:
         raise self._refuse(service, "run a command in")
-
-    async def close(self, *, stop_services: bool = True) -> None:
-        return None
 
 
 @dataclass
