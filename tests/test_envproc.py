@@ -23,7 +23,7 @@ from stagedeck.engine.events import ProcState
 from stagedeck.envproc import wire
 from stagedeck.envproc.client import connect
 from stagedeck.envproc.daemon import clear_leftovers
-from stagedeck.envproc.mirror import wait_until
+from stagedeck.envproc.mirror import MirrorEngine, wait_until
 from stagedeck.envproc.paths import env_key, pids_file, socket_path
 from stagedeck.envproc.requests import Caller
 from stagedeck.envproc.server import LOG_BACKLOG
@@ -328,3 +328,20 @@ def test_text_from_the_socket_cannot_control_the_terminal() -> None:
     hub.adopt([(1.0, "api", "out", evil, "error"), (1.0, "api", "out", "plain", "")])
     texts = [ln.text for ln in hub.since(0)]
     assert texts[1] == "plain" and "\x1b" not in texts[0] and "\x07" not in texts[0]
+
+
+@pytest.mark.usefixtures("isolated")
+async def test_an_environment_process_that_cannot_start_is_explained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stagedeck.envproc.client import ensure
+
+    monkeypatch.setenv("STAGEDECK_SHARE_GROUP", "no-such-group-here")
+    recipe = make_recipe(tmp_path)
+    mirror = MirrorEngine(recipe, lambda: ensure(recipe, user="alice"))
+    told: list[str] = []
+    mirror.on_gone = told.append
+    await mirror.start()
+    assert mirror.gone and not mirror.connected
+    assert told and "not a Unix group on this host" in told[0], told
+    assert "no-such-group-here" in mirror.connection_detail

@@ -100,9 +100,22 @@ class MirrorEngine(Engine):
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, *, bring_up: bool = True) -> None:
-        """Attach (the connector may start an environment process first)."""
-        conn = await self._connector()
+        """Attach (the connector may start an environment process first).
+
+        A failure to attach or to start one is shown, not raised: the cockpit keeps
+        running and says why (its banner offers to try again)."""
+        try:
+            conn = await self._connector()
+        except Exception as exc:
+            self._failed(f"no environment process: {exc}")
+            return
         self._attach(conn)
+
+    def _failed(self, text: str) -> None:
+        self.gone = True
+        self.connection(False, sanitize(text))
+        self.bus.publish(Notice(sanitize(text), "error"))
+        self.on_gone(sanitize(text))
 
     def _attach(self, conn: Connection) -> None:
         self.conn = conn

@@ -63,6 +63,8 @@ def restart_environment(app: StagedeckApp) -> None:
         except (NoAccess, StartFailed, OSError) as exc:
             app.banners[BANNER] = f"⚠ the environment process did not start: {exc}"
             return
+        if engine.gone:  # reattach reported it (and the banner says why)
+            return
         app.banners.pop(BANNER, None)
         app.notify(f"attached to {engine.describe_source}", timeout=5)
 
