@@ -345,3 +345,21 @@ async def test_an_environment_process_that_cannot_start_is_explained(
     assert mirror.gone and not mirror.connected
     assert told and "not a Unix group on this host" in told[0], told
     assert "no-such-group-here" in mirror.connection_detail
+
+
+@pytest.mark.usefixtures("isolated")
+def test_an_announcement_is_believed_only_from_its_own_account(tmp_path: Path) -> None:
+    from stagedeck.envproc.paths import Announcement, announce, read_announcement
+
+    recipe = make_recipe(tmp_path)
+    key = env_key(recipe)
+    sock = tmp_path / "their.sock"
+    sock.write_text("")
+    mine = Announcement(key, "x", str(recipe.path), os.getpid(), os.getuid(), "me", str(sock))
+    announce(mine)
+    assert read_announcement(key) == mine
+    # A file naming another account (written by us) is not believed.
+    announce(
+        Announcement(key, "x", str(recipe.path), os.getpid(), os.getuid() + 4242, "eve", str(sock))
+    )
+    assert read_announcement(key) is None

@@ -83,6 +83,12 @@ def ensure_registry() -> Path:
         with contextlib.suppress(FileExistsError):
             reg.mkdir(parents=True, mode=0o1777)
             os.chmod(reg, 0o1777)
+    info = reg.stat()
+    if stat.S_IMODE(info.st_mode) & 0o002 and not info.st_mode & stat.S_ISVTX:
+        raise PermissionError(
+            f"{reg} is writable by everyone without the sticky bit: anyone could replace "
+            "announcements in it (chmod +t it, or set STAGEDECK_REGISTRY)"
+        )
     return reg
 
 
@@ -172,11 +178,29 @@ def withdraw(key: str, pid: int) -> None:
 
 
 def read_announcement(key: str) -> Announcement | None:
+    """The registry's word on ``key``, if it can be trusted.
+
+    The registry is writable by everyone, so a file is believed only when the
+    account it names owns it, and the socket it points to is owned by that account
+    too: nobody can point someone else's cockpit at a socket of their own."""
+    path = announcement_path(key)
     try:
-        raw = json.loads(announcement_path(key).read_text())
-        return Announcement(**{k: raw[k] for k in Announcement.__dataclass_fields__ if k in raw})
+        with path.open() as handle:
+            owner = os.fstat(handle.fileno()).st_uid
+            raw = json.loads(handle.read())
+        found = Announcement(**{k: raw[k] for k in Announcement.__dataclass_fields__ if k in raw})
     except (OSError, ValueError, TypeError, KeyError):
         return None
+    if owner != found.uid:
+        return None
+    try:
+        if os.lstat(found.socket).st_uid != found.uid:
+            return None
+    except FileNotFoundError:
+        return found  # gone already: the caller finds it dead
+    except OSError:
+        pass  # cannot look (a private directory): connecting will say so
+    return found
 
 
 def user_name(uid: int) -> str:
