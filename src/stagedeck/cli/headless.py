@@ -55,7 +55,10 @@ def status_of_engine(engine: Engine) -> list[OneShot]:
         status = engine.statuses.get(name)
         if status is None:
             continue
-        healthy = {Health.HEALTHY: True, Health.DOWN: False}.get(status.health)
+        # "exit 0 when all are healthy": degraded is not; unknown (starting) is not known.
+        healthy = {Health.HEALTHY: True, Health.DOWN: False, Health.DEGRADED: False}.get(
+            status.health
+        )
         window = engine.latency.get(name)
         last = window.tail(1) if window is not None else []
         ms = last[0][1] if last else None
