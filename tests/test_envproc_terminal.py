@@ -113,6 +113,8 @@ def test_two_cockpits_one_environment(tmp_path: Path) -> None:
             return all_healthy(screen)
 
         bob.wait_for(healthy_and_record, timeout=20)
+        # He is told what he attached to, and who else watches.
+        bob.wait_for(lambda s: "attached to the" in s and "(watching: alice)" in s, timeout=5)
         assert not any("● down" in s or "in use by another process" in s for s in screens)
         owner = announcement(env)
         pids_before = set(marked_pids(marker))

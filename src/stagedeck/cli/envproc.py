@@ -170,6 +170,7 @@ def cockpit_on_environment(
             return await ensure(recipe, user=user, proc=start, db=db)
 
         engine = MirrorEngine(recipe, connector)
+        engine.announce_attach = conn is not None
         return await run_cockpit_async(recipe, **{**options, "watch_recipe": False}, engine=engine)
 
     try:

@@ -95,6 +95,8 @@ class MirrorEngine(Engine):
         self.lost_lines = 0
         """Log lines the environment process skipped for us because we were slow."""
         self.on_gone: Callable[[str], None] = lambda why: None
+        self.announce_attach = False
+        """Say so when attaching (to an environment someone else started)."""
         self._lost_noticed = 0.0
 
     # ------------------------------------------------------------------ lifecycle
@@ -121,6 +123,9 @@ class MirrorEngine(Engine):
         self.conn = conn
         self.gone = False
         self._apply_hello(conn.hello)
+        if self.announce_attach:
+            others = ", ".join(self.watching()) or "nobody else"
+            self.bus.publish(Notice(f"attached to the {self.describe_source} (watching: {others})"))
         conn.on_message = self._on_message
         conn.on_closed = self._on_closed
         conn.start()
