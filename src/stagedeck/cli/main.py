@@ -21,6 +21,7 @@ from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_pro
 from stagedeck.cli.envproc import add_commands as add_envproc_commands
 from stagedeck.cli.envproc import cmd_up
 from stagedeck.cli.records import register
+from stagedeck.cli.traces import register as register_traces
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.store import StoreError
 
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     action_options(p)
 
     register(add)
+    register_traces(add)
 
     p = add("check", cmd_check, "validate a recipe and summarise it")
     p.add_argument("recipe")

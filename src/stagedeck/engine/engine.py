@@ -19,13 +19,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stagedeck.engine.clock import wall
 from stagedeck.engine.events import (
     Event,
     EventBus,
     Health,
+    Notice,
     ProcState,
     ServiceStatus,
     StatusChanged,
@@ -40,6 +41,11 @@ from stagedeck.recipe.model import Recipe, Service
 from stagedeck.recipe.secrets import install_masker
 from stagedeck.targets import make_target
 from stagedeck.targets.base import Target
+
+if TYPE_CHECKING:
+    from stagedeck.traces.otlp_logs import LogRecord
+    from stagedeck.traces.receiver import OtlpReceiver
+    from stagedeck.traces.store import TraceStore
 
 log = logging.getLogger("stagedeck.engine")
 T = TypeVar("T")
@@ -101,6 +107,14 @@ class Engine:
         self._background: set[asyncio.Task[Any]] = set()
         self._client: Any = None
         """An ``httpx.AsyncClient`` once started."""
+        self.traces: TraceStore | None = None
+        """Recent traces, when the recipe has a ``[traces]`` section."""
+        self.otlp: OtlpReceiver | None = None
+        """The OTLP receiver feeding :attr:`traces`, once listening."""
+        if recipe.traces is not None:
+            from stagedeck.traces.store import TraceStore
+
+            self.traces = TraceStore(recipe.traces.max_traces, recipe.traces.max_spans)
         factory = target_factory or (lambda r, e: make_target(r, e, attach=attach))
         self.target: Target = factory(recipe, self)
         self._apply_services(recipe)
@@ -142,6 +156,7 @@ class Engine:
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
             headers={"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"},
         )
+        await self.start_traces()
         try:
             await self.target.open()
         except Exception as exc:  # the cockpit keeps running, disconnected
@@ -153,6 +168,65 @@ class Engine:
             from stagedeck.engine.actions import bring_up as plan
 
             self.spawn(plan(self))
+
+    async def start_traces(self) -> None:
+        """Listen for OTLP spans before the services start (they send from their first request)."""
+        config = self.recipe.traces
+        if config is None or self.traces is None or self.otlp is not None:
+            return
+        from stagedeck.traces.receiver import OtlpReceiver
+
+        receiver = OtlpReceiver(
+            self.traces,
+            config.host,
+            config.port,
+            max_body=config.max_body,
+            on_logs=self._otlp_logs,
+        )
+        try:
+            await receiver.start()
+        except OSError as exc:
+            self.bus.publish(
+                Notice(
+                    f"traces: cannot listen on {config.host}:{config.port}: "
+                    f"{exc.strerror or exc} (set another port in [traces])",
+                    "warning",
+                )
+            )
+            return
+        self.otlp = receiver
+
+    def _otlp_logs(self, records: list[LogRecord]) -> None:
+        """Log records sent over OTLP join the service's log (recipe services only: a
+        sender must not be able to create rings by naming services)."""
+        services = self.recipe.services
+        for record in records:
+            if record.service in services:
+                self.logs.append(record.service, record.line(), "otlp", record.ts)
+
+    async def _retrace(self, recipe: Recipe) -> None:
+        """A reload changed ``[traces]``: listen where it now says, keep what is held."""
+        if self.otlp is not None:
+            await self.otlp.close()
+            self.otlp = None
+        config = recipe.traces
+        if config is None:
+            self.traces = None
+            return
+        if self.traces is None:
+            from stagedeck.traces.store import TraceStore
+
+            self.traces = TraceStore(config.max_traces, config.max_spans)
+        else:
+            self.traces.max_traces, self.traces.max_spans = config.max_traces, config.max_spans
+        await self.start_traces()
+        self.bus.publish(
+            Notice(
+                f"traces: now received at {config.endpoint}; services started before "
+                "the change send to the old address until they are redeployed",
+                "information",
+            )
+        )
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run a background coroutine that the engine cancels on stop."""
@@ -167,6 +241,9 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._probe_tasks.values(), *self._background, return_exceptions=True)
         self._probe_tasks.clear()
+        if self.otlp is not None:
+            await self.otlp.close()
+            self.otlp = None
         try:
             await self.target.close(stop_services=True)
         finally:
@@ -439,6 +516,8 @@ class Engine:
         install_masker(self.logs, recipe)
         await asyncio.gather(*(self._retire_service(old.services[n]) for n in outcome.removed))
         self.recipe = recipe
+        if recipe.traces != old.traces:
+            await self._retrace(recipe)
         self.target.update_recipe(recipe)
         for name in outcome.removed:
             for table in (self.statuses, self.latency, self._trackers):

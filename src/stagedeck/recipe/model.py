@@ -192,6 +192,31 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class Traces:
+    """The ``[traces]`` section: where stagedeck receives OTLP spans, and how many it keeps."""
+
+    port: int = 4318
+    host: str = "127.0.0.1"
+    """Address to listen on; ``0.0.0.0`` lets containers reach it (see ``container_endpoint``)."""
+    max_traces: int = 2_000
+    max_spans: int = 50_000
+    """Spans kept in all; past either cap the oldest traces are dropped (and counted)."""
+    max_body: int = 4_000_000
+    """Largest export request accepted, in bytes (after gunzip); larger ones get 413."""
+    container_endpoint: str = ""
+    """The OTLP endpoint as a container sees it (default ``http://host.docker.internal:PORT``)."""
+
+    @property
+    def endpoint(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def endpoint_for_containers(self) -> str:
+        return self.container_endpoint or f"http://host.docker.internal:{self.port}"
+
+
+@dataclass(frozen=True)
 class Recipe:
     path: Path
     environment: Environment
@@ -204,6 +229,8 @@ class Recipe:
     """Secret values (never shown: pass text through :meth:`mask`)."""
     auto_ports: bool = False
     """Loaded with free ports instead of the written ones (a reload loads the same way)."""
+    traces: Traces | None = None
+    """Where spans are received; None when the recipe has no ``[traces]`` section."""
 
     @property
     def name(self) -> str:
@@ -382,7 +409,15 @@ SUITE_KEYS: dict[str, Check] = {
     "junit": _is_str,
     "secrets": _is_str_list,
 }
-TOP_KEYS = ("include", "environment", "secrets", "services", "seeds", "suites")
+TRACES_KEYS: dict[str, Check] = {
+    "port": _is_port,
+    "host": _is_str,
+    "max_traces": _is_positive_int,
+    "max_spans": _is_positive_int,
+    "max_body": _is_positive_int,
+    "container_endpoint": _is_str,
+}
+TOP_KEYS = ("include", "environment", "secrets", "services", "seeds", "suites", "traces")
 REQUIRED: dict[str, tuple[str, ...]] = {"seeds": ("service", "command"), "suites": ("command",)}
 
 
@@ -896,6 +931,8 @@ class _Loader:
             if (suite := self.suite(name, table, services, facts)) is not None
         }
 
+        traces = self.traces(data, taken) if "traces" in data else None
+
         if self.problems:
             order = {source.path: i for i, source in reversed(list(enumerate(self.sources)))}
             self.problems.sort(key=lambda p: (order.get(p.file, 0), p.line or 0))
@@ -909,6 +946,36 @@ class _Loader:
             sources=tuple(dict.fromkeys(source.path for source in self.sources)),
             secrets=frozenset(self.secrets),
             auto_ports=self.auto_ports,
+            traces=traces,
+        )
+
+    def traces(self, data: dict[str, Any], taken: set[int]) -> Traces:
+        raw = self.check_table(("traces",), data["traces"], TRACES_KEYS)
+        host = raw.get("host", "127.0.0.1")
+        port = raw.get("port", 4318)
+        if port == "auto" or self.auto_ports:
+            before = self.previous.traces if self.previous else None
+            port = before.port if before and before.host == host else _free_port(host, taken)
+        if port in taken:
+            self.problem(
+                ("traces", "port"),
+                f"port {port} is also a service's port",
+                "give the traces receiver a port of its own (4318 is OTLP/HTTP's)",
+            )
+        endpoint = raw.get("container_endpoint", "")
+        if endpoint and not endpoint.startswith(("http://", "https://")):
+            self.problem(
+                ("traces", "container_endpoint"),
+                "must be an http:// URL",
+                'like "http://host.docker.internal:4318"',
+            )
+        return Traces(
+            port=int(port),
+            host=host,
+            max_traces=int(raw.get("max_traces", 2_000)),
+            max_spans=int(raw.get("max_spans", 50_000)),
+            max_body=int(raw.get("max_body", 4_000_000)),
+            container_endpoint=endpoint.rstrip("/"),
         )
 
     def previous_port(self, name: str, host: str) -> int | None:

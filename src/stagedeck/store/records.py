@@ -145,7 +145,7 @@ class ContextItem:
 
     service: str
     kind: str
-    """'health' or 'log'."""
+    """'health', 'log' or 'trace' (a trace's summary and what it blames)."""
     at: float
     content: str | Mapping[str, Any] | list[Any]
 

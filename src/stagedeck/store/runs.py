@@ -152,8 +152,10 @@ class Runs(Connection):
         """Keep what services did during a failed test; bounded. Returns items stored."""
         rows = []
         for item in items:
-            if item.kind not in ("health", "log"):
-                raise ValueError(f"context kind must be 'health' or 'log', not {item.kind!r}")
+            if item.kind not in ("health", "log", "trace"):
+                raise ValueError(
+                    f"context kind must be 'health', 'log' or 'trace', not {item.kind!r}"
+                )
             if isinstance(item.content, str):
                 content_type, content = "text", item.content
             else:

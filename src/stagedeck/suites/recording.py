@@ -21,6 +21,7 @@ from stagedeck.store import ContextItem, Store, StoreError, TestResult
 from stagedeck.store.signature import failure_signature
 from stagedeck.suites.junit import Case
 from stagedeck.suites.runner import SuiteProgress, SuiteRunner, SuiteState
+from stagedeck.traces.evidence import trace_service, traces_of_test
 
 if TYPE_CHECKING:
     from stagedeck.engine.engine import Engine
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 CONTEXT_MARGIN = 2.0
 """Seconds before and after a test's window that still count: causes precede effects."""
 LOG_LINES_PER_SERVICE = 50
+SPAN_GRACE = 1.0
+"""Seconds a finished suite's failures wait for their last spans (see OTEL_BSP_SCHEDULE_DELAY)."""
 
 
 def collect_context(engine: Engine, start: float, end: float) -> list[ContextItem]:
@@ -163,12 +166,24 @@ class RunRecorder:
         ids = await self._store(lambda: store.add_test_results(sid, results))
         if not isinstance(ids, list):
             return
+        if self.engine.recipe.traces is not None and any(
+            r.outcome in ("failed", "error") for r in results
+        ):
+            # Services send spans in batches (0.5 s with the OTEL_* variables we give them):
+            # let the last requests' spans arrive before the failures' traces are read.
+            await asyncio.sleep(SPAN_GRACE)
         for result_id, result in zip(ids, results, strict=True):
             if result.outcome not in ("failed", "error"):
                 continue
             start = result.started or progress.started
             end = result.ended or progress.finished
             items = collect_context(self.engine, start, end)
+            # The test's failing and slowest traces first: the store keeps a bounded number.
+            traced = await traces_of_test(self.engine, result.test_id, (start, end))
+            items = [
+                ContextItem(trace_service(t), "trace", float(t.get("start") or start), t)
+                for t in traced
+            ] + items
             await self._store(partial(store.add_failure_context, result_id, items))
 
     async def finish(self) -> RunRecord:

@@ -24,6 +24,7 @@ from stagedeck.store import (
     SuiteRun,
     TestResult,
 )
+from stagedeck.traces.evidence import describe as describe_trace
 
 FORMATS = ("md", "html", "junit")
 
@@ -117,7 +118,10 @@ def _stamp(ts: float | None) -> str:
 def _context_lines(items: list[ContextItem]) -> list[str]:
     lines = []
     for item in sorted(items, key=lambda c: c.at):
-        if item.kind == "log":
+        if item.kind == "trace" and isinstance(item.content, dict):
+            clock = time.strftime("%H:%M:%S", time.localtime(item.at))
+            lines.append(f"{clock} {describe_trace(item.content)}")
+        elif item.kind == "log":
             clock = time.strftime("%H:%M:%S", time.localtime(item.at))
             lines.append(f"{clock} {item.service}: {item.content}")
         elif isinstance(item.content, dict):

@@ -106,9 +106,10 @@ class StagedeckApp(App[int]):
         Binding("4", "view('charts')", "Charts", show=False, id="view.charts"),
         Binding("5", "view('suites')", "Suites", show=False, id="view.suites"),
         Binding("6", "view('activity')", "Activity", show=False, id="view.activity"),
+        Binding("7", "view('traces')", "Traces", show=False, id="view.traces"),
     ]
 
-    VIEWS = ("overview", "logs", "graph", "charts", "suites", "activity")
+    VIEWS = ("overview", "logs", "graph", "charts", "suites", "activity", "traces")
     """Each view is a Textual mode with its own screen stack, so switching keeps state."""
 
     def __init__(
@@ -212,6 +213,7 @@ class StagedeckApp(App[int]):
         self.add_mode("logs", lambda: _screens().LogsScreen(engine))
         self.add_mode("suites", lambda: _screens().SuitesScreen(self))
         self.add_mode("activity", lambda: _screens().ActivityScreen(self))
+        self.add_mode("traces", lambda: _screens().TracesScreen(engine))
         self.switch_mode("overview")
         if self.shared is not None:
             self.shared.start()
@@ -404,6 +406,23 @@ class StagedeckApp(App[int]):
         if isinstance(screen, _screens().LogsScreen):
             screen.show_service(service)
 
+    async def open_trace(self, trace_id: str) -> bool:
+        """Show one trace's waterfall over the traces view; False if it is not held."""
+        store = self.engine.traces
+        trace = store.get(trace_id) if store is not None else None
+        if trace is None:
+            return False
+        await self.switch_mode("traces")
+        await self.push_screen(_screens().WaterfallScreen(self.engine, trace))
+        return True
+
+    async def open_logs_for_span(self, service: str, rid: str, trace_id: str, at: float) -> None:
+        """The log lines of ``service`` for the request a span belongs to, at the span's time."""
+        await self.switch_mode("logs")
+        screen = self.screen
+        if isinstance(screen, _screens().LogsScreen):
+            screen.show_span(service, rid, trace_id, at)
+
     def current_keys(self) -> dict[str, str]:
         """Binding id → key in force now (after the user's remaps), for the help screen."""
         return dict(self.config.keys)
@@ -503,6 +522,8 @@ def all_binding_ids() -> set[str]:
         screens.SuitesScreen,
         screens.ActivityScreen,
         screens.GraphScreen,
+        screens.TracesScreen,
+        screens.WaterfallScreen,
         ConfirmScreen,
         HelpScreen,
         ChartsPanel,
@@ -528,12 +549,15 @@ def _screens() -> Any:
     from stagedeck.tui.screens.graph import GraphScreen
     from stagedeck.tui.screens.logs import LogsScreen
     from stagedeck.tui.screens.suites import SuitesScreen
+    from stagedeck.tui.screens.traces import TracesScreen, WaterfallScreen
 
     return SimpleNamespace(
         ActivityScreen=ActivityScreen,
         GraphScreen=GraphScreen,
         LogsScreen=LogsScreen,
         SuitesScreen=SuitesScreen,
+        TracesScreen=TracesScreen,
+        WaterfallScreen=WaterfallScreen,
     )
 
 

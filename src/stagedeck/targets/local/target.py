@@ -21,6 +21,7 @@ from stagedeck.engine.events import ProcState
 from stagedeck.recipe.model import Recipe, Service
 from stagedeck.targets.base import ExecResult, Target, TargetError, TargetSink
 from stagedeck.targets.local.pipes import open_pipe, read_pipe, read_stream
+from stagedeck.traces.env import otel_env
 
 STOP_GRACE_SECONDS = 5.0
 
@@ -108,6 +109,7 @@ class LocalTarget(Target):
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "STAGEDECK_SERVICE": service.name}
         if service.port:
             env["PORT"] = str(service.port)
+        env.update(otel_env(self.recipe, service.name))
         env.update(service.env)
         self.sink.process_state(service.name, ProcState.STARTING)
         out_read, out_write = open_pipe()
