@@ -50,15 +50,31 @@ class StartFailed(Exception):
     """The environment process we started exited before it listened."""
 
 
+TRACES_PORT = "[traces]"
+"""The key of the traces receiver's port among a recipe's ports (it is no service)."""
+
+
+def ports_of(recipe: Recipe) -> dict[str, int]:
+    """Every port the recipe's environment listens on: its services' and its receiver's."""
+    ports = {n: s.port for n, s in recipe.services.items() if s.port}
+    if recipe.traces is not None:
+        ports[TRACES_PORT] = recipe.traces.port
+    return ports
+
+
 def recipe_with_ports(recipe: Recipe, ports: dict[str, int]) -> Recipe:
-    """``recipe`` reloaded so its services have ``ports`` (an environment's free ports)."""
-    mine = {n: s.port for n, s in recipe.services.items() if s.port}
+    """``recipe`` reloaded so its services (and traces receiver) have ``ports``: an
+    environment's free ports, so that a viewer's suites talk to the same services."""
+    mine = ports_of(recipe)
     if not ports or mine == {n: p for n, p in ports.items() if n in mine}:
         return recipe
     services = {
         n: dataclasses.replace(s, port=ports.get(n, s.port)) for n, s in recipe.services.items()
     }
-    previous = dataclasses.replace(recipe, services=services)
+    traces = recipe.traces
+    if traces is not None and TRACES_PORT in ports:
+        traces = dataclasses.replace(traces, port=ports[TRACES_PORT])
+    previous = dataclasses.replace(recipe, services=services, traces=traces)
     return load_recipe(recipe.path, auto_ports=True, previous=previous)
 
 
@@ -214,7 +230,7 @@ def spawn(recipe: Recipe, *, ephemeral: bool, db: str | None = None) -> subproce
         argv.append("--ephemeral")
     if recipe.auto_ports:
         argv.append("--free-ports")
-        ports = ",".join(f"{n}={s.port}" for n, s in recipe.services.items() if s.port)
+        ports = ",".join(f"{n}={p}" for n, p in ports_of(recipe).items())
         if ports:
             argv += ["--ports", ports]
     if db:

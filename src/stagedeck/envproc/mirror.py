@@ -199,6 +199,9 @@ class MirrorEngine(Engine):
                 Transition(float(at), str(service), ProcState(state), Health(health), str(reason))
             )
         self._logs(hello.get("logs") or [], hello.get("counts") or {})
+        if self.traces is not None:
+            self.traces.clear()
+        self._spans(hello.get("spans") or [])
         self._latency(hello.get("latency") or {})
         self.claims = dict(hello.get("claims") or {})
         self.viewers = list(hello.get("viewers") or [])
@@ -232,6 +235,8 @@ class MirrorEngine(Engine):
                 )
             self.version += 1
             self.bus.publish(StatusChanged(status, before, float(m.get("at") or time.time())))
+        elif kind == "spans":
+            self._spans(m.get("s") or [])
         elif kind == "lat":
             self._latency(m.get("s") or {})
         elif kind == "claims":
@@ -285,6 +290,10 @@ class MirrorEngine(Engine):
                 self.statuses[name] = ServiceStatus(name, since=time.time())
                 self.latency.setdefault(name, LatencyWindow())
                 self.logs.ring(name)
+        if recipe.traces is not None and self.traces is None:
+            from stagedeck.traces.store import TraceStore
+
+            self.traces = TraceStore(recipe.traces.max_traces, recipe.traces.max_spans)
         self.recipe = recipe
         self.version += 1
 
@@ -296,6 +305,17 @@ class MirrorEngine(Engine):
         for service, numbers in counts.items():
             received, dropped, errors, ceiling = (int(n) for n in numbers[:4])
             self.logs.set_counts(service, received, dropped, errors, ceiling)
+
+    def _spans(self, rows: list[list[Any]]) -> None:
+        if self.traces is None or not rows:
+            return
+        spans = []
+        for row in rows:
+            try:
+                spans.append(wire.span_from_wire(row))
+            except (TypeError, ValueError):
+                continue  # a malformed row is dropped, as the receiver drops one
+        self.traces.add(spans)
 
     def _latency(self, samples: dict[str, list[list[Any]]]) -> None:
         for name, items in samples.items():

@@ -43,6 +43,10 @@ HARD_BACKLOG = 32 * 1024 * 1024
 SNAPSHOT_LOG_LINES = 10_000
 SNAPSHOT_TRANSITIONS = 1_000
 SNAPSHOT_LATENCY = 600
+SNAPSHOT_TRACES = 300
+"""The newest traces a viewer gets on attach (the store holds more; the view shows these)."""
+PENDING_SPANS = 20_000
+"""Spans waiting for the next flush; a burst beyond it is dropped (the store still has it)."""
 STARTUP_GRACE = 30.0
 """An ephemeral environment nobody ever attached to stops after this long."""
 
@@ -120,6 +124,9 @@ class EnvServer:
         self._unsubscribe: Callable[[], None] | None = None
         self._claims: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._spans: list[Any] = []
+        """Spans received since the last flush, to forward to viewers."""
+        self._hooked_store: Any = None
         self.started = time.time()
 
     # ------------------------------------------------------------------ lifecycle
@@ -156,6 +163,7 @@ class EnvServer:
             )
         )
         self._latency_seen = {n: w.version for n, w in self.engine.latency.items()}
+        self._hook_traces()
         self._unsubscribe = self.engine.subscribe(self._on_event)
         self._flusher = asyncio.create_task(self._flush_loop(), name="envproc-flush")
         if self.idle_grace is not None:
@@ -340,12 +348,46 @@ class EnvServer:
                 for n, w in engine.latency.items()
             },
             "claims": dict(engine.claims),
+            "spans": self._trace_snapshot(),
             "viewers": [v.describe() for v in self.viewers],
             "idle_grace": self.idle_grace,
         }
 
+    def _hook_traces(self) -> None:
+        """Forward spans as the environment's trace store takes them in.
+
+        The receiver adds decoded spans to ``engine.traces``; wrapping that one
+        store's ``add`` (not the class) is the least intrusive way to see them
+        without a second copy or a change to the receiver."""
+        store = self.engine.traces
+        if store is None or store is self._hooked_store:
+            return
+        self._hooked_store = store
+        original = store.add
+        pending = self._spans
+
+        def add(spans: Any, now: float | None = None) -> Any:
+            spans = list(spans)
+            result = original(spans, now)
+            if self.viewers:
+                pending.extend(spans)
+                if len(pending) > PENDING_SPANS:
+                    del pending[: len(pending) - PENDING_SPANS]
+            return result
+
+        store.add = add  # type: ignore[method-assign]
+
+    def _trace_snapshot(self) -> list[list[Any]]:
+        store = self.engine.traces
+        if store is None:
+            return []
+        newest = store.newest()[:SNAPSHOT_TRACES]
+        return [wire.span_to_wire(span) for trace in reversed(newest) for span in trace.spans]
+
     def _ports(self) -> dict[str, int]:
-        return {n: s.port for n, s in self.engine.recipe.services.items() if s.port}
+        from stagedeck.envproc.client import ports_of
+
+        return ports_of(self.engine.recipe)
 
     def _counts(self, services: list[str]) -> dict[str, list[int]]:
         hub = self.engine.logs
@@ -364,6 +406,7 @@ class EnvServer:
         elif isinstance(event, RecipeReloaded):
             # "auto" ports of new services are ours: viewers must not pick their own.
             message["ports"] = self._ports()
+            self._hook_traces()  # a reload may have made a new trace store
         self._broadcast(wire.dumps(message))
 
     def _broadcast(self, data: bytes) -> None:
@@ -404,16 +447,24 @@ class EnvServer:
                 samples[name] = [[round(a, 3), round(ms, 2), ok] for a, ms, ok in fresh]
         if samples and self.viewers:
             self._broadcast(wire.dumps({"t": "lat", "s": samples}))
+        if self._spans:
+            spans = [wire.span_to_wire(span) for span in self._spans]
+            self._spans.clear()
+            if self.viewers:
+                self._send_batch(wire.dumps({"t": "spans", "s": spans}), len(spans))
         if engine.claims != self._claims:
             self._claims = dict(engine.claims)
             self._broadcast(wire.dumps({"t": "claims", "c": self._claims}))
 
     def _send_logs(self, lines: list[list[Any]], counts: dict[str, list[int]]) -> None:
-        data = wire.dumps({"t": "logs", "l": lines, "c": counts})
+        self._send_batch(wire.dumps({"t": "logs", "l": lines, "c": counts}), len(lines))
+
+    def _send_batch(self, data: bytes, items: int) -> None:
+        """A batch of log lines or spans: skipped (and counted) for a viewer too far behind."""
         for viewer in list(self.viewers):
             backlog = viewer.backlog()
             if backlog > LOG_BACKLOG:
-                viewer.lost_lines += len(lines)
+                viewer.lost_lines += items
                 continue
             try:
                 if viewer.lost_lines:

@@ -131,3 +131,42 @@ def event_from_wire(d: dict[str, Any]) -> Event | None:
     if kind == "reloaded":
         return RecipeReloaded(tuple(_text(p) for p in d.get("problems") or ()), d["at"])
     return None
+
+
+def span_to_wire(span: Any) -> list[Any]:
+    """A :class:`~stagedeck.traces.model.Span` as a compact list."""
+    return [
+        span.trace_id,
+        span.span_id,
+        span.parent_id,
+        span.name,
+        span.service,
+        span.kind,
+        span.start,
+        span.end,
+        span.error,
+        span.status_message,
+        [list(pair) for pair in span.attributes],
+    ]
+
+
+def span_from_wire(row: list[Any]) -> Any:
+    """Back to a Span, through the traces' own gate (the sender may be another user)."""
+    from stagedeck.traces.model import MAX_ATTRIBUTES, Span, shared
+
+    (trace_id, span_id, parent_id, name, service, kind, start, end, error, message, attrs) = row
+    return Span(
+        trace_id=shared(str(trace_id), 64),
+        span_id=shared(str(span_id), 64),
+        parent_id=shared(str(parent_id or ""), 64),
+        name=shared(str(name)),
+        service=shared(str(service)),
+        kind=shared(str(kind), 32),
+        start=float(start),
+        end=float(end),
+        error=bool(error),
+        status_message=shared(str(message or "")),
+        attributes=tuple(
+            (shared(str(k), 100), shared(str(v))) for k, v in list(attrs)[:MAX_ATTRIBUTES]
+        ),
+    )
