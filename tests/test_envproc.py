@@ -363,3 +363,47 @@ def test_an_announcement_is_believed_only_from_its_own_account(tmp_path: Path) -
         Announcement(key, "x", str(recipe.path), os.getpid(), os.getuid() + 4242, "eve", str(sock))
     )
     assert read_announcement(key) is None
+
+
+@pytest.mark.usefixtures("isolated")
+async def test_spans_reach_every_viewer_held_and_new(tmp_path: Path) -> None:
+    import secrets
+
+    import httpx
+
+    from support.traces import export_json, span_json
+
+    recipe = make_recipe(tmp_path)
+    recipe.path.write_text(recipe.path.read_text() + '\n[traces]\nport = "auto"\n')
+    recipe = load_recipe(recipe.path)
+    async with serve(recipe, tmp_path) as (engine, _server):
+        assert engine.otlp is not None and engine.traces is not None
+        endpoint = engine.otlp.endpoint
+
+        async def send(trace_id: str, name: str) -> None:
+            async with httpx.AsyncClient() as client:
+                answer = await client.post(
+                    endpoint + "/v1/traces",
+                    content=export_json({"api": [span_json(name, trace_id=trace_id)]}),
+                    headers={"Content-Type": "application/json"},
+                )
+            assert answer.status_code == 200
+
+        before, after = secrets.token_hex(16), secrets.token_hex(16)
+        await send(before, "GET /before \x1b[31mred")
+        # Bob loads the recipe himself: its "auto" port is not the environment's.
+        bobs = load_recipe(recipe.path)
+        assert bobs.traces is not None and engine.recipe.traces is not None
+        assert bobs.traces.port != engine.recipe.traces.port
+        viewer = await mirror_of(bobs, "bob")
+        try:
+            assert viewer.traces is not None and viewer.otlp is None  # it receives nothing
+            held = viewer.traces.get(before)
+            assert held is not None and held.services() == ["api"]
+            assert "\x1b" not in held.spans[0].name
+            await send(after, "GET /after")
+            assert await wait_until(lambda: viewer.traces.get(after) is not None, 5)  # type: ignore[union-attr]
+            # The suites a viewer runs send their spans where the environment listens.
+            assert viewer.recipe.traces == engine.recipe.traces
+        finally:
+            await viewer.stop()
