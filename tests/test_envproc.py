@@ -27,7 +27,7 @@ from stagedeck.envproc.mirror import MirrorEngine, wait_until
 from stagedeck.envproc.paths import env_key, pids_file, socket_path
 from stagedeck.envproc.requests import Caller
 from stagedeck.envproc.server import LOG_BACKLOG
-from stagedeck.policy import ReadOnly
+from stagedeck.operations import ReadOnly
 from stagedeck.recipe.model import Recipe, load_recipe
 from stagedeck.store import Store
 from support.envproc import isolated_env, mirror_of, serve

@@ -12,7 +12,7 @@ from stagedeck.envproc.mirror import MirrorEngine
 from stagedeck.envproc.paths import env_key, sharing_of, socket_path
 from stagedeck.envproc.requests import Actions
 from stagedeck.envproc.server import EnvServer
-from stagedeck.policy import ReadOnly
+from stagedeck.operations import ReadOnly
 from stagedeck.recipe.model import Recipe
 from stagedeck.store import Store
 

@@ -20,20 +20,27 @@ def main() -> int:
     # Everything the commands import lazily, while the interpreter's files are readable.
     import argparse  # noqa: F401
     import asyncio  # noqa: F401
+    import concurrent.futures.thread  # noqa: F401
     import json  # noqa: F401
+    import secrets  # noqa: F401
 
     import httpx  # noqa: F401
+    import sqlite_utils  # noqa: F401
 
     import stagedeck.cli.actions
     import stagedeck.cli.check
     import stagedeck.cli.envproc
     import stagedeck.cli.headless
+    import stagedeck.cli.operate
     import stagedeck.config.userconfig
     import stagedeck.engine.actions
     import stagedeck.engine.seeding
     import stagedeck.envproc.client
     import stagedeck.envproc.daemon
     import stagedeck.envproc.mirror
+    import stagedeck.envproc.remote
+    import stagedeck.operations.requests
+    import stagedeck.store
     import stagedeck.store.identity  # noqa: F401
     from stagedeck.cli.main import main as stagedeck_main
 

@@ -99,35 +99,57 @@ def run_attached(
     return alone() if code is None else code
 
 
-async def request_printing(
-    engine: MirrorEngine,
-    action: str,
-    args: dict[str, Any],
-    *,
-    forced: bool = False,
-    json_out: bool = False,
+def remote_operations(engine: MirrorEngine, args: argparse.Namespace) -> Any:
+    """The operations layer on a mirror: reviewed here, performed by the environment process."""
+    from stagedeck.cli.operate import open_store, read_only_mode
+    from stagedeck.envproc.remote import RemoteOperations
+
+    return RemoteOperations(
+        engine,
+        user=user_of(args),
+        read_only=read_only_mode(args, engine.recipe),
+        store=open_store(args, required=False),
+    )
+
+
+def act_on_environment(
+    recipe: Recipe,
+    args: argparse.Namespace,
+    build: Callable[[Any], Any],
+    alone: Callable[[], int],
 ) -> int:
-    """Ask the environment process to act; print its progress as the plan runs.
+    """A mutating command: on the running environment process if there is one, else ``alone``.
 
-    Under ``--json`` (``json_out``) all of it goes to stderr: stdout is for JSON."""
+    The same review and questions as on its own (``cli.operate``); the environment
+    process performs it, checks the rules again and writes the one audit entry."""
+    from stagedeck.cli.operate import prepare
     from stagedeck.engine.events import ActionProgress, Event
+    from stagedeck.operations import Refused
 
-    out = sys.stderr if json_out else sys.stdout
+    async def attached(engine: MirrorEngine) -> int:
+        ops = remote_operations(engine, args)
+        prepared = await prepare(ops, build, args)
+        if isinstance(prepared, int):
+            return prepared
+        request, decision = prepared
 
-    def progress(event: Event) -> None:
-        if isinstance(event, ActionProgress):
-            detail = f"  {event.detail}" if event.detail else ""
-            print(f"{event.action}: {event.step:<12} {event.state}{detail}", file=out, flush=True)
+        def progress(event: Event) -> None:
+            if isinstance(event, ActionProgress) and event.action == request.action:
+                detail = f"  {event.detail}" if event.detail else ""
+                print(f"{event.action}: {event.step:<12} {event.state}{detail}", flush=True)
 
-    unsubscribe = engine.subscribe(progress)
-    try:
-        outcome = await engine.request(action, args, forced=forced)
-    finally:
-        unsubscribe()
-    print(outcome.describe(), file=out if outcome.ok else sys.stderr)
-    if outcome.audit_id is not None:
-        print(f"(audit #{outcome.audit_id}, by the environment process)", file=sys.stderr)
-    return EXIT_OK if outcome.ok else EXIT_FAILED
+        engine.subscribe(progress)
+        try:
+            result = await ops.perform(request, decision)
+        except Refused as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_FAILED
+        print(result.detail)
+        if result.audit_id is not None:
+            say(f"audit #{result.audit_id}, written by the environment process")
+        return EXIT_OK if result.ok else EXIT_FAILED
+
+    return run_attached(recipe, args, attached, alone)
 
 
 def cockpit_on_environment(
@@ -207,7 +229,7 @@ def headless_on_environment(
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the environment process (background by default), or say where it runs."""
-    from stagedeck.cli.actions import read_only_mode
+    from stagedeck.cli.operate import read_only_mode
     from stagedeck.envproc.client import NoAccess, StartFailed, connect, spawn
 
     recipe = load_recipe_arg(args.recipe, args)

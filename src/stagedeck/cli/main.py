@@ -20,8 +20,10 @@ from stagedeck.cli.cockpit import cmd_demo, cmd_docker, cmd_k8s, cmd_open
 from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
 from stagedeck.cli.envproc import add_commands as add_envproc_commands
 from stagedeck.cli.envproc import cmd_up
+from stagedeck.cli.fault import register as register_fault
 from stagedeck.cli.records import register
 from stagedeck.cli.traces import register as register_traces
+from stagedeck.cli.why import register as register_why
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.store import StoreError
 
@@ -88,11 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe")
     cockpit_options(p)
 
+    def force_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="act despite someone else's lease (recorded in the audit log)",
+        )
+
     def action_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
         p.add_argument("--read-only", action="store_true", help="refuse every mutating action")
-        p.add_argument("--force", action="store_true", help="act despite someone else's lease")
-        p.add_argument("--user", help="who you are (default: $USER)")
+        force_option(p)
+        p.add_argument(
+            "--db", help="the shared SQLite file (default: $STAGEDECK_DB or XDG data dir)"
+        )
+        p.add_argument("--user", help="who you are to the people you share with (default: $USER)")
         standalone_option(p)
 
     p = add(
@@ -106,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--foreground", action="store_true", help="run it here, printing every state change"
     )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    force_option(p)
     add_envproc_commands(add)
 
     p = add("redeploy", cmd_redeploy, "restart one service and wait until it is healthy")
@@ -121,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     register(add)
     register_traces(add)
+    register_why(add)
+    register_fault(add)
 
     p = add("check", cmd_check, "validate a recipe and summarise it")
     p.add_argument("recipe")

@@ -35,7 +35,7 @@ from stagedeck.envproc.paths import (
 )
 from stagedeck.envproc.requests import Actions
 from stagedeck.envproc.server import EnvServer
-from stagedeck.policy import ReadOnly
+from stagedeck.operations import ReadOnly
 from stagedeck.recipe.model import Recipe, load_recipe
 
 log = logging.getLogger("stagedeck.envproc")
@@ -192,6 +192,7 @@ async def serve(
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         try:
+            await actions.close(f"the environment process stopped: {server.stop_reason}")
             await engine.stop()
         finally:
             await server.close()

@@ -106,6 +106,8 @@ class MirrorEngine(Engine):
 
         A failure to attach or to start one is shown, not raised: the cockpit keeps
         running and says why (its banner offers to try again)."""
+        if self.conn is not None:
+            return  # attached already (a command attaches before it builds its requests)
         try:
             conn = await self._connector()
         except Exception as exc:

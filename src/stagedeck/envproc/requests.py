@@ -1,29 +1,32 @@
 """Actions that viewers ask the environment process for: its rules, its audit, once.
 
 A cockpit or a CLI command attached to an environment process does not run
-plans itself: it sends a request, and the environment process (which owns the
-services) checks the rules and records the audit entry, once, whoever asked.
-
-This is the seam for ``stagedeck.operations`` (the single home of refusals and
-audit, being built on another branch): :func:`perform` is the one function to
-route through it when it lands. Until then the rules here are the ones the
-cockpit's controller applies (read-only, busy, someone else's lease unless
-forced), so nothing changes for the user.
+plans itself (``remote.RemoteOperations``): it sends a request, and the
+environment process, which owns the services, builds the same
+:class:`~stagedeck.operations.Request` and performs it through
+:class:`~stagedeck.operations.Operations`: read-only, busy, someone else's
+lease unless forced, and the audit entry, once, in the asker's name.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stagedeck.engine.actions import ActionBusy, PlanOutcome, bring_up, redeploy, redeploy_all
 from stagedeck.engine.engine import Engine
-from stagedeck.engine.seeding import ReseedOutcome, reseed
-from stagedeck.policy import ReadOnly
+from stagedeck.operations import (
+    Decision,
+    NotConfirmed,
+    Operations,
+    ReadOnly,
+    Refused,
+    Request,
+    requests,
+)
 from stagedeck.store import Store, StoreError
 
 log = logging.getLogger("stagedeck.envproc")
@@ -82,6 +85,8 @@ class Actions:
         self._store_tried = False
         self.read_only = read_only
         self._on_down = on_down
+        self._ops: dict[tuple[str, str, str], Operations] = {}
+        """One Operations per asker (name, account, access): its faults and its audit."""
 
     async def store(self) -> Store | None:
         if not self._store_tried:
@@ -92,114 +97,77 @@ class Actions:
                 log.warning("no audit: %s", exc)
         return self._store
 
-    def services_of(self, action: str, args: dict[str, Any]) -> list[str]:
-        engine = self.engine
+    def ops_for(self, caller: Caller) -> Operations:
+        key = (caller.user, caller.account, caller.access)
+        ops = self._ops.get(key)
+        if ops is None:
+            read_only = self.read_only
+            if not read_only and caller.access != "read-write":
+                read_only = ReadOnly(f"read-only access for {caller.account} (a group share)")
+            ops = self._ops[key] = Operations(
+                self.engine, user=caller.user, read_only=read_only, store=lambda: self._store
+            )
+        return ops
+
+    def build(self, ops: Operations, action: str, args: dict[str, Any], caller: Caller) -> Request:
+        """The same request the asker built, built again here (raises ValueError)."""
         if action == "redeploy":
             name = str(args.get("service") or "")
-            deps = engine.graph.dependents(name) if args.get("with_dependents") else []
-            return [name, *deps]
+            return requests.redeploy(ops, name, with_dependents=bool(args.get("with_dependents")))
+        if action == "redeploy all":
+            return requests.redeploy_all(ops)
+        if action == "bring-up":
+            return requests.bring_up(ops)
         if action == "reseed":
-            seeds = engine.recipe.seeds
-            return sorted({s.service for s in seeds.values()})
-        return list(engine.graph.nodes)
+            seeds = [str(s) for s in args.get("seeds") or []]
+            return requests.reseed(ops, seeds or None)
+        if action == "down":
+            others = caller.user
 
-    def refusal(self, action: str, args: dict[str, Any], caller: Caller) -> str | None:
-        if action not in ACTIONS:
-            return f"unknown action {action!r} (known: {', '.join(ACTIONS)})"
-        if self.read_only:
-            return self.read_only.refusal(action)
-        if caller.access != "read-write":
-            return f"{action} refused: {caller.account} has read-only access to this environment"
-        if action == "redeploy" and args.get("service") not in self.engine.recipe.services:
-            return f"no service {args.get('service')!r} in {self.engine.recipe.path}"
-        if action == "reseed" and not self.engine.recipe.seeds:
-            return "this recipe has no seeds"
-        claims = self.engine.claims
-        busy = [f"{s} ({claims[s]})" for s in self.services_of(action, args) if s in claims]
-        if busy and action != "down":
-            return f"{action} refused: already in progress on {', '.join(busy)}"
-        return None
+            async def work(_: Decision) -> str:
+                await self._on_down(others)
+                return f"environment stopped by {others}"
 
-    async def lease_refusal(self, action: str, caller: Caller) -> str | None:
-        store = await self.store()
-        if store is None:
-            return None
-        try:
-            lease = await asyncio.to_thread(store.current_lease, self.engine.recipe.name)
-        except StoreError:
-            return None
-        if lease is None or lease.owner == caller.user:
-            return None
-        return f"{action} refused: {lease.describe()}"
+            return Request(
+                "down",
+                (),
+                f"Stop the environment {self.engine.recipe.name}?",
+                "Stops the environment process and every local service it runs.",
+                "Stop",
+                work,
+            )
+        raise ValueError(f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
 
     async def perform(
         self, action: str, args: dict[str, Any], caller: Caller, *, forced: bool = False
     ) -> Reply:
-        """Check the rules, audit the start, run the plan, audit how it ended."""
+        """Build the request again and perform it under the operations layer's rules."""
+        await self.store()
         now = self.engine.clock()
-        refusal = self.refusal(action, args, caller)
-        if refusal is None and not forced:
-            refusal = await self.lease_refusal(action, caller)
-        if refusal is not None:
-            return Reply(False, "refused", refusal, now, now)
-        services = self.services_of(action, args)
-        store = await self.store()
-        audit_id: int | None = None
-        if store is not None and store.writable:
-            details = {"via": "environment process", "account": caller.account}
-            details.update({k: v for k, v in args.items() if k in ("with_dependents", "seeds")})
-            try:
-                audit_id = await asyncio.to_thread(
-                    store.audit_start,
-                    self.engine.recipe.name,
-                    caller.user,
-                    action,
-                    services,
-                    details,
-                    forced,
-                )
-            except StoreError as exc:
-                log.warning("audit not written: %s", exc)
-        reply = await self._run(action, args, caller)
-        reply.audit_id = audit_id
-        if store is not None and audit_id is not None:
-            with contextlib.suppress(StoreError):
-                await asyncio.to_thread(
-                    store.audit_finish,
-                    audit_id,
-                    reply.outcome,
-                    {"seconds": round(reply.finished - reply.started, 2), "detail": reply.detail},
-                )
-        return reply
-
-    async def _run(self, action: str, args: dict[str, Any], caller: Caller) -> Reply:
-        engine = self.engine
-        started = engine.clock()
-        outcome: PlanOutcome | ReseedOutcome
+        ops = self.ops_for(caller)
         try:
-            if action == "down":
-                await self._on_down(caller.user)
-                return Reply(True, "ok", f"stopped by {caller.user}", started, engine.clock())
-            if action == "redeploy":
-                outcome = await redeploy(
-                    engine, str(args["service"]), with_dependents=bool(args.get("with_dependents"))
-                )
-            elif action == "redeploy all":
-                outcome = await redeploy_all(engine)
-            elif action == "bring-up":
-                outcome = await bring_up(engine)
-            else:
-                seeds = args.get("seeds") or None
-                outcome = await reseed(engine, [str(s) for s in seeds] if seeds else None)
-        except ActionBusy as exc:
-            return Reply(False, "refused", str(exc), started, engine.clock())
+            request = self.build(ops, action, args, caller)
+        except ValueError as exc:
+            return Reply(False, "refused", str(exc), now, now)
+        request = dataclasses.replace(
+            request,
+            details={**request.details, "via": "environment process", "account": caller.account},
+        )
+        try:
+            result = await ops.perform(request, Decision(confirmed=True, forced=forced))
+        except (Refused, NotConfirmed) as exc:
+            return Reply(False, "refused", str(exc), now, self.engine.clock())
         except Exception as exc:
             log.exception("%s failed", action)
-            return Reply(False, "error", f"{action} failed: {exc}", started, engine.clock())
+            return Reply(False, "error", f"{action} failed: {exc}", now, self.engine.clock())
         return Reply(
-            outcome.ok,
-            "ok" if outcome.ok else "failed",
-            outcome.describe(),
-            outcome.started,
-            outcome.finished or engine.clock(),
+            result.ok, result.outcome, result.detail, now, self.engine.clock(), result.audit_id
         )
+
+    async def close(self, why: str) -> None:
+        """The environment process stops: every asker's faults are lifted."""
+        for ops in self._ops.values():
+            try:
+                await ops.close(why)
+            except Exception:
+                log.exception("closing operations failed")

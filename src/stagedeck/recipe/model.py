@@ -109,6 +109,12 @@ class Service:
     """Docker: redeploy recreates the container instead of restarting it."""
     secrets: tuple[str, ...] = ()
     """Env keys whose values are secret (masked wherever stagedeck writes them)."""
+    chaos: str = ""
+    """Path of the service's own chaos endpoint (POST {"latency_ms": .., "error_rate": ..}),
+    through which latency and error faults are injected; '' when it has none."""
+    proxy: bool = False
+    """Local: stagedeck listens on ``port`` and forwards to the service, which listens on
+    ``$PORT`` (a port stagedeck picks), so latency and dropped connections can be injected."""
 
     def process_spec(self) -> tuple[object, ...]:
         """What a running local process was started from: a change needs a restart."""
@@ -377,6 +383,8 @@ SERVICE_KEYS: dict[str, Check] = {
     "deployment": _is_str,
     "selector": _is_str_table,
     "recreate": _is_bool,
+    "chaos": _is_str,
+    "proxy": _is_bool,
     "secrets": _is_str_list,
 }
 VERIFY_KEYS: dict[str, Check] = {
@@ -992,6 +1000,7 @@ class _Loader:
     ) -> Service:
         kp = ("services", name)
         lookup = self.lookup_factory(facts, name)
+        self.check_faults(kp, raw, facts[name], env)  # before placeholders: sees {self.port}
         raw = {k: self.sub_all(kp + (k,), v, lookup) for k, v in raw.items() if k != "url"}
         command: tuple[str, ...] = ()
         if "command" in raw:
@@ -1019,7 +1028,33 @@ class _Loader:
             selector={k: str(v) for k, v in raw.get("selector", {}).items()},
             recreate=bool(raw.get("recreate", False)),
             secrets=self.env_secrets(kp, environ, raw.get("secrets", [])),
+            chaos=str(raw.get("chaos", "")),
+            proxy=bool(raw.get("proxy", False)),
         )
+
+    def check_faults(
+        self, kp: tuple[str, ...], raw: dict[str, Any], facts: dict[str, Any], env: Environment
+    ) -> None:
+        """``chaos`` is a path on the service; ``proxy`` needs a local service on a port."""
+        chaos = raw.get("chaos")
+        if isinstance(chaos, str) and chaos and not chaos.startswith("/"):
+            self.problem(kp + ("chaos",), "chaos is a path on the service", 'e.g. "/admin/chaos"')
+        if raw.get("proxy") is not True:
+            return
+        if env.target != "local":
+            self.problem(
+                kp + ("proxy",),
+                f"proxy = true works on the local target only (this is {env.target})",
+                'remove it; for containers, use the service\'s chaos endpoint (chaos = "/...")',
+            )
+        elif not facts.get("port"):
+            self.problem(kp + ("proxy",), "proxy = true needs the service's port", "add port = N")
+        elif any(p in str(raw.get("command", "")) for p in ("{self.port}", "{port}")):
+            self.problem(
+                kp + ("proxy",),
+                "with proxy = true the proxy listens on the port: the service must listen on $PORT",
+                "remove the port from the command (stagedeck sets $PORT for the service)",
+            )
 
     def health(
         self, kp: tuple[str, ...], raw: Any, env: Environment, facts: dict[str, Any]

@@ -22,6 +22,8 @@ from stagedeck.store.signature import failure_signature
 from stagedeck.suites.junit import Case
 from stagedeck.suites.runner import SuiteProgress, SuiteRunner, SuiteState
 from stagedeck.traces.evidence import trace_service, traces_of_test
+from stagedeck.triage.live import monitor_for
+from stagedeck.triage.model import FailedTest, Ranking
 
 if TYPE_CHECKING:
     from stagedeck.engine.engine import Engine
@@ -68,6 +70,27 @@ def collect_context(engine: Engine, start: float, end: float) -> list[ContextIte
     return items
 
 
+REFUSED_TEST = "(suite refused)"
+"""The test id, after ``SUITE::``, of the failure recorded for a suite that could not run."""
+
+
+def refused_result(progress: SuiteProgress) -> TestResult:
+    """A suite refused (a dependency unhealthy) or broken before any test ran is a failure
+    too: without this row ``failures`` said ``[]`` for a run where nothing was tested."""
+    test_id = f"{progress.suite}::{REFUSED_TEST}"
+    message = progress.detail or progress.state.value
+    at = progress.finished or progress.started or None
+    return TestResult(
+        test_id=test_id,
+        outcome="error",
+        name=REFUSED_TEST,
+        message=message,
+        started=progress.started or at,
+        ended=at,
+        signature=failure_signature(test_id, message),
+    )
+
+
 def to_result(case: Case, window: tuple[float, float] | None) -> TestResult:
     signature = (
         failure_signature(case.test_id, case.message)
@@ -93,10 +116,17 @@ class RunRecord:
     suites: list[SuiteProgress] = field(default_factory=list)
     suite_run_ids: dict[str, int] = field(default_factory=dict)
     store_problem: str = ""
+    rankings: dict[tuple[str, str], Ranking] = field(default_factory=dict)
+    """(suite, test id) → why it failed, as ranked when it failed."""
 
     @property
     def ok(self) -> bool:
         return all(p.state is SuiteState.PASSED for p in self.suites)
+
+    def describe(self) -> str:
+        """One line for the audit log: each suite and how it ended."""
+        run = f"run {self.run_id}: " if self.run_id is not None else ""
+        return run + ", ".join(f"{p.suite} {p.state.value}" for p in self.suites)
 
 
 class RunRecorder:
@@ -118,6 +148,7 @@ class RunRecorder:
             return None
 
     async def begin(self) -> int | None:
+        monitor_for(self.engine)  # watching from now: reseeds and changes are evidence
         store = self.store
         recipe = self.engine.recipe
         if store is not None:
@@ -144,8 +175,11 @@ class RunRecorder:
         self.record.suites.append(progress)
         store = self.store
         sid = self.record.suite_run_ids.get(progress.suite)
-        if store is None or sid is None:
-            return
+        if store is not None and sid is not None:
+            await self._update_suite_run(store, sid, progress)
+        await self._record_results(store, sid, progress)
+
+    async def _update_suite_run(self, store: Store, sid: int, progress: SuiteProgress) -> None:
         await self._store(
             lambda: store.update_suite_run(
                 sid,
@@ -162,7 +196,19 @@ class RunRecorder:
                 detail=progress.detail,
             )
         )
+
+    async def _record_results(
+        self, store: Store | None, sid: int | None, progress: SuiteProgress
+    ) -> None:
         results = [to_result(c, progress.windows.get(c.test_id)) for c in progress.cases]
+        if not results and progress.state is SuiteState.ERROR:
+            results.append(refused_result(progress))
+        rankings = [
+            await self.explain(progress, r) if r.outcome in ("failed", "error") else None
+            for r in results
+        ]
+        if store is None or sid is None:
+            return
         ids = await self._store(lambda: store.add_test_results(sid, results))
         if not isinstance(ids, list):
             return
@@ -172,7 +218,7 @@ class RunRecorder:
             # Services send spans in batches (0.5 s with the OTEL_* variables we give them):
             # let the last requests' spans arrive before the failures' traces are read.
             await asyncio.sleep(SPAN_GRACE)
-        for result_id, result in zip(ids, results, strict=True):
+        for result_id, result, ranking in zip(ids, results, rankings, strict=True):
             if result.outcome not in ("failed", "error"):
                 continue
             start = result.started or progress.started
@@ -185,6 +231,40 @@ class RunRecorder:
                 for t in traced
             ] + items
             await self._store(partial(store.add_failure_context, result_id, items))
+            if ranking is not None:
+                rows = [s.to_dict() for s in ranking.suspects]
+                await self._store(partial(store.add_failure_suspects, result_id, rows))
+
+    async def explain(self, progress: SuiteProgress, result: TestResult) -> Ranking:
+        """Rank suspects for one failed test from what the engine saw while it ran."""
+        recipe = self.engine.recipe
+        suite = recipe.suites.get(progress.suite)
+        flips, samples = 0.0, 0
+        store = self.store
+        if store is not None and result.name != REFUSED_TEST:
+            flakiness = await self._store(partial(store.flakiness, recipe.name, result.test_id))
+            if flakiness is not None:
+                flips, samples = flakiness.rate, flakiness.samples  # type: ignore[attr-defined]
+        end = result.ended or progress.finished or self.engine.clock()
+        start = result.started or progress.started or end
+        refused = result.message if result.name == REFUSED_TEST else ""
+        ranking = monitor_for(self.engine).explain(
+            FailedTest(
+                result.test_id,
+                start,
+                end,
+                result.message,
+                result.traceback,
+                suite=progress.suite,
+                outcome=result.outcome,
+                depends_on=tuple(suite.depends_on) if suite is not None else (),
+                flip_rate=flips,
+                samples=samples,
+                refused=refused,
+            )
+        )
+        self.record.rankings[(progress.suite, result.test_id)] = ranking
+        return ranking
 
     async def finish(self) -> RunRecord:
         store, run_id = self.store, self.record.run_id
@@ -197,6 +277,8 @@ class RunRecorder:
 async def wait_for_dependencies(engine: Engine, depends_on: Iterable[str]) -> str:
     """'' when every service the suite needs is healthy; otherwise why not."""
     for name in depends_on:
+        if name in engine.api_answers:
+            continue  # only its health endpoint complains; its API answers: run the suite
         svc = engine.service(name)
         ok, why = await engine.wait_healthy(name, svc.ready_timeout, give_up_when_down=True)
         if not ok:

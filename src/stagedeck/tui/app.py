@@ -27,7 +27,7 @@ from stagedeck.config.userconfig import UserConfig
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Notice, RecipeReloaded
 from stagedeck.engine.recipe_diff import ReloadOutcome
-from stagedeck.policy import ReadOnly
+from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.recipe.model import Recipe
 from stagedeck.store import default_db_path
@@ -83,6 +83,14 @@ class StagedeckApp(App[int]):
         ),
         Binding(
             "L", "lease", "Lease", tooltip="Take, renew or release the lease", id="action.lease"
+        ),
+        Binding(
+            "F",
+            "fault",
+            "Fault",
+            show=False,
+            tooltip="Inject a temporary fault into the selected service (or lift faults)",
+            id="action.fault",
         ),
         Binding(
             "X",
@@ -236,6 +244,10 @@ class StagedeckApp(App[int]):
         self._guard_resume_signal()
         self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
 
+    async def on_unmount(self) -> None:
+        # Quitting mid-action: the audit log must not say "running" forever.
+        await self.controller.ops.close()
+
     def _freeze_startup_objects(self) -> None:
         """Exempt what start-up built (modules, classes, widgets: most of the heap) from
         garbage collection. A full collection otherwise walks all of it, which took
@@ -385,6 +397,9 @@ class StagedeckApp(App[int]):
 
     def action_lease(self) -> None:
         self.controller.lease()
+
+    def action_fault(self) -> None:
+        self.controller.fault(self.selected_service())
 
     def run_suites(self, names: list[str]) -> None:
         self.controller.run_suites(names)
