@@ -407,3 +407,35 @@ async def test_spans_reach_every_viewer_held_and_new(tmp_path: Path) -> None:
             assert viewer.recipe.traces == engine.recipe.traces
         finally:
             await viewer.stop()
+
+
+@pytest.mark.usefixtures("isolated")
+async def test_a_viewer_s_fault_is_applied_and_lifted_by_the_environment_process(
+    tmp_path: Path,
+) -> None:
+    from stagedeck.envproc.remote import RemoteOperations
+    from stagedeck.operations import Decision, requests
+
+    recipe = make_recipe(tmp_path)
+    async with serve(recipe, tmp_path) as (engine, _server):
+        assert await wait_until(lambda: engine.statuses["api"].ok and not engine.claims, 15)
+        viewer = await mirror_of(recipe, "bob")
+        try:
+            store = Store.open(tmp_path / "shared.db")
+            ops = RemoteOperations(viewer, user="bob", store=store)
+            # The viewer offers what the environment's target can do, and says how.
+            request = requests.fault(ops, "api", "pause", 1.0)
+            assert "SIGSTOP" in request.touches
+            result = await ops.perform(request, Decision(confirmed=True))
+            assert result.ok, result.detail
+            assert result.value is not None and "api" in result.value.spec.label()
+            entry = store.recent_audit("envproc-test")[0]
+            assert (entry.action, entry.user) == ("fault pause", "bob")
+            # Lifted by the environment process when due; its audit entry then finishes.
+            assert await wait_until(
+                lambda: store.recent_audit("envproc-test")[0].ended is not None, 10
+            )
+            redeploy = requests.redeploy(ops, "api")
+            assert "stopped (SIGTERM, then SIGKILL) and started again" in redeploy.touches
+        finally:
+            await viewer.stop()

@@ -33,7 +33,7 @@ from stagedeck.engine.logs import sanitize
 from stagedeck.envproc import wire
 from stagedeck.envproc.client import Connection, EnvGone, recipe_with_ports
 from stagedeck.recipe.model import Recipe, Service
-from stagedeck.targets.base import ExecResult, TargetError
+from stagedeck.targets.base import ExecResult, TargetError, TargetSink
 from stagedeck.targets.local.attached import AttachedTarget
 
 GONE = "environment process gone"
@@ -44,8 +44,16 @@ class RemoteTarget(AttachedTarget):
 
     kind = "attached"
 
+    def __init__(self, recipe: Recipe, sink: TargetSink) -> None:
+        super().__init__(recipe, sink)
+        self.how: dict[str, str] = {}
+        """What a redeploy does to each service, as the environment process's target says."""
+
     async def open(self) -> None:
         return None
+
+    def describe_redeploy(self, service: Service) -> str:
+        return self.how.get(service.name, "the environment process restarts it")
 
     def _refuse(self, service: Service, what: str) -> TargetError:
         return TargetError(f"cannot {what} {service.name} here: ask the environment process")
@@ -188,6 +196,13 @@ class MirrorEngine(Engine):
                 self.recipe = adjusted
                 self.bus.publish(RecipeReloaded(at=time.time()))
         self.target.manages_processes = False
+        target = self.target
+        if isinstance(target, RemoteTarget):
+            # Its platform's name, so what a viewer offers (faults) matches what it can do.
+            target.kind = str(hello.get("target") or target.kind)
+            target.how = {
+                str(k): sanitize(str(v)) for k, v in (hello.get("redeploy_how") or {}).items()
+            }
         for raw in hello.get("statuses") or []:
             status = wire.status_from_wire(raw)
             before = self.statuses.get(status.name)

@@ -121,6 +121,15 @@ class Actions:
         if action == "reseed":
             seeds = [str(s) for s in args.get("seeds") or []]
             return requests.reseed(ops, seeds or None)
+        if action.startswith("fault "):
+            params = args.get("params") or {}
+            return requests.fault(
+                ops,
+                str(args.get("service") or ""),
+                str(args.get("kind") or ""),
+                float(args.get("duration") or 60.0),
+                {str(k): float(v) for k, v in dict(params).items()},
+            )
         if action == "down":
             others = caller.user
 
@@ -136,7 +145,7 @@ class Actions:
                 "Stop",
                 work,
             )
-        raise ValueError(f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
+        raise ValueError(f"unknown action {action!r} (known: {', '.join(ACTIONS)}, fault KIND)")
 
     async def perform(
         self, action: str, args: dict[str, Any], caller: Caller, *, forced: bool = False

@@ -334,6 +334,9 @@ class EnvServer:
             "target": engine.target.kind,
             "manages_processes": engine.target.manages_processes,
             "ports": self._ports(),
+            "redeploy_how": {
+                n: engine.target.describe_redeploy(svc) for n, svc in recipe.services.items()
+            },
             "connected": engine.connected,
             "detail": engine.connection_detail,
             "statuses": [wire.status_to_wire(s) for s in engine.statuses.values()],
