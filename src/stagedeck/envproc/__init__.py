@@ -8,6 +8,7 @@ up to date, so the views need not know whether they look at a local engine or
 at someone else's.
 
 ``paths`` finds the socket from the recipe, ``wire`` is the JSON line format,
-``server`` serves it, ``requests`` turns an attached action into the
-environment's own rules and audit, ``daemon`` is the process itself.
+``server`` serves it, ``remote`` (in a viewer) and ``requests`` (in the
+process) carry an action through the operations layer so that the
+environment's own rules and audit apply once, ``daemon`` is the process itself.
 """
