@@ -233,12 +233,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     from stagedeck.envproc.client import NoAccess, StartFailed, connect, spawn
 
     recipe = load_recipe_arg(args.recipe, args)
+    if getattr(args, "headless", False) and not getattr(args, "foreground", False):
+        return _bring_up_once(recipe, args)  # the operations layer says no, if no
     ro = read_only_mode(args, recipe)
     if ro:
         print(ro.refusal("bring-up"), file=sys.stderr)
         return EXIT_FAILED
     user = user_of(args)
-    if getattr(args, "foreground", False) or getattr(args, "headless", False):
+    if getattr(args, "foreground", False):
         return _foreground(recipe, args)
 
     async def main() -> int:
@@ -272,6 +274,24 @@ def cmd_up(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return asyncio.run(main())
+
+
+def _bring_up_once(recipe: Recipe, args: argparse.Namespace) -> int:
+    """``up --headless``: everything up (or redeployed) in order, through the operations
+    layer, then exit: on the environment process when one runs, else on our own."""
+    from stagedeck.cli.operate import act
+    from stagedeck.operations import Result, requests
+
+    local = recipe.environment.target == "local"
+
+    def after(_: Result) -> None:
+        if local:
+            print("(local services stop when this command exits; `stagedeck up` keeps them)")
+
+    def alone() -> int:
+        return asyncio.run(act(recipe, args, requests.redeploy_all, after=after))
+
+    return act_on_environment(recipe, args, requests.redeploy_all, alone)
 
 
 def _foreground(recipe: Recipe, args: argparse.Namespace) -> int:
