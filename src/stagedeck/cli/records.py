@@ -43,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stagedeck.engine.engine import Engine
     from stagedeck.suites.recording import RunRecord, run_and_record
     from stagedeck.suites.runner import SuiteProgress, SuiteRunner
+    from stagedeck.triage.live import monitor_for
 
     recipe = load_recipe_arg(args.recipe, args)
     names = args.suite or list(recipe.suites)
@@ -81,6 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
             ops = operations(engine, args, store)
+        monitor_for(engine)  # from the start: a reseed or redeploy now is evidence later
         runner = SuiteRunner(engine.recipe, workdir=workdir, on_change=show)
 
         async def run() -> RunRecord:
