@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from stagedeck.cli.common import (
     EXIT_BAD_INPUT,
@@ -70,8 +71,6 @@ def open_cockpit(recipe: Recipe, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return run_cockpit(recipe, **options)
-    from stagedeck.cli.envproc import cockpit_on_environment
-
     return cockpit_on_environment(recipe, args, options)
 
 
@@ -156,3 +155,53 @@ def cmd_docker(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     args.watch_recipe = False
     return open_cockpit(recipe, args)
+
+
+def cockpit_on_environment(
+    recipe: Recipe, args: argparse.Namespace, options: dict[str, Any]
+) -> int:
+    """The cockpit, attached: to the running environment process, or to one started now.
+
+    A local environment always runs in an environment process (started ephemeral:
+    it stops a grace period after its last viewer leaves), so a second cockpit on
+    the same recipe attaches instead of starting the services twice. Docker and
+    Kubernetes environments outlive any viewer anyway: without an environment
+    process the cockpit watches them itself, as before.
+    """
+    from stagedeck.cli.envproc import refused, say, user_of
+    from stagedeck.envproc.client import Connection, NoAccess, connect, ensure, spawn
+    from stagedeck.envproc.mirror import MirrorEngine
+    from stagedeck.tui.app import run_cockpit_async
+
+    user = user_of(args)
+    db = getattr(args, "db", None)
+
+    async def main() -> int:
+        try:
+            conn = await connect(recipe, user=user, role="cockpit")
+        except NoAccess as exc:
+            return refused(exc)
+        if conn is None and recipe.environment.target != "local":
+            say(f"no environment process for {recipe.name!r}: this cockpit watches it itself")
+            return await run_cockpit_async(recipe, **options)
+        if conn is None:
+            proc = spawn(recipe, ephemeral=True, db=db)
+            first: Any = proc
+        else:
+            first = conn
+
+        async def connector() -> Connection:
+            nonlocal first
+            start, first = first, None
+            if start is not None and not hasattr(start, "poll"):
+                return start  # type: ignore[no-any-return]
+            return await ensure(recipe, user=user, proc=start, db=db)
+
+        engine = MirrorEngine(recipe, connector)
+        engine.announce_attach = conn is not None
+        return await run_cockpit_async(recipe, **{**options, "watch_recipe": False}, engine=engine)
+
+    try:
+        return asyncio.run(main())
+    except NoAccess as exc:
+        return refused(exc)

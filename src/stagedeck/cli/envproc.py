@@ -152,55 +152,6 @@ def act_on_environment(
     return run_attached(recipe, args, attached, alone)
 
 
-def cockpit_on_environment(
-    recipe: Recipe, args: argparse.Namespace, options: dict[str, Any]
-) -> int:
-    """The cockpit, attached: to the running environment process, or to one started now.
-
-    A local environment always runs in an environment process (started ephemeral:
-    it stops a grace period after its last viewer leaves), so a second cockpit on
-    the same recipe attaches instead of starting the services twice. Docker and
-    Kubernetes environments outlive any viewer anyway: without an environment
-    process the cockpit watches them itself, as before.
-    """
-    from stagedeck.envproc.client import NoAccess, connect, ensure, spawn
-    from stagedeck.envproc.mirror import MirrorEngine
-    from stagedeck.tui.app import run_cockpit_async
-
-    user = user_of(args)
-    db = getattr(args, "db", None)
-
-    async def main() -> int:
-        try:
-            conn = await connect(recipe, user=user, role="cockpit")
-        except NoAccess as exc:
-            return refused(exc)
-        if conn is None and recipe.environment.target != "local":
-            say(f"no environment process for {recipe.name!r}: this cockpit watches it itself")
-            return await run_cockpit_async(recipe, **options)
-        if conn is None:
-            proc = spawn(recipe, ephemeral=True, db=db)
-            first: Any = proc
-        else:
-            first = conn
-
-        async def connector() -> Connection:
-            nonlocal first
-            start, first = first, None
-            if start is not None and not hasattr(start, "poll"):
-                return start  # type: ignore[no-any-return]
-            return await ensure(recipe, user=user, proc=start, db=db)
-
-        engine = MirrorEngine(recipe, connector)
-        engine.announce_attach = conn is not None
-        return await run_cockpit_async(recipe, **{**options, "watch_recipe": False}, engine=engine)
-
-    try:
-        return asyncio.run(main())
-    except NoAccess as exc:
-        return refused(exc)
-
-
 def headless_on_environment(
     recipe: Recipe, args: argparse.Namespace, alone: Callable[[], int]
 ) -> int:
@@ -235,6 +186,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     recipe = load_recipe_arg(args.recipe, args)
     if getattr(args, "headless", False) and not getattr(args, "foreground", False):
         return _bring_up_once(recipe, args)  # the operations layer says no, if no
+    if getattr(args, "ephemeral", False):
+        # Started for a cockpit that found none: read-only is for its actions, not for
+        # watching (the environment process applies it to every request).
+        return _foreground(recipe, args)
     ro = read_only_mode(args, recipe)
     if ro:
         print(ro.refusal("bring-up"), file=sys.stderr)
@@ -295,8 +250,18 @@ def _bring_up_once(recipe: Recipe, args: argparse.Namespace) -> int:
 
 
 def _foreground(recipe: Recipe, args: argparse.Namespace) -> int:
-    from stagedeck.envproc.client import NoAccess, connect
-    from stagedeck.envproc.daemon import AlreadyRunning, serve
+    """The environment process in this process, printing its changes (Ctrl-C stops it).
+
+    Also how ``spawn`` starts one in the background (with ``--ephemeral``: it stops
+    a grace period after its last viewer left; ``--ports``: a viewer's free ports)."""
+    from stagedeck.cli.headless import event_printer
+    from stagedeck.envproc.client import ALREADY_RUNNING, NoAccess, connect, recipe_with_ports
+    from stagedeck.envproc.daemon import AlreadyRunning, idle_grace_default, serve
+
+    if getattr(args, "ports", ""):
+        pairs = (item.split("=", 1) for item in args.ports.split(",") if "=" in item)
+        recipe = recipe_with_ports(recipe, {n: int(p) for n, p in pairs if p.isdigit()})
+    grace = idle_grace_default() if getattr(args, "ephemeral", False) else None
 
     async def main() -> int:
         try:
@@ -309,7 +274,7 @@ def _foreground(recipe: Recipe, args: argparse.Namespace) -> int:
                 f"an environment process for {recipe.name!r} already runs "
                 f"(pid {conn.hello.get('pid')})"
             )
-            return EXIT_FAILED
+            return ALREADY_RUNNING
 
         def ready(server: Any) -> None:
             say(
@@ -318,21 +283,22 @@ def _foreground(recipe: Recipe, args: argparse.Namespace) -> int:
             )
 
         try:
-            from stagedeck.cli.headless import event_printer
-
             why = await serve(
                 recipe,
-                grace=None,
+                grace=grace,
                 db=getattr(args, "db", None),
                 on_event=event_printer(),
                 ready=ready,
             )
-            print(f"environment stopped: {why}", flush=True)
-            return EXIT_OK
         except AlreadyRunning:
             say(f"an environment process for {recipe.name!r} is starting elsewhere")
-            return EXIT_FAILED
+            return ALREADY_RUNNING
+        print(f"environment stopped: {why}", flush=True)
+        return EXIT_OK
 
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     return asyncio.run(main())
 
 

@@ -225,7 +225,7 @@ def spawn(recipe: Recipe, *, ephemeral: bool, db: str | None = None) -> subproce
     """Start an environment process for ``recipe`` in its own session, output to a log file."""
     ensure_private_dir(state_dir())
     key = env_key(recipe)
-    argv = [sys.executable, "-m", "stagedeck.envproc.daemon", str(recipe.path)]
+    argv = [sys.executable, "-m", "stagedeck", "up", str(recipe.path), "--foreground"]
     if ephemeral:
         argv.append("--ephemeral")
     if recipe.auto_ports:

@@ -1,14 +1,14 @@
-"""The environment process itself: ``python -m stagedeck.envproc.daemon RECIPE``.
+"""The environment process itself: :func:`serve` one environment until told to stop.
 
-``stagedeck up`` runs it in the background (or, with ``--foreground``, in
-the terminal); ``stagedeck demo`` and ``stagedeck open`` start an *ephemeral*
-one when none runs, which stops by itself ``--grace`` seconds after its last
-viewer left. Only one runs per environment key: a lock file decides.
+``stagedeck up`` runs it in the background (``stagedeck up RECIPE --foreground``
+in a process of its own), or in the terminal with ``--foreground``;
+``stagedeck demo`` and ``stagedeck open`` start an *ephemeral* one when none
+runs, which stops by itself a grace period after its last viewer left. Only one
+runs per environment key: a lock file decides.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import fcntl
@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,6 @@ from typing import IO
 
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Notice, StatusChanged
-from stagedeck.envproc.client import ALREADY_RUNNING
 from stagedeck.envproc.paths import (
     ensure_private_dir,
     env_key,
@@ -36,7 +34,7 @@ from stagedeck.envproc.paths import (
 from stagedeck.envproc.requests import Actions
 from stagedeck.envproc.server import EnvServer
 from stagedeck.operations import ReadOnly
-from stagedeck.recipe.model import Recipe, load_recipe
+from stagedeck.recipe.model import Recipe
 
 log = logging.getLogger("stagedeck.envproc")
 
@@ -211,43 +209,3 @@ async def _watch_recipe(engine: Engine) -> None:
 
     with contextlib.suppress(Exception):
         await watch_engine(engine).run()
-
-
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m stagedeck.envproc.daemon")
-    p.add_argument("recipe")
-    p.add_argument("--free-ports", action="store_true")
-    p.add_argument("--ephemeral", action="store_true", help="stop when nobody watches")
-    p.add_argument("--grace", type=float, default=None)
-    p.add_argument("--ports", default="", help="name=port,... (a viewer's free ports)")
-    p.add_argument("--db")
-    return p.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # One line per probe would fill the log file: only trouble is worth keeping.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    recipe = load_recipe(args.recipe, auto_ports=args.free_ports)
-    if args.ports:
-        from stagedeck.envproc.client import recipe_with_ports
-
-        pairs = (item.split("=", 1) for item in args.ports.split(",") if "=" in item)
-        recipe = recipe_with_ports(recipe, {n: int(p) for n, p in pairs if p.isdigit()})
-    grace = None
-    if args.ephemeral:
-        grace = args.grace if args.grace is not None else idle_grace_default()
-    try:
-        from stagedeck.cli.headless import event_printer  # this module is an entry point too
-
-        why = asyncio.run(serve(recipe, grace=grace, db=args.db, on_event=event_printer()))
-        print(f"environment stopped: {why}", flush=True)
-        return 0
-    except AlreadyRunning:
-        print("an environment process for this recipe is already running", file=sys.stderr)
-        return ALREADY_RUNNING
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
