@@ -41,7 +41,7 @@ def open_cockpit(recipe: Recipe, args: argparse.Namespace) -> int:
             return alone()
         return headless_on_environment(recipe, args, alone)
     from stagedeck.config.userconfig import load_user_config
-    from stagedeck.tui.app import run_cockpit
+    from stagedeck.tui.launch import run_cockpit
 
     try:
         config = load_user_config()
