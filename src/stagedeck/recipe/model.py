@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from stagedeck.engine.graph import DependencyGraph
 from stagedeck.recipe.errors import Problem, RecipeError
+from stagedeck.recipe.gate import Gate, Scenario, load_gate, load_scenarios
 from stagedeck.recipe.placeholders import UnknownPlaceholder, resolve
 from stagedeck.recipe.secrets import MIN_SECRET_LENGTH, is_secret_name, mask_secrets
 from stagedeck.recipe.tomlpos import Positions
@@ -233,6 +234,10 @@ class Recipe:
     """Loaded with free ports instead of the written ones (a reload loads the same way)."""
     traces: Traces | None = None
     """Where spans are received; None when the recipe has no ``[traces]`` section."""
+    gate: Gate | None = None
+    """What a run needs to be GO; None when the recipe has no ``[gate]`` section."""
+    scenarios: Mapping[str, Scenario] = field(default_factory=dict)
+    """Failure scenarios (``[scenarios.NAME]``): a fault, suites under it, expectations."""
 
     @property
     def name(self) -> str:
@@ -413,7 +418,17 @@ TRACES_KEYS: dict[str, Check] = {
     "max_body": _is_positive_int,
     "container_endpoint": _is_str,
 }
-TOP_KEYS = ("include", "environment", "secrets", "services", "seeds", "suites", "traces")
+TOP_KEYS = (
+    "include",
+    "environment",
+    "secrets",
+    "services",
+    "seeds",
+    "suites",
+    "traces",
+    "gate",
+    "scenarios",
+)
 REQUIRED: dict[str, tuple[str, ...]] = {"seeds": ("service", "command"), "suites": ("command",)}
 
 
@@ -926,6 +941,12 @@ class _Loader:
         }
 
         traces = self.traces(data, taken) if "traces" in data else None
+        gate = load_gate(self, data["gate"], suites, suggest) if "gate" in data else None
+        scenarios = (
+            load_scenarios(self, data["scenarios"], services, suites, facts, suggest)
+            if "scenarios" in data
+            else {}
+        )
 
         if self.problems:
             order = {source.path: i for i, source in reversed(list(enumerate(self.sources)))}
@@ -941,6 +962,8 @@ class _Loader:
             secrets=frozenset(self.secrets),
             auto_ports=self.auto_ports,
             traces=traces,
+            gate=gate,
+            scenarios=scenarios,
         )
 
     def traces(self, data: dict[str, Any], taken: set[int]) -> Traces:

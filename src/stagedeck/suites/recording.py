@@ -270,8 +270,22 @@ class RunRecorder:
         store, run_id = self.store, self.record.run_id
         outcome = "passed" if self.record.ok else "failed"
         if store is not None and run_id is not None:
+            await self._keep_window(store, run_id)
             await self._store(lambda: store.finish_run(run_id, outcome))
         return self.record
+
+    async def _keep_window(self, store: Store, run_id: int) -> None:
+        """What the environment did during the run, for a gate judging it later."""
+        from stagedeck.gate.window import run_window, verify_seeds
+
+        started = min((p.started for p in self.record.suites if p.started), default=0.0)
+        run = await self._store(lambda: store.run(run_id))
+        start = getattr(run, "started", None) or started or self.engine.clock()
+        window = run_window(self.engine, start, self.engine.clock())
+        gate = self.engine.recipe.gate
+        if gate is not None and gate.seeds_verified:
+            window["seeds"] = await verify_seeds(self.engine)
+        await self._store(lambda: store.set_run_window(run_id, window))
 
 
 async def wait_for_dependencies(engine: Engine, depends_on: Iterable[str]) -> str:
