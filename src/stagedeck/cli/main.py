@@ -19,6 +19,7 @@ from stagedeck.cli.check import cmd_check, cmd_status
 from stagedeck.cli.cockpit import cmd_demo, cmd_docker, cmd_k8s, cmd_open
 from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
 from stagedeck.cli.fault import register as register_fault
+from stagedeck.cli.gate import register as register_gate
 from stagedeck.cli.records import register
 from stagedeck.cli.traces import register as register_traces
 from stagedeck.cli.why import register as register_why
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_traces(add)
     register_why(add)
     register_fault(add)
+    register_gate(add)
 
     p = add("check", cmd_check, "validate a recipe and summarise it")
     p.add_argument("recipe")

@@ -99,6 +99,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             await engine.stop()
         record = result.value
+        if args.gate:
+            return _gate_after(record, store, recipe, args)
         if args.json:
             print(json.dumps(_run_json(record), indent=2, default=str))
         else:
@@ -124,6 +126,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK if record.ok else EXIT_FAILED
 
     return asyncio.run(main())
+
+
+def _gate_after(record: Any, store: Any, recipe: Any, args: argparse.Namespace) -> int:
+    """``run --gate``: the run's failures in brief, then the verdict; its exit code wins."""
+    from stagedeck.cli.gate import print_verdict
+
+    if store is None or record.run_id is None:
+        print(f"gate: cannot judge: the run was not saved ({record.store_problem})", file=sys.stderr)
+        return EXIT_FAILED
+    if not args.json:
+        print(record.describe())
+    return print_verdict(store, recipe, record.run_id, args)
 
 
 def _suspects(record: Any, suite: str, test_id: str) -> list[dict[str, Any]]:
@@ -382,6 +396,9 @@ def register(add: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--up", action="store_true", help="start the (local) environment first")
     p.add_argument("--reseed", action="store_true", help="load the seeds before the suites")
+    p.add_argument(
+        "--gate", action="store_true", help="then judge the run: exit 0 GO, 1 NO-GO (see gate)"
+    )
     p.add_argument(
         "--force",
         action="store_true",
