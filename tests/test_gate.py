@@ -328,3 +328,24 @@ def test_cli_exit_codes_and_json(
     broken.write_text(path.read_text().replace("[gate]", "[gate]\npas_rate = 1"))
     assert main(["gate", str(broken), "--db", db]) == 2
     assert "did you mean 'pass_rate'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "junit"])
+def test_reports_carry_the_verdict(tmp_path: Path, store: Store, fmt: str) -> None:
+    from stagedeck.suites.report import build_report, render
+
+    recipe = load_recipe(recipe_with(tmp_path, ""))
+    run_id = record_run(
+        store, window=quiet_window(0.0, services={"payments": {"p95": 412.0}})
+    )
+    judge(store, recipe, run_id)
+    text = render(build_report(store, run_id), fmt)
+    if fmt == "junit":
+        import xml.etree.ElementTree as ET
+
+        suite = next(s for s in ET.fromstring(text) if s.get("name") == "stagedeck gate")
+        failed = [c.get("name") for c in suite if c.find("failure") is not None]
+        assert failed == ["slo"]
+    else:
+        assert "Gate: NO-GO" in text and "payments 412/100 ms" in text
+        assert "suspect 1. payments" in text
