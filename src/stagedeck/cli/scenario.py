@@ -58,11 +58,15 @@ async def _run(recipe: Recipe, scenario: Scenario, args: argparse.Namespace) -> 
     runner = SuiteRunner(recipe, workdir=workdir)
     await engine.start(bring_up=False)
     try:
-        if args.up:
-            up = await ops.perform(requests.bring_up(ops), decision)
-            if not up.ok:
-                print(up.detail, file=sys.stderr)
+        steps = [requests.bring_up(ops)] if args.up else []
+        if args.reseed:
+            steps.append(requests.reseed(ops))
+        for step in steps:
+            done = await ops.perform(step, decision)
+            if not done.ok:
+                print(done.detail, file=sys.stderr)
                 return EXIT_FAILED
+            say(done.detail.splitlines()[0] if done.detail else step.action)
         ok, why = await _settle(engine)
         if not ok:
             print(f"scenario {scenario.name} not started: {why}", file=sys.stderr)
@@ -100,6 +104,7 @@ def register(add: Any) -> None:
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
     p.add_argument("--up", action="store_true", help="start the (local) environment first")
+    p.add_argument("--reseed", action="store_true", help="load the seeds before the fault")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--force", action="store_true", help="despite someone else's lease (audited)")
     p.add_argument("--read-only", action="store_true")

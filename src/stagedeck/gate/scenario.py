@@ -230,20 +230,22 @@ async def run_scenario(
             await asyncio.sleep(FAIL_FAST_DELAY_S)
             probe = asyncio.ensure_future(_fail_fast(scenario))
         record: RunRecord | None = None
+        recorder: RunRecorder | None = None
         if scenario.suites:
             on_step(f"running {', '.join(scenario.suites)} under the fault")
 
             async def run() -> RunRecord:
-                return await run_and_record(engine, runner, list(scenario.suites), store, user)
+                return await run_and_record(
+                    engine, runner, list(scenario.suites), store, user, verify_seeds=False
+                )
 
             done = await ops.perform(
                 requests.run_suites(ops, list(scenario.suites), run), decision
             )
             record = done.value
-        else:
-            recorder = RunRecorder(engine, store, user)
+        else:  # no suites: the run is the fault's window (recorded from here to the lifting)
+            recorder = RunRecorder(engine, store, user, verify_seeds=False)
             await recorder.begin()
-            record = await recorder.finish()
         if probe is not None:
             result.fail_fast = await probe
             on_step(
@@ -260,6 +262,8 @@ async def run_scenario(
             await handle.lift("the scenario ended early")
         watch.check_latency()
         watch.stop()
+    if recorder is not None:
+        record = await recorder.finish()
     result.lifted = handle.lifted_at or time.time()
     on_step(f"lifted ({handle.ended_by}); waiting for every service to be healthy")
     recover = await _all_healthy(engine, max(RECOVERY_CAP_S, scenario.recover_within * 2))
@@ -274,9 +278,12 @@ async def run_scenario(
             result.tests_affected += [
                 c.test_id for c in p.cases if c.outcome in ("failed", "error")
             ]
-        for ranking in list(record.rankings.values())[:3]:
-            if ranking.top is not None:
-                result.suspects.append(ranking.top.to_dict())
+        seen: set[tuple[str, str]] = set()
+        for ranking in record.rankings.values():
+            top = ranking.top
+            if top is not None and top.key not in seen and len(seen) < 3:
+                seen.add(top.key)
+                result.suspects.append(top.to_dict())
     result.expectations = expectations(scenario, result, engine, watch.how)
     if store is not None and result.run_id is not None and store.writable:
         data = result.to_dict()
