@@ -87,7 +87,8 @@ def record_run(
         sid = store.start_suite_run(run_id, suite)
         failed = [(t, m) for s, t, m in failures if s == suite]
         results = [
-            TestResult(f"tests/test_{suite}.py::test_ok_{i}", "passed") for i in range(5 - len(failed))
+            TestResult(f"tests/test_{suite}.py::test_ok_{i}", "passed")
+            for i in range(5 - len(failed))
         ] + [TestResult(t, "failed", message=m) for t, m in failed]
         ids = store.add_test_results(sid, results)
         for rid, r in zip(ids, results, strict=True):
@@ -113,7 +114,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def test_fault_kinds_in_the_recipe_match_the_fault_layer() -> None:
-    assert FAULT_KINDS == tuple(k.value for k in FaultKind)
+    assert tuple(k.value for k in FaultKind) == FAULT_KINDS
 
 
 def test_gate_section_errors_name_line_and_fix(tmp_path: Path) -> None:
@@ -129,7 +130,9 @@ def test_gate_section_errors_name_line_and_fix(tmp_path: Path) -> None:
     with pytest.raises(RecipeError) as info:
         load_recipe(path)
     text = [str(p) for p in info.value.problems]
-    assert any("gate.suites: names unknown suite 'flow'" in t and "did you mean 'flows'" in t for t in text)
+    assert any(
+        "gate.suites: names unknown suite 'flow'" in t and "did you mean 'flows'" in t for t in text
+    )
     assert any("gate.pass_rat: unknown key" in t and "did you mean 'pass_rate'" in t for t in text)
     assert any("gate.waive: 'bug' cannot waive" in t for t in text)
     assert any("gate.error_rate: must be a number from 0 to 1" in t for t in text)
@@ -141,7 +144,13 @@ def test_all_criteria_hold_gives_go_and_is_stored(tmp_path: Path, store: Store) 
     run_id = record_run(store)
     verdict = judge(store, recipe, run_id, user="ci")
     assert verdict.go, verdict.to_dict()
-    assert [c.key for c in verdict.criteria] == ["suites", "new-failures", "slo", "errors", "restarts"]
+    assert [c.key for c in verdict.criteria] == [
+        "suites",
+        "new-failures",
+        "slo",
+        "errors",
+        "restarts",
+    ]
     stored = store.gate_verdict(run_id)
     assert stored is not None and stored["verdict"] == "GO" and stored["evaluated_by"] == "ci"
     assert "api 5/5, flows 5/5" in verdict.criteria[0].summary
@@ -149,8 +158,14 @@ def test_all_criteria_hold_gives_go_and_is_stored(tmp_path: Path, store: Store) 
 
 def test_failed_suite_is_no_go_with_the_stored_suspect(tmp_path: Path, store: Store) -> None:
     recipe = load_recipe(recipe_with(tmp_path, ""))
-    suspect = {"kind": "service", "name": "payments", "score": 0.91, "fault": "hung",
-               "verdict": "hung: 2 health checks timed out", "evidence": []}
+    suspect = {
+        "kind": "service",
+        "name": "payments",
+        "score": 0.91,
+        "fault": "hung",
+        "verdict": "hung: 2 health checks timed out",
+        "evidence": [],
+    }
     run_id = record_run(
         store, failures=(("flows", "tests/test_flows.py::test_checkout", BOOM),), suspects=[suspect]
     )
@@ -267,8 +282,12 @@ def test_unexpected_restarts_and_crash_loops_but_not_those_an_action_caused(
     run = store.run(run_id)
     assert run is not None
     t0 = run.started
-    crash = {"service": "orders", "at": t0 + 5, "state": "crashed",
-             "reason": "exited with code 137: MemoryError in /orders rid=r-99"}
+    crash = {
+        "service": "orders",
+        "at": t0 + 5,
+        "state": "crashed",
+        "reason": "exited with code 137: MemoryError in /orders rid=r-99",
+    }
     window = quiet_window(t0, restarts=[crash])
     store.set_run_window(run_id, window)  # the run is still going: ended is set at the end
     sid = store.start_suite_run(run_id, "api")
@@ -298,8 +317,17 @@ def test_seeds_verified_in_this_run(tmp_path: Path, store: Store) -> None:
     assert not crit.ok and "not verified in this run" in crit.summary
     bad = record_run(
         store,
-        window=quiet_window(0.0, seeds=[{"seed": "fixtures", "service": "orders", "ok": False,
-                                          "detail": "GET /api/inventory: expected 12 SKUs, got 0"}]),
+        window=quiet_window(
+            0.0,
+            seeds=[
+                {
+                    "seed": "fixtures",
+                    "service": "orders",
+                    "ok": False,
+                    "detail": "GET /api/inventory: expected 12 SKUs, got 0",
+                }
+            ],
+        ),
     )
     crit = next(c for c in judge(store, recipe, bad).criteria if c.key == "seeds")
     assert not crit.ok and crit.suspects[0]["kind"] == "test-data"
@@ -335,9 +363,7 @@ def test_reports_carry_the_verdict(tmp_path: Path, store: Store, fmt: str) -> No
     from stagedeck.suites.report import build_report, render
 
     recipe = load_recipe(recipe_with(tmp_path, ""))
-    run_id = record_run(
-        store, window=quiet_window(0.0, services={"payments": {"p95": 412.0}})
-    )
+    run_id = record_run(store, window=quiet_window(0.0, services={"payments": {"p95": 412.0}}))
     judge(store, recipe, run_id)
     text = render(build_report(store, run_id), fmt)
     if fmt == "junit":

@@ -20,8 +20,8 @@ from stagedeck.cli.cockpit import cmd_demo, cmd_docker, cmd_k8s, cmd_open
 from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
 from stagedeck.cli.fault import register as register_fault
 from stagedeck.cli.gate import register as register_gate
-from stagedeck.cli.scenario import register as register_scenario
 from stagedeck.cli.records import register
+from stagedeck.cli.scenario import register as register_scenario
 from stagedeck.cli.traces import register as register_traces
 from stagedeck.cli.why import register as register_why
 from stagedeck.recipe.errors import ConfigError

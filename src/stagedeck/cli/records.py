@@ -133,7 +133,9 @@ def _gate_after(record: Any, store: Any, recipe: Any, args: argparse.Namespace) 
     from stagedeck.cli.gate import print_verdict
 
     if store is None or record.run_id is None:
-        print(f"gate: cannot judge: the run was not saved ({record.store_problem})", file=sys.stderr)
+        print(
+            f"gate: cannot judge: the run was not saved ({record.store_problem})", file=sys.stderr
+        )
         return EXIT_FAILED
     if not args.json:
         print(record.describe())

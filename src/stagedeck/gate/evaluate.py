@@ -56,9 +56,7 @@ def _waivers(gate: Gate, failures: Sequence[RunFailure]) -> tuple[set[int], list
             if tag in gate.waive:
                 waived.add(i)
                 out.append(
-                    Waiver(
-                        f.suite, f.result.test_id, f.result.signature or "", tag, author, note
-                    )
+                    Waiver(f.suite, f.result.test_id, f.result.signature or "", tag, author, note)
                 )
                 break
     return waived, out
@@ -347,11 +345,15 @@ def restarts_criterion(gate: Gate, inputs: GateInputs) -> Criterion:
         f"{sum(len(v) for v in unexpected.values())} unexpected, {len(explained)} by actions "
         f"(allowed {gate.restarts} per service; crash loop at {gate.crash_loop})"
     )
-    details = [
-        f"{s}: {str(e.get('state'))} — {str(e.get('reason', ''))[:160]}"
-        for s in order
-        for e in unexpected.get(s, [])
-    ] + [f"{s}: crash loop ({all_by[s]} restarts)" for s in sorted(loops)] + explained
+    details = (
+        [
+            f"{s}: {e.get('state')!s} — {str(e.get('reason', ''))[:160]}"
+            for s in order
+            for e in unexpected.get(s, [])
+        ]
+        + [f"{s}: crash loop ({all_by[s]} restarts)" for s in sorted(loops)]
+        + explained
+    )
     suspects = []
     for name in order[:TOP_SUSPECTS]:
         evs = unexpected.get(name, [])

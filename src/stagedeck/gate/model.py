@@ -153,7 +153,9 @@ class Verdict:
         baseline = raw.get("baseline")
         return cls(
             int(raw.get("run_id", 0) or 0),
-            tuple(Criterion.from_dict(c) for c in raw.get("criteria", []) if isinstance(c, Mapping)),
+            tuple(
+                Criterion.from_dict(c) for c in raw.get("criteria", []) if isinstance(c, Mapping)
+            ),
             tuple(waivers),
             int(baseline) if isinstance(baseline, int) else None,
         )

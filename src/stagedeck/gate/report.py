@@ -17,11 +17,8 @@ from stagedeck.gate.render import verdict_lines
 
 def scenario_lines(data: Mapping[str, Any]) -> list[str]:
     """ "scenario payments-down: expectations met" then each expectation with ✓/✗ and figures."""
-    ok = data.get("ok") is True
-    out = [
-        f"scenario {data.get('scenario', '?')}: {'expectations met' if ok else 'expectations NOT met'}"
-        f" — {data.get('fault_label', '')}"
-    ]
+    met = "expectations met" if data.get("ok") is True else "expectations NOT met"
+    out = [f"scenario {data.get('scenario', '?')}: {met} — {data.get('fault_label', '')}"]
     detect, recover = data.get("detect_s"), data.get("recover_s")
     out.append(
         "  detected after "
@@ -34,7 +31,9 @@ def scenario_lines(data: Mapping[str, Any]) -> list[str]:
         out.append(f"  tests affected ({len(affected)}): " + ", ".join(map(str, affected[:8])))
     for e in data.get("expectations", []) or []:
         if isinstance(e, Mapping):
-            out.append(f"  {'✓' if e.get('ok') else '✗'} {e.get('title', '')}: {e.get('detail', '')}")
+            out.append(
+                f"  {'✓' if e.get('ok') else '✗'} {e.get('title', '')}: {e.get('detail', '')}"
+            )
     for s in data.get("suspects", []) or []:
         if isinstance(s, Mapping):
             out.append(f"      suspect: {s.get('name', '')} — {s.get('verdict', '')}")

@@ -154,7 +154,10 @@ async def _fail_fast(scenario: Scenario) -> dict[str, Any]:
                 ff.method,
                 ff.url,
                 content=ff.body.encode() if ff.body else None,
-                headers={"Content-Type": "application/json", "X-Request-Id": "scenario-" + scenario.name},
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Request-Id": "scenario-" + scenario.name,
+                },
             )
         out["status"] = response.status_code
     except httpx.TimeoutException:
@@ -166,9 +169,9 @@ async def _fail_fast(scenario: Scenario) -> dict[str, Any]:
     out["seconds"] = round(time.monotonic() - started, 3)
     lo, hi = ff.status
     status = out.get("status")
-    out["ok"] = (
-        status is not None and lo <= status <= hi and out["seconds"] <= ff.within
-    ) or (status is None and "error" in out and out["seconds"] <= ff.within)
+    out["ok"] = (status is not None and lo <= status <= hi and out["seconds"] <= ff.within) or (
+        status is None and "error" in out and out["seconds"] <= ff.within
+    )
     return out
 
 
@@ -206,8 +209,9 @@ async def run_scenario(
     from stagedeck.targets.base import TargetError
 
     engine = ops.engine
-    result = ScenarioResult(scenario.name, f"{scenario.fault} {scenario.service} "
-                            f"for {scenario.duration:g}s")
+    result = ScenarioResult(
+        scenario.name, f"{scenario.fault} {scenario.service} for {scenario.duration:g}s"
+    )
     not_healthy = [n for n, s in engine.statuses.items() if s.health is not Health.HEALTHY]
     if not_healthy:
         result.problem = f"not started: not healthy before the fault: {', '.join(not_healthy)}"
@@ -239,9 +243,7 @@ async def run_scenario(
                     engine, runner, list(scenario.suites), store, user, verify_seeds=False
                 )
 
-            done = await ops.perform(
-                requests.run_suites(ops, list(scenario.suites), run), decision
-            )
+            done = await ops.perform(requests.run_suites(ops, list(scenario.suites), run), decision)
             record = done.value
         else:  # no suites: the run is the fault's window (recorded from here to the lifting)
             recorder = RunRecorder(engine, store, user, verify_seeds=False)

@@ -290,7 +290,9 @@ def load_scenarios(
             )
         if t["fault"] not in kinds:
             loader.problem(
-                kp + ("fault",), f"unknown fault '{t['fault']}'", suggest(t["fault"], kinds, "faults")
+                kp + ("fault",),
+                f"unknown fault '{t['fault']}'",
+                suggest(t["fault"], kinds, "faults"),
             )
         for key in ("suites", "must_pass"):
             for suite in t.get(key, ()):
@@ -307,7 +309,7 @@ def load_scenarios(
                     f"'{suite}' must pass but is not run",
                     f'add it to suites = [..., "{suite}"]',
                 )
-        params = {k: float(t[k]) for k in ("delay_ms", "rate") if k in t}
+        params: dict[str, float] = {k: float(t[k]) for k in ("delay_ms", "rate") if k in t}
         if t["fault"] == "latency" and "delay_ms" not in params:
             loader.problem(kp, "a latency fault needs delay_ms", "add delay_ms = 500")
         if t["fault"] == "errors" and "rate" not in params:
@@ -330,7 +332,7 @@ def load_scenarios(
                     method=f.get("method", "GET"),
                     body=f.get("body", ""),
                     within=float(f.get("within", 1.0)),
-                    status=(status, status) if isinstance(status, int) else tuple(status),  # type: ignore[arg-type]
+                    status=(status, status) if isinstance(status, int) else (status[0], status[1]),
                 )
         out[name] = Scenario(
             name=name,

@@ -15,8 +15,8 @@ from stagedeck.store.connection import (
     default_db_path,
     session_id,
 )
-from stagedeck.store.gates import Gates
 from stagedeck.store.errors import LeaseHeld, LeaseLost, NotAuthor, StoreError
+from stagedeck.store.gates import Gates
 from stagedeck.store.leases import Leases
 from stagedeck.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from stagedeck.store.presence import Presence

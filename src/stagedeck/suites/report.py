@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from stagedeck.gate import report as gate_report
 from stagedeck.store import (
     Annotation,
     ContextItem,
@@ -24,7 +25,6 @@ from stagedeck.store import (
     SuiteRun,
     TestResult,
 )
-from stagedeck.gate import report as gate_report
 from stagedeck.traces.evidence import describe as describe_trace
 from stagedeck.triage.model import Suspect
 from stagedeck.triage.render import suspect_lines
@@ -92,7 +92,11 @@ def build_report(store: Store, run_id: int, mask: Callable[[str], str] = lambda 
     suites = store.suite_runs(run_id)
     results = {s.id: store.test_results(s.id) for s in suites}
     report = RunReport(
-        run, suites, results, gate=store.gate_verdict(run_id), scenario=store.scenario_result(run_id)
+        run,
+        suites,
+        results,
+        gate=store.gate_verdict(run_id),
+        scenario=store.scenario_result(run_id),
     )
     now = time.time()
     for suite in suites:

@@ -95,9 +95,18 @@ class StagedeckApp(App[int]):
         Binding("5", "view('suites')", "Suites", show=False, id="view.suites"),
         Binding("6", "view('activity')", "Activity", show=False, id="view.activity"),
         Binding("7", "view('traces')", "Traces", show=False, id="view.traces"),
+        Binding("8", "view('gate')", "Gate", show=False, id="view.gate"),
+        Binding(
+            "X",
+            "scenario",
+            "Scenario",
+            show=False,
+            tooltip="Rehearse one of the recipe's failure scenarios",
+            id="action.scenario",
+        ),
     ]
 
-    VIEWS = ("overview", "logs", "graph", "charts", "suites", "activity", "traces")
+    VIEWS = ("overview", "logs", "graph", "charts", "suites", "activity", "traces", "gate")
     """Each view is a Textual mode with its own screen stack, so switching keeps state."""
 
     def __init__(
@@ -202,6 +211,7 @@ class StagedeckApp(App[int]):
         self.add_mode("suites", lambda: _screens().SuitesScreen(self))
         self.add_mode("activity", lambda: _screens().ActivityScreen(self))
         self.add_mode("traces", lambda: _screens().TracesScreen(engine))
+        self.add_mode("gate", lambda: _screens().GateScreen(self))
         self.switch_mode("overview")
         if self.shared is not None:
             self.shared.start()
@@ -376,6 +386,39 @@ class StagedeckApp(App[int]):
     def action_fault(self) -> None:
         self.controller.fault(self.selected_service())
 
+    def action_scenario(self) -> None:
+        """Choose one of the recipe's scenarios; its fault is confirmed like any other."""
+        from stagedeck.tui.screens.scenario import ScenarioScreen
+
+        scenarios = self.engine.recipe.scenarios
+        if not scenarios:
+            self.notify("the recipe has no [scenarios.NAME]", severity="warning")
+            return
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.controller.scenario(name)
+
+        self.push_screen(ScenarioScreen(dict(scenarios)), chosen)
+
+    async def on_gate_screen_jump(self, message: Any) -> None:
+        """A failed criterion's evidence: its failing tests, its latency chart, its suspect."""
+        c = message.criterion
+        if c.jump.value == "tests":
+            await self.switch_mode("suites")
+            show = getattr(self.screen, "show_failure", None)
+            if show is not None and c.tests:
+                show(c.tests[0])
+        elif c.jump.value in ("chart", "suspect", "service") and c.service:
+            explain = getattr(self, "open_explain", None)
+            if c.jump.value == "suspect" and explain is not None:
+                await explain(c.service)
+                return
+            await self.switch_mode("charts" if c.jump.value == "chart" else "graph")
+            show = getattr(self.screen, "show_service", None)
+            if show is not None:
+                show(c.service)
+
     def run_suites(self, names: list[str]) -> None:
         self.controller.run_suites(names)
 
@@ -497,6 +540,7 @@ def all_binding_ids() -> set[str]:
         screens.GraphScreen,
         screens.TracesScreen,
         screens.WaterfallScreen,
+        screens.GateScreen,
         ConfirmScreen,
         HelpScreen,
         ChartsPanel,
@@ -519,6 +563,7 @@ def _screens() -> Any:
     from types import SimpleNamespace
 
     from stagedeck.tui.screens.activity import ActivityScreen
+    from stagedeck.tui.screens.gate import GateScreen
     from stagedeck.tui.screens.graph import GraphScreen
     from stagedeck.tui.screens.logs import LogsScreen
     from stagedeck.tui.screens.suites import SuitesScreen
@@ -526,6 +571,7 @@ def _screens() -> Any:
 
     return SimpleNamespace(
         ActivityScreen=ActivityScreen,
+        GateScreen=GateScreen,
         GraphScreen=GraphScreen,
         LogsScreen=LogsScreen,
         SuitesScreen=SuitesScreen,

@@ -44,6 +44,12 @@ class GraphScreen(Screen[None]):
     def selected_service(self) -> str | None:
         return self._selected
 
+    def show_service(self, service: str) -> None:
+        """Select ``service`` in the graph and chart it (a jump from the gate view)."""
+        self._selected = service
+        self.query_one(GraphPanel).select(service)
+        self.query_one(ChartsPanel).select(service)
+
     def on_graph_view_selected(self, event: GraphView.Selected) -> None:
         self._selected = event.service
         if event.service is not None:

@@ -197,6 +197,16 @@ class SuitesScreen(Screen[None]):
                     table.move_cursor(row=index)
         self._show_detail()
 
+    def show_failure(self, test_id: str) -> None:
+        """Put the cursor on ``test_id``'s failure (a jump from the gate view)."""
+        table = self.query_one("#failures", DataTable)
+        for index, view in enumerate(self._failures):
+            if view.failure.result.test_id == test_id:
+                table.focus()
+                table.move_cursor(row=index)
+                self._show_detail()
+                return
+
     @property
     def selected_failure(self) -> FailureView | None:
         table = self.query_one("#failures", DataTable)

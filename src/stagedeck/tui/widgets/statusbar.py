@@ -15,6 +15,19 @@ from stagedeck.store.shared import SharedSnapshot
 from stagedeck.tui.palette import style
 
 
+def gate_segment(snapshot: SharedSnapshot) -> tuple[str, str] | None:
+    """ "gate NO-GO 2✗" and its semantic colour; None before any run."""
+    if snapshot.last_run_id is None:
+        return None
+    gate = snapshot.gate
+    if snapshot.last_run_open or gate is None:
+        return f"gate pending (run {snapshot.last_run_id})", "degraded"
+    failing = int(gate.get("failing") or 0)
+    if gate.get("verdict") == "GO":
+        return "gate GO", "healthy"
+    return f"gate NO-GO {failing}✗", "down"
+
+
 class StatusBar(Static):
     """One line; redrawn once a second and only when its text changed."""
 
@@ -66,6 +79,12 @@ class StatusBar(Static):
             self.extra["presence"] = Text(watching)
         else:
             self.extra.pop("presence", None)
+        gate = gate_segment(snapshot)
+        if gate is not None:
+            text, name = gate
+            self.extra["gate"] = Text(text, style=style(self.app, name, bold=name == "down"))
+        else:
+            self.extra.pop("gate", None)
         if snapshot.problem:
             self.extra["problem"] = Text(f"⚠ {snapshot.problem}", style=style(self.app, "down"))
         else:
