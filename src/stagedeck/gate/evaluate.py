@@ -190,11 +190,14 @@ def slo_criterion(gate: Gate, inputs: GateInputs) -> Criterion:
         parts.append(f"{name} {float(p95):.0f}/{slo:g} ms")
         if float(p95) > slo:
             over[name] = (float(p95), slo)
-    judged = len(parts)
-    if not judged and not thin:
+    if not parts and not thin:
         summary = "no service has an slo_ms"
     else:
-        summary = f"p95/SLO over the run: {', '.join(parts) or 'none judged'}"
+        # Breaches first: a narrow table cell shows the start of this line.
+        parts.sort(key=lambda p: p.split(" ", 1)[0] not in over)
+        summary = f"p95/SLO: {', '.join(parts) or 'none judged'}"
+        if over:
+            summary = f"{len(over)} over — " + summary
         if thin:
             summary += f"; too few samples: {', '.join(thin)}"
     order = _roots_first(over, inputs.depends_on)

@@ -63,7 +63,8 @@ class GateScreen(Screen[None]):
         with Vertical(id="gate-panel") as panel:
             panel.border_title = "gate"
             yield KeyTable(id="gate", cursor_type="row")
-        with VerticalScroll(id="gate-detail-panel"):
+        with VerticalScroll(id="gate-detail-panel") as detail:
+            detail.border_title = "evidence"
             yield Static(id="gate-detail")
         yield StatusBar(self.cockpit.engine)
         yield Footer()
@@ -96,9 +97,12 @@ class GateScreen(Screen[None]):
         table.clear()
         segment = gate_segment(snapshot)
         panel = self.query_one("#gate-panel")
-        panel.border_title = "gate · " + (
-            segment[0] if segment else "no run recorded yet: run the suites (5, T)"
-        )
+        if segment is None:
+            panel.border_title = "gate · no run recorded yet: run the suites (5, then T)"
+        else:
+            state = segment[0].removeprefix("gate ")
+            run = "" if state.startswith("pending") else f"run {snapshot.last_run_id} · "
+            panel.border_title = f"gate · {run}{state}"
         if self.verdict is not None:
             for i, c in enumerate(self.verdict.criteria):
                 mark = Text(c.mark, style=style(self.app, "healthy" if c.ok else "down", bold=True))
@@ -148,8 +152,8 @@ class GateScreen(Screen[None]):
                 for e in suspect.evidence[:3]:
                     text.append(f"    {evidence_line(e)}\n", style="dim")
             if not c.ok and c.jump.value:
-                text.append(f"enter: open the {c.jump.value}", style="dim")
-                text.append(f" of {c.service}\n" if c.service else "\n", style="dim")
+                of = f" of {c.service}" if c.service else ""
+                text.append(f"enter: open the {c.jump.value}{of}\n", style="dim")
         verdict = self.verdict
         if verdict is not None and verdict.waivers:
             text.append(f"waivers ({len(verdict.waivers)}):\n", style="bold")
