@@ -375,3 +375,45 @@ def test_reports_carry_the_verdict(tmp_path: Path, store: Store, fmt: str) -> No
     else:
         assert "Gate: NO-GO" in text and "payments 412/100 ms" in text
         assert "suspect 1. payments" in text
+
+
+def test_scenario_section_errors_name_line_and_fix(tmp_path: Path) -> None:
+    path = recipe_with(tmp_path, "")
+    path.write_text(
+        path.read_text()
+        + textwrap.dedent(
+            """
+            [scenarios.pay]
+            service = "paymnts"
+            fault = "freeze"
+            suites = ["api"]
+            must_pass = ["flows"]
+            fail_fast = { url = "{service.orders.url}/orders", within = 1, metod = "GET" }
+
+            [scenarios.slow]
+            service = "payments"
+            fault = "latency"
+            """
+        )
+    )
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    text = [str(p) for p in info.value.problems]
+    assert any("scenarios.pay.service: names unknown service 'paymnts'" in t for t in text)
+    assert any("did you mean 'payments'" in t for t in text)
+    assert any("scenarios.pay.fault: unknown fault 'freeze'" in t for t in text)
+    assert any("'flows' must pass but is not run" in t for t in text)
+    assert any("fail_fast.metod: unknown key" in t and "did you mean 'method'" in t for t in text)
+    assert any("scenarios.slow: a latency fault needs delay_ms" in t for t in text)
+    assert all(f"{path}:" in t for t in text)
+
+
+def test_the_demo_recipe_ships_a_gate_and_three_scenarios() -> None:
+    from stagedeck.demo import recipe_path
+
+    recipe = load_recipe(recipe_path(), auto_ports=True)
+    assert recipe.gate is not None and recipe.gate.waive == ("known", "flaky")
+    assert set(recipe.scenarios) == {"payments-down", "inventory-frozen", "ledger-slow"}
+    frozen = recipe.scenarios["inventory-frozen"]
+    assert frozen.fail_fast is not None
+    assert frozen.fail_fast.url == recipe.services["gateway"].url + "/api/inventory"

@@ -101,12 +101,6 @@ class Scenario:
 Check = Callable[[Any], str | None]
 
 
-def _str(v: Any) -> str | None:
-    return None if isinstance(v, str) else "must be a string"
-
-
-def _bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else "must be true or false"
 
 
 def _seconds(v: Any) -> str | None:
@@ -127,11 +121,6 @@ def _count(v: Any) -> str | None:
     return None
 
 
-def _str_list(v: Any) -> str | None:
-    if isinstance(v, list) and all(isinstance(x, str) for x in v):
-        return None
-    return "must be a list of strings"
-
 
 def _baseline(v: Any) -> str | None:
     if v == LAST_GO or (isinstance(v, int) and not isinstance(v, bool) and v > 0):
@@ -143,13 +132,6 @@ def _error_rate(v: Any) -> str | None:
     return None if v is False else _share(v)
 
 
-def _status(v: Any) -> str | None:
-    if isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599:
-        return None
-    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v) and v[0] <= v[1]:
-        return None
-    return "must be an HTTP status (503) or an inclusive range ([500, 599])"
-
 
 def _method(v: Any) -> str | None:
     return None if v in ("GET", "POST", "PUT", "DELETE") else 'must be "GET", "POST", ...'
@@ -159,45 +141,46 @@ def _table(v: Any) -> str | None:
     return None if isinstance(v, dict) else "must be a table, like { url = ..., within = 1 }"
 
 
-def _number(v: Any) -> str | None:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-        return "must be a number, 0 or more"
-    return None
 
+def _schemas() -> tuple[dict[str, Check], dict[str, Check], dict[str, Check]]:
+    """GATE_KEYS, SCENARIO_KEYS, FAIL_FAST_KEYS: built on first use, with the recipe's own
+    checks for the common kinds (``model`` imports this module, so not at import time)."""
+    from stagedeck.recipe import model as m
 
-GATE_KEYS: dict[str, Check] = {
-    "suites": _str_list,
-    "pass_rate": _share,
-    "new_failures": _bool,
-    "baseline": _baseline,
-    "waive": _str_list,
-    "slo": _bool,
-    "error_rate": _error_rate,
-    "min_samples": _count,
-    "restarts": _count,
-    "crash_loop": _count,
-    "seeds_verified": _bool,
-}
-SCENARIO_KEYS: dict[str, Check] = {
-    "service": _str,
-    "fault": _str,
-    "duration": _seconds,
-    "delay_ms": _number,
-    "rate": _share,
-    "suites": _str_list,
-    "must_pass": _str_list,
-    "fail_fast": _table,
-    "detect_within": _seconds,
-    "recover_within": _seconds,
-    "description": _str,
-}
-FAIL_FAST_KEYS: dict[str, Check] = {
-    "url": _str,
-    "method": _method,
-    "body": _str,
-    "within": _seconds,
-    "status": _status,
-}
+    gate: dict[str, Check] = {
+        "suites": m._is_str_list,
+        "pass_rate": _share,
+        "new_failures": m._is_bool,
+        "baseline": _baseline,
+        "waive": m._is_str_list,
+        "slo": m._is_bool,
+        "error_rate": _error_rate,
+        "min_samples": _count,
+        "restarts": _count,
+        "crash_loop": _count,
+        "seeds_verified": m._is_bool,
+    }
+    scenario: dict[str, Check] = {
+        "service": m._is_str,
+        "fault": m._is_str,
+        "duration": _seconds,
+        "delay_ms": m._is_number,
+        "rate": _share,
+        "suites": m._is_str_list,
+        "must_pass": m._is_str_list,
+        "fail_fast": _table,
+        "detect_within": _seconds,
+        "recover_within": _seconds,
+        "description": m._is_str,
+    }
+    fail_fast: dict[str, Check] = {
+        "url": m._is_str,
+        "method": _method,
+        "body": m._is_str,
+        "within": _seconds,
+        "status": m._is_status,
+    }
+    return gate, scenario, fail_fast
 
 
 class Checker(Protocol):
@@ -218,7 +201,7 @@ def load_gate(
     loader: Checker, raw: Any, suites: Mapping[str, Suite], suggest: Callable[..., str]
 ) -> Gate:
     kp = ("gate",)
-    table = loader.check_table(kp, raw, GATE_KEYS)
+    table = loader.check_table(kp, raw, _schemas()[0])
     for name in table.get("suites", ()):
         if name not in suites:
             loader.problem(
@@ -232,8 +215,7 @@ def load_gate(
             loader.problem(
                 kp + ("waive",),
                 f"'{tag}' cannot waive a failure",
-                f"only annotations tagged {' or '.join(WAIVABLE_TAGS)} may; "
-                + suggest(tag, WAIVABLE_TAGS, "waivable tags"),
+                f"only annotations tagged {' or '.join(WAIVABLE_TAGS)} may waive a failure",
             )
     if "baseline" in table and table.get("new_failures") is True:
         loader.problem(
@@ -269,11 +251,12 @@ def load_scenarios(
         loader.problem(("scenarios",), "must be a table of scenarios", "write [scenarios.NAME]")
         return {}
     out: dict[str, Scenario] = {}
+    _, scenario_keys, fail_fast_keys = _schemas()
     kinds = list(FAULT_KINDS)
     lookup = loader.lookup_factory(facts, None)
     for name, table in raw.items():
         kp = ("scenarios", name)
-        t = loader.check_table(kp, table, SCENARIO_KEYS)
+        t = loader.check_table(kp, table, scenario_keys)
         if not t and not isinstance(table, dict):
             continue
         missing = [k for k in ("service", "fault") if k not in t]
@@ -316,7 +299,7 @@ def load_scenarios(
             loader.problem(kp, "an errors fault needs rate", "add rate = 0.5")
         fail_fast = None
         if "fail_fast" in t:
-            f = loader.check_table(kp + ("fail_fast",), t["fail_fast"], FAIL_FAST_KEYS)
+            f = loader.check_table(kp + ("fail_fast",), t["fail_fast"], fail_fast_keys)
             if "url" not in f:
                 loader.problem(
                     kp + ("fail_fast",),
