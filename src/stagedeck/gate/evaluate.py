@@ -416,7 +416,7 @@ def seeds_criterion(inputs: GateInputs) -> Criterion:
             ("add verify = {...} to a seed so a run can prove its data is there",),
         )
     bad = [s for s in checks if s.get("ok") is not True]
-    summary = f"{len(checks) - len(bad)}/{len(checks)} seed verify step(s) passed at the run's end"
+    summary = f"{len(checks) - len(bad)}/{len(checks)} seed verify step(s) passed before the suites"
     suspects = tuple(
         Suspect(
             SubjectKind.TEST_DATA,

@@ -5,7 +5,8 @@ another process), so whatever it needs from the live engine is written down
 when the run ends: per service the latency samples' count, failures and
 percentiles over the run's window (from the engine's latency probes, the same
 samples the latency chart draws), every time a service went down or restarted,
-and, when the gate asks for it, each seed's verify step run at the end.
+and, when the gate asks for it, each seed's verify step run before the suites
+(they change the data: verified afterwards, the demo's fixtures never would be).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def run_window(engine: Engine, start: float, end: float) -> dict[str, Any]:
 
 
 async def verify_seeds(engine: Engine) -> list[dict[str, Any]]:
-    """Each seed's verify step, run now: does this run's data still hold?"""
+    """Each seed's verify step, run now: is the data the suites start from what it should be?"""
     from stagedeck.engine.seeding import verify_seed
 
     out = []

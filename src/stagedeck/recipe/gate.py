@@ -51,7 +51,7 @@ class Gate:
     crash_loop: int = 3
     """This many restarts of one service in a run is a crash loop, whatever caused them."""
     seeds_verified: bool = False
-    """Every seed's verify step must pass at the end of the run."""
+    """Every seed's verify step must pass at the start of the run (before the suites)."""
 
     def required(self, all_suites: Mapping[str, Suite]) -> tuple[str, ...]:
         return self.suites or tuple(all_suites)

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stagedeck.store import ContextItem, Store, StoreError, TestResult
 from stagedeck.store.signature import failure_signature
@@ -140,7 +140,9 @@ class RunRecorder:
         self.user = user
         self.record = RunRecord(None)
         self.verify_seeds = verify_seeds
-        """Run the seeds' verify steps at the end when the gate asks (not under a fault)."""
+        """Run the seeds' verify steps first when the gate asks (not under a fault)."""
+        self._seeds: list[dict[str, Any]] | None = None
+        """Their outcomes, stored with the run window (None: not verified in this run)."""
 
     async def _store(self, fn: Callable[[], object]) -> object:
         if self.store is None or not self.store.writable:
@@ -153,6 +155,13 @@ class RunRecorder:
 
     async def begin(self) -> int | None:
         monitor_for(self.engine)  # watching from now: reseeds and changes are evidence
+        gate = self.engine.recipe.gate
+        if gate is not None and gate.seeds_verified and self.verify_seeds:
+            # Before the suites: they change the data (orders take stock), so "verified in
+            # this run" means the data the suites started from was what the seeds promise.
+            from stagedeck.gate.window import verify_seeds
+
+            self._seeds = await verify_seeds(self.engine)
         store = self.store
         recipe = self.engine.recipe
         if store is not None:
@@ -280,15 +289,13 @@ class RunRecorder:
 
     async def _keep_window(self, store: Store, run_id: int) -> None:
         """What the environment did during the run, for a gate judging it later."""
-        from stagedeck.gate.window import run_window, verify_seeds
+        from stagedeck.gate.window import run_window
 
         started = min((p.started for p in self.record.suites if p.started), default=0.0)
         run = await self._store(lambda: store.run(run_id))
         start = getattr(run, "started", None) or started or self.engine.clock()
         window = run_window(self.engine, start, self.engine.clock())
-        gate = self.engine.recipe.gate
-        if gate is not None and gate.seeds_verified and self.verify_seeds:
-            window["seeds"] = await verify_seeds(self.engine)
+        window["seeds"] = self._seeds
         await self._store(lambda: store.set_run_window(run_id, window))
 
 
