@@ -34,9 +34,24 @@ def one(name: str) -> tuple[dict[str, object], float]:
         env = {**os.environ, "STAGEDECK_STATE_DIR": f"{tmp}/state", "STAGEDECK_DB": f"{tmp}/db"}
         started = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, "-m", "stagedeck", "scenario", str(RECIPE), name, "--up",
-             "--reseed", "--free-ports", "--yes", "--json"],
-            env=env, capture_output=True, text=True, check=False, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "stagedeck",
+                "scenario",
+                str(RECIPE),
+                name,
+                "--up",
+                "--reseed",
+                "--free-ports",
+                "--yes",
+                "--json",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
         )
         took = time.perf_counter() - started
     return json.loads(out.stdout), took

@@ -102,9 +102,7 @@ def make(tmp_path: Path) -> tuple[StagedeckApp, SharedState]:
     engine = offline_engine(tmp_path, DEMO_LIKE + GATE)
     engine.connection(True, "local processes")
     shared = SharedState(store, "shop", "alice", clock=lambda: NOW)
-    app = StagedeckApp(
-        engine, start_engine=False, watch_themes=False, shared=shared, user="alice"
-    )
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False, shared=shared, user="alice")
     return app, shared
 
 
@@ -135,7 +133,9 @@ async def test_status_bar_and_gate_view_show_the_verdict_and_jump(tmp_path: Path
         await pilot.press("enter")
         await pilot.pause()
         assert app.current_mode == "suites"
-        assert app.screen.selected_failure.failure.result.test_id == "test_flows::test_checkout_pays"
+        assert (
+            app.screen.selected_failure.failure.result.test_id == "test_flows::test_checkout_pays"
+        )
         # the SLO criterion: the latency chart of payments
         await pilot.press("8", "down", "down", "enter")
         await pilot.pause()

@@ -101,8 +101,6 @@ class Scenario:
 Check = Callable[[Any], str | None]
 
 
-
-
 def _seconds(v: Any) -> str | None:
     if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
         return "must be a positive number of seconds"
@@ -121,7 +119,6 @@ def _count(v: Any) -> str | None:
     return None
 
 
-
 def _baseline(v: Any) -> str | None:
     if v == LAST_GO or (isinstance(v, int) and not isinstance(v, bool) and v > 0):
         return None
@@ -132,14 +129,12 @@ def _error_rate(v: Any) -> str | None:
     return None if v is False else _share(v)
 
 
-
 def _method(v: Any) -> str | None:
     return None if v in ("GET", "POST", "PUT", "DELETE") else 'must be "GET", "POST", ...'
 
 
 def _table(v: Any) -> str | None:
     return None if isinstance(v, dict) else "must be a table, like { url = ..., within = 1 }"
-
 
 
 def _schemas() -> tuple[dict[str, Check], dict[str, Check], dict[str, Check]]:
