@@ -190,3 +190,28 @@ def test_gate_view_slo_selected_80x24(snap_compare: Any, tmp_path: Path) -> None
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=open_gate)
+
+
+async def test_e_in_the_gate_view_judges_the_latest_run(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "shared.db", clock=lambda: NOW)
+    engine = offline_engine(tmp_path, DEMO_LIKE + GATE)
+    run = store.start_run("shop", "alice")
+    for suite in ("api", "flows"):
+        sid = store.start_suite_run(run, suite)
+        store.update_suite_run(sid, state="passed", passed=2, total=2)
+    store.set_run_window(run, {"services": {}, "restarts": []})
+    store.finish_run(run, "passed")
+    shared = SharedState(store, "shop", "alice", clock=lambda: NOW)
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False, shared=shared, user="bob")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await shared.refresh(force=True)
+        await pilot.press("8")
+        await pilot.pause()
+        assert "No verdict on the latest run yet" in app.screen.detail_text().plain
+        await pilot.press("e")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen.verdict is not None and app.screen.verdict.go
+        stored = store.gate_verdict(run)
+        assert stored is not None and stored["evaluated_by"] == "bob"
+        assert "gate GO" in app.screen.query_one(StatusBar)._drawn
