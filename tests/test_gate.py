@@ -417,3 +417,23 @@ def test_the_demo_recipe_ships_a_gate_and_three_scenarios() -> None:
     frozen = recipe.scenarios["inventory-frozen"]
     assert frozen.fail_fast is not None
     assert frozen.fail_fast.url == recipe.services["gateway"].url + "/api/inventory"
+
+
+def test_two_roots_over_their_slo_the_worse_one_is_named_first(
+    tmp_path: Path, store: Store
+) -> None:
+    path = recipe_with(tmp_path, "")
+    path.write_text(
+        path.read_text().replace(
+            "[seeds.fixtures]",
+            '[services.ledger]\ncommand = ["true"]\nslo_ms = 50\n\n[seeds.fixtures]',
+        )
+    )
+    recipe = load_recipe(path)
+    window = quiet_window(0.0)
+    window["services"]["ledger"] = {"count": 20, "errors": 0, "p95": 93.0}  # 1.9x
+    window["services"]["payments"]["p95"] = 447.0  # 4.5x
+    crit = next(
+        c for c in judge(store, recipe, record_run(store, window=window)).criteria if c.key == "slo"
+    )
+    assert [s["name"] for s in crit.suspects] == ["payments", "ledger"]

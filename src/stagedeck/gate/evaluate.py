@@ -158,18 +158,18 @@ def _services(inputs: GateInputs) -> Mapping[str, Mapping[str, Any]]:
     return services if isinstance(services, Mapping) else {}
 
 
-def _roots_first(names: Iterable[str], depends_on: Mapping[str, tuple[str, ...]]) -> list[str]:
-    """Services none of whose (transitive) dependencies are also listed come first."""
+def _roots_first(
+    names: Iterable[str],
+    depends_on: Mapping[str, tuple[str, ...]],
+    severity: Mapping[str, float] | None = None,
+) -> list[str]:
+    """Services none of whose (transitive) dependencies are also listed come first; then
+    the most severe (``severity``, larger is worse), then by name."""
     listed = set(names)
-
-    def ancestors(n: str, seen: set[str]) -> set[str]:
-        for d in depends_on.get(n, ()):
-            if d not in seen:
-                seen.add(d)
-                ancestors(d, seen)
-        return seen
-
-    return sorted(listed, key=lambda n: (bool(ancestors(n, set()) & listed), n))
+    worse = severity or {}
+    return sorted(
+        listed, key=lambda n: (bool(_deps(n, depends_on) & listed), -worse.get(n, 0.0), n)
+    )
 
 
 def slo_criterion(gate: Gate, inputs: GateInputs) -> Criterion:
@@ -200,7 +200,7 @@ def slo_criterion(gate: Gate, inputs: GateInputs) -> Criterion:
             summary = f"{len(over)} over — " + summary
         if thin:
             summary += f"; too few samples: {', '.join(thin)}"
-    order = _roots_first(over, inputs.depends_on)
+    order = _roots_first(over, inputs.depends_on, {n: p / slo for n, (p, slo) in over.items()})
     run = inputs.run
     suspects = []
     for name in order[:TOP_SUSPECTS]:
@@ -271,7 +271,7 @@ def error_rate_criterion(gate: Gate, inputs: GateInputs) -> Criterion:
             parts.append(f"{name} {errors}/{count}")
         if rate > bound:
             over[name] = (rate, errors, count)
-    order = _roots_first(over, inputs.depends_on)
+    order = _roots_first(over, inputs.depends_on, {n: v[0] for n, v in over.items()})
     summary = f"failed requests: {', '.join(parts) or 'none'} (at most {bound:.0%} each)"
     suspects = tuple(
         Suspect(
@@ -343,7 +343,7 @@ def restarts_criterion(gate: Gate, inputs: GateInputs) -> Criterion:
     too_many = {s: v for s, v in unexpected.items() if len(v) > gate.restarts}
     loops = {s for s, n in all_by.items() if gate.crash_loop and n >= gate.crash_loop}
     bad = sorted(set(too_many) | loops)
-    order = _roots_first(bad, inputs.depends_on)
+    order = _roots_first(bad, inputs.depends_on, {n: float(all_by.get(n, 0)) for n in bad})
     summary = (
         f"{sum(len(v) for v in unexpected.values())} unexpected, {len(explained)} by actions "
         f"(allowed {gate.restarts} per service; crash loop at {gate.crash_loop})"

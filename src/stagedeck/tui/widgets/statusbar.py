@@ -79,7 +79,9 @@ class StatusBar(Static):
             self.extra["presence"] = Text(watching)
         else:
             self.extra.pop("presence", None)
-        gate = gate_segment(snapshot)
+        # A recipe without [gate] judges nothing here: no "pending" that never ends.
+        judged = self.engine.recipe.gate is not None or snapshot.gate is not None
+        gate = gate_segment(snapshot) if judged else None
         if gate is not None:
             text, name = gate
             self.extra["gate"] = Text(text, style=style(self.app, name, bold=name == "down"))
