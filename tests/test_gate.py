@@ -437,3 +437,46 @@ def test_two_roots_over_their_slo_the_worse_one_is_named_first(
         c for c in judge(store, recipe, record_run(store, window=window)).criteria if c.key == "slo"
     )
     assert [s["name"] for s in crit.suspects] == ["payments", "ledger"]
+
+
+JUNIT = (
+    'import sys; open(sys.argv[1], \'w\').write(\'<testsuite name="s" tests="2" failures="{n}">'
+    '<testcase classname="t" name="ok"/><testcase classname="t" name="boom">{f}'
+    "</testcase></testsuite>'); sys.exit({n})"
+)
+
+
+def ci_recipe(tmp_path: Path, failing: bool) -> Path:
+    fail = '<failure message="502 rid=r-1">AssertionError</failure>' if failing else ""
+    code = JUNIT.replace("{n}", "1" if failing else "0").replace("{f}", fail)
+    path = tmp_path / ("red.toml" if failing else "green.toml")
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            [environment]
+            name = "ci"
+
+            [suites.unit]
+            command = ["{{python}}", "-c", {json.dumps(code)}, "{{junit}}"]
+
+            [gate]
+            slo = false
+            """
+        )
+    )
+    return path
+
+
+def test_run_then_gate_in_one_ci_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "shared.db")
+    green = ci_recipe(tmp_path, failing=False)
+    assert main(["run", str(green), "--gate", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "run 1: unit passed" in out and "gate: GO for run 1" in out
+    red = ci_recipe(tmp_path, failing=True)
+    assert main(["run", str(red), "--gate", "--json", "--db", db]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["run"]["ok"] is False and data["gate"]["verdict"] == "NO-GO"
+    failing = [c["key"] for c in data["gate"]["criteria"] if not c["ok"]]
+    assert failing == ["suites", "new-failures"]  # run 1 was GO: the failure is new against it
+    assert Store.open(Path(db)).gate_verdict(data["run"]["run_id"])["verdict"] == "NO-GO"

@@ -18,8 +18,17 @@ from stagedeck.recipe.model import Recipe
 from stagedeck.store import Store
 
 
-def print_verdict(store: Store, recipe: Recipe, run_id: int | None, args: Any) -> int:
-    """Judge ``run_id`` (default: the latest), store the verdict, print it; the exit code."""
+def print_verdict(
+    store: Store,
+    recipe: Recipe,
+    run_id: int | None,
+    args: Any,
+    run_json: dict[str, Any] | None = None,
+) -> int:
+    """Judge ``run_id`` (default: the latest), store the verdict, print it; the exit code.
+
+    ``run_json``: with ``--json``, print ``{"run": run_json, "gate": verdict}`` (run --gate).
+    """
     from stagedeck.gate.gather import GateError, judge
     from stagedeck.gate.render import verdict_lines
 
@@ -29,7 +38,10 @@ def print_verdict(store: Store, recipe: Recipe, run_id: int | None, args: Any) -
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
     if getattr(args, "json", False):
-        print(json.dumps(verdict.to_dict(), indent=2, default=str))
+        data = (
+            verdict.to_dict() if run_json is None else {"run": run_json, "gate": verdict.to_dict()}
+        )
+        print(json.dumps(data, indent=2, default=str))
     else:
         print("\n".join(verdict_lines(verdict)), flush=True)
     return EXIT_OK if verdict.go else EXIT_FAILED

@@ -139,7 +139,7 @@ def _gate_after(record: Any, store: Any, recipe: Any, args: argparse.Namespace) 
         return EXIT_FAILED
     if not args.json:
         print(record.describe())
-    return print_verdict(store, recipe, record.run_id, args)
+    return print_verdict(store, recipe, record.run_id, args, _run_json(record))
 
 
 def _suspects(record: Any, suite: str, test_id: str) -> list[dict[str, Any]]:
@@ -399,7 +399,9 @@ def register(add: Any) -> None:
     p.add_argument("--up", action="store_true", help="start the (local) environment first")
     p.add_argument("--reseed", action="store_true", help="load the seeds before the suites")
     p.add_argument(
-        "--gate", action="store_true", help="then judge the run: exit 0 GO, 1 NO-GO (see gate)"
+        "--gate",
+        action="store_true",
+        help="then judge the run: exit 0 GO, 1 NO-GO (see gate); --json gives {run, gate}",
     )
     p.add_argument(
         "--force",
