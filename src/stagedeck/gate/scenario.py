@@ -118,7 +118,7 @@ class _Watch:
             return
         status = event.status
         if status.name == self.service and status.health is not Health.HEALTHY:
-            self.seen_at = time.time()
+            self.seen_at = event.at
             self.how = f"{status.health.value}: {status.reason or status.state.value}"
 
     def check_latency(self) -> None:

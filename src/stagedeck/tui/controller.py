@@ -50,6 +50,8 @@ class ActionController:
         self.shared = shared
         self.suites = suites or SuiteRunner(engine.recipe)
         self.user = user
+        self.scenario_running = ""
+        """The scenario this cockpit is rehearsing now ('' when none): one at a time."""
         self.last_scenario: dict[str, Any] | None = None
         """The result of the last scenario run from this cockpit (the gate view shows it)."""
         self.ops = Operations(
@@ -324,6 +326,9 @@ class ActionController:
         if scenario is None:
             self._warn(f"no scenario '{name}' in the recipe")
             return
+        if self.scenario_running:
+            self._warn(f"scenario {self.scenario_running} is still running")
+            return
         self.go(
             lambda ops: scenario_request(ops, scenario),
             perform=lambda request, decision: self._run_scenario(scenario, request, decision),
@@ -339,9 +344,13 @@ class ActionController:
         def step(text: str) -> None:
             self.app.notify(f"scenario {scenario.name}: {text}", timeout=4, markup=False)
 
-        result = await run_scenario(
-            self.ops, scenario, request, decision, self.suites, store, self.user, on_step=step
-        )
+        self.scenario_running = scenario.name
+        try:
+            result = await run_scenario(
+                self.ops, scenario, request, decision, self.suites, store, self.user, on_step=step
+            )
+        finally:
+            self.scenario_running = ""
         if shared is not None:
             await shared.refresh(force=True)
         if result.problem:
