@@ -410,9 +410,9 @@ class StagedeckApp(App[int]):
             if show is not None and c.tests:
                 show(c.tests[0])
         elif c.jump.value in ("chart", "suspect", "service") and c.service:
-            explain = getattr(self, "open_explain", None)
+            explain = _explain_request()
             if c.jump.value == "suspect" and explain is not None:
-                await explain(c.service)
+                self.post_message(explain(service=c.service))  # the explain view (`w`)
                 return
             await self.switch_mode("charts" if c.jump.value == "chart" else "graph")
             show = getattr(self.screen, "show_service", None)
@@ -578,6 +578,15 @@ def _screens() -> Any:
         TracesScreen=TracesScreen,
         WaterfallScreen=WaterfallScreen,
     )
+
+
+def _explain_request() -> Any:
+    """The explain view's request message, where the cockpit has one (the triage UI adds
+    ``stagedeck.tui.messages.ExplainRequested``); None before it does: the graph instead."""
+    try:
+        return importlib.import_module("stagedeck.tui.messages").ExplainRequested
+    except (ImportError, AttributeError):
+        return None
 
 
 def _terminal_alive() -> bool:
