@@ -215,3 +215,37 @@ async def test_e_in_the_gate_view_judges_the_latest_run(tmp_path: Path) -> None:
         stored = store.gate_verdict(run)
         assert stored is not None and stored["evaluated_by"] == "bob"
         assert "gate GO" in app.screen.query_one(StatusBar)._drawn
+
+
+async def test_a_restart_suspect_jump_opens_the_graph_on_that_service(tmp_path: Path) -> None:
+    path = recipe_file(tmp_path)
+    store = Store.open(tmp_path / "shared.db", clock=lambda: NOW)
+    run = store.start_run("shop", "alice")
+    for suite in ("api", "flows"):
+        sid = store.start_suite_run(run, suite)
+        store.update_suite_run(sid, state="passed", passed=2, total=2)
+    crash = {
+        "service": "orders",
+        "at": NOW - 30,
+        "state": "crashed",
+        "reason": "exited with code 137: Killed (OOM) rid=r-42",
+    }
+    store.set_run_window(run, {"services": {}, "restarts": [crash]})
+    store.finish_run(run, "passed")
+    judge(store, load_recipe(path), run)
+    engine = offline_engine(tmp_path, DEMO_LIKE + GATE)
+    shared = SharedState(store, "shop", "alice", clock=lambda: NOW)
+    app = StagedeckApp(engine, start_engine=False, watch_themes=False, shared=shared)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await shared.refresh(force=True)
+        await pilot.press("8")
+        await pilot.pause()
+        keys = [c.key for c in app.screen.verdict.criteria]
+        row = keys.index("restarts")
+        await pilot.press(*["down"] * row)
+        await pilot.pause()
+        assert "orders — restarted: 1 time(s)" in app.screen.detail_text().plain
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current_mode == "graph"
+        assert app.screen.selected_service == "orders"
