@@ -480,3 +480,23 @@ def test_run_then_gate_in_one_ci_line(tmp_path: Path, capsys: pytest.CaptureFixt
     failing = [c["key"] for c in data["gate"]["criteria"] if not c["ok"]]
     assert failing == ["suites", "new-failures"]  # run 1 was GO: the failure is new against it
     assert Store.open(Path(db)).gate_verdict(data["run"]["run_id"])["verdict"] == "NO-GO"
+
+
+def test_scenario_command_refuses_read_only_and_names_unknown_scenarios(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = recipe_with(tmp_path, "")
+    path.write_text(
+        path.read_text()
+        + '\n[scenarios.payments-down]\nservice = "payments"\nfault = "stop"\nduration = 5\n'
+    )
+    db = str(tmp_path / "shared.db")
+    assert main(["scenario", str(path), "payments-dwn", "--db", db]) == 2
+    assert "did you mean 'payments-down'" in capsys.readouterr().err
+    assert (
+        main(["scenario", str(path), "payments-down", "--up", "--read-only", "--yes", "--db", db])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "fault stop refused" in err and "read-only" in err
+    assert Store.open(Path(db)).recent_audit("shop") == []  # refused before anything ran
