@@ -92,7 +92,7 @@ def _changes(store: Store | None, env: str) -> list[ChangeRecord]:
 
 def cmd_why(args: argparse.Namespace) -> int:
     from stagedeck.cli.common import load_recipe_arg
-    from stagedeck.cli.records import open_store
+    from stagedeck.cli.operate import open_store
 
     recipe = load_recipe_arg(args.recipe, args)
     if args.test or args.run is not None:

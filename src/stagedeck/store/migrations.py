@@ -178,6 +178,13 @@ def _migration_2(db: Database) -> None:
 
 
 def _migration_3(db: Database) -> None:
+    """Failure signatures v2 (ids of every shape, JSON bodies, the failing line): recompute."""
+    from stagedeck.store.resign import resign_all
+
+    resign_all(db)
+
+
+def _migration_4(db: Database) -> None:
     """Gate and scenarios: what a run's window showed, the verdicts, the scenario results.
 
     ``run_window`` keeps what the environment did during a run (latency per
@@ -215,7 +222,12 @@ def _migration_3(db: Database) -> None:
     db.table("scenario_results").create_index(["run_id"])
 
 
-MIGRATIONS: Final[list[Callable[[Database], None]]] = [_migration_1, _migration_2, _migration_3]
+MIGRATIONS: Final[list[Callable[[Database], None]]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+]
 """Ordered; migration *i* (1-based) takes a file from user_version i-1 to i.
 
 To change the schema, append a function: it runs inside the open write
