@@ -38,6 +38,7 @@ SEMANTIC_KEYS = (
     "down",
     "unknown",
     "impacted",
+    "suspect",
     "flaky",
     "log-error",
     "log-warn",
