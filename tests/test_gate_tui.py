@@ -217,7 +217,9 @@ async def test_e_in_the_gate_view_judges_the_latest_run(tmp_path: Path) -> None:
         assert "gate GO" in app.screen.query_one(StatusBar)._drawn
 
 
-async def test_a_restart_suspect_jump_opens_the_graph_on_that_service(tmp_path: Path) -> None:
+async def test_a_restart_suspect_jump_opens_the_explain_view_on_the_verdict_s_suspects(
+    tmp_path: Path,
+) -> None:
     path = recipe_file(tmp_path)
     store = Store.open(tmp_path / "shared.db", clock=lambda: NOW)
     run = store.start_run("shop", "alice")
@@ -247,5 +249,7 @@ async def test_a_restart_suspect_jump_opens_the_graph_on_that_service(tmp_path: 
         assert "orders — restarted: 1 time(s)" in app.screen.detail_text().plain
         await pilot.press("enter")
         await pilot.pause()
-        assert app.current_mode == "graph"
-        assert app.screen.selected_service == "orders"
+        screen = app.screen
+        assert type(screen).__name__ == "ExplainScreen"
+        assert screen.ranking.top is not None and screen.ranking.top.name == "orders"
+        assert "Killed (OOM)" in screen.ranking.top.evidence[0].text

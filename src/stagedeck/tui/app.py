@@ -483,11 +483,16 @@ class StagedeckApp(App[int]):
             show = getattr(self.screen, "show_failure", None)
             if show is not None and c.tests:
                 show(c.tests[0])
+        elif c.jump.value == "suspect" and c.suspects:
+            # The explain view (`w`) on the criterion's own suspects, as the verdict stored them.
+            from stagedeck.triage.model import ranking_from_rows
+            from stagedeck.tui.screens.explain import ExplainScreen
+
+            ranking = ranking_from_rows(list(c.suspects), subject=c.title)
+            run = message.run_id
+            title = f"why the gate failed: {c.title}" + (f" (run {run})" if run else "")
+            await self.push_screen(ExplainScreen(ranking, live=False, title=title, note=c.summary))
         elif c.jump.value in ("chart", "suspect", "service") and c.service:
-            explain = _explain_request()
-            if c.jump.value == "suspect" and explain is not None:
-                self.post_message(explain(service=c.service))  # the explain view (`w`)
-                return
             await self.switch_mode("charts" if c.jump.value == "chart" else "graph")
             show = getattr(self.screen, "show_service", None)
             if show is not None:
@@ -666,15 +671,6 @@ def _screens() -> Any:
         TracesScreen=TracesScreen,
         WaterfallScreen=WaterfallScreen,
     )
-
-
-def _explain_request() -> Any:
-    """The explain view's request message, where the cockpit has one (the triage UI adds
-    ``stagedeck.tui.messages.ExplainRequested``); None before it does: the graph instead."""
-    try:
-        return importlib.import_module("stagedeck.tui.messages").ExplainRequested
-    except (ImportError, AttributeError):
-        return None
 
 
 def _terminal_alive() -> bool:

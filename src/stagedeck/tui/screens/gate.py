@@ -50,6 +50,7 @@ class GateScreen(Screen[None]):
         """Open the evidence of ``criterion`` (tests, chart or suspect)."""
 
         criterion: Criterion
+        run_id: int | None = None
 
     def __init__(self, app_ref: StagedeckApp) -> None:
         super().__init__()
@@ -170,7 +171,7 @@ class GateScreen(Screen[None]):
         c = self.selected
         if c is None or c.ok or not c.jump.value:
             return
-        self.post_message(self.Jump(c))
+        self.post_message(self.Jump(c, self.verdict.run_id if self.verdict else None))
 
     def action_evaluate(self) -> None:
         self.cockpit.controller.judge_latest()

@@ -49,7 +49,7 @@ class GraphScreen(Screen[None]):
         self.query_one(GraphPanel).show_ranking(ranking)
 
     def show_service(self, service: str) -> None:
-        """Select ``service`` in the graph and its chart (a jump from the explain view)."""
+        """Select ``service`` in the graph and its chart (a jump from the explain or gate view)."""
         self._selected = service
         self.query_one(GraphPanel).select(service)
         self.query_one(ChartsPanel).select(service)
@@ -57,12 +57,6 @@ class GraphScreen(Screen[None]):
     @property
     def selected_service(self) -> str | None:
         return self._selected
-
-    def show_service(self, service: str) -> None:
-        """Select ``service`` in the graph and chart it (a jump from the gate view)."""
-        self._selected = service
-        self.query_one(GraphPanel).select(service)
-        self.query_one(ChartsPanel).select(service)
 
     def on_graph_view_selected(self, event: GraphView.Selected) -> None:
         self._selected = event.service

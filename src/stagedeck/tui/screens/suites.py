@@ -220,16 +220,6 @@ class SuitesScreen(Screen[None]):
                     table.move_cursor(row=index)
         self._show_detail()
 
-    def show_failure(self, test_id: str) -> None:
-        """Put the cursor on ``test_id``'s failure (a jump from the gate view)."""
-        table = self.query_one("#failures", DataTable)
-        for index, view in enumerate(self._failures):
-            if view.failure.result.test_id == test_id:
-                table.focus()
-                table.move_cursor(row=index)
-                self._show_detail()
-                return
-
     @property
     def selected_failure(self) -> FailureView | None:
         table = self.query_one("#failures", DataTable)
@@ -291,7 +281,7 @@ class SuitesScreen(Screen[None]):
             self.post_message(ExplainRequested())
 
     def show_failure(self, test_id: str) -> None:
-        """Select the failure of ``test_id`` in the latest run (a jump from the explain view)."""
+        """Select the failure of ``test_id`` in the latest run (a jump from explain or gate)."""
         table = self.query_one("#failures", DataTable)
         for index, view in enumerate(self._failures):
             if view.failure.result.test_id == test_id:
