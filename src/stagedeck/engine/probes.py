@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from stagedeck.engine.events import Health
 from stagedeck.recipe.model import HealthCheck
+from stagedeck.text import clean
 
 if TYPE_CHECKING:
     import httpx
@@ -29,6 +30,10 @@ class ProbeResult:
     ok: bool
     ms: float
     detail: str = ""
+    """Shown as the health reason: command output and server text, so it passes the gate."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detail", clean(self.detail))
 
 
 async def probe_http(
@@ -103,11 +108,20 @@ async def probe_command(argv: tuple[str, ...], timeout: float) -> ProbeResult:
 
 
 async def run_check(client: httpx.AsyncClient, check: HealthCheck) -> ProbeResult:
-    if check.kind == "http":
-        return await probe_http(client, check.url, check.timeout, check.status, check.body)
-    if check.kind == "tcp":
-        return await probe_tcp(check.host, check.port, check.timeout)
-    return await probe_command(check.command, check.timeout)
+    try:
+        if check.kind == "http":
+            return await probe_http(client, check.url, check.timeout, check.status, check.body)
+        if check.kind == "tcp":
+            return await probe_tcp(check.host, check.port, check.timeout)
+        return await probe_command(check.command, check.timeout)
+    except Exception as exc:
+        import httpx
+
+        if not isinstance(exc, ValueError | OverflowError | TypeError | httpx.InvalidURL):
+            raise
+        # The recipe loader refuses bad URLs and ports; this is the last line, so
+        # that a value it missed is a failed probe with a reason, not a dead loop.
+        return ProbeResult(False, 0.0, f"{check.describe()}: {exc}")
 
 
 class HealthTracker:

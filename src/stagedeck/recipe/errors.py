@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from stagedeck.text import visible
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -15,6 +17,12 @@ class Problem:
     key: str
     message: str
     hint: str = ""
+
+    def __post_init__(self) -> None:
+        # A problem quotes what the file says (a key, a value): the text gate shows
+        # its control characters as ``\x1b`` rather than sending them to a terminal.
+        for name in ("key", "message", "hint"):
+            object.__setattr__(self, name, visible(getattr(self, name), limit=2000))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else str(self.file)
