@@ -115,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    if getattr(args, "db", None) == "":
+        print("stagedeck: --db '' names no file: give a path, or leave --db out", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         code = int(args.func(args))
         if "stagedeck.tui.app" in sys.modules:

@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stagedeck.store import ContextItem, Store, StoreError, TestResult
@@ -90,10 +91,30 @@ class RunRecord:
     suites: list[SuiteProgress] = field(default_factory=list)
     suite_run_ids: dict[str, int] = field(default_factory=dict)
     store_problem: str = ""
+    """Why the run is not (fully) in the store; empty when it is."""
+    spooled: Path | None = None
+    """Where the run was kept instead, to be saved when the store is writable again."""
 
     @property
     def ok(self) -> bool:
         return all(p.state is SuiteState.PASSED for p in self.suites)
+
+    @property
+    def saved(self) -> bool:
+        return self.run_id is not None and not self.store_problem
+
+    def storage_note(self) -> str:
+        """One line on where the results are, for the CLI and the cockpit to say."""
+        if self.saved:
+            return f"run {self.run_id} saved"
+        if not self.store_problem:
+            return "results not saved: no database"
+        if self.spooled is not None:
+            return (
+                f"results not saved: {self.store_problem}; kept in {self.spooled}"
+                " and saved when the database is writable again"
+            )
+        return f"results LOST: {self.store_problem}; the spool could not be written either"
 
 
 class RunRecorder:
@@ -106,8 +127,16 @@ class RunRecorder:
         self.record = RunRecord(None)
 
     async def _store(self, fn: Callable[[], object]) -> object:
-        if self.store is None or not self.store.writable:
+        if self.store is None:
             return None
+        if not self.store.writable:
+            # Saying nothing here once meant a run on a read-only file vanished silently.
+            self.record.store_problem = self.record.store_problem or str(
+                self.store.problem or "the database is closed"
+            )
+            return None
+        if self.record.store_problem:
+            return None  # one failure: the whole run goes to the spool, not half of it
         try:
             return await asyncio.to_thread(fn)
         except StoreError as exc:  # results still show on screen; the banner says why not saved
@@ -117,6 +146,10 @@ class RunRecorder:
     async def begin(self) -> int | None:
         store = self.store
         recipe = self.engine.recipe
+        if store is not None and store.writable:
+            from stagedeck.suites.spool import replay
+
+            await asyncio.to_thread(replay, store)  # earlier runs kept while it was not writable
         if store is not None:
             run_id = await self._store(
                 lambda: store.start_run(
@@ -176,7 +209,42 @@ class RunRecorder:
         outcome = "passed" if self.record.ok else "failed"
         if store is not None and run_id is not None:
             await self._store(lambda: store.finish_run(run_id, outcome))
+        if store is not None and self.record.store_problem:
+            self.record.spooled = await asyncio.to_thread(self._spool, store, outcome)
         return self.record
+
+    def _spool(self, store: Store, outcome: str) -> Path | None:
+        from stagedeck.suites.spool import result_dict, spool_run
+
+        recipe = self.engine.recipe
+        suites = [
+            {
+                "suite": p.suite,
+                "state": p.state.value,
+                "started": p.started or None,
+                "ended": p.finished or None,
+                "passed": p.passed,
+                "failed": p.failed,
+                "errors": p.errors,
+                "skipped": p.skipped,
+                "total": p.total,
+                "output_path": str(p.output_path) if p.output_path else None,
+                "junit_path": str(p.junit_path) if p.junit_path else None,
+                "detail": p.detail,
+                "results": [result_dict(to_result(c, p.windows.get(c.test_id))) for c in p.cases],
+            }
+            for p in self.record.suites
+        ]
+        return spool_run(
+            store.path,
+            environment=recipe.name,
+            user=self.user,
+            recipe_path=str(recipe.path),
+            target=recipe.environment.target,
+            outcome=outcome,
+            suites=suites,
+            partial_run_id=self.record.run_id,
+        )
 
 
 async def wait_for_dependencies(engine: Engine, depends_on: Iterable[str]) -> str:

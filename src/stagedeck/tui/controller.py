@@ -317,15 +317,15 @@ class ActionController:
         from stagedeck.suites.recording import run_and_record
 
         shared = self.shared
-        store = shared.store if shared is not None and shared.writable else None
+        store = shared.store if shared is not None else None  # not writable: spooled, and said
         record = await run_and_record(self.engine, self.suites, names, store, self.user)
         if shared is not None:
             await shared.refresh(force=True)
         failed = [p for p in record.suites if p.state is not SuiteState.PASSED]
         summary = ", ".join(f"{p.suite} {p.state.value}" for p in record.suites)
         self.app.notify(summary, severity="error" if failed else "information", timeout=8)
-        if record.store_problem:
-            self.app.notify(f"results not saved: {record.store_problem}", severity="error")
+        if store is not None and not record.saved:
+            self.app.notify(record.storage_note(), severity="error", timeout=20, markup=False)
 
     def annotate(self, view: FailureView, edit: Annotation | None = None) -> None:
         shared = self.shared
