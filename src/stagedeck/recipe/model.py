@@ -430,7 +430,8 @@ def hostile_text(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         elif isinstance(value, list):
             todo.extend((kp, item) for item in value)
         elif isinstance(value, str) and (where := first_unsafe(value)) is not None:
-            found.append((kp, f"contains the control character {where[1]}"))
+            shown = value if len(value) <= 80 else value[:80] + "…"
+            found.append((kp, f"'{shown}' contains the control character {where[1]}"))
     return found
 
 
