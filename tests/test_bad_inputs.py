@@ -109,9 +109,11 @@ def test_a_two_thousand_service_chain_loads_and_orders(tmp_path: Path) -> None:
     loaded = load_recipe(recipe)
     assert loaded.graph.order()[:3] == ["s0", "s1", "s2"]
     assert len(loaded.graph.layers()) == 2000
-    lines.append('[services.s0.depends_on]\n')  # not valid: s0 depends_on as a table
+    lines.append("[services.s0.depends_on]\n")  # not valid: s0 depends_on as a table
     cycle = tmp_path / "cycle.toml"
-    cycle.write_text("".join(lines[:-1]).replace('port = "auto"\n', 'port = "auto"\ndepends_on = ["s1999"]\n', 1))
+    cycle.write_text(
+        "".join(lines[:-1]).replace('port = "auto"\n', 'port = "auto"\ndepends_on = ["s1999"]\n', 1)
+    )
     assert "dependency cycle: s0 → s1999" in problems_of(cycle)
 
 
@@ -137,9 +139,14 @@ def test_includes_nested_too_deep(tmp_path: Path) -> None:
         ('[services.a]\ncommand=["true"]\nslo_ms=nan', "slo_ms: must be more than 0"),
         ('[services.a]\ncommand=["true"]\nlatency=["http://h:0x/"]', "not a valid URL"),
         ("[environment.x]", ""),
-        ('[services.a]\ncommand=["true"]\nport=8080\n[services.b]\ncommand=["true"]\nport=8080',
-         "port 8080 is also the port of service 'a'"),
-        ('[services.a]\ncommand=["true"]\nhealth={url="/", interval=0}', "interval: must be at least 0.1"),
+        (
+            '[services.a]\ncommand=["true"]\nport=8080\n[services.b]\ncommand=["true"]\nport=8080',
+            "port 8080 is also the port of service 'a'",
+        ),
+        (
+            '[services.a]\ncommand=["true"]\nhealth={url="/", interval=0}',
+            "interval: must be at least 0.1",
+        ),
         ('[suites.s]\ncommand=["true"]\ntimeout=1e300', "timeout: must be more than 0 and at most"),
     ],
 )
@@ -242,9 +249,7 @@ def test_a_theme_with_fifty_thousand_keys_is_refused_at_once(tmp_path: Path) -> 
 # --------------------------------------------------------------------------- the command line
 
 
-@pytest.mark.parametrize(
-    "ttl", ["0", "0s", "100000000d", "9" * 400 + "s", "nan", "-5m", "1e999s"]
-)
+@pytest.mark.parametrize("ttl", ["0", "0s", "100000000d", "9" * 400 + "s", "nan", "-5m", "1e999s"])
 def test_lease_ttl_out_of_range_is_a_usage_error(tmp_path: Path, ttl: str) -> None:
     done = cli(tmp_path, "lease", "acquire", "--env", "e", "--ttl", ttl)
     assert done.returncode == 2 and "--ttl" in done.stderr

@@ -61,6 +61,8 @@ def read_bytes(path: Path | str, *, limit: int = MAX_FILE_BYTES) -> bytes:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except IsADirectoryError:
         raise UnreadableFile(p, "it is a directory, not a file", errno.EISDIR) from None
+    except ValueError:  # a NUL in the name: no file can have it
+        raise UnreadableFile(p, "the file name contains a NUL character") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -58,6 +58,10 @@ _LEFTOVER_KEEP_NEWLINES = re.compile(
 )
 
 
+_SHOWN = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE_CLASS}]")
+_SHOWN_KEEP_NEWLINES = re.compile(f"[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE_CLASS}]")
+
+
 class Clean(str):
     """A string that has passed the gate: no control, escape or invisible characters.
 
@@ -108,7 +112,7 @@ def is_clean(text: str, *, newlines: bool = False) -> bool:
     return pattern.search(text.replace("\r\n", "\n") if newlines else text) is None
 
 
-def visible(text: object, limit: int = 200) -> Clean:
+def visible(text: object, limit: int = 200, *, newlines: bool = False) -> Clean:
     """``text`` for an error message: unsafe characters shown as ``\\x1b``/``\\u202e``.
 
     Used where the user has to find and fix the value (a recipe key, a label),
@@ -119,14 +123,15 @@ def visible(text: object, limit: int = 200) -> Clean:
         text = str(text)
     if len(text) > limit:
         text = text[:limit] + "…"
-    if UNSAFE.search(text) is None and "\t" not in text:
+    if (UNSAFE_EXCEPT_NEWLINE if newlines else UNSAFE).search(text) is None and "\t" not in text:
         return Clean(text)
 
     def name(m: re.Match[str]) -> str:
         c = m.group(0)
         return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
-    return Clean(re.sub(f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE_CLASS}]", name, text))
+    pattern = _SHOWN_KEEP_NEWLINES if newlines else _SHOWN
+    return Clean(pattern.sub(name, text))
 
 
 def first_unsafe(text: str) -> tuple[int, str] | None:
