@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import IO
+from typing import Any
 
 from stagedeck import __version__
 from stagedeck.cli.actions import cmd_redeploy, cmd_reseed, cmd_up
@@ -29,7 +29,7 @@ from stagedeck.store import StoreError
 class _Parser(argparse.ArgumentParser):
     """argparse echoes what it was given ("unrecognized arguments: ..."): through the gate."""
 
-    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+    def _print_message(self, message: str, file: Any = None) -> None:
         from stagedeck.text import visible
 
         super()._print_message(visible(message, limit=20_000, newlines=True), file)
