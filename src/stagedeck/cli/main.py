@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     cockpit_options(p)
     p.add_argument("--target", choices=["local", "docker"], default="local")
     p.add_argument("--base-image", help="docker: the Python base image for the demo image")
+    p.add_argument(
+        "--no-seed", action="store_true", help="start without test data (the first suites fail)"
+    )
 
     p = add("k8s", cmd_k8s, "open the cockpit on a Kubernetes namespace (no recipe needed)")
     p.add_argument("--namespace", "-n", help="default: the context's namespace")

@@ -26,6 +26,7 @@ from stagedeck.engine.events import (
     Event,
     EventBus,
     Health,
+    Notice,
     ProcState,
     ServiceStatus,
     StatusChanged,
@@ -99,6 +100,8 @@ class Engine:
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self.starting: asyncio.Task[None] | None = None
+        """The first bring-up (and seeding): suites started meanwhile wait for it."""
         self._client: Any = None
         """An ``httpx.AsyncClient`` once started."""
         factory = target_factory or (lambda r, e: make_target(r, e, attach=attach))
@@ -150,9 +153,23 @@ class Engine:
         for name in self.recipe.services:
             self._start_probe(name)
         if bring_up and self.target.manages_processes:
-            from stagedeck.engine.actions import bring_up as plan
+            self.starting = self.spawn(self._bring_up_then_seed())
 
-            self.spawn(plan(self))
+    async def _bring_up_then_seed(self) -> None:
+        """Bring up; then, when the recipe asks (``seed_on_start``), load its seeds once."""
+        from stagedeck.engine.actions import bring_up as plan
+
+        outcome = await plan(self)
+        env = self.recipe.environment
+        if not (env.seed_on_start and self.recipe.seeds):
+            return
+        if not outcome.ok:
+            self.bus.publish(Notice("test data not loaded: bring-up failed; press s", "warning"))
+            return
+        from stagedeck.engine.seeding import reseed
+
+        self.bus.publish(Notice("loading test data (seeds)…", "information"))
+        await reseed(self)
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run a background coroutine that the engine cancels on stop."""

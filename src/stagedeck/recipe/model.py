@@ -179,6 +179,8 @@ class Environment:
     failures_before_down: int = 3
     ready_timeout: float = 30.0
     read_only: bool = False
+    seed_on_start: bool = False
+    """Run the seeds once, after the first bring-up (the demo: a first suite run passes)."""
     log_buffer: int = 20_000
     """Lines kept per service; older lines are dropped and counted."""
     context: str = ""
@@ -334,6 +336,7 @@ ENVIRONMENT_KEYS: dict[str, Check] = {
     "failures_before_down": _whole(1, 1000),
     "ready_timeout": _seconds(0, 7 * DAY),
     "read_only": _is_bool,
+    "seed_on_start": _is_bool,
     "log_buffer": _whole(100, 1_000_000),
     "context": _is_str,
     "namespace": _is_str,
@@ -891,6 +894,7 @@ class _Loader:
             failures_before_down=int(env_raw.get("failures_before_down", 3)),
             ready_timeout=float(env_raw.get("ready_timeout", 30.0)),
             read_only=bool(env_raw.get("read_only", False)),
+            seed_on_start=bool(env_raw.get("seed_on_start", False)),
             log_buffer=int(env_raw.get("log_buffer", 20_000)),
             context=env_raw.get("context", ""),
             namespace=env_raw.get("namespace", ""),

@@ -249,6 +249,11 @@ class RunRecorder:
 
 async def wait_for_dependencies(engine: Engine, depends_on: Iterable[str]) -> str:
     """'' when every service the suite needs is healthy; otherwise why not."""
+    starting = getattr(engine, "starting", None)
+    if starting is not None and not starting.done():
+        # Right after start the test data may still be loading (seed_on_start): a suite
+        # pressed now would fail against an empty environment.
+        await asyncio.wait({starting}, timeout=120)
     for name in depends_on:
         svc = engine.service(name)
         ok, why = await engine.wait_healthy(name, svc.ready_timeout, give_up_when_down=True)
