@@ -54,12 +54,34 @@ def _tell(line: str) -> None:
             pass
 
 
+_watched: set[int] = set()
+
+
 def watch(pgid: int) -> None:
     """Kill process group ``pgid`` if this process dies before :func:`forget`."""
     _tell(f"+{pgid}")
+    with _lock:
+        _watched.add(pgid)
 
 
 def forget(pgid: int) -> None:
-    """``pgid`` ended (or we ended it): the watchdog need not kill it."""
-    if _proc is not None:
-        _tell(f"-{pgid}")
+    """``pgid`` ended (or we ended it): the watchdog need not kill it.
+
+    With nothing left to guard the watchdog is let go (its pipe closed, so it exits
+    with nothing to kill): it lives only while a child needs it."""
+    global _proc
+    with _lock:
+        _watched.discard(pgid)
+        proc = _proc
+        if proc is None or _owner_pid != os.getpid():
+            return
+        try:
+            if proc.stdin is not None:
+                proc.stdin.write(f"-{pgid}\n".encode())
+                proc.stdin.flush()
+                if not _watched:
+                    proc.stdin.close()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+        if not _watched:
+            _proc = None  # it exits at EOF; subprocess reaps it (no wait on the event loop)
