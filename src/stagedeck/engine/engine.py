@@ -154,6 +154,10 @@ class Engine:
             self._start_probe(name)
         if bring_up and self.target.manages_processes:
             self.starting = self.spawn(self._bring_up_then_seed())
+        if self.recipe.compose_services is not None and self.recipe.environment.target == "docker":
+            from stagedeck.targets.docker.follow import follow_project
+
+            self.spawn(follow_project(self))
 
     async def _bring_up_then_seed(self) -> None:
         """Bring up; then, when the recipe asks (``seed_on_start``), load its seeds once."""

@@ -208,6 +208,9 @@ class Recipe:
     """Secret values (never shown: pass text through :meth:`mask`)."""
     auto_ports: bool = False
     """Loaded with free ports instead of the written ones (a reload loads the same way)."""
+    compose_services: frozenset[str] | None = None
+    """Discovered from a running compose project: the services it had then. Not None: the
+    cockpit follows the project (services joining or leaving it appear and disappear)."""
 
     @property
     def name(self) -> str:

@@ -270,15 +270,19 @@ def project_recipe(
         if name in over:
             svc = _overlay_service(svc, over.pop(name))
         services[name] = svc
+    found = frozenset(services)
     services.update(over)  # overlay services Docker did not show (plain containers by name)
     _break_cycles(services)
     if overlay is not None:
         environment = dataclasses.replace(overlay.environment, target="docker", project=project)
-        return dataclasses.replace(overlay, environment=environment, services=services)
+        return dataclasses.replace(
+            overlay, environment=environment, services=services, compose_services=found
+        )
     return Recipe(
         path=Path(f"docker-compose:{project}"),
-        environment=Environment(name=project, target="docker", project=project),
+        environment=Environment(name=clean(project), target="docker", project=project),
         services=services,
+        compose_services=found,
     )
 
 
