@@ -1047,7 +1047,7 @@ class _Loader:
             self.problem(kp, "a local service needs a command", 'add command = ["..."]')
         health = self.health(kp + ("health",), raw.get("health"), env, facts[name])
         for url in raw.get("latency", ()):
-            if why := url_problem(url):
+            if "://" in url and (why := url_problem(url)):  # a bare path: its base comes later
                 self.problem(kp + ("latency",), f"{url}: {why}", "write full http:// URLs")
         environ = {k: str(v) for k, v in raw.get("env", {}).items()}
         return Service(
@@ -1083,7 +1083,7 @@ class _Loader:
         }
         if isinstance(raw, str):
             url = raw if "://" in raw else (facts.get("url") or "") + "/" + raw.lstrip("/")
-            if why := url_problem(url):
+            if "://" in url and (why := url_problem(url)):  # a bare path: its base comes later
                 self.problem(kp, f"{url}: {why}", 'a path ("/health") or a full http:// URL')
                 return None
             return HealthCheck(kind="http", url=url, **timing)  # type: ignore[arg-type]
@@ -1112,7 +1112,7 @@ class _Loader:
             url = table["url"]
             if "://" not in url:
                 url = (facts.get("url") or "") + "/" + url.lstrip("/")
-            if why := url_problem(url):
+            if "://" in url and (why := url_problem(url)):  # a bare path: its base comes later
                 self.problem(kp + ("url",), f"{url}: {why}", "a path or a full http:// URL")
                 return None
             return HealthCheck(
