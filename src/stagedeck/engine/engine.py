@@ -248,9 +248,9 @@ class Engine:
             changes["reason"] = reason or "starting"
             changes["exit_code"] = None
             if self.service(service).health is None and pid is not None:
-                # Nothing to probe: running is the best we can know.
+                # Nothing to probe: running is the best we can know, and we say so.
                 changes["state"] = ProcState.RUNNING
-                changes["health"] = Health.HEALTHY
+                changes["health"] = Health.UNCHECKED
                 changes["reason"] = "running (no health check)"
         elif state is ProcState.RESTARTING:
             changes["restarts"] = current.restarts + 1
@@ -271,7 +271,12 @@ class Engine:
             changes["reason"] = reason or "starting"
         elif state in (ProcState.RUNNING, ProcState.EXTERNAL):
             if self.service(service).health is None:
-                changes["health"] = Health.HEALTHY
+                # Kubernetes' running means ready (its readiness is the check); a local
+                # process has none; Docker says so with platform_health("none").
+                local = self.recipe.environment.target == "local"
+                changes["health"] = Health.UNCHECKED if local else Health.HEALTHY
+                if local:
+                    reason = reason or "running (no health check)"
             changes["reason"] = reason
         else:
             changes["reason"] = reason or state.value
@@ -292,6 +297,8 @@ class Engine:
                 changes.update(health=Health.HEALTHY, reason="")
                 if status.state is ProcState.STARTING:
                     changes["state"] = ProcState.RUNNING
+            elif verdict == "none":  # no HEALTHCHECK in the image: running is all we know
+                changes.update(health=Health.UNCHECKED, reason="running (no health check)")
             elif verdict == "unhealthy":
                 changes.update(health=Health.DOWN, reason=reason or "platform health check fails")
         self._update(service, **changes)
@@ -416,7 +423,7 @@ class Engine:
         deadline = time.monotonic() + timeout
         while True:
             status = self.statuses[name]
-            if status.health is Health.HEALTHY and status.state in _ALIVE:
+            if status.ok and status.state in _ALIVE:
                 return True, ""
             if give_up_when_down and status.health is Health.DOWN:
                 return False, f"down: {status.reason or status.state.value}"
@@ -516,7 +523,9 @@ class Engine:
             self._trackers[name] = tracker
             status = self.statuses[name]
             if check is None and status.state in (ProcState.RUNNING, ProcState.EXTERNAL):
-                self._update(name, health=Health.HEALTHY, reason="running (no health check)")
+                local = self.recipe.environment.target == "local"
+                unchecked = Health.UNCHECKED if local else Health.HEALTHY
+                self._update(name, health=unchecked, reason="running (no health check)")
         kick = self._kick.get(name)
         if kick is not None:
             kick.set()

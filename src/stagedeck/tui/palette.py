@@ -35,6 +35,7 @@ HEALTH_SYMBOL = {
     Health.DEGRADED: "◐",
     Health.DOWN: "✖",
     Health.UNKNOWN: "○",
+    Health.UNCHECKED: "◌",
 }
 
 

@@ -62,6 +62,7 @@ ASCII_MARKERS = {
     Health.DEGRADED.value: "~",
     Health.DOWN.value: "x",
     Health.UNKNOWN.value: "?",
+    Health.UNCHECKED.value: "-",
 }
 SELECTED_BOX = str.maketrans("╭╮╰╯─│├", "┏┓┗┛━┃┣")
 """The selected service's box is redrawn heavy: visible without colour."""
