@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from stagedeck.store import Store
-from stagedeck.suites.spool import pending, replay, spool_run
+from stagedeck.store.spool import pending, replay, spool_run
 from support.procs import marked_pids, new_marker, wait_until_gone
 
 JUNIT = (
@@ -135,8 +135,8 @@ def test_a_read_only_store_is_reported_and_spooled_not_dropped(tmp_path: Path) -
     note = record.storage_note()  # type: ignore[attr-defined]
     assert "results not saved" in note and "read-only" in note and "kept in" in note
     with Store.open(db) as store:
-        saved, problems = replay(store)
-        assert problems == [] and saved == [1]
+        done = replay(store)
+        assert done.problems == [] and done.runs == [1]
         assert [f.result.test_id for f in store.failures("loss", 1)] == ["t::bad"]
         assert store.run(1) is not None and store.run(1).outcome == "failed"  # type: ignore[union-attr]
 
@@ -152,9 +152,9 @@ def test_spool_falls_back_to_the_state_dir_and_names_what_it_cannot_read(tmp_pat
     assert path is not None and str(tmp_path / "state") in str(path)
     (path.parent / "run-0-garbage.json").write_text("{not json")
     with Store.open(db) as store:
-        saved, problems = replay(store)
-    assert saved == [1]
-    assert len(problems) == 1 and "run-0-garbage.json" in problems[0]
+        done = replay(store)
+    assert done.runs == [1]
+    assert len(done.problems) == 1 and "run-0-garbage.json" in done.problems[0]
 
 
 def test_sigkill_mid_suite_kills_the_suite_and_the_run_becomes_interrupted(
@@ -198,3 +198,35 @@ def test_sigkill_mid_suite_kills_the_suite_and_the_run_becomes_interrupted(
     with Store.open(db) as store:
         run = store.runs("loss")[0]
         assert run.outcome == "interrupted" and run.ended is not None
+
+
+async def test_an_annotation_the_store_refuses_is_spooled_and_saved_later(tmp_path: Path) -> None:
+    """In the cockpit: the database turns read-only between opening and saving a note."""
+    from stagedeck.store.shared import SharedState
+    from stagedeck.store.spool import pending, spool_annotation
+
+    os.environ["XDG_STATE_HOME"] = str(tmp_path / "state")
+    db = tmp_path / "shared.db"
+    Store.open(db).close()
+    with Store.open(db, read_only=True) as ro:
+        from stagedeck.store import StoreError
+
+        with pytest.raises(StoreError):
+            ro.add_annotation(
+                "sig", "t::x", "env", "alice", "bug", "the note typed at 3 a.m.", None
+            )
+        kept = spool_annotation(
+            db, signature="sig", test_id="t::x", environment="env", author="alice",
+            tag="bug", note="the note typed at 3 a.m.", link=None,
+        )  # fmt: skip
+        assert kept is not None and pending(db) == [kept]
+    shared = SharedState(None, "env", "bob", db_path=db)
+    await shared.connect()
+    try:
+        assert shared.store is not None
+        notes = shared.store.annotations_for("sig")
+        assert [(n.author, n.note) for n in notes] == [("alice", "the note typed at 3 a.m.")]
+        assert pending(db) == []
+    finally:
+        if shared.store is not None:
+            shared.store.close()

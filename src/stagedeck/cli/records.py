@@ -30,17 +30,19 @@ def open_store(args: argparse.Namespace, *, required: bool = True) -> Store | No
     if not store.writable and store.problem is not None and required:
         print(f"warning: {store.problem}", file=sys.stderr)
     if store.writable:
-        from stagedeck.suites.spool import pending, replay
+        from stagedeck.store.spool import pending, replay
 
         if pending(store.path):
-            saved, problems = replay(store)
-            for run_id in saved:
+            done = replay(store)
+            for run_id in done.runs:
                 print(
                     f"saved run {run_id} kept in the spool while the database was not writable",
                     file=sys.stderr,
                 )
-            for problem in problems:
-                print(f"warning: spooled run: {problem}", file=sys.stderr)
+            for note_id in done.annotations:
+                print(f"saved annotation {note_id} kept in the spool", file=sys.stderr)
+            for problem in done.problems:
+                print(f"warning: spool: {problem}", file=sys.stderr)
     return store
 
 

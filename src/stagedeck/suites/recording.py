@@ -147,7 +147,7 @@ class RunRecorder:
         store = self.store
         recipe = self.engine.recipe
         if store is not None and store.writable:
-            from stagedeck.suites.spool import replay
+            from stagedeck.store.spool import replay
 
             await asyncio.to_thread(replay, store)  # earlier runs kept while it was not writable
         if store is not None:
@@ -214,7 +214,7 @@ class RunRecorder:
         return self.record
 
     def _spool(self, store: Store, outcome: str) -> Path | None:
-        from stagedeck.suites.spool import result_dict, spool_run
+        from stagedeck.store.spool import result_dict, spool_run
 
         recipe = self.engine.recipe
         suites = [

@@ -383,9 +383,25 @@ class ActionController:
                     request.link,
                 )
         except (StoreError, ValueError) as exc:
-            # Keep what was typed: the user can copy it from the notification.
+            kept = None
+            if isinstance(exc, StoreError) and edit is None:
+                from stagedeck.store.spool import spool_annotation
+
+                kept = await asyncio.to_thread(
+                    spool_annotation,
+                    store.path,
+                    signature=result.signature or result.test_id,
+                    test_id=result.test_id,
+                    environment=shared.env,
+                    author=shared.user,
+                    tag=request.tag,
+                    note=request.note,
+                    link=request.link,
+                )
+            where = f"kept in {kept}, saved when the database is writable" if kept else ""
+            # Never lost silently: spooled, and the text is in the notification too.
             self.app.notify(
-                f"annotation not saved ({exc}); your note: {request.note}",
+                f"annotation not saved ({exc}); {where or 'your note'}: {request.note}",
                 severity="error",
                 timeout=20,
                 markup=False,

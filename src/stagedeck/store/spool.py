@@ -17,11 +17,15 @@ import json
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stagedeck.store import Store, StoreError, TestResult
+from stagedeck.store.errors import StoreError
+from stagedeck.store.records import TestResult
+
+if TYPE_CHECKING:
+    from stagedeck.store import Store
 
 FORMAT = 1
 
@@ -34,6 +38,59 @@ def spool_dirs(db_path: Path) -> list[Path]:
         db_path.parent / f"{db_path.name}.spool",
         Path(state_home) / "stagedeck" / "spool" / f"{db_path.stem}-{digest}",
     ]
+
+
+def _write(db_path: Path, prefix: str, payload: dict[str, Any]) -> Path | None:
+    data = json.dumps(payload, default=str).encode()
+    name = f"{prefix}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    for folder in spool_dirs(db_path):
+        tmp = folder / f".{name}.tmp"
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            final = folder / f"{name}.json"
+            os.replace(tmp, final)
+            return final
+        except OSError:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+    return None
+
+
+def spool_annotation(
+    db_path: Path,
+    *,
+    signature: str,
+    test_id: str,
+    environment: str,
+    author: str,
+    tag: str,
+    note: str,
+    link: str | None,
+) -> Path | None:
+    """Keep an annotation the store refused (read-only, full, locked); None if nowhere."""
+    return _write(
+        db_path,
+        "note",
+        {
+            "format": FORMAT,
+            "kind": "annotation",
+            "db": str(db_path.absolute()),
+            "spooled": time.time(),
+            "signature": signature,
+            "test_id": test_id,
+            "environment": environment,
+            "author": author,
+            "tag": tag,
+            "note": note,
+            "link": link,
+        },
+    )
 
 
 def spool_run(
@@ -55,6 +112,7 @@ def spool_run(
     """
     payload = {
         "format": FORMAT,
+        "kind": "run",
         "db": str(db_path.absolute()),
         "spooled": time.time(),
         "environment": environment,
@@ -65,26 +123,7 @@ def spool_run(
         "partial_run_id": partial_run_id,
         "suites": list(suites),
     }
-    data = json.dumps(payload, default=str).encode()
-    name = f"run-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    for folder in spool_dirs(db_path):
-        try:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = folder / f".{name}.tmp"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            final = folder / f"{name}.json"
-            os.replace(tmp, final)
-            return final
-        except OSError:
-            try:
-                (folder / f".{name}.tmp").unlink(missing_ok=True)
-            except OSError:
-                pass
-            continue
-    return None
+    return _write(db_path, "run", payload)
 
 
 def pending(db_path: Path) -> list[Path]:
@@ -92,27 +131,54 @@ def pending(db_path: Path) -> list[Path]:
     found: list[Path] = []
     for folder in spool_dirs(db_path):
         try:
-            found.extend(p for p in folder.glob("run-*.json") if p.is_file())
+            found.extend(
+                p
+                for pattern in ("run-*.json", "note-*.json")
+                for p in folder.glob(pattern)
+                if p.is_file()
+            )
         except OSError:
             continue
-    return sorted(found, key=lambda p: p.name)
+    return sorted(found, key=lambda p: p.name.split("-", 1)[1])
 
 
-def replay(store: Store) -> tuple[list[int], list[str]]:
-    """Save every spooled run for this store; (new run ids, problems). Blocking.
+@dataclass
+class Replayed:
+    """What :func:`replay` saved, and what it could not."""
 
-    A file is deleted only after its run is saved; one that is not a spooled run
-    (unreadable, another format) is left alone and named in the problems.
+    runs: list[int] = field(default_factory=list)
+    annotations: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def replay(store: Store) -> Replayed:
+    """Save every spooled run and annotation for this store. Blocking.
+
+    A file is deleted only after what it holds is saved; one that is not a spool
+    file (unreadable, another format) is left alone and named in the problems.
     """
-    saved: list[int] = []
-    problems: list[str] = []
+    done = Replayed()
+    saved, problems = done.runs, done.problems
     if not store.writable:
-        return saved, problems
+        return done
     for path in pending(store.path):
         try:
             payload = json.loads(path.read_bytes()[: 64 * 1024 * 1024])
             if payload.get("format") != FORMAT:
                 raise ValueError(f"unknown spool format {payload.get('format')!r}")
+            if payload.get("kind") == "annotation":
+                run_id = store.add_annotation(
+                    str(payload["signature"]),
+                    str(payload["test_id"]),
+                    str(payload["environment"]),
+                    str(payload["author"]),
+                    str(payload["tag"]),
+                    str(payload["note"]),
+                    payload.get("link"),
+                )
+                done.annotations.append(run_id)
+                path.unlink(missing_ok=True)
+                continue
             run_id = _save(store, payload)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             problems.append(f"{path}: {exc}")
@@ -125,7 +191,7 @@ def replay(store: Store) -> tuple[list[int], list[str]]:
             path.unlink()
         except OSError as exc:
             problems.append(f"{path}: saved as run {run_id} but not removed: {exc.strerror}")
-    return saved, problems
+    return done
 
 
 def _save(store: Store, payload: dict[str, Any]) -> int:
