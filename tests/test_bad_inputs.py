@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,26 +21,13 @@ from stagedeck.config.userconfig import key_conflicts, key_problem, load_user_co
 from stagedeck.inputfile import UnreadableFile, read_text
 from stagedeck.recipe.errors import ConfigError, RecipeError
 from stagedeck.recipe.model import load_recipe
+from support.cli import run_cli
 
 HEAD = '[environment]\nname = "x"\n'
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "STAGEDECK_DB": str(tmp_path / "shared.db"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "stagedeck", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_cli(tmp_path, *args, timeout=60)
 
 
 def problems_of(path: Path) -> str:

@@ -11,7 +11,6 @@ and the command line, which prints records too (``lease``, ``failures``,
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from stagedeck.targets.docker.discovery import project_recipe
 from stagedeck.targets.docker.state import PROJECT_LABEL, SERVICE_LABEL, view_from_inspect
 from stagedeck.targets.kubernetes.model import ContainerInfo, PodInfo, Verdict
 from stagedeck.text import UNSAFE, Clean, clean, visible
+from support.cli import run_cli
 from support.evil import FORBIDDEN_BYTES, HOSTILE
 from support.procs import new_marker, wait_until_gone
 from support.tmux import Terminal, have_tmux
@@ -202,19 +202,7 @@ def test_kubernetes_reasons_are_clean() -> None:
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = {
-        **os.environ,
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "USER": "alice",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "stagedeck", *args],
-        capture_output=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(tmp_path, *args, raw=True, timeout=60)  # type: ignore[return-value]
 
 
 def test_the_command_line_prints_no_escape_sequences(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from stagedeck.store import Store
 from stagedeck.store.spool import pending, replay, spool_run
+from support.cli import run_cli
 from support.procs import marked_pids, new_marker, wait_until_gone
 
 JUNIT = (
@@ -50,22 +51,8 @@ def recipe(tmp_path: Path, suite: str = "") -> Path:
     return path
 
 
-def cli(tmp_path: Path, *args: str, marker: str = "") -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "STAGEDECK_TEST_MARKER": marker or new_marker(),
-        "USER": "alice",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "stagedeck", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(tmp_path, *args)
 
 
 def _chattr(path: Path, flag: str) -> bool:

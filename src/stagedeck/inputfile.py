@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from stagedeck.recipe.errors import Problem
+from stagedeck.recipe.errors import ConfigError, Problem
 
 MAX_FILE_BYTES: Final = 4 * 1024 * 1024
 """Recipes, themes and config are a few KiB; 4 MiB is generous and still bounded."""
@@ -158,3 +158,24 @@ def _too_deep(path: Path) -> Problem:
         f"tables or arrays nested more than {MAX_NESTING} deep",
         "no stagedeck file needs that: flatten the nested values",
     )
+
+
+def read_toml(
+    path: Path,
+    *,
+    what: str,
+    error: type[ConfigError] = ConfigError,
+    limit: int = MAX_FILE_BYTES,
+    hint: str = "",
+) -> tuple[str, dict[str, Any]]:
+    """(text, data) of a TOML file, or ``error`` with the one problem that stops it."""
+    try:
+        text = read_text(path, limit=limit)
+    except OSError as exc:
+        problem = Problem(path, None, "", f"cannot read {what}: {exc.strerror or exc}", hint)
+        raise error([problem]) from None
+    data, bad = parse_toml(path, text)
+    if data is None:
+        assert bad is not None
+        raise error([bad])
+    return text, data

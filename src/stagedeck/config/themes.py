@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from stagedeck.inputfile import parse_toml, read_text
+from stagedeck.inputfile import read_toml
 from stagedeck.recipe.errors import ConfigError, Problem
 from stagedeck.recipe.model import suggest
 from stagedeck.recipe.tomlpos import Positions
@@ -91,17 +90,7 @@ def _valid_colour(value: str) -> bool:
 
 def load_theme(path: Path) -> ThemeSpec:
     """Parse and validate one theme file; raise ThemeError naming file, line and key."""
-    try:
-        text = read_text(path, limit=MAX_THEME_BYTES)
-    except OSError as exc:
-        raise ThemeError(
-            [Problem(path, None, "", f"cannot read theme: {exc.strerror or exc}")]
-        ) from None
-    parsed, bad = parse_toml(path, text)
-    if parsed is None:
-        assert bad is not None
-        raise ThemeError([bad])
-    data: dict[str, Any] = parsed
+    text, data = read_toml(path, what="theme", error=ThemeError, limit=MAX_THEME_BYTES)
     raw_vars = data.get("variables", {})
     count = len(data) + (len(raw_vars) if isinstance(raw_vars, dict) else 0)
     if count > MAX_THEME_KEYS:

@@ -12,9 +12,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from stagedeck.inputfile import parse_toml, read_text
+from stagedeck.inputfile import read_toml
 from stagedeck.recipe.errors import ConfigError, Problem
 from stagedeck.recipe.model import suggest
 from stagedeck.recipe.tomlpos import Positions
@@ -109,17 +108,7 @@ def load_user_config(
     path = path or config_path()
     if not path.exists() and not path.is_symlink():
         return UserConfig()
-    try:
-        text = read_text(path)
-    except OSError as exc:
-        raise ConfigError(
-            [Problem(path, None, "", f"cannot read config: {exc.strerror or exc}", _FIX)]
-        ) from None
-    parsed, bad = parse_toml(path, text)
-    if parsed is None:
-        assert bad is not None
-        raise ConfigError([bad])
-    data: dict[str, Any] = parsed
+    text, data = read_toml(path, what="config", hint=_FIX)
     pos = Positions(text)
     problems: list[Problem] = []
 
