@@ -52,9 +52,14 @@ UNSAFE: Final = re.compile(f"[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f{_INVISIBLE_CLASS
 UNSAFE_EXCEPT_NEWLINE: Final = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE_CLASS}]")
 """As :data:`UNSAFE` but newline is fine: for a batch of lines joined by newlines."""
 
-_LEFTOVER = re.compile(f"[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f{_INVISIBLE_CLASS}]")
-_LEFTOVER_KEEP_NEWLINES = re.compile(
-    f"[\\x00-\\x08\\x0b-\\x0c\\x0e-\\x1f\\x7f-\\x9f{_INVISIBLE_CLASS}]"
+_STARTS = f"(?=[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE_CLASS}])"
+"""A look-ahead on what can start a match: most positions are skipped at once (2-3x faster)."""
+_STRIP = re.compile(
+    _STARTS + f"(?:{ESCAPES.pattern}|[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f{_INVISIBLE_CLASS}])"
+)
+_STRIP_KEEP_NEWLINES = re.compile(
+    _STARTS
+    + f"(?:{ESCAPES.pattern}|[\\x00-\\x08\\x0b-\\x0c\\x0e-\\x1f\\x7f-\\x9f{_INVISIBLE_CLASS}])"
 )
 
 
@@ -85,16 +90,25 @@ def clean(text: object, *, newlines: bool = False, tabs: int = 4) -> Clean:
     if not isinstance(text, str):
         text = "" if text is None else str(text)
     if UNSAFE.search(text) is not None:
-        text = ESCAPES.sub("", text)
-        if newlines:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-            text = _LEFTOVER_KEEP_NEWLINES.sub("", text)
-        else:
-            text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-            text = _LEFTOVER.sub("", text)
+        if "\n" in text or "\r" in text:
+            if newlines:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            else:
+                text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+        # One pass: whole escape sequences first (alternation order), then single characters.
+        text = (_STRIP_KEEP_NEWLINES if newlines else _STRIP).sub("", text)
     if "\t" in text:
         text = text.expandtabs(tabs)
     return Clean(text)
+
+
+def strip_line(text: str) -> str:
+    """The gate's work on one line already found unsafe (by :data:`UNSAFE`): for the log
+    path, which checks whole batches first and keeps its lines plain ``str``."""
+    if "\n" in text or "\r" in text:
+        text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    text = _STRIP.sub("", text)
+    return text.expandtabs(4) if "\t" in text else text
 
 
 def clean_lines(text: object) -> Clean:
