@@ -68,9 +68,10 @@ MOVES: dict[str, str] = {
     "stagedeck.targets.k8s_logs": "stagedeck.targets.kubernetes.logs",
     "stagedeck.targets.k8s_model": "stagedeck.targets.kubernetes.model",
     "stagedeck.targets.k8s_watch": "stagedeck.targets.kubernetes.watch",
+    "stagedeck.policy": "stagedeck.operations.policy",
 }
 # Unchanged: stagedeck.store (a package now; it re-exports every public name),
-# stagedeck.policy, stagedeck.targets, stagedeck.targets.base, stagedeck.tui.*, stagedeck.demo.*.
+# stagedeck.targets, stagedeck.targets.base, stagedeck.tui.*, stagedeck.demo.*.
 
 # Logger names ("getLogger(\"stagedeck.engine\")") are names, not paths: left alone.
 # Longest first, so ``stagedeck.targets.docker_ops`` is never read as ``stagedeck.targets.docker``.

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import secrets
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import docker
+import httpx
 import pytest
 
 from dockerkit import SocketProxy, in_thread, kit, require_engine, short_socket_path, wait_for
@@ -451,6 +453,26 @@ async def test_demo_stack_on_docker_comes_up_healthy() -> None:
                     "Docker health checks",
                 )
                 assert any("listening on" in ln.text for ln in engine.logs.since(0))
+                # Traces: the containers send to the receiver on the network's gateway.
+                assert r.traces is not None and engine.otlp is not None
+                tid = secrets.token_hex(16)
+                async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
+                    body = {"name": "traced", "price_cents": 100, "on_hand": 5}
+                    await http.put("/api/inventory/TRACED-1", json=body)
+                    placed = await http.post(
+                        "/api/orders",
+                        json={"customer": "t", "sku": "TRACED-1", "qty": 1},
+                        headers={"traceparent": f"00-{tid}-{secrets.token_hex(8)}-01"},
+                    )
+                assert placed.status_code == 201, placed.text
+                store = engine.traces
+                assert store is not None
+                path = {"gateway", "orders", "inventory", "payments", "ledger"}
+                await wait_for(
+                    lambda: (t := store.get(tid)) is not None and path <= set(t.services()),
+                    20,
+                    "the order's trace from the containers",
+                )
             finally:
                 await engine.stop()
         finally:

@@ -36,6 +36,12 @@ CORE = [
     "stagedeck.targets.kubernetes.discovery",
     "stagedeck.engine.recipe_diff",
     "stagedeck.triage.conditions",
+    "stagedeck.triage.model",
+    "stagedeck.triage.rank",
+    "stagedeck.triage.live",
+    "stagedeck.triage.snapshot",
+    "stagedeck.triage.render",
+    "stagedeck.cli.why",
     "stagedeck.cli.actions",
     "stagedeck.cli.check",
     "stagedeck.cli.cockpit",
@@ -52,3 +58,14 @@ def test_core_does_not_import_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"core imported: {out.stdout}"
+
+
+def test_the_engine_does_not_import_triage() -> None:
+    """Triage sits above the engine: the engine records probes, triage reads them."""
+    code = (
+        "import sys\n"
+        "import stagedeck.engine.engine, stagedeck.engine.events, stagedeck.engine.probes\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith('stagedeck.triage'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"engine imported: {out.stdout}"

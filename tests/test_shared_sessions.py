@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stagedeck.operations.core import busy_elsewhere
 from stagedeck.store import Store
 from stagedeck.store.shared import SharedState
 
@@ -18,22 +19,17 @@ async def test_presence_and_busy_elsewhere(tmp_path: Path) -> None:
     await alice.refresh(force=True)
     assert alice.presence_text() == "3 watching: bob, carol, you"
 
-    audit_id = await bob.audit_start("redeploy", ["payments"], {})
-    await alice.refresh(force=True)
-    refusal = alice.busy_elsewhere(["payments"])
+    # What another session is doing is decided by the operations layer from the audit log.
+    store = bob.store
+    assert store is not None
+    audit_id = store.audit_start("env", "bob", "redeploy", ["payments"], {"session": bob.session})
+    entries = store.recent_audit("env")
+    now = store.clock()
+    refusal = busy_elsewhere(entries, ["payments"], alice.session, now)
     assert refusal is not None and refusal.startswith(
         "bob is already running 'redeploy' on payments"
     )
-    assert alice.busy_elsewhere(["orders"]) is None
-    assert bob.busy_elsewhere(["payments"]) is None  # your own action is not "elsewhere"
-    await bob.audit_finish(audit_id, "ok", {})
-    await alice.refresh(force=True)
-    assert alice.busy_elsewhere(["payments"]) is None
-
-    await bob.acquire_lease("load test", 1500)
-    await alice.refresh(force=True)
-    assert (
-        alice.lease_refusal("reseed")
-        == "reseed refused: leased by bob for 25 more minutes: load test"
-    )
-    assert bob.lease_refusal("reseed") is None
+    assert busy_elsewhere(entries, ["orders"], alice.session, now) is None
+    assert busy_elsewhere(entries, ["payments"], bob.session, now) is None  # yours is not elsewhere
+    store.audit_finish(audit_id, "ok", {})
+    assert busy_elsewhere(store.recent_audit("env"), ["payments"], alice.session, now) is None

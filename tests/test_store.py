@@ -81,7 +81,7 @@ def test_open_creates_the_schema_in_wal_mode(store: Store, db_path: Path) -> Non
     assert db_path.exists()
     assert store.writable and store.problem is None
     con = raw(db_path)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {
@@ -90,6 +90,7 @@ def test_open_creates_the_schema_in_wal_mode(store: Store, db_path: Path) -> Non
         "suite_runs",
         "test_results",
         "failure_context",
+        "failure_suspects",
         "annotations",
         "audit",
         "leases",
@@ -120,17 +121,19 @@ def test_a_second_migration_is_applied_once_in_order(
         pass
     applied: list[int] = []
 
-    def migration_2(db: Any) -> None:
-        applied.append(2)
+    after = len(store_module.MIGRATIONS) + 1
+
+    def migration_next(db: Any) -> None:
+        applied.append(after)
         db.execute("ALTER TABLE annotations ADD COLUMN severity TEXT")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, migration_2])
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, migration_next])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", after)
     with Store.open(db_path, clock=clock) as s:
-        assert s.schema_version() == 2
+        assert s.schema_version() == after
     with Store.open(db_path, clock=clock):
         pass
-    assert applied == [2]
+    assert applied == [after]
     columns = [r[1] for r in raw(db_path).execute("PRAGMA table_info(annotations)")]
     assert "severity" in columns
 

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import pytest
 
-from stagedeck.store import Store
+from stagedeck.store import SCHEMA_VERSION, Store
 
 WRITER = Path(__file__).with_name("store_writer.py")
 WRITERS = 8
@@ -96,7 +96,7 @@ def test_eight_writers_lose_nothing(tmp_path: Path) -> None:
         assert s.integrity_check() == ["ok"]
         total = s._read(lambda d: d.conn.execute("SELECT count(*) FROM annotations").fetchone()[0])
         assert total == WRITERS * EACH == 1600
-        assert s.schema_version() == 1
+        assert s.schema_version() == SCHEMA_VERSION
     print(f"{WRITERS * EACH} annotations from {WRITERS} processes in {elapsed:.2f}s")
 
 

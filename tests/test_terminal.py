@@ -335,3 +335,26 @@ def test_demo_starts_seeded_and_the_first_suite_run_passes(tmp_path: Path) -> No
         assert "failed:" not in screen and "unknown SKU" not in screen, screen
         term.send("q")
     assert wait_until_gone(marker) == []
+
+
+def test_a_suite_s_traces_and_a_waterfall_in_the_real_terminal_at_80x24(tmp_path: Path) -> None:
+    marker = new_marker()
+    with cockpit(
+        tmp_path, marker, "demo", "--free-ports", "--no-seed", width=80, height=24
+    ) as term:
+        term.wait_for(lambda s: "6/6 healthy" in s, timeout=30)
+        term.send("5")
+        term.wait_for("SUITE", timeout=5)
+        term.send("t")  # api: each test is one trace, whether it passes or fails
+        term.wait_for(lambda s: "failures · run 1" in s, timeout=60)
+        term.send("7")
+        screen = term.wait_for(lambda s: "suite:api test test_" in s, timeout=10)
+        assert "traces · all" in screen
+        term.send("Enter")
+        # the newest trace's waterfall, with its timings and the critical path marked
+        screen = term.wait_for(lambda s: "TIMELINE" in s and "took the time:" in s, timeout=10)
+        assert "trace " in screen and "gateway" in screen and "┃" in screen
+        term.send("Escape")
+        term.wait_for(lambda s: "traces · all" in s, timeout=5)
+        term.send("q")
+    assert wait_until_gone(marker) == []

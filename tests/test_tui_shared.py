@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from stagedeck.engine.engine import Engine
-from stagedeck.policy import ReadOnly
+from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.model import load_recipe
 from stagedeck.store import Store
 from stagedeck.store.shared import SharedState
@@ -160,14 +160,18 @@ async def test_another_process_lease_and_audit_appear_within_two_seconds(tmp_pat
         assert isinstance(screen, SuitesScreen)
         await pilot.press("j")
         assert screen.selected_suite == "load"
-        await pilot.press("t")  # load is exclusive
+        await pilot.press("t")  # load is exclusive: bob's lease must be forced, or nothing runs
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert isinstance(app.screen, ConfirmScreen)
+        assert (
+            app.screen.title_text
+            == "run load refused: leased by bob for 25 more minutes: load test"
+        )
+        await pilot.press("n")
         await pilot.pause(0.1)
         assert "load" not in app.suites.progress
-        assert any(
-            n.message == "load refused: leased by bob for 25 more minutes: load test"
-            for n in app._notifications
-        )
         await pilot.press("1", "r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert isinstance(app.screen, ConfirmScreen)
         assert "leased by bob" in app.screen.title_text
 
@@ -184,7 +188,7 @@ async def test_read_only_refuses_every_mutating_key(tmp_path: Path) -> None:
         await pilot.press("t")  # the exclusive suite
         await pilot.pause(0.1)
         messages = [n.message for n in app._notifications]
-        for action in ("redeploy", "redeploy all", "reseed", "lease", "exclusive suite"):
+        for action in ("redeploy", "bring-up", "reseed", "lease", "run load"):
             assert any(
                 m.startswith(f"{action} refused: this cockpit is read-only") for m in messages
             ), action

@@ -30,6 +30,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  seeds: {', '.join(recipe.seeds)}")
     if recipe.suites:
         print(f"  suites: {', '.join(recipe.suites)}")
+    if recipe.traces is not None:
+        t = recipe.traces
+        print(
+            f"  traces: OTLP/HTTP at {t.endpoint}/v1/traces (containers: "
+            f"{t.endpoint_for_containers}), keeps {t.max_traces} traces / {t.max_spans} spans"
+        )
     return EXIT_OK
 
 

@@ -14,7 +14,7 @@ from stagedeck.cli.common import (
     load_recipe_arg,
     print_problems,
 )
-from stagedeck.policy import ReadOnly
+from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.recipe.model import Recipe, load_recipe
 

@@ -19,7 +19,10 @@ from stagedeck.cli.actions import cmd_redeploy, cmd_reseed, cmd_up
 from stagedeck.cli.check import cmd_check, cmd_status
 from stagedeck.cli.cockpit import cmd_demo, cmd_docker, cmd_k8s, cmd_open
 from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
+from stagedeck.cli.fault import register as register_fault
 from stagedeck.cli.records import register
+from stagedeck.cli.traces import register as register_traces
+from stagedeck.cli.why import register as register_why
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.store import StoreError
 
@@ -90,14 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe")
     cockpit_options(p)
 
+    def force_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="act despite someone else's lease (recorded in the audit log)",
+        )
+
     def action_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
         p.add_argument("--read-only", action="store_true", help="refuse every mutating action")
+        force_option(p)
+        p.add_argument(
+            "--db", help="the shared SQLite file (default: $STAGEDECK_DB or XDG data dir)"
+        )
+        p.add_argument("--user", help="who you are to the people you share with (default: $USER)")
 
     p = add("up", cmd_up, "bring every service up (or redeploy it) in dependency order")
     p.add_argument("recipe")
     cockpit_options(p)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    force_option(p)
 
     p = add("redeploy", cmd_redeploy, "restart one service and wait until it is healthy")
     p.add_argument("recipe")
@@ -111,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     action_options(p)
 
     register(add)
+    register_traces(add)
+    register_why(add)
+    register_fault(add)
 
     p = add("check", cmd_check, "validate a recipe and summarise it")
     p.add_argument("recipe")

@@ -15,41 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load_recipe_arg
-from stagedeck.store import LeaseHeld, Store, StoreError, default_db_path
-
-
-def open_store(args: argparse.Namespace, *, required: bool = True) -> Store | None:
-    path = default_db_path(getattr(args, "db", None))
-    try:
-        store = Store.open(path)
-    except StoreError as exc:
-        if required:
-            raise
-        print(f"warning: results will not be saved: {exc}", file=sys.stderr)
-        return None
-    if not store.writable and store.problem is not None and required:
-        print(f"warning: {store.problem}", file=sys.stderr)
-    if store.writable:
-        from stagedeck.store.spool import pending, replay
-
-        if pending(store.path):
-            done = replay(store)
-            for run_id in done.runs:
-                print(
-                    f"saved run {run_id} kept in the spool while the database was not writable",
-                    file=sys.stderr,
-                )
-            for note_id in done.annotations:
-                print(f"saved annotation {note_id} kept in the spool", file=sys.stderr)
-            for problem in done.problems:
-                print(f"warning: spool: {problem}", file=sys.stderr)
-    return store
-
-
-def _user(args: argparse.Namespace) -> str:
-    from stagedeck.store.identity import current_user
-
-    return current_user(getattr(args, "user", None))
+from stagedeck.cli.operate import decide, open_store, operations, prepare
+from stagedeck.cli.operate import user_of as _user
+from stagedeck.operations import Refused, requests
+from stagedeck.store import StoreError, default_db_path
 
 
 def _env_name(args: argparse.Namespace) -> str:
@@ -66,73 +35,70 @@ def _env_name(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run suites; ``--up`` and ``--reseed`` and exclusive suites follow the core's rules.
+
+    With ``--json`` standard output holds the JSON and nothing else: progress
+    and the steps before the suites go to standard error.
+    """
     from stagedeck.engine.engine import Engine
-    from stagedeck.suites.recording import run_and_record
+    from stagedeck.suites.recording import RunRecord, run_and_record
     from stagedeck.suites.runner import SuiteProgress, SuiteRunner
 
     recipe = load_recipe_arg(args.recipe, args)
     names = args.suite or list(recipe.suites)
-    unknown = [n for n in names if n not in recipe.suites]
-    if unknown or not names:
-        print(
-            f"no suite {', '.join(unknown)} in {recipe.path} "
-            f"(suites: {', '.join(recipe.suites) or 'none'})",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
     store = open_store(args, required=False)
     user = _user(args)
-    exclusive = [n for n in names if recipe.suites[n].exclusive]
-    if exclusive and store is not None:
-        lease = store.current_lease(recipe.name)
-        if lease is not None and lease.owner != user:
-            if not args.force:
-                print(
-                    f"{', '.join(exclusive)} refused: {lease.describe()} (--force to run anyway)",
-                    file=sys.stderr,
-                )
-                return EXIT_FAILED
-            store.audit_start(
-                recipe.name,
-                user,
-                "run exclusive suite",
-                (),
-                {"suites": exclusive, "lease": lease.describe()},
-                forced=True,
-            )
     workdir = default_db_path(getattr(args, "db", None)).parent / "runs" / recipe.name
     last: dict[str, str] = {}
+    say_out = sys.stderr if args.json else sys.stdout
+
+    def say(text: str) -> None:
+        print(text, file=say_out, flush=True)
 
     def show(p: SuiteProgress) -> None:
         text = p.describe()
         if args.json or last.get(p.suite) == text.split(" · ")[0]:
             return
         last[p.suite] = text.split(" · ")[0]
-        print(f"{p.suite}: {text}", flush=True)
+        say(f"{p.suite}: {text}")
 
     async def main() -> int:
-        from stagedeck.engine.actions import bring_up
-
         engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
+        ops = operations(engine, args, store)
+        runner = SuiteRunner(recipe, workdir=workdir, on_change=show)
+
+        async def run() -> RunRecord:
+            return await run_and_record(engine, runner, names, store, user)
+
+        try:
+            steps = [requests.bring_up(ops)] if args.up else []
+            if args.reseed:
+                steps.append(requests.reseed(ops))
+            steps.append(requests.run_suites(ops, names, run))
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_BAD_INPUT
+        decisions = []
+        for step in steps:
+            decision = await decide(ops, step, args, say=say, asked=True)
+            if decision is None:
+                return EXIT_FAILED
+            decisions.append(decision)
         await engine.start(bring_up=False)
         try:
-            if args.up:
-                outcome = await bring_up(engine)
-                if not outcome.ok:
-                    print(outcome.describe(), file=sys.stderr)
-                    return EXIT_FAILED
-            if args.reseed:
-                from stagedeck.engine.seeding import reseed
-
-                seeded = await reseed(engine)
-                print(seeded.describe().splitlines()[0])
-                if not seeded.ok:
-                    print(seeded.describe(), file=sys.stderr)
-                    return EXIT_FAILED
-            runner = SuiteRunner(recipe, workdir=workdir, on_change=show)
-            record = await run_and_record(engine, runner, names, store, user)
+            for step, decision in zip(steps, decisions, strict=True):
+                result = await ops.perform(step, decision)
+                if step is not steps[-1]:
+                    say(result.detail.splitlines()[0] if result.detail else step.action)
+                    if not result.ok:
+                        print(result.detail, file=sys.stderr)
+                        return EXIT_FAILED
+        except Refused as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_FAILED
         finally:
             await engine.stop()
+        record = result.value
         if args.json:
             print(json.dumps(_run_json(record), indent=2, default=str))
         else:
@@ -141,6 +107,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                     if case.outcome in ("failed", "error"):
                         first = case.message.splitlines()[0] if case.message else ""
                         print(f"  FAILED {p.suite} {case.test_id}: {first}")
+                        ranking = record.rankings.get((p.suite, case.test_id))
+                        if ranking is not None and ranking.top is not None:
+                            print(f"    {ranking.line()}")
+                if not p.cases and p.state.value == "error" and p.detail:
+                    print(f"  REFUSED {p.suite}: {p.detail}")
+                    ranking = next(
+                        (r for (suite, _), r in record.rankings.items() if suite == p.suite), None
+                    )
+                    if ranking is not None and ranking.top is not None:
+                        print(f"    {ranking.line()}")
             if record.saved and store is not None:
                 print(f"run {record.run_id} saved to {store.path}")
         if not record.saved:
@@ -151,6 +127,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK if record.ok else EXIT_FAILED
 
     return asyncio.run(main())
+
+
+def _suspects(record: Any, suite: str, test_id: str) -> list[dict[str, Any]]:
+    ranking = record.rankings.get((suite, test_id))
+    return [s.to_dict() for s in ranking.suspects] if ranking is not None else []
 
 
 def _run_json(record: Any) -> dict[str, Any]:
@@ -169,7 +150,12 @@ def _run_json(record: Any) -> dict[str, Any]:
                 "skipped": p.skipped,
                 "detail": p.detail,
                 "failures": [
-                    {"test": c.test_id, "outcome": c.outcome, "message": c.message}
+                    {
+                        "test": c.test_id,
+                        "outcome": c.outcome,
+                        "message": c.message,
+                        "suspects": _suspects(record, p.suite, c.test_id),
+                    }
                     for c in p.cases
                     if c.outcome in ("failed", "error")
                 ],
@@ -184,6 +170,7 @@ def _run_json(record: Any) -> dict[str, Any]:
 
 def cmd_failures(args: argparse.Namespace) -> int:
     from stagedeck.suites.report import recurrence_line
+    from stagedeck.triage.model import Suspect
 
     store = open_store(args)
     assert store is not None
@@ -217,6 +204,7 @@ def cmd_failures(args: argparse.Namespace) -> int:
                     for a in notes
                 ],
                 "known": recurrence_line(stats, notes) if stats else "",
+                "suspects": store.failure_suspects(r.id) if r.id is not None else [],
             }
         )
     if args.json:
@@ -230,6 +218,9 @@ def cmd_failures(args: argparse.Namespace) -> int:
         print(f"    {item['outcome']}: {item['message']}")
         if item["known"]:
             print(f"    {item['known']}")
+        suspects = item["suspects"]
+        if isinstance(suspects, list) and suspects:
+            print(f"    likely cause: {Suspect.from_dict(suspects[0]).line()}")
     return EXIT_OK
 
 
@@ -339,37 +330,64 @@ def _duration(text: str) -> float:
 
 
 def cmd_lease(args: argparse.Namespace) -> int:
+    """Leases through the operations layer: refused read-only; someone else's needs --force."""
     store = open_store(args)
     assert store is not None
     env = _env_name(args)
-    user = _user(args)
     now = time.time()
     if args.action == "show":
         lease = store.current_lease(env)
         print(lease.describe(now) if lease else f"{env} is free")
         return EXIT_OK
-    if getattr(args, "read_only", False):
-        print(
-            f"lease {args.action} refused: this cockpit is read-only (--read-only)", file=sys.stderr
+
+    async def main() -> int:
+        recipe = load_recipe_arg(args.recipe, args) if getattr(args, "recipe", None) else None
+        read_only = bool(recipe and recipe.environment.read_only)
+        ops = operations(_LeaseScope(env, read_only), args, store)
+        prepared = await prepare(
+            ops,
+            lambda o: (
+                requests.acquire_lease(o, args.reason or "", args.ttl)
+                if args.action == "acquire"
+                else requests.release_lease(o)
+            ),
+            args,
         )
-        return EXIT_FAILED
-    try:
+        if isinstance(prepared, int):
+            return prepared
+        request, decision = prepared
+        try:
+            result = await ops.perform(request, decision)
+        except Refused as exc:
+            print(f"{exc} (--force to take it anyway)", file=sys.stderr)
+            return EXIT_FAILED
+        except StoreError as exc:
+            print(f"lease {args.action} failed: {exc}", file=sys.stderr)
+            return EXIT_FAILED
         if args.action == "acquire":
-            lease = store.acquire_lease(env, user, args.reason or "", args.ttl, force=args.force)
-            taken = (
-                f" (taken from {lease.taken_from})" if getattr(lease, "taken_from", None) else ""
-            )
+            lease = result.value
+            taken = f" (taken from {lease.taken_from})" if lease.taken_from else ""
             print(f"{lease.describe(now)}{taken}")
             return EXIT_OK
-        released = store.release_lease(env, user, force=args.force)
-        print("lease released" if released else f"{env} was not leased by {user}")
+        released = bool(result.value)
+        print("lease released" if released else f"{env} was not leased by {ops.user}")
         return EXIT_OK if released else EXIT_FAILED
-    except LeaseHeld as exc:
-        print(f"{exc.lease.describe(now)} (--force to take it anyway)", file=sys.stderr)
-        return EXIT_FAILED
-    except StoreError as exc:
-        print(f"lease {args.action} failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+
+    return asyncio.run(main())
+
+
+class _LeaseScope:
+    """What a lease needs of an engine: the environment's name. ``lease`` works with
+    ``--env NAME`` alone, no recipe and so no engine."""
+
+    def __init__(self, env: str, read_only: bool) -> None:
+        from types import SimpleNamespace
+
+        self.recipe = SimpleNamespace(name=env, environment=SimpleNamespace(read_only=read_only))
+        self.claims: dict[str, str] = {}
+
+    def clock(self) -> float:
+        return time.time()
 
 
 # --------------------------------------------------------------------------- parser
@@ -390,7 +408,14 @@ def register(add: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--up", action="store_true", help="start the (local) environment first")
     p.add_argument("--reseed", action="store_true", help="load the seeds before the suites")
-    p.add_argument("--force", action="store_true", help="run exclusive suites despite a lease")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run exclusive suites (and --up, --reseed) despite a lease; recorded in the audit log",
+    )
+    p.add_argument(
+        "--read-only", action="store_true", help="refuse --up, --reseed, exclusive suites"
+    )
     p.add_argument("--free-ports", action="store_true", help=argparse.SUPPRESS)
     shared(p)
 

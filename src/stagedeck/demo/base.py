@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from stagedeck.demo.chaos import Chaos, ChaosError
 from stagedeck.demo.logfmt import Log, quoted
 from stagedeck.demo.services import GRAPH, default_url, url_variable
+from stagedeck.demo.tracing import Tracer
 from stagedeck.demo.upstream import Upstream, UpstreamError
 from stagedeck.demo.web import Handler, HTTPError, Reply, Request, Router, is_invalid_json
 
@@ -53,6 +54,7 @@ class DemoService:
         self.log = log or Log(self.name)
         self.chaos = Chaos.from_env(self.env.get("STAGEDECK_CHAOS"))
         self.rng = random.Random()
+        self.tracer = Tracer(self.name, self.env)
         self.router = Router()
         self.upstreams = {
             dep: Upstream(
@@ -89,6 +91,25 @@ class DemoService:
     # ------------------------------------------------------------------ the pipeline
 
     def handle(self, request: Request) -> Reply:
+        """Serve ``request`` inside its server span (see :mod:`stagedeck.demo.tracing`)."""
+        probe = request.path == "/health" or "probe" in request.query
+        span = self.tracer.start_server(
+            f"{request.method} {request.path}",
+            request.headers,
+            always=not probe and request.rid != "-",
+            **{"http.request.method": request.method, "url.path": request.path},
+            **{"request.id": request.rid},
+        )
+        reply = Reply(500, {"error": "internal error"}, "unfinished")
+        try:
+            reply = self._serve(request)
+        finally:
+            if span is not None:
+                span.attributes["http.response.status_code"] = reply.status
+                self.tracer.end_server(span, error=reply.status >= 500, message=reply.reason)
+        return reply
+
+    def _serve(self, request: Request) -> Reply:
         started = time.perf_counter()
         try:
             reply = self._dispatch(request)

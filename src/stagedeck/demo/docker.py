@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 import docker
 
 import stagedeck
-from stagedeck.recipe.model import Recipe, Seed, Service, Suite, Verify, load_recipe
+from stagedeck.recipe.model import Recipe, Seed, Service, Suite, Traces, Verify, load_recipe
 from stagedeck.targets.docker.ops import connect, describe_error
 from stagedeck.targets.docker.state import (
     DEPENDS_LABEL,
@@ -52,6 +52,7 @@ from stagedeck.targets.docker.state import (
     PROJECT_LABEL,
     SERVICE_LABEL,
 )
+from stagedeck.traces.env import otel_env
 
 DEMO_LABEL = "stagedeck.demo"
 """On every container and network of a demo stack; the value is the project name."""
@@ -421,7 +422,10 @@ def run_demo_stack(
     containers: dict[str, str] = {}
     client = _client(docker_host)
     try:
-        client.networks.create(network, labels={**common, "com.docker.compose.network": "default"})
+        created_network = client.networks.create(
+            network, labels={**common, "com.docker.compose.network": "default"}
+        )
+        demo = dataclasses.replace(demo, traces=_traces_on(demo, created_network))
         for name in demo.graph.order():
             svc = demo.services[name]
             labels = {
@@ -431,7 +435,8 @@ def run_demo_stack(
                 NUMBER_LABEL: "1",
                 DEPENDS_LABEL: ",".join(f"{d}:service_healthy:false" for d in svc.depends_on),
             }
-            env = {k: inside(v) for k, v in svc.env.items()}
+            env = {**otel_env(demo, name, in_container=True)}
+            env.update({k: inside(v) for k, v in svc.env.items()})
             if svc.port:
                 env["PORT"] = str(svc.port)
             container_name = f"{project}-{name}-1"
@@ -462,6 +467,25 @@ def run_demo_stack(
     client.close()
     recipe = docker_recipe(demo, project, ports)
     return DemoStack(project, network, image, containers, ports, recipe, docker_host)
+
+
+def _traces_on(demo: Recipe, network: Any) -> Traces | None:
+    """The receiver on the demo network's gateway address, which the containers can reach.
+
+    Listening there rather than on every address keeps the port off other
+    networks; the suites, on this machine, reach the same address.
+    """
+    if demo.traces is None:
+        return None
+    try:
+        network.reload()
+        gateway = str(network.attrs["IPAM"]["Config"][0]["Gateway"])
+    except (KeyError, IndexError, TypeError, docker.errors.DockerException):
+        return None  # no gateway known: the demo runs without traces rather than not at all
+    port = _free_port()
+    return dataclasses.replace(
+        demo.traces, host=gateway, port=port, container_endpoint=f"http://{gateway}:{port}"
+    )
 
 
 def docker_recipe(demo: Recipe, project: str, ports: Mapping[str, int]) -> Recipe:

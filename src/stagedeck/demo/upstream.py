@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from stagedeck.demo import tracing
+
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 DEFAULT_TIMEOUT = 3.0
@@ -71,16 +73,43 @@ class Upstream:
         timeout: float | None = None,
     ) -> tuple[int, Any]:
         """Any HTTP answer as ``(status, json)``; raise :class:`UpstreamError` if none came."""
+        span = tracing.start_client(
+            f"{method} {self.name}{path.split('?', 1)[0]}",
+            **{"peer.service": self.name, "http.request.method": method},
+        )
+        status = 0
+        try:
+            status, answer = self._call(method, path, rid, body, timeout, span)
+            return status, answer
+        except UpstreamError as exc:
+            if span is not None:
+                span.finish(error=True, message=str(exc))
+                span = None
+            raise
+        finally:
+            if span is not None:
+                span.attributes["http.response.status_code"] = status
+                span.finish(error=status >= 500, message=f"HTTP {status}" if status >= 500 else "")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        rid: str,
+        body: Any,
+        timeout: float | None,
+        span: tracing.ActiveSpan | None,
+    ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "X-Request-Id": rid or "-",
+        }
+        if span is not None:
+            headers["traceparent"] = span.traceparent
         request = urllib.request.Request(
-            self.base_url + path,
-            data=data,
-            method=method,
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "X-Request-Id": rid or "-",
-            },
+            self.base_url + path, data=data, method=method, headers=headers
         )
         try:
             with _OPENER.open(request, timeout=timeout or self.timeout) as response:

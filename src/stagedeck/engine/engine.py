@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stagedeck.engine.clock import wall
 from stagedeck.engine.events import (
@@ -35,15 +35,30 @@ from stagedeck.engine.events import (
 from stagedeck.engine.graph import DependencyGraph
 from stagedeck.engine.latency import LatencyWindow
 from stagedeck.engine.logs import LogHub
-from stagedeck.engine.probes import HealthTracker, ProbeResult, probe_http, run_check
+from stagedeck.engine.probes import (
+    HealthTracker,
+    ProbeKind,
+    ProbeRecord,
+    ProbeResult,
+    probe_http,
+    run_check,
+)
 from stagedeck.engine.recipe_diff import ReloadOutcome, diff_recipes
 from stagedeck.recipe.model import Recipe, Service
 from stagedeck.recipe.secrets import install_masker
 from stagedeck.targets import make_target
 from stagedeck.targets.base import Target
 
+if TYPE_CHECKING:
+    from stagedeck.traces.otlp_logs import LogRecord
+    from stagedeck.traces.receiver import OtlpReceiver
+    from stagedeck.traces.store import TraceStore
+
 log = logging.getLogger("stagedeck.engine")
 T = TypeVar("T")
+
+PROBES_KEPT = 120
+"""Per service, the last probe outcomes kept for triage (a hang vs a crash vs an app error)."""
 
 STARTING_PROBE_INTERVAL = 0.1
 """While a service starts we probe fast, so "healthy" shows the moment it is."""
@@ -96,6 +111,12 @@ class Engine:
         """Bumped whenever any status changes: views compare it to skip redraws."""
         self.claims: dict[str, str] = {}
         """Service → the action working on it now (see ``actions.claim``)."""
+        self.probe_log: dict[str, deque[ProbeRecord]] = {}
+        """Per service, recent health-check and latency-probe outcomes with their kind."""
+        self.api_answers: set[str] = set()
+        """Services whose health endpoint answers unhealthy while their API works."""
+        self.probe_seq = 0
+        """Bumped on every recorded probe: triage recomputes only when something arrived."""
         self._trackers: dict[str, HealthTracker] = {}
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}
@@ -104,6 +125,14 @@ class Engine:
         """The first bring-up (and seeding): suites started meanwhile wait for it."""
         self._client: Any = None
         """An ``httpx.AsyncClient`` once started."""
+        self.traces: TraceStore | None = None
+        """Recent traces, when the recipe has a ``[traces]`` section."""
+        self.otlp: OtlpReceiver | None = None
+        """The OTLP receiver feeding :attr:`traces`, once listening."""
+        if recipe.traces is not None:
+            from stagedeck.traces.store import TraceStore
+
+            self.traces = TraceStore(recipe.traces.max_traces, recipe.traces.max_spans)
         factory = target_factory or (lambda r, e: make_target(r, e, attach=attach))
         self.target: Target = factory(recipe, self)
         self._apply_services(recipe)
@@ -129,6 +158,7 @@ class Engine:
                 self.statuses[name] = ServiceStatus(name, since=self.clock())
                 self.latency[name] = LatencyWindow()
                 self.logs.ring(name)
+            self.probe_log.setdefault(name, deque(maxlen=PROBES_KEPT))
             check = svc.health
             self._trackers[name] = HealthTracker(
                 check.retries if check else recipe.environment.failures_before_down,
@@ -145,6 +175,7 @@ class Engine:
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
             headers={"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"},
         )
+        await self.start_traces()
         try:
             await self.target.open()
         except Exception as exc:  # the cockpit keeps running, disconnected
@@ -175,6 +206,65 @@ class Engine:
         self.bus.publish(Notice("loading test data (seeds)…", "information"))
         await reseed(self)
 
+    async def start_traces(self) -> None:
+        """Listen for OTLP spans before the services start (they send from their first request)."""
+        config = self.recipe.traces
+        if config is None or self.traces is None or self.otlp is not None:
+            return
+        from stagedeck.traces.receiver import OtlpReceiver
+
+        receiver = OtlpReceiver(
+            self.traces,
+            config.host,
+            config.port,
+            max_body=config.max_body,
+            on_logs=self._otlp_logs,
+        )
+        try:
+            await receiver.start()
+        except OSError as exc:
+            self.bus.publish(
+                Notice(
+                    f"traces: cannot listen on {config.host}:{config.port}: "
+                    f"{exc.strerror or exc} (set another port in [traces])",
+                    "warning",
+                )
+            )
+            return
+        self.otlp = receiver
+
+    def _otlp_logs(self, records: list[LogRecord]) -> None:
+        """Log records sent over OTLP join the service's log (recipe services only: a
+        sender must not be able to create rings by naming services)."""
+        services = self.recipe.services
+        for record in records:
+            if record.service in services:
+                self.logs.append(record.service, record.line(), "otlp", record.ts)
+
+    async def _retrace(self, recipe: Recipe) -> None:
+        """A reload changed ``[traces]``: listen where it now says, keep what is held."""
+        if self.otlp is not None:
+            await self.otlp.close()
+            self.otlp = None
+        config = recipe.traces
+        if config is None:
+            self.traces = None
+            return
+        if self.traces is None:
+            from stagedeck.traces.store import TraceStore
+
+            self.traces = TraceStore(config.max_traces, config.max_spans)
+        else:
+            self.traces.max_traces, self.traces.max_spans = config.max_traces, config.max_spans
+        await self.start_traces()
+        self.bus.publish(
+            Notice(
+                f"traces: now received at {config.endpoint}; services started before "
+                "the change send to the old address until they are redeployed",
+                "information",
+            )
+        )
+
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run a background coroutine that the engine cancels on stop."""
         task = asyncio.ensure_future(coro)
@@ -188,6 +278,9 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._probe_tasks.values(), *self._background, return_exceptions=True)
         self._probe_tasks.clear()
+        if self.otlp is not None:
+            await self.otlp.close()
+            self.otlp = None
         try:
             await self.target.close(stop_services=True)
         finally:
@@ -238,8 +331,10 @@ class Engine:
             changes["pid"] = None
             changes["exit_code"] = exit_code
             if state is ProcState.CRASHED:
-                last = [ln.text for ln in self.logs.last(service, 3) if ln.text.strip()]
-                changes["reason"] = reason + (f": {last[-1]}" if last else "")
+                # Only a last line that reads like a cause: quoting a successful request
+                # ("POST /payments 201") as the reason for a kill misleads.
+                cause = _last_error_line(self.logs.last(service, 20))
+                changes["reason"] = reason + (f": {cause}" if cause else "")
             else:
                 changes["reason"] = reason or state.value
         elif state is ProcState.STARTING:
@@ -281,6 +376,12 @@ class Engine:
         else:
             changes["reason"] = reason or state.value
         self._update(service, **changes)
+        kick = self._kick.get(service)
+        if kick is not None:
+            kick.set()
+
+    def probe_now(self, service: str) -> None:
+        """Probe ``service`` now rather than at its next interval (a fault was just lifted)."""
         kick = self._kick.get(service)
         if kick is not None:
             kick.set()
@@ -375,14 +476,23 @@ class Engine:
             )
             for sample in samples:
                 self.latency[svc.name].add(sample.ms, sample.ok)
+                self._log_probe(svc.name, sample, latency=True)
+            api_answers = bool(samples) and all(s.ok for s in samples)
         else:
             result = await run_check(self._client, svc.health)
             if not starting:
                 self.latency[svc.name].add(result.ms, result.ok)
-        self.record_probe(svc.name, result)
+            api_answers = False
+        self.record_probe(svc.name, result, api_answers=api_answers)
 
-    def record_probe(self, name: str, result: ProbeResult) -> None:
-        """Fold one health check result into the service's status."""
+    def record_probe(self, name: str, result: ProbeResult, *, api_answers: bool = False) -> None:
+        """Fold one health check result into the service's status.
+
+        ``api_answers``: the service's latency URLs answered in the same round. A
+        health endpoint that *answers* unhealthy (an HTTP status, a bad body) while
+        the API works is then *degraded*, not down: not an outage, and suites that
+        depend on it run (see ``api_answers`` on the engine).
+        """
         status = self.statuses.get(name)
         if status is None:
             return
@@ -392,7 +502,8 @@ class Engine:
             return  # the process went away while we were probing
         tracker = self._trackers[name]
         if result.detail and not result.ok:
-            result = ProbeResult(result.ok, result.ms, self.recipe.mask(result.detail))
+            result = ProbeResult(result.ok, result.ms, self.recipe.mask(result.detail), result.kind)
+        self._log_probe(name, result, latency=False)
         if status.state is ProcState.STARTING:
             if result.ok:
                 tracker.record(result)
@@ -401,13 +512,31 @@ class Engine:
                 self._update(name, reason=f"waiting: {result.detail}")
             return
         health = tracker.record(result)
-        changes: dict[str, object] = {
-            "health": health,
-            "reason": "" if result.ok else result.detail,
-        }
+        reason = "" if result.ok else result.detail
+        if not result.ok and api_answers and result.kind in _ANSWERED:
+            self.api_answers.add(name)
+            health = Health.DEGRADED
+            reason = f"{result.detail} (health endpoint only: its API answers)"
+        else:
+            self.api_answers.discard(name)
+        changes: dict[str, object] = {"health": health, "reason": reason}
         if status.state is ProcState.PENDING:
             changes["state"] = ProcState.EXTERNAL
         self._update(name, **changes)
+
+    def _log_probe(self, name: str, result: ProbeResult, *, latency: bool) -> None:
+        log_ = self.probe_log.get(name)
+        if log_ is None:
+            return
+        try:
+            kind = ProbeKind(result.kind) if result.kind else ProbeKind.OK
+        except ValueError:
+            kind = ProbeKind.ERROR
+        if not result.ok and kind is ProbeKind.OK:
+            kind = ProbeKind.ERROR
+        detail = result.detail if result.ok else self.recipe.mask(result.detail)
+        log_.append(ProbeRecord(self.clock(), name, result.ok, result.ms, kind, detail, latency))
+        self.probe_seq += 1
 
     # ------------------------------------------------------------------ waiting
 
@@ -467,9 +596,11 @@ class Engine:
         install_masker(self.logs, recipe)
         await asyncio.gather(*(self._retire_service(old.services[n]) for n in outcome.removed))
         self.recipe = recipe
+        if recipe.traces != old.traces:
+            await self._retrace(recipe)
         self.target.update_recipe(recipe)
         for name in outcome.removed:
-            for table in (self.statuses, self.latency, self._trackers):
+            for table in (self.statuses, self.latency, self._trackers, self.probe_log):
                 table.pop(name, None)
         for name in outcome.changed:
             self._reconfigure_service(old.services[name], recipe.services[name])
@@ -482,6 +613,7 @@ class Engine:
             self.statuses[name] = ServiceStatus(name, since=self.clock())
             self.latency[name] = LatencyWindow()
             self.logs.ring(name)
+            self.probe_log[name] = deque(maxlen=PROBES_KEPT)
             check = recipe.services[name].health
             self._trackers[name] = HealthTracker(
                 check.retries if check else recipe.environment.failures_before_down,
@@ -556,3 +688,20 @@ class Engine:
             await bring_up(self, present)
         except KeyError:  # removed by a later reload while it was starting
             log.info("services %s left the recipe while starting", present)
+
+
+_ANSWERED = ("http-5xx", "http-status", "bad-body")
+"""Probe kinds where the health endpoint answered (as opposed to timing out or refusing)."""
+
+_CAUSE_WORDS = ("error", "exception", "traceback", "fatal", "panic", "killed", "exiting", "abort")
+
+
+def _last_error_line(lines: Sequence[Any]) -> str:
+    """The newest line among ``lines`` that reads like a cause (error level or words), or ''."""
+    for line in reversed(lines):
+        text = line.text.strip()
+        if not text:
+            continue
+        if line.level == "error" or any(w in text.lower() for w in _CAUSE_WORDS):
+            return str(text)
+    return ""

@@ -9,6 +9,7 @@ and one success makes it healthy again.
 from __future__ import annotations
 
 import asyncio
+import enum
 import os
 import time
 from dataclasses import dataclass
@@ -25,14 +26,48 @@ if TYPE_CHECKING:
 # the cockpit's first frame must not wait for it.
 
 
+class ProbeKind(enum.StrEnum):
+    """How a check ended: the difference between a hang, a crash and an app error."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"
+    """No answer in time: the process may be alive but stuck (SIGSTOP, deadlock)."""
+    REFUSED = "refused"
+    """Connection refused or reset: nothing listening (crashed, not started)."""
+    HTTP_5XX = "http-5xx"
+    HTTP_STATUS = "http-status"
+    """An unexpected status that is not a 5xx (404, 401, ...)."""
+    BAD_BODY = "bad-body"
+    """The answer lacks what the check expects."""
+    ERROR = "error"
+    """Anything else (DNS, TLS, a command that exited non-zero)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRecord:
+    """One check of one service: the health check (``latency=False``) or a latency URL."""
+
+    at: float
+    service: str
+    ok: bool
+    ms: float
+    kind: ProbeKind = ProbeKind.OK
+    detail: str = ""
+    latency: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     ok: bool
     ms: float
     detail: str = ""
-    """Shown as the health reason: command output and server text, so it passes the gate."""
+    kind: str = ""
+    """How it failed, a :class:`ProbeKind` value ('timeout', 'refused', 'http-5xx',
+    'http-status', 'bad-body', 'error'); '' for a success. It tells a hang from a crash
+    from an application error, which the detail text only says in words."""
 
     def __post_init__(self) -> None:
+        # Shown as the health reason: command output and server text, so it passes the gate.
         object.__setattr__(self, "detail", clean(self.detail))
 
 
@@ -49,14 +84,18 @@ async def probe_http(
     try:
         response = await client.get(url, timeout=timeout)
     except httpx.TimeoutException:
-        return ProbeResult(False, _ms(start), f"GET {url}: timed out after {timeout:g}s")
+        return ProbeResult(False, _ms(start), f"GET {url}: timed out after {timeout:g}s", "timeout")
     except httpx.HTTPError as exc:
-        return ProbeResult(False, _ms(start), f"GET {url}: {_reason(exc)}")
+        refused = isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError)
+        return ProbeResult(
+            False, _ms(start), f"GET {url}: {_reason(exc)}", "refused" if refused else "error"
+        )
     ms = _ms(start)
     if not status[0] <= response.status_code <= status[1]:
-        return ProbeResult(False, ms, f"GET {url}: HTTP {response.status_code}")
+        kind = "http-5xx" if response.status_code >= 500 else "http-status"
+        return ProbeResult(False, ms, f"GET {url}: HTTP {response.status_code}", kind)
     if body and body not in response.text:
-        return ProbeResult(False, ms, f"GET {url}: body lacks {body!r}")
+        return ProbeResult(False, ms, f"GET {url}: body lacks {body!r}", "bad-body")
     return ProbeResult(True, ms, f"HTTP {response.status_code}")
 
 
@@ -65,11 +104,13 @@ async def probe_tcp(host: str, port: int, timeout: float) -> ProbeResult:
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except TimeoutError:
-        return ProbeResult(False, _ms(start), f"tcp {host}:{port}: timed out after {timeout:g}s")
+        return ProbeResult(
+            False, _ms(start), f"tcp {host}:{port}: timed out after {timeout:g}s", "timeout"
+        )
     except ConnectionRefusedError:  # asyncio's text repeats the address: say it plainly
-        return ProbeResult(False, _ms(start), f"tcp {host}:{port}: connection refused")
+        return ProbeResult(False, _ms(start), f"tcp {host}:{port}: connection refused", "refused")
     except OSError as exc:
-        return ProbeResult(False, _ms(start), f"tcp {host}:{port}: {exc.strerror or exc}")
+        return ProbeResult(False, _ms(start), f"tcp {host}:{port}: {exc.strerror or exc}", "error")
     ms = _ms(start)
     writer.close()
     try:
@@ -90,7 +131,7 @@ async def probe_command(argv: tuple[str, ...], timeout: float) -> ProbeResult:
             start_new_session=True,
         )
     except OSError as exc:
-        return ProbeResult(False, _ms(start), f"{argv[0]}: {exc.strerror or exc}")
+        return ProbeResult(False, _ms(start), f"{argv[0]}: {exc.strerror or exc}", "error")
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
@@ -99,11 +140,13 @@ async def probe_command(argv: tuple[str, ...], timeout: float) -> ProbeResult:
         except ProcessLookupError:
             pass
         await proc.wait()
-        return ProbeResult(False, _ms(start), f"{argv[0]}: timed out after {timeout:g}s")
+        return ProbeResult(False, _ms(start), f"{argv[0]}: timed out after {timeout:g}s", "timeout")
     ms = _ms(start)
     last = out.decode(errors="replace").strip().splitlines()[-1:] or [""]
     if proc.returncode != 0:
-        return ProbeResult(False, ms, f"{argv[0]} exited {proc.returncode}: {last[0][:200]}")
+        return ProbeResult(
+            False, ms, f"{argv[0]} exited {proc.returncode}: {last[0][:200]}", "error"
+        )
     return ProbeResult(True, ms, last[0][:200])
 
 
@@ -121,7 +164,7 @@ async def run_check(client: httpx.AsyncClient, check: HealthCheck) -> ProbeResul
             raise
         # The recipe loader refuses bad URLs and ports; this is the last line, so
         # that a value it missed is a failed probe with a reason, not a dead loop.
-        return ProbeResult(False, 0.0, f"{check.describe()}: {exc}")
+        return ProbeResult(False, 0.0, f"{check.describe()}: {exc}", kind="error")
 
 
 class HealthTracker:

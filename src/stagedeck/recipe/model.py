@@ -115,6 +115,12 @@ class Service:
     """Docker: redeploy recreates the container instead of restarting it."""
     secrets: tuple[str, ...] = ()
     """Env keys whose values are secret (masked wherever stagedeck writes them)."""
+    chaos: str = ""
+    """Path of the service's own chaos endpoint (POST {"latency_ms": .., "error_rate": ..}),
+    through which latency and error faults are injected; '' when it has none."""
+    proxy: bool = False
+    """Local: stagedeck listens on ``port`` and forwards to the service, which listens on
+    ``$PORT`` (a port stagedeck picks), so latency and dropped connections can be injected."""
 
     def process_spec(self) -> tuple[object, ...]:
         """What a running local process was started from: a change needs a restart."""
@@ -196,6 +202,31 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class Traces:
+    """The ``[traces]`` section: where stagedeck receives OTLP spans, and how many it keeps."""
+
+    port: int = 4318
+    host: str = "127.0.0.1"
+    """Address to listen on; ``0.0.0.0`` lets containers reach it (see ``container_endpoint``)."""
+    max_traces: int = 2_000
+    max_spans: int = 50_000
+    """Spans kept in all; past either cap the oldest traces are dropped (and counted)."""
+    max_body: int = 4_000_000
+    """Largest export request accepted, in bytes (after gunzip); larger ones get 413."""
+    container_endpoint: str = ""
+    """The OTLP endpoint as a container sees it (default ``http://host.docker.internal:PORT``)."""
+
+    @property
+    def endpoint(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def endpoint_for_containers(self) -> str:
+        return self.container_endpoint or f"http://host.docker.internal:{self.port}"
+
+
+@dataclass(frozen=True)
 class Recipe:
     path: Path
     environment: Environment
@@ -211,6 +242,8 @@ class Recipe:
     compose_services: frozenset[str] | None = None
     """Discovered from a running compose project: the services it had then. Not None: the
     cockpit follows the project (services joining or leaving it appear and disappear)."""
+    traces: Traces | None = None
+    """Where spans are received; None when the recipe has no ``[traces]`` section."""
 
     @property
     def name(self) -> str:
@@ -375,6 +408,8 @@ SERVICE_KEYS: dict[str, Check] = {
     "deployment": _is_str,
     "selector": _is_str_table,
     "recreate": _is_bool,
+    "chaos": _is_str,
+    "proxy": _is_bool,
     "secrets": _is_str_list,
 }
 VERIFY_KEYS: dict[str, Check] = {
@@ -407,7 +442,15 @@ SUITE_KEYS: dict[str, Check] = {
     "junit": _is_str,
     "secrets": _is_str_list,
 }
-TOP_KEYS = ("include", "environment", "secrets", "services", "seeds", "suites")
+TRACES_KEYS: dict[str, Check] = {
+    "port": _is_port,
+    "host": _is_str,
+    "max_traces": _whole(1, 1_000_000),
+    "max_spans": _whole(1, 10_000_000),
+    "max_body": _whole(1024, 256 * 1024 * 1024),
+    "container_endpoint": _is_str,
+}
+TOP_KEYS = ("include", "environment", "secrets", "services", "seeds", "suites", "traces")
 REQUIRED: dict[str, tuple[str, ...]] = {"seeds": ("service", "command"), "suites": ("command",)}
 
 
@@ -989,6 +1032,8 @@ class _Loader:
             if (suite := self.suite(name, table, services, facts)) is not None
         }
 
+        traces = self.traces(data, taken) if "traces" in data else None
+
         if self.problems:
             order = {source.path: i for i, source in reversed(list(enumerate(self.sources)))}
             self.problems.sort(key=lambda p: (order.get(p.file, 0), p.line or 0))
@@ -1002,6 +1047,36 @@ class _Loader:
             sources=tuple(dict.fromkeys(source.path for source in self.sources)),
             secrets=frozenset(self.secrets),
             auto_ports=self.auto_ports,
+            traces=traces,
+        )
+
+    def traces(self, data: dict[str, Any], taken: set[int]) -> Traces:
+        raw = self.check_table(("traces",), data["traces"], TRACES_KEYS)
+        host = raw.get("host", "127.0.0.1")
+        port = raw.get("port", 4318)
+        if port == "auto" or self.auto_ports:
+            before = self.previous.traces if self.previous else None
+            port = before.port if before and before.host == host else _free_port(host, taken)
+        if port in taken:
+            self.problem(
+                ("traces", "port"),
+                f"port {port} is also a service's port",
+                "give the traces receiver a port of its own (4318 is OTLP/HTTP's)",
+            )
+        endpoint = raw.get("container_endpoint", "")
+        if endpoint and (not endpoint.startswith(("http://", "https://")) or url_problem(endpoint)):
+            self.problem(
+                ("traces", "container_endpoint"),
+                "must be an http:// URL",
+                'like "http://host.docker.internal:4318"',
+            )
+        return Traces(
+            port=int(port),
+            host=host,
+            max_traces=int(raw.get("max_traces", 2_000)),
+            max_spans=int(raw.get("max_spans", 50_000)),
+            max_body=int(raw.get("max_body", 4_000_000)),
+            container_endpoint=endpoint.rstrip("/"),
         )
 
     def duplicate_ports(
@@ -1039,6 +1114,7 @@ class _Loader:
     ) -> Service:
         kp = ("services", name)
         lookup = self.lookup_factory(facts, name)
+        self.check_faults(kp, raw, facts[name], env)  # before placeholders: sees {self.port}
         raw = {k: self.sub_all(kp + (k,), v, lookup) for k, v in raw.items() if k != "url"}
         command: tuple[str, ...] = ()
         if "command" in raw:
@@ -1069,7 +1145,33 @@ class _Loader:
             selector={k: str(v) for k, v in raw.get("selector", {}).items()},
             recreate=bool(raw.get("recreate", False)),
             secrets=self.env_secrets(kp, environ, raw.get("secrets", [])),
+            chaos=str(raw.get("chaos", "")),
+            proxy=bool(raw.get("proxy", False)),
         )
+
+    def check_faults(
+        self, kp: tuple[str, ...], raw: dict[str, Any], facts: dict[str, Any], env: Environment
+    ) -> None:
+        """``chaos`` is a path on the service; ``proxy`` needs a local service on a port."""
+        chaos = raw.get("chaos")
+        if isinstance(chaos, str) and chaos and not chaos.startswith("/"):
+            self.problem(kp + ("chaos",), "chaos is a path on the service", 'e.g. "/admin/chaos"')
+        if raw.get("proxy") is not True:
+            return
+        if env.target != "local":
+            self.problem(
+                kp + ("proxy",),
+                f"proxy = true works on the local target only (this is {env.target})",
+                'remove it; for containers, use the service\'s chaos endpoint (chaos = "/...")',
+            )
+        elif not facts.get("port"):
+            self.problem(kp + ("proxy",), "proxy = true needs the service's port", "add port = N")
+        elif any(p in str(raw.get("command", "")) for p in ("{self.port}", "{port}")):
+            self.problem(
+                kp + ("proxy",),
+                "with proxy = true the proxy listens on the port: the service must listen on $PORT",
+                "remove the port from the command (stagedeck sets $PORT for the service)",
+            )
 
     def health(
         self, kp: tuple[str, ...], raw: Any, env: Environment, facts: dict[str, Any]

@@ -152,7 +152,32 @@ def _migration_1(db: Database) -> None:
     db.table("changes").insert_all([{"topic": t, "version": 0} for t in TOPICS])
 
 
-MIGRATIONS: Final[list[Callable[[Database], None]]] = [_migration_1]
+def _migration_2(db: Database) -> None:
+    """Triage: each failed test's ranked suspects, as ranked when it failed.
+
+    One row per suspect; ``data`` holds the whole suspect (verdict, impacted,
+    evidence) as JSON, so a newer stagedeck can add fields without a migration.
+    """
+    db.table("failure_suspects").create(
+        {
+            "id": int,
+            "test_result_id": int,
+            "rank": int,
+            "kind": str,
+            "name": str,
+            "score": float,
+            "fault": str,
+            "verdict": str,
+            "data": str,
+        },
+        pk="id",
+        not_null={"test_result_id", "rank", "kind", "name", "score", "verdict", "data"},
+        foreign_keys=[("test_result_id", "test_results", "id")],
+    )
+    db.table("failure_suspects").create_index(["test_result_id", "rank"])
+
+
+MIGRATIONS: Final[list[Callable[[Database], None]]] = [_migration_1, _migration_2]
 """Ordered; migration *i* (1-based) takes a file from user_version i-1 to i.
 
 To change the schema, append a function: it runs inside the open write

@@ -39,6 +39,11 @@ CONTEXT_ITEMS: Final = 200
 CONTEXT_CHARS: Final = 2000
 """Each context item's content is cut to this many characters."""
 
+SUSPECTS_KEPT: Final = 5
+"""Suspects kept per failed test: the ranking's head is what anyone reads."""
+SUSPECT_CHARS: Final = 8000
+"""One stored suspect's JSON at most (evidence lines are dropped from the end to fit)."""
+
 PRESENCE_RETENTION_S: Final = 86400.0
 """Presence rows older than this are deleted by the next heartbeat: the table stays tiny."""
 
@@ -191,7 +196,7 @@ class ContextItem:
 
     service: str
     kind: str
-    """'health' or 'log'."""
+    """'health', 'log' or 'trace' (a trace's summary and what it blames)."""
     at: float
     content: str | Mapping[str, Any] | list[Any]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -18,6 +18,8 @@ from stagedeck.store.records import (
     CONTEXT_ITEMS,
     MESSAGE_CHARS,
     OUTCOMES,
+    SUSPECT_CHARS,
+    SUSPECTS_KEPT,
     TRACEBACK_CHARS,
     ContextItem,
     Environment,
@@ -168,8 +170,10 @@ class Runs(Connection):
         """Keep what services did during a failed test; bounded. Returns items stored."""
         rows = []
         for item in items:
-            if item.kind not in ("health", "log"):
-                raise ValueError(f"context kind must be 'health' or 'log', not {item.kind!r}")
+            if item.kind not in ("health", "log", "trace"):
+                raise ValueError(
+                    f"context kind must be 'health', 'log' or 'trace', not {item.kind!r}"
+                )
             if isinstance(item.content, str):
                 content_type, content = "text", item.content
             else:
@@ -198,6 +202,65 @@ class Runs(Connection):
             return len(keep)
 
         return self._write(tx)
+
+    def add_failure_suspects(
+        self, test_result_id: int, suspects: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Keep a failed test's ranked suspects (``Suspect.to_dict()`` rows, best first).
+
+        Replaces any ranking stored before for the same result. Bounded: the first
+        :data:`SUSPECTS_KEPT` suspects, each JSON cut to :data:`SUSPECT_CHARS`.
+        """
+        rows = []
+        for rank, suspect in enumerate(list(suspects)[:SUSPECTS_KEPT]):
+            data = dict(suspect)
+            text = json.dumps(data, default=str)
+            while len(text) > SUSPECT_CHARS and data.get("evidence"):
+                data["evidence"] = list(data["evidence"])[:-1]
+                text = json.dumps(data, default=str)
+            rows.append(
+                {
+                    "test_result_id": test_result_id,
+                    "rank": rank,
+                    "kind": str(data.get("kind", "")),
+                    "name": str(data.get("name", ""))[:200],
+                    "score": float(data.get("score") or 0.0),
+                    "fault": str(data.get("fault", "")),
+                    "verdict": str(data.get("verdict", ""))[:MESSAGE_CHARS],
+                    "data": text[:SUSPECT_CHARS],
+                }
+            )
+
+        def tx(db: Database) -> int:
+            db.conn.execute(
+                "DELETE FROM failure_suspects WHERE test_result_id = ?", (test_result_id,)
+            )
+            if rows:
+                db.table("failure_suspects").insert_all(rows)
+            self._touch(db, "runs")
+            return len(rows)
+
+        return self._write(tx)
+
+    def failure_suspects(self, test_result_id: int) -> list[dict[str, Any]]:
+        """The stored ranking of a failed test, best first (``Suspect.from_dict`` reads them)."""
+
+        def q(db: Database) -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            for r in db.query(
+                "SELECT * FROM failure_suspects WHERE test_result_id = ? ORDER BY rank",
+                [test_result_id],
+            ):
+                try:
+                    data = json.loads(r["data"])
+                except (TypeError, ValueError):
+                    data = None
+                if not isinstance(data, dict):  # damaged or foreign: keep what the columns say
+                    data = {k: r[k] for k in ("kind", "name", "score", "fault", "verdict")}
+                out.append(data)
+            return out
+
+        return self._read(q)
 
     def failure_context(self, test_result_id: int) -> list[ContextItem]:
         def q(db: Database) -> list[ContextItem]:

@@ -1,7 +1,7 @@
 """What the people sharing an environment can see of each other, kept fresh.
 
-Several cockpits point at one SQLite file. This module is the one place a
-cockpit talks to that file while it runs: it polls for other processes'
+Several cockpits point at one SQLite file. This module keeps a cockpit's view
+of it fresh (writes go through ``stagedeck.operations``): it polls for other processes'
 writes (``Store.changed()``, a cheap ``PRAGMA data_version`` check) about once
 a second, keeps this cockpit's presence and lease heartbeats, and publishes a
 :class:`SharedSnapshot` that views render. Every store call runs in a thread;
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,6 @@ from stagedeck.store import (
 POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 10.0
 STALE_AFTER_SECONDS = 30.0
-BUSY_WINDOW_SECONDS = 600.0
-"""An action started elsewhere less than this long ago and not finished counts as in progress."""
 
 
 @dataclass(frozen=True)
@@ -236,81 +234,6 @@ class SharedState:
             return ""
         names = [*others, "you"]
         return f"{len(names)} watching: {', '.join(names)}"
-
-    def lease_refusal(self, action: str) -> str | None:
-        """Why someone else's lease stops ``action`` (None when it does not)."""
-        lease = self.snapshot.lease
-        if lease is None or lease.owner == self.user or lease.expired(self.clock()):
-            return None
-        return f"{action} refused: {lease.describe(self.clock())}"
-
-    def busy_elsewhere(self, services: Sequence[str]) -> str | None:
-        """An unfinished action by another session on any of ``services``."""
-        now = self.clock()
-        for entry in self.snapshot.audit:
-            if entry.ended is not None or now - entry.started > BUSY_WINDOW_SECONDS:
-                continue
-            if entry.details.get("session") == self.session:
-                continue
-            overlap = set(entry.services) & set(services)
-            if overlap:
-                return (
-                    f"{entry.user} is already running '{entry.action}' on "
-                    f"{', '.join(sorted(overlap))} (started {int(now - entry.started)}s ago)"
-                )
-        return None
-
-    # ------------------------------------------------------------------ writes
-
-    async def audit_start(
-        self, action: str, services: Sequence[str], details: dict[str, Any], forced: bool = False
-    ) -> int | None:
-        store = self.store
-        if store is None or not store.writable:
-            return None
-        payload = {**details, "session": self.session}
-        try:
-            audit_id = await asyncio.to_thread(
-                store.audit_start, self.env, self.user, action, list(services), payload, forced
-            )
-        except StoreError as exc:
-            self._publish(replace(self.snapshot, problem=str(exc)))
-            return None
-        await self.refresh(force=True)
-        return audit_id
-
-    async def audit_finish(
-        self, audit_id: int | None, outcome: str, details: dict[str, Any]
-    ) -> None:
-        store = self.store
-        if store is None or audit_id is None:
-            return
-        try:
-            await asyncio.to_thread(store.audit_finish, audit_id, outcome, details)
-        except StoreError as exc:
-            self._publish(replace(self.snapshot, problem=str(exc)))
-            return
-        await self.refresh(force=True)
-
-    async def acquire_lease(self, reason: str, ttl: float, force: bool = False) -> Lease:
-        """Raises LeaseHeld (someone else has it) or StoreError (cannot write): never pretends."""
-        if self.store is None:
-            raise StoreError("no shared database: leases need one (--db)")
-        store = self.store
-        lease = await asyncio.to_thread(
-            store.acquire_lease, self.env, self.user, reason, ttl, force=force
-        )
-        self.lease_ttl = ttl
-        await self.refresh(force=True)
-        return lease
-
-    async def release_lease(self, force: bool = False) -> bool:
-        if self.store is None:
-            raise StoreError("no shared database: leases need one (--db)")
-        store = self.store
-        released = await asyncio.to_thread(store.release_lease, self.env, self.user, force=force)
-        await self.refresh(force=True)
-        return released
 
 
 __all__ = ["FailureView", "LeaseHeld", "SharedSnapshot", "SharedState"]

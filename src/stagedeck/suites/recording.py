@@ -22,6 +22,9 @@ from stagedeck.store import ContextItem, Store, StoreError, TestResult
 from stagedeck.store.signature import failure_signature
 from stagedeck.suites.junit import Case
 from stagedeck.suites.runner import SuiteProgress, SuiteRunner, SuiteState
+from stagedeck.traces.evidence import trace_service, traces_of_test
+from stagedeck.triage.live import monitor_for
+from stagedeck.triage.model import FailedTest, Ranking
 
 if TYPE_CHECKING:
     from stagedeck.engine.engine import Engine
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 CONTEXT_MARGIN = 2.0
 """Seconds before and after a test's window that still count: causes precede effects."""
 LOG_LINES_PER_SERVICE = 50
+SPAN_GRACE = 1.0
+"""Seconds a finished suite's failures wait for their last spans (see OTEL_BSP_SCHEDULE_DELAY)."""
 
 
 def collect_context(engine: Engine, start: float, end: float) -> list[ContextItem]:
@@ -66,6 +71,27 @@ def collect_context(engine: Engine, start: float, end: float) -> list[ContextIte
     return items
 
 
+REFUSED_TEST = "(suite refused)"
+"""The test id, after ``SUITE::``, of the failure recorded for a suite that could not run."""
+
+
+def refused_result(progress: SuiteProgress) -> TestResult:
+    """A suite refused (a dependency unhealthy) or broken before any test ran is a failure
+    too: without this row ``failures`` said ``[]`` for a run where nothing was tested."""
+    test_id = f"{progress.suite}::{REFUSED_TEST}"
+    message = progress.detail or progress.state.value
+    at = progress.finished or progress.started or None
+    return TestResult(
+        test_id=test_id,
+        outcome="error",
+        name=REFUSED_TEST,
+        message=message,
+        started=progress.started or at,
+        ended=at,
+        signature=failure_signature(test_id, message),
+    )
+
+
 def to_result(case: Case, window: tuple[float, float] | None) -> TestResult:
     signature = (
         failure_signature(case.test_id, case.message)
@@ -94,6 +120,8 @@ class RunRecord:
     """Why the run is not (fully) in the store; empty when it is."""
     spooled: Path | None = None
     """Where the run was kept instead, to be saved when the store is writable again."""
+    rankings: dict[tuple[str, str], Ranking] = field(default_factory=dict)
+    """(suite, test id) → why it failed, as ranked when it failed."""
 
     @property
     def ok(self) -> bool:
@@ -115,6 +143,11 @@ class RunRecord:
                 " and saved when the database is writable again"
             )
         return f"results LOST: {self.store_problem}; the spool could not be written either"
+
+    def describe(self) -> str:
+        """One line for the audit log: each suite and how it ended."""
+        run = f"run {self.run_id}: " if self.run_id is not None else ""
+        return run + ", ".join(f"{p.suite} {p.state.value}" for p in self.suites)
 
 
 class RunRecorder:
@@ -144,6 +177,7 @@ class RunRecorder:
             return None
 
     async def begin(self) -> int | None:
+        monitor_for(self.engine)  # watching from now: reseeds and changes are evidence
         store = self.store
         recipe = self.engine.recipe
         if store is not None and store.writable:
@@ -174,8 +208,11 @@ class RunRecorder:
         self.record.suites.append(progress)
         store = self.store
         sid = self.record.suite_run_ids.get(progress.suite)
-        if store is None or sid is None:
-            return
+        if store is not None and sid is not None:
+            await self._update_suite_run(store, sid, progress)
+        await self._record_results(store, sid, progress)
+
+    async def _update_suite_run(self, store: Store, sid: int, progress: SuiteProgress) -> None:
         await self._store(
             lambda: store.update_suite_run(
                 sid,
@@ -192,17 +229,75 @@ class RunRecorder:
                 detail=progress.detail,
             )
         )
+
+    async def _record_results(
+        self, store: Store | None, sid: int | None, progress: SuiteProgress
+    ) -> None:
         results = [to_result(c, progress.windows.get(c.test_id)) for c in progress.cases]
+        if not results and progress.state is SuiteState.ERROR:
+            results.append(refused_result(progress))
+        rankings = [
+            await self.explain(progress, r) if r.outcome in ("failed", "error") else None
+            for r in results
+        ]
+        if store is None or sid is None:
+            return
         ids = await self._store(lambda: store.add_test_results(sid, results))
         if not isinstance(ids, list):
             return
-        for result_id, result in zip(ids, results, strict=True):
+        if self.engine.recipe.traces is not None and any(
+            r.outcome in ("failed", "error") for r in results
+        ):
+            # Services send spans in batches (0.5 s with the OTEL_* variables we give them):
+            # let the last requests' spans arrive before the failures' traces are read.
+            await asyncio.sleep(SPAN_GRACE)
+        for result_id, result, ranking in zip(ids, results, rankings, strict=True):
             if result.outcome not in ("failed", "error"):
                 continue
             start = result.started or progress.started
             end = result.ended or progress.finished
             items = collect_context(self.engine, start, end)
+            # The test's failing and slowest traces first: the store keeps a bounded number.
+            traced = await traces_of_test(self.engine, result.test_id, (start, end))
+            items = [
+                ContextItem(trace_service(t), "trace", float(t.get("start") or start), t)
+                for t in traced
+            ] + items
             await self._store(partial(store.add_failure_context, result_id, items))
+            if ranking is not None:
+                rows = [s.to_dict() for s in ranking.suspects]
+                await self._store(partial(store.add_failure_suspects, result_id, rows))
+
+    async def explain(self, progress: SuiteProgress, result: TestResult) -> Ranking:
+        """Rank suspects for one failed test from what the engine saw while it ran."""
+        recipe = self.engine.recipe
+        suite = recipe.suites.get(progress.suite)
+        flips, samples = 0.0, 0
+        store = self.store
+        if store is not None and result.name != REFUSED_TEST:
+            flakiness = await self._store(partial(store.flakiness, recipe.name, result.test_id))
+            if flakiness is not None:
+                flips, samples = flakiness.rate, flakiness.samples  # type: ignore[attr-defined]
+        end = result.ended or progress.finished or self.engine.clock()
+        start = result.started or progress.started or end
+        refused = result.message if result.name == REFUSED_TEST else ""
+        ranking = monitor_for(self.engine).explain(
+            FailedTest(
+                result.test_id,
+                start,
+                end,
+                result.message,
+                result.traceback,
+                suite=progress.suite,
+                outcome=result.outcome,
+                depends_on=tuple(suite.depends_on) if suite is not None else (),
+                flip_rate=flips,
+                samples=samples,
+                refused=refused,
+            )
+        )
+        self.record.rankings[(progress.suite, result.test_id)] = ranking
+        return ranking
 
     async def finish(self) -> RunRecord:
         store, run_id = self.store, self.record.run_id
@@ -255,6 +350,8 @@ async def wait_for_dependencies(engine: Engine, depends_on: Iterable[str]) -> st
         # pressed now would fail against an empty environment.
         await asyncio.wait({starting}, timeout=120)
     for name in depends_on:
+        if name in engine.api_answers:
+            continue  # only its health endpoint complains; its API answers: run the suite
         svc = engine.service(name)
         ok, why = await engine.wait_healthy(name, svc.ready_timeout, give_up_when_down=True)
         if not ok:

@@ -24,6 +24,9 @@ from stagedeck.store import (
     SuiteRun,
     TestResult,
 )
+from stagedeck.traces.evidence import describe as describe_trace
+from stagedeck.triage.model import Suspect
+from stagedeck.triage.render import suspect_lines
 
 FORMATS = ("md", "html", "junit")
 
@@ -65,6 +68,8 @@ class FailureReport:
     recurrence: str
     annotations: list[Annotation]
     context: list[ContextItem]
+    suspects: list[Suspect] = field(default_factory=list)
+    """Ranked when it failed (best first); empty for failures recorded before triage."""
 
 
 @dataclass
@@ -102,9 +107,15 @@ def build_report(store: Store, run_id: int, mask: Callable[[str], str] = lambda 
                 )
                 for c in store.failure_context(result.id)
             ]
+            suspects = [Suspect.from_dict(row) for row in store.failure_suspects(result.id)]
             report.failures.append(
                 FailureReport(
-                    suite.suite, result, recurrence_line(stats, notes, now), notes, context
+                    suite.suite,
+                    result,
+                    recurrence_line(stats, notes, now),
+                    notes,
+                    context,
+                    suspects,
                 )
             )
     return report
@@ -117,7 +128,10 @@ def _stamp(ts: float | None) -> str:
 def _context_lines(items: list[ContextItem]) -> list[str]:
     lines = []
     for item in sorted(items, key=lambda c: c.at):
-        if item.kind == "log":
+        if item.kind == "trace" and isinstance(item.content, dict):
+            clock = time.strftime("%H:%M:%S", time.localtime(item.at))
+            lines.append(f"{clock} {describe_trace(item.content)}")
+        elif item.kind == "log":
             clock = time.strftime("%H:%M:%S", time.localtime(item.at))
             lines.append(f"{clock} {item.service}: {item.content}")
         elif isinstance(item.content, dict):
@@ -162,6 +176,9 @@ def to_markdown(report: RunReport) -> str:
         ]
         if f.recurrence:
             out += ["", f"> {f.recurrence}"]
+        if f.suspects:
+            out += ["", f"**Likely cause:** {_md_inline(f.suspects[0].line())}", ""]
+            out += ["```", *_suspect_lines(f.suspects), "```"]
         if r.traceback:
             out += ["", "```", r.traceback, "```"]
         ctx = _context_lines(f.context)
@@ -186,6 +203,12 @@ def to_html(report: RunReport) -> str:
             f"<section><h3>{e(f.suite)}: <code>{e(r.test_id)}</code></h3>"
             f"<p><b>{e(r.outcome)}</b> in {r.duration:.2f}s: {e(r.message)}</p>"
             + (f"<blockquote>{e(f.recurrence)}</blockquote>" if f.recurrence else "")
+            + (
+                f"<p class='cause'><b>Likely cause:</b> {e(f.suspects[0].line())}</p>"
+                f"<pre>{e(chr(10).join(_suspect_lines(f.suspects)))}</pre>"
+                if f.suspects
+                else ""
+            )
             + (f"<pre>{e(r.traceback)}</pre>" if r.traceback else "")
             + (f"<h4>Environment while it ran</h4><pre>{e(ctx)}</pre>" if ctx else "")
             + "</section>"
@@ -232,10 +255,12 @@ def to_junit(report: RunReport) -> str:
                 time=f"{r.duration:.3f}",
             )
             if r.outcome in ("failed", "error"):
+                known = notes.get(r.id)
+                if known is not None and known.suspects:
+                    _suspect_properties(case, known.suspects[0])
                 child = ET.SubElement(
                     case, "failure" if r.outcome == "failed" else "error", message=r.message
                 )
-                known = notes.get(r.id)
                 child.text = r.traceback + (
                     f"\n\n{known.recurrence}" if known and known.recurrence else ""
                 )
@@ -243,6 +268,31 @@ def to_junit(report: RunReport) -> str:
                 ET.SubElement(case, "skipped", message=r.message)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _suspect_lines(suspects: list[Suspect]) -> list[str]:
+    out: list[str] = []
+    for i, s in enumerate(suspects[:3], 1):
+        out.extend(suspect_lines(s, rank=i, evidence=3))
+    return out
+
+
+def _md_inline(text: str) -> str:
+    """Outside text in a Markdown line: no markup, no HTML (code spans would break on `)."""
+    return html.escape(text).replace("*", "\\*").replace("_", "\\_").replace("`", "'")
+
+
+def _suspect_properties(case: ET.Element, top: Suspect) -> None:
+    """The top suspect as test case properties (CI dashboards show them beside the failure)."""
+    props = ET.SubElement(case, "properties")
+    for name, value in (
+        ("stagedeck.suspect", top.label),
+        ("stagedeck.suspect.kind", top.kind.value),
+        ("stagedeck.suspect.fault", top.fault.value),
+        ("stagedeck.suspect.score", f"{top.score:.2f}"),
+        ("stagedeck.suspect.verdict", top.verdict),
+    ):
+        ET.SubElement(props, "property", name=name, value=value)
 
 
 def render(report: RunReport, fmt: str) -> str:

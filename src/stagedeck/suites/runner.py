@@ -31,6 +31,7 @@ from stagedeck.recipe.model import Recipe, Suite
 from stagedeck.recipe.placeholders import fill
 from stagedeck.suites.junit import Case, JUnitError, parse_junit
 from stagedeck.targets.local import guard
+from stagedeck.traces.env import otel_env
 
 KILL_GRACE_SECONDS = 2.0
 OUTPUT_LINES = 5000
@@ -229,7 +230,12 @@ class SuiteRunner:
         junit_path.unlink(missing_ok=True)
         values = {"junit": str(junit_path), "run_id": str(run_id), "tmp": str(run_dir)}
         argv = [fill(a, values) for a in suite.command]
-        env = {**os.environ, **{k: fill(v, values) for k, v in suite.env.items()}}
+        env = {
+            **os.environ,
+            # The suite's own spans (a test as the parent of its requests) go to the cockpit too.
+            **otel_env(self.recipe, f"suite:{suite.name}"),
+            **{k: fill(v, values) for k, v in suite.env.items()},
+        }
         env["STAGEDECK_SUITE"] = suite.name
         env["STAGEDECK_JUNIT"] = str(junit_path)
         cwd = Path(fill(str(suite.cwd), values)) if suite.cwd else None

@@ -106,6 +106,10 @@ class Target(abc.ABC):
     async def close(self, *, stop_services: bool = True) -> None:
         """Stop observing; a target that manages processes stops them too."""
 
+    def describe_redeploy(self, service: Service) -> str:
+        """What a redeploy does to ``service`` here, for the confirmation that precedes it."""
+        return "it is restarted"
+
     def update_recipe(self, recipe: Recipe) -> None:
         """A new recipe is in force; later issues let targets react to it."""
         self.recipe = recipe

@@ -27,7 +27,7 @@ from stagedeck.config.userconfig import UserConfig, key_conflicts
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Notice, RecipeReloaded
 from stagedeck.engine.recipe_diff import ReloadOutcome
-from stagedeck.policy import ReadOnly
+from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
 from stagedeck.recipe.model import Recipe
 from stagedeck.store import default_db_path
@@ -80,15 +80,24 @@ class StagedeckApp(App[int]):
         Binding(
             "L", "lease", "Lease", tooltip="Take, renew or release the lease", id="action.lease"
         ),
+        Binding(
+            "F",
+            "fault",
+            "Fault",
+            show=False,
+            tooltip="Inject a temporary fault into the selected service (or lift faults)",
+            id="action.fault",
+        ),
         Binding("1", "view('overview')", "Overview", show=False, id="view.overview"),
         Binding("2", "view('logs')", "Logs", show=False, id="view.logs"),
         Binding("3", "view('graph')", "Graph", show=False, id="view.graph"),
         Binding("4", "view('charts')", "Charts", show=False, id="view.charts"),
         Binding("5", "view('suites')", "Suites", show=False, id="view.suites"),
         Binding("6", "view('activity')", "Activity", show=False, id="view.activity"),
+        Binding("7", "view('traces')", "Traces", show=False, id="view.traces"),
     ]
 
-    VIEWS = ("overview", "logs", "graph", "charts", "suites", "activity")
+    VIEWS = ("overview", "logs", "graph", "charts", "suites", "activity", "traces")
     """Each view is a Textual mode with its own screen stack, so switching keeps state."""
 
     def __init__(
@@ -204,6 +213,7 @@ class StagedeckApp(App[int]):
         self.add_mode("logs", lambda: _screens().LogsScreen(engine))
         self.add_mode("suites", lambda: _screens().SuitesScreen(self))
         self.add_mode("activity", lambda: _screens().ActivityScreen(self))
+        self.add_mode("traces", lambda: _screens().TracesScreen(engine))
         self.switch_mode("overview")
         if self.shared is not None:
             self.shared.start()
@@ -221,6 +231,10 @@ class StagedeckApp(App[int]):
         self.call_after_refresh(self._start_watchers)
         self._guard_resume_signal()
         self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
+
+    async def on_unmount(self) -> None:
+        # Quitting mid-action: the audit log must not say "running" forever.
+        await self.controller.ops.close()
 
     def _freeze_startup_objects(self) -> None:
         """Exempt what start-up built (modules, classes, widgets: most of the heap) from
@@ -371,6 +385,9 @@ class StagedeckApp(App[int]):
     def action_lease(self) -> None:
         self.controller.lease()
 
+    def action_fault(self) -> None:
+        self.controller.fault(self.selected_service())
+
     def run_suites(self, names: list[str]) -> None:
         self.controller.run_suites(names)
 
@@ -390,6 +407,23 @@ class StagedeckApp(App[int]):
         screen = self.screen
         if isinstance(screen, _screens().LogsScreen):
             screen.show_service(service)
+
+    async def open_trace(self, trace_id: str) -> bool:
+        """Show one trace's waterfall over the traces view; False if it is not held."""
+        store = self.engine.traces
+        trace = store.get(trace_id) if store is not None else None
+        if trace is None:
+            return False
+        await self.switch_mode("traces")
+        await self.push_screen(_screens().WaterfallScreen(self.engine, trace))
+        return True
+
+    async def open_logs_for_span(self, service: str, rid: str, trace_id: str, at: float) -> None:
+        """The log lines of ``service`` for the request a span belongs to, at the span's time."""
+        await self.switch_mode("logs")
+        screen = self.screen
+        if isinstance(screen, _screens().LogsScreen):
+            screen.show_span(service, rid, trace_id, at)
 
     def current_keys(self) -> dict[str, str]:
         """Binding id → key in force now (after the user's remaps), for the help screen."""
@@ -478,6 +512,8 @@ def all_binding_keys() -> dict[str, str]:
         screens.SuitesScreen,
         screens.ActivityScreen,
         screens.GraphScreen,
+        screens.TracesScreen,
+        screens.WaterfallScreen,
         ConfirmScreen,
         HelpScreen,
         ChartsPanel,
@@ -503,12 +539,15 @@ def _screens() -> Any:
     from stagedeck.tui.screens.graph import GraphScreen
     from stagedeck.tui.screens.logs import LogsScreen
     from stagedeck.tui.screens.suites import SuitesScreen
+    from stagedeck.tui.screens.traces import TracesScreen, WaterfallScreen
 
     return SimpleNamespace(
         ActivityScreen=ActivityScreen,
         GraphScreen=GraphScreen,
         LogsScreen=LogsScreen,
         SuitesScreen=SuitesScreen,
+        TracesScreen=TracesScreen,
+        WaterfallScreen=WaterfallScreen,
     )
 
 

@@ -1,20 +1,21 @@
-"""Mutating actions from the cockpit: guard, confirm, run in the background, report.
+"""Mutating actions from the cockpit: dialogs and notifications around the core's rules.
 
-Every mutating key goes through :meth:`ActionController.guard` first, so
-read-only mode, leases and busy services refuse the same way for every key.
+The rules (read-only, busy, someone else's lease, forced overrides, audit) are
+:mod:`stagedeck.operations`'. This controller only turns a key into a request,
+shows the core's refusal as a notification, asks what the core says must be
+asked (force past a lease, then the confirmation naming what is touched), and
+hands the answer back to :meth:`Operations.perform` in a worker.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from stagedeck.engine.actions import ActionBusy, PlanOutcome, bring_up, redeploy, redeploy_all
 from stagedeck.engine.engine import Engine
-from stagedeck.engine.seeding import ReseedOutcome, reseed, seed_order
-from stagedeck.policy import ReadOnly
-from stagedeck.store import Annotation, LeaseHeld, StoreError
+from stagedeck.operations import Decision, Operations, ReadOnly, Refused, Request, requests
+from stagedeck.store import Annotation, Lease, StoreError
 from stagedeck.store.shared import FailureView, SharedState
 from stagedeck.suites.runner import SuiteRunner, SuiteState
 from stagedeck.tui.screens.confirm import ConfirmScreen
@@ -22,6 +23,11 @@ from stagedeck.tui.screens.forms import AnnotateScreen, AnnotationRequest, Lease
 
 if TYPE_CHECKING:
     from textual.app import App
+
+FORCE_TEXT = (
+    "Act anyway? Forcing past someone's lease is recorded in the audit log "
+    "with your name, for everyone sharing this environment to see."
+)
 
 
 class ActionController:
@@ -41,198 +47,154 @@ class ActionController:
         self.shared = shared
         self.suites = suites or SuiteRunner(engine.recipe)
         self.user = user
+        self.ops = Operations(
+            engine,
+            user=shared.user if shared is not None else user,
+            read_only=read_only,
+            store=(lambda: shared.store) if shared is not None else None,
+            session=shared.session if shared is not None else None,
+            after_write=self._refresh_shared,
+        )
 
-    def refusal(self, action: str, services: list[str]) -> str | None:
-        """Why ``action`` may not run at all (read-only, busy here or elsewhere), or None."""
-        if self.read_only:
-            return self.read_only.refusal(action)
-        busy = [f"{s} ({self.engine.claims[s]})" for s in services if s in self.engine.claims]
-        if busy:
-            return f"{action} refused: already in progress on {', '.join(busy)}"
+    async def _refresh_shared(self) -> None:
         if self.shared is not None:
-            elsewhere = self.shared.busy_elsewhere(services)
-            if elsewhere:
-                return f"{action} refused: {elsewhere}"
-        return None
+            await self.shared.refresh(force=True)
 
-    def guard(self, action: str, services: list[str]) -> bool:
-        refusal = self.refusal(action, services)
-        if refusal:
-            self.app.notify(refusal, severity="warning", markup=False)
-            return False
-        return True
+    def _warn(self, text: str) -> None:
+        self.app.notify(text, severity="warning", markup=False)
 
-    def _go(
+    # ---------------------------------------------------------------- the one path
+
+    def go(
         self,
-        action: str,
-        services: list[str],
-        screen: ConfirmScreen,
-        run: Callable[[bool], Awaitable[PlanOutcome | ReseedOutcome]],
+        build: Callable[[Operations], Request],
+        done: Callable[[Any], None] | None = None,
     ) -> None:
-        """Guard, then (if leased by someone else) ask to force, then confirm, then run."""
-        if not self.guard(action, services):
+        """Build, refuse at once what needs no database, else review and ask in a worker."""
+        try:
+            request = build(self.ops)
+        except ValueError as exc:
+            self._warn(str(exc))
             return
-        lease = self.shared.lease_refusal(action) if self.shared is not None else None
+        refused = self.ops.check_now(request)
+        if refused is not None:
+            self._warn(str(refused))
+            return
+        self.app.run_worker(self._review(request, done), group="actions", exit_on_error=False)
 
-        def confirmed(forced: bool) -> Callable[[tuple[bool, bool] | None], None]:
-            def answered(result: tuple[bool, bool] | None) -> None:
-                if result and result[0]:
-                    self.app.run_worker(
-                        self._execute(action, services, run(result[1]), forced),
-                        group="actions",
-                        exit_on_error=False,
-                    )
-
-            return answered
-
-        if lease is None:
-            self.app.push_screen(screen, confirmed(False))
+    async def _review(self, request: Request, done: Callable[[Any], None] | None) -> None:
+        review = await self.ops.review(request)
+        if review.refusal:
+            self._warn(review.refusal)
+            return
+        if not review.needs_force:
+            self._confirm(request, False, done)
             return
 
-        def force_answer(result: tuple[bool, bool] | None) -> None:
+        def forced(result: tuple[bool, bool] | None) -> None:
             if result and result[0]:
-                self.app.push_screen(screen, confirmed(True))
+                self._confirm(request, True, done)
 
         self.app.push_screen(
-            ConfirmScreen(
-                lease,
-                "Act anyway? Forcing past someone's lease is recorded in the audit log "
-                "with your name, for everyone sharing this environment to see.",
-                confirm="Force",
-            ),
-            force_answer,
+            ConfirmScreen(review.lease_refusal, FORCE_TEXT, confirm="Force"), forced
         )
 
-    async def _execute(
-        self,
-        action: str,
-        services: list[str],
-        pending: Awaitable[PlanOutcome | ReseedOutcome],
-        forced: bool,
-    ) -> None:
-        shared = self.shared
-        audit_id = (
-            await shared.audit_start(action, services, {}, forced) if shared is not None else None
-        )
-        try:
-            outcome = await pending
-        except ActionBusy as exc:
-            self.app.notify(str(exc), severity="warning", markup=False)
-            if shared is not None:
-                await shared.audit_finish(audit_id, "refused", {"detail": str(exc)})
+    def _confirm(self, request: Request, forced: bool, done: Callable[[Any], None] | None) -> None:
+        def answered(result: tuple[bool, bool] | None) -> None:
+            if result and result[0]:
+                decision = Decision(confirmed=True, forced=forced, option=result[1])
+                self.app.run_worker(
+                    self._perform(request, decision, done), group="actions", exit_on_error=False
+                )
+
+        if not request.confirm:
+            answered((True, False))
             return
-        except Exception as exc:
-            if shared is not None:
-                await shared.audit_finish(audit_id, "error", {"detail": str(exc)})
-            raise
-        if shared is not None:
-            await shared.audit_finish(
-                audit_id,
-                "ok" if outcome.ok else "failed",
-                {
-                    "seconds": round(outcome.finished - outcome.started, 2),
-                    "detail": outcome.describe(),
-                },
+        self.app.push_screen(
+            ConfirmScreen(
+                request.title, request.touches, confirm=request.verb, option=request.option
+            ),
+            answered,
+        )
+
+    async def _perform(
+        self, request: Request, decision: Decision, done: Callable[[Any], None] | None
+    ) -> None:
+        try:
+            result = await self.ops.perform(request, decision)
+        except Refused as exc:
+            self._warn(str(exc))
+            return
+        except (StoreError, ValueError) as exc:
+            self.app.notify(f"{request.action} failed: {exc}", severity="error", markup=False)
+            return
+        if result.audit_problem:
+            self.app.notify(
+                f"not in the audit log: {result.audit_problem}", severity="error", markup=False
             )
-        if not outcome.ok:
+        if done is not None:
+            done(result.value)
+        elif not result.ok:
             # The first line was already announced by the engine; the details matter here.
-            self.app.notify(outcome.describe(), severity="error", timeout=15, markup=False)
+            self.app.notify(result.detail, severity="error", timeout=15, markup=False)
 
     # ---------------------------------------------------------------- the actions
 
     def redeploy(self, name: str | None) -> None:
-        if not name:
-            self.app.notify("select a service first", severity="warning")
-            return
-        dependents = self.engine.graph.dependents(name)
-        svc = self.engine.service(name)
-        how = {
-            "local": "its process is stopped (SIGTERM, then SIGKILL) and started again",
-            "docker": "its container is " + ("recreated" if svc.recreate else "restarted"),
-            "kubernetes": "its Deployment gets a rollout restart",
-        }.get(self.engine.recipe.environment.target, "it is restarted")
-        body = f"{how}; stagedeck then waits until it is healthy (up to {svc.ready_timeout:g}s)."
-        option = (
-            f"also restart its dependents afterwards: {', '.join(dependents)}"
-            if dependents
-            else None
-        )
-        self._go(
-            "redeploy",
-            [name],
-            ConfirmScreen(f"Redeploy {name}?", body, confirm="Redeploy", option=option),
-            lambda with_deps: redeploy(self.engine, name, with_dependents=with_deps),
-        )
+        self.go(lambda ops: requests.redeploy(ops, name))
 
     def redeploy_all(self) -> None:
-        names = self.engine.graph.nodes
-        layers = " → ".join(", ".join(layer) for layer in self.engine.graph.layers())
-        local_first = self.engine.target.manages_processes and all(
-            s.pid is None for s in self.engine.statuses.values()
-        )
-        verb = "Start" if local_first else "Restart"
-        body = (
-            f"{verb} every service, layer by layer, each layer only after the previous one "
-            f"is healthy:\n  {layers}\n"
-            "The first failure stops the plan; later layers are left alone."
-        )
-        plan = bring_up if local_first else redeploy_all
-        self._go(
-            "redeploy all",
-            names,
-            ConfirmScreen(f"{verb} all {len(names)} services?", body, confirm=verb),
-            lambda _: plan(self.engine),
-        )
+        self.go(requests.redeploy_all)
 
     def reseed(self) -> None:
-        seeds = dict(self.engine.recipe.seeds)
-        if not seeds:
-            self.app.notify("this recipe has no seeds", severity="warning")
-            return
-        services = sorted({s.service for s in seeds.values()})
-        order = [n for layer in seed_order(seeds) for n in layer]
-        lines = "\n".join(f"  {n} → {seeds[n].service}" for n in order)
-        body = f"Test data in these services is overwritten, in this order:\n{lines}"
-        self._go(
-            "reseed",
-            services,
-            ConfirmScreen("Reseed test data?", body, confirm="Reseed"),
-            lambda _: reseed(self.engine),
-        )
+        self.go(requests.reseed)
 
     def restart_changed(self, names: list[str]) -> None:
         """After a recipe reload: services whose command changed restart only if confirmed."""
-        body = (
-            "The recipe now runs these differently (command, env or working directory). "
-            "They keep running the old way until restarted:\n  " + ", ".join(names)
-        )
+        self.go(lambda ops: requests.restart_changed(ops, names))
 
-        async def restart_all(_: bool) -> PlanOutcome:
-            outcome = PlanOutcome("restart changed")
-            for name in names:
-                step = await redeploy(self.engine, name)
-                outcome.steps.extend(step.steps)
-                if not step.ok:
-                    break
-            outcome.finished = self.engine.clock()
-            return outcome
+    # ---------------------------------------------------------------- faults
 
-        self._go(
-            "redeploy",
-            names,
-            ConfirmScreen(f"Restart {', '.join(names)}?", body, confirm="Restart"),
-            restart_all,
-        )
+    def fault(self, name: str | None) -> None:
+        """Choose a fault for ``name`` (or lift this cockpit's faults), then the usual path."""
+        from stagedeck.faults.apply import kinds_for
+        from stagedeck.tui.screens.fault import FaultChoice, FaultScreen
+
+        if not name:
+            self._warn("select a service first")
+            return
+        kinds = kinds_for(self.engine, name)
+        if not kinds:
+            self._warn(f"no fault is possible on {name} ({self.engine.target.kind} target)")
+            return
+        active = [h.describe() for h in self.ops.faults.active.values()]
+
+        def answered(choice: FaultChoice | None) -> None:
+            if choice is None:
+                return
+            if choice.kind == "lift":
+                self.app.run_worker(
+                    self.ops.faults.lift_all("lifted early"), group="actions", exit_on_error=False
+                )
+                return
+            self.go(
+                lambda ops: requests.fault(ops, name, choice.kind, choice.duration),
+                lambda handle: self.app.notify(
+                    f"{handle.spec.label()}: {handle.applied.detail}", timeout=5, markup=False
+                ),
+            )
+
+        self.app.push_screen(FaultScreen(name, kinds, active), answered)
 
     # ---------------------------------------------------------------- leases
 
     def lease(self) -> None:
         shared = self.shared
         if shared is None or shared.store is None:
-            self.app.notify("leases need the shared database (--db)", severity="warning")
+            self._warn("leases need the shared database (--db)")
             return
         if self.read_only:
-            self.app.notify(self.read_only.refusal("lease"), severity="warning", markup=False)
+            self._warn(self.read_only.refusal("lease"))
             return
         env = self.engine.recipe.name
         lease = shared.snapshot.lease
@@ -245,75 +207,40 @@ class ActionController:
             if request is None:
                 return
             if request.action == "release":
-                self.app.run_worker(self._release(), group="lease", exit_on_error=False)
+                self.go(requests.release_lease, self._released)
                 return
-            if held and not mine:
+            ttl = request.ttl
 
-                def force(result: tuple[bool, bool] | None) -> None:
-                    if result and result[0]:
-                        self.app.run_worker(
-                            self._acquire(request, force=True), group="lease", exit_on_error=False
-                        )
+            def acquired(lease: Lease) -> None:
+                shared.lease_ttl = ttl  # the heartbeat renews it for as long as asked
+                taken = f" (taken from {lease.taken_from})" if lease.taken_from else ""
+                self.app.notify(lease.describe() + taken, timeout=5, markup=False)
 
-                self.app.push_screen(
-                    ConfirmScreen(
-                        current,
-                        "Take the lease from them? Forcing is recorded in the audit log.",
-                        confirm="Force",
-                    ),
-                    force,
-                )
-                return
-            self.app.run_worker(
-                self._acquire(request, force=False), group="lease", exit_on_error=False
-            )
+            self.go(lambda ops: requests.acquire_lease(ops, request.reason, ttl), acquired)
 
         self.app.push_screen(LeaseScreen(env, current, bool(mine)), answered)
 
-    async def _acquire(self, request: LeaseRequest, *, force: bool) -> None:
-        assert self.shared is not None
-        try:
-            lease = await self.shared.acquire_lease(request.reason, request.ttl, force=force)
-        except LeaseHeld as exc:
-            self.app.notify(exc.lease.describe(), severity="warning", markup=False)
-            return
-        except StoreError as exc:  # never pretend: a lease that was not written is no lease
-            self.app.notify(f"lease not taken: {exc}", severity="error", timeout=12, markup=False)
-            return
-        self.app.notify(lease.describe(), timeout=5, markup=False)
-
-    async def _release(self) -> None:
-        assert self.shared is not None
-        try:
-            released = await self.shared.release_lease()
-        except StoreError as exc:
-            self.app.notify(f"lease not released: {exc}", severity="error", markup=False)
-            return
+    def _released(self, released: bool) -> None:
         self.app.notify("lease released" if released else "you did not hold the lease")
 
     # ---------------------------------------------------------------- suites and annotations
 
     def run_suites(self, names: list[str]) -> None:
-        exclusive = [n for n in names if self.engine.recipe.suites[n].exclusive]
-        if exclusive:
-            if self.read_only:
-                self.app.notify(self.read_only.refusal("exclusive suite"), severity="warning")
-                return
-            refusal = self.shared.lease_refusal(", ".join(exclusive)) if self.shared else None
-            if refusal:
-                self.app.notify(refusal, severity="warning", markup=False)
-                return
         running = [n for n in names if n in self._suite_tasks]
         if running:
-            self.app.notify(f"already running: {', '.join(running)}", severity="warning")
+            self._warn(f"already running: {', '.join(running)}")
             return
-        self.app.run_worker(self._run_suites(names), group="suites", exit_on_error=False)
+        # The run notifies its own summary when it ends (done: nothing more to say).
+        self.go(
+            lambda ops: requests.run_suites(ops, names, lambda: self._run_suites(names)),
+            lambda _: None,
+        )
 
     @property
     def _suite_tasks(self) -> set[str]:
         return {n for n, p in self.suites.progress.items() if not p.state.finished}
 
-    async def _run_suites(self, names: list[str]) -> None:
+    async def _run_suites(self, names: list[str]) -> Any:
         from stagedeck.suites.recording import run_and_record
 
         shared = self.shared
@@ -326,6 +253,7 @@ class ActionController:
         self.app.notify(summary, severity="error" if failed else "information", timeout=8)
         if store is not None and not record.saved:
             self.app.notify(record.storage_note(), severity="error", timeout=20, markup=False)
+        return record
 
     def annotate(self, view: FailureView, edit: Annotation | None = None) -> None:
         shared = self.shared

@@ -4,6 +4,12 @@ The suites know one thing about the environment, the gateway's URL
 (``GATEWAY_URL``), and test it from the outside, the way a team's own suites
 test their staging environment. Each test sends its own ``X-Request-Id``
 and prints it, so a failure shows which log lines to look at in the cockpit.
+
+Each test is also one trace: its requests carry a W3C ``traceparent`` whose
+parent is the test's own span, which is sent (OTLP, when stagedeck gives the
+suite ``OTEL_EXPORTER_OTLP_ENDPOINT``) when the test ends, named after the
+test and tagged ``test.id`` with its outcome. The cockpit finds a failed
+test's trace by that tag.
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ from typing import Any
 import httpx
 import pytest
 
+from stagedeck.demo import tracing
+
 DEFAULT_URL = "http://127.0.0.1:47105"
 DECLINED_CARD = "4000000000000002"
+_OUTCOME = pytest.StashKey[str]()
 
 
 class Shop:
@@ -117,10 +126,42 @@ def session_client(gateway_url: str) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember the test's outcome on the item, for its span (sent at teardown)."""
+    report = yield
+    if report.when == "call":
+        item.stash[_OUTCOME] = report.outcome
+    elif report.failed:
+        item.stash[_OUTCOME] = "error"
+    return report
+
+
 @pytest.fixture
-def gateway(session_client: httpx.Client, rid: str) -> httpx.Client:
-    """An httpx client on the gateway; every request carries this test's request id."""
+def test_span(request: pytest.FixtureRequest, rid: str) -> Iterator[tracing.ActiveSpan]:
+    """This test's span: its requests are children of it, so the test is one trace."""
+    name = request.node.name
+    span = tracing.ActiveSpan(
+        os.environ.get("OTEL_SERVICE_NAME", "suite"),
+        f"test {name}",
+        "internal",
+        tracing.new_trace_id(),
+        tracing.new_span_id(),
+        attributes={"test.id": request.node.nodeid, "request.id": rid},
+    )
+    print(f"traceparent: {span.traceparent}")  # with a failure: `stagedeck traces --test`
+    yield span
+    outcome = request.node.stash.get(_OUTCOME, "passed")
+    span.attributes["test.outcome"] = outcome
+    span.finish(error=outcome in ("failed", "error"), message=f"test {outcome}")
+    tracing.flush()
+
+
+@pytest.fixture
+def gateway(session_client: httpx.Client, rid: str, test_span: tracing.ActiveSpan) -> httpx.Client:
+    """An httpx client on the gateway; every request carries this test's request id and trace."""
     session_client.headers["X-Request-Id"] = rid
+    session_client.headers["traceparent"] = test_span.traceparent
     return session_client
 
 

@@ -671,6 +671,14 @@ class DockerTarget(Target):
             finally:
                 self._intent.pop(service.name, None)
 
+    def container_id(self, name: str) -> str | None:
+        """The id of the container ``name`` is bound to now (None: none found yet)."""
+        bound = self._bound.get(name)
+        return bound.container_id if bound is not None else None
+
+    def describe_redeploy(self, service: Service) -> str:
+        return "its container is " + ("recreated" if service.recreate else "restarted")
+
     async def redeploy(self, service: Service) -> None:
         """Restart the container, or with ``recreate = true`` replace it by a twin; then start.
 

@@ -415,6 +415,13 @@ class KubeClient:
             )
         return await self._json(call)
 
+    async def delete_pod(self, namespace: str, name: str) -> Json:
+        """Delete one pod (a fault: its controller replaces it)."""
+        call = self._core.delete_namespaced_pod_without_preload_content(
+            name, namespace, _request_timeout=REQUEST_TIMEOUT
+        )
+        return await self._json(call)
+
     # ------------------------------------------------------------------ exec
 
     async def exec(

@@ -556,6 +556,12 @@ class KubernetesTarget(Target, Observer):
             return TargetError(f"{what}: cannot reach the API server: {exc}")
         return TargetError(f"{what} failed: {exc}")
 
+    def describe_redeploy(self, service: Service) -> str:
+        binding = self._bindings.get(service.name)
+        workload = binding.workload if binding is not None else None
+        what = workload.ref if workload is not None else "its Deployment"
+        return f"{what} gets a rollout restart (pods replaced one by one)"
+
     async def redeploy(self, service: Service) -> None:
         """``kubectl rollout restart``, then wait for the rollout to finish (or say why not)."""
         async with self._lock(service.name):
@@ -670,6 +676,13 @@ class KubernetesTarget(Target, Observer):
             self.sink.process_state(
                 service.name, ProcState.STOPPING, reason=f"scaling {workload.ref} to 0"
             )
+
+    def workload_of(self, service: Service) -> WorkloadInfo:
+        """The Deployment or StatefulSet ``service`` is bound to; TargetError when none."""
+        return self._workload_of(service)
+
+    def require_client(self) -> KubeClient:
+        return self._require_client()
 
     def exec_pod(self, name: str) -> PodInfo | None:
         """The pod an exec goes to: a ready one if any, else a running one."""

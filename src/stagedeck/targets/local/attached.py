@@ -37,6 +37,9 @@ class AttachedTarget(Target):
     async def stop(self, service: Service) -> None:
         raise self._refuse(service, "stop")
 
+    def describe_redeploy(self, service: Service) -> str:
+        return "nothing: its process belongs to the cockpit that started it"
+
     async def redeploy(self, service: Service) -> None:
         raise self._refuse(service, "restart")
 

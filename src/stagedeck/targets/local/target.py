@@ -21,6 +21,8 @@ from stagedeck.engine.events import ProcState
 from stagedeck.recipe.model import Recipe, Service
 from stagedeck.targets.base import ExecResult, Target, TargetError, TargetSink
 from stagedeck.targets.local.pipes import open_pipe, read_pipe, read_stream
+from stagedeck.targets.local.proxy import FaultProxy
+from stagedeck.traces.env import otel_env
 
 STOP_GRACE_SECONDS = 5.0
 
@@ -45,6 +47,14 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def free_port(host: str) -> int:
+    """A port nobody listens on now (the kernel picks it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
 def _start_failure(service: Service, exc: BaseException) -> str | None:
     """Why ``service`` could not start, in words for the services table (None: not ours)."""
     if isinstance(exc, FileNotFoundError):
@@ -64,6 +74,8 @@ class LocalTarget(Target):
         self._running: dict[str, _Running] = {}
         self._watchdog: asyncio.subprocess.Process | None = None
         self._lock: dict[str, asyncio.Lock] = {}
+        self._proxies: dict[str, FaultProxy] = {}
+        """``proxy = true`` services: the proxy on the service's port, kept across restarts."""
 
     async def open(self) -> None:
         self._watchdog = await asyncio.create_subprocess_exec(
@@ -84,6 +96,10 @@ class LocalTarget(Target):
     def _service_lock(self, name: str) -> asyncio.Lock:
         return self._lock.setdefault(name, asyncio.Lock())
 
+    def proxy(self, name: str) -> FaultProxy | None:
+        """The proxy in front of ``name`` (``proxy = true``), for latency and drop faults."""
+        return self._proxies.get(name)
+
     def pid(self, name: str) -> int | None:
         running = self._running.get(name)
         return running.proc.pid if running and running.proc.returncode is None else None
@@ -98,16 +114,13 @@ class LocalTarget(Target):
         if not service.command:
             self.sink.process_state(service.name, ProcState.FAILED, reason="no command to run")
             return
-        if service.port and port_in_use(service.host, service.port):
-            self.sink.process_state(
-                service.name,
-                ProcState.FAILED,
-                reason=f"port {service.port} is already in use by another process",
-            )
+        listen = await self._listen_port(service)
+        if listen is None:
             return
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "STAGEDECK_SERVICE": service.name}
-        if service.port:
-            env["PORT"] = str(service.port)
+        if listen:
+            env["PORT"] = str(listen)
+        env.update(otel_env(self.recipe, service.name))
         env.update(service.env)
         self.sink.process_state(service.name, ProcState.STARTING)
         out_read, out_write = open_pipe()
@@ -151,6 +164,36 @@ class LocalTarget(Target):
         running.waiter = asyncio.create_task(self._wait_exit(service.name, running))
         self.sink.process_state(service.name, ProcState.STARTING, pid=proc.pid)
 
+    async def _listen_port(self, service: Service) -> int | None:
+        """The port the process gets as $PORT (0: none); None when it cannot start (reported).
+
+        With ``proxy = true`` the proxy takes the service's port and the process
+        gets a free one, kept across restarts so the proxy keeps pointing at it.
+        """
+        proxy = self._proxies.get(service.name)
+        wanted = [service.port] if service.port and proxy is None else []
+        listen = proxy.backend_port if proxy is not None else (service.port or 0)
+        if service.proxy and proxy is None:
+            listen = free_port(service.host)
+        busy = [p for p in [*wanted, listen] if p and port_in_use(service.host, p)]
+        if busy:
+            self.sink.process_state(
+                service.name,
+                ProcState.FAILED,
+                reason=f"port {busy[0]} is already in use by another process",
+            )
+            return None
+        if service.proxy and proxy is None and service.port:
+            proxy = FaultProxy(service.host, service.port, service.host, listen)
+            try:
+                await proxy.start()
+            except OSError as exc:
+                why = f"proxy cannot listen on port {service.port}: {exc.strerror or exc}"
+                self.sink.process_state(service.name, ProcState.FAILED, reason=why)
+                return None
+            self._proxies[service.name] = proxy
+        return listen
+
     async def _wait_exit(self, name: str, running: _Running) -> None:
         code = await running.proc.wait()
         # Let the readers drain so the last lines (often the reason) are in the log.
@@ -189,6 +232,9 @@ class LocalTarget(Target):
             os.killpg(pgid, signal.SIGKILL)
         if running.waiter is not None:
             await running.waiter
+
+    def describe_redeploy(self, service: Service) -> str:
+        return "its process is stopped (SIGTERM, then SIGKILL) and started again"
 
     async def redeploy(self, service: Service) -> None:
         async with self._service_lock(service.name):
@@ -244,6 +290,9 @@ class LocalTarget(Target):
         if stop_services:
             names = list(self._running)
             await asyncio.gather(*(self._stop(n) for n in names), return_exceptions=True)
+        for proxy in self._proxies.values():
+            await proxy.close()
+        self._proxies.clear()
         if self._watchdog is not None:
             if self._watchdog.stdin is not None:
                 self._watchdog.stdin.close()

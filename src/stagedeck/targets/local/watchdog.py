@@ -35,6 +35,9 @@ def terminate_groups(pgids: set[int], grace: float = GRACE_SECONDS) -> None:
     for pgid in pgids:
         try:
             os.killpg(pgid, signal.SIGTERM)
+            # A group frozen by a pause fault would hold SIGTERM pending until SIGKILL:
+            # wake it so it can stop cleanly.
+            os.killpg(pgid, signal.SIGCONT)
         except (ProcessLookupError, PermissionError):
             pass
     deadline = time.monotonic() + grace

@@ -28,6 +28,7 @@ class LogsScreen(Screen[None]):
         Binding("e", "errors_only", "Errors only", id="logs.errors"),
         Binding("ctrl+s", "save", "Save view", id="logs.save"),
         Binding("escape", "back", "Clear / back", id="logs.back"),
+        Binding("v", "open_trace", "Trace", id="logs.trace"),
     ]
 
     def __init__(self, engine: Engine, *, save_dir: Path | None = None) -> None:
@@ -145,6 +146,42 @@ class LogsScreen(Screen[None]):
             self.apply_filter(self._history.pop(), remember=False)
         else:
             self.app.switch_mode("overview")
+
+    async def action_open_trace(self) -> None:
+        """The trace of the selected line: by a trace id in it, else by its request id."""
+        from stagedeck.traces.query import find_trace
+
+        line = self.view.selected_line
+        store = self.engine.traces
+        if line is None or store is None:
+            self.notify("no traces: the recipe has no [traces] section", severity="warning")
+            return
+        trace = find_trace(store, line.rid) if line.rid else None
+        trace = trace or find_trace(store, line.text)
+        if trace is None:
+            self.notify("no trace held for this line's request", severity="warning", timeout=4)
+            return
+        opener = getattr(self.app, "open_trace", None)
+        if opener is not None:
+            await opener(trace.trace_id)
+
+    def show_span(self, service: str, request_id: str, trace_id: str, at: float) -> None:
+        """A span's service's lines of its request, the cursor on the first at the span's time.
+
+        Filtered by the request id services write in their lines; by the trace id as
+        text when the span carries no request id.
+        """
+        text = "" if request_id else trace_id
+        self.apply_filter(
+            LogFilter(services=frozenset({service}), request_id=request_id, text=text)
+        )
+        view = self.view
+        for row in range(view.row_count):
+            line = view.line_at(row)
+            if line is not None and line.ts >= at - 0.001:
+                view.follow = False
+                view.cursor = row
+                break
 
     def show_service(self, service: str) -> None:
         """Open on one service (from the services table's ``enter``)."""

@@ -73,6 +73,7 @@ class SuitesScreen(Screen[None]):
         Binding("a", "annotate", "Annotate", id="suites.annotate"),
         Binding("e", "edit_annotation", "Edit note", show=False, id="suites.edit"),
         Binding("x", "delete_annotation", "Delete note", show=False, id="suites.delete"),
+        Binding("v", "open_trace", "Trace", id="suites.trace"),
     ]
 
     def __init__(self, app_ref: StagedeckApp) -> None:
@@ -235,6 +236,33 @@ class SuitesScreen(Screen[None]):
         for line in message[1:8]:
             text.append(f"  {line}\n", style="dim")
         detail.update(text)
+
+    async def action_open_trace(self) -> None:
+        """The selected failure's trace: the one its spans name, else one in its time window."""
+        from stagedeck.traces.query import traces_for_test
+
+        view = self.selected_failure
+        store = self.cockpit.engine.traces
+        if view is None or store is None:
+            self.notify(
+                "select a failure first (and give the recipe a [traces] section)",
+                severity="warning",
+            )
+            return
+        r = view.failure.result
+        window = (r.started, r.ended) if r.started and r.ended else None
+        found = traces_for_test(store, r.test_id, window)
+        if not found:
+            self.notify(
+                "no trace of this test is held (only traces received since the "
+                "cockpit started are)",
+                severity="warning",
+                timeout=5,
+            )
+            return
+        # The failing one if there is one, else the slowest.
+        trace = max(found, key=lambda t: (t.error, t.duration))
+        await self.cockpit.open_trace(trace.trace_id)
 
     def action_annotate(self) -> None:
         view = self.selected_failure

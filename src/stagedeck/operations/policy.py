@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MUTATING = ("redeploy", "redeploy all", "bring-up", "reseed", "lease", "exclusive suite")
-
 
 @dataclass(frozen=True)
 class ReadOnly:
