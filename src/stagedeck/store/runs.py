@@ -33,6 +33,7 @@ from stagedeck.store.records import (
     TestResult,
     _opt_iso,
     _opt_time,
+    clean_data,
     from_iso,
     iso,
 )
@@ -257,7 +258,7 @@ class Runs(Connection):
                     data = None
                 if not isinstance(data, dict):  # damaged or foreign: keep what the columns say
                     data = {k: r[k] for k in ("kind", "name", "score", "fault", "verdict")}
-                out.append(data)
+                out.append(clean_data(data))  # another cockpit wrote it: through the gate
             return out
 
         return self._read(q)
