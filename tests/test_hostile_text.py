@@ -302,3 +302,25 @@ def test_hostile_text_never_reaches_the_terminal(tmp_path: Path) -> None:
     assert b"\x07" not in own
     assert "[bold red]MARKUP[/]" in screen  # markup from the probe shown as the text it is
     assert wait_until_gone(marker) == []
+
+
+def test_suspects_and_kubernetes_notes_are_clean(tmp_path: Path) -> None:
+    from stagedeck.targets.kubernetes.discovery import DEPENDS_ON, build_recipe
+    from stagedeck.targets.kubernetes.model import WorkloadInfo
+
+    with Store.open(tmp_path / "shared.db") as colleague:
+        run = colleague.start_run("env", "bob")
+        sid = colleague.start_suite_run(run, "api")
+        (rid,) = colleague.add_test_results(sid, [TestResult("t::x", "failed", message="boom")])
+        colleague.add_failure_suspects(
+            rid, [{"kind": "service", "name": "db" + ALL, "score": 1.0, "verdict": ALL}]
+        )
+        (suspect,) = colleague.failure_suspects(rid)
+        assert_inert(str(suspect))
+    workload = WorkloadInfo.from_json(
+        "Deployment",
+        {"metadata": {"name": "web", "annotations": {DEPENDS_ON: "db" + ALL}}, "spec": {}},
+    )
+    recipe, notes = build_recipe([workload], "ctx", "ns")
+    assert notes and all(UNSAFE.search(n) is None for n in notes)
+    assert list(recipe.services) == ["web"]
