@@ -68,7 +68,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner = SuiteRunner(recipe, workdir=workdir, on_change=show)
 
         async def run() -> RunRecord:
-            return await run_and_record(engine, runner, names, store, user)
+            return await run_and_record(
+                engine,
+                runner,
+                names,
+                store,
+                user,
+                db_path=default_db_path(getattr(args, "db", None)),
+            )
 
         try:
             steps = [requests.bring_up(ops)] if args.up else []

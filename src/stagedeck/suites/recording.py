@@ -75,6 +75,14 @@ REFUSED_TEST = "(suite refused)"
 """The test id, after ``SUITE::``, of the failure recorded for a suite that could not run."""
 
 
+def _results_of(progress: SuiteProgress) -> list[TestResult]:
+    """The rows a finished suite leaves: its cases, or the one row saying it was refused."""
+    results = [to_result(c, progress.windows.get(c.test_id)) for c in progress.cases]
+    if not results and progress.state is SuiteState.ERROR:
+        results.append(refused_result(progress))
+    return results
+
+
 def refused_result(progress: SuiteProgress) -> TestResult:
     """A suite refused (a dependency unhealthy) or broken before any test ran is a failure
     too: without this row ``failures`` said ``[]`` for a run where nothing was tested."""
@@ -153,9 +161,12 @@ class RunRecord:
 class RunRecorder:
     """One run (one or more suites) against one engine, written to the store as it goes."""
 
-    def __init__(self, engine: Engine, store: Store | None, user: str) -> None:
+    def __init__(
+        self, engine: Engine, store: Store | None, user: str, *, db_path: Path | None = None
+    ) -> None:
         self.engine = engine
         self.store = store
+        self.db_path = db_path
         self.user = user
         self.record = RunRecord(None)
 
@@ -233,9 +244,7 @@ class RunRecorder:
     async def _record_results(
         self, store: Store | None, sid: int | None, progress: SuiteProgress
     ) -> None:
-        results = [to_result(c, progress.windows.get(c.test_id)) for c in progress.cases]
-        if not results and progress.state is SuiteState.ERROR:
-            results.append(refused_result(progress))
+        results = _results_of(progress)
         rankings = [
             await self.explain(progress, r) if r.outcome in ("failed", "error") else None
             for r in results
@@ -304,11 +313,14 @@ class RunRecorder:
         outcome = "passed" if self.record.ok else "failed"
         if store is not None and run_id is not None:
             await self._store(lambda: store.finish_run(run_id, outcome))
-        if store is not None and self.record.store_problem:
-            self.record.spooled = await asyncio.to_thread(self._spool, store, outcome)
+        path = store.path if store is not None else self.db_path
+        if store is None and path is not None:
+            self.record.store_problem = f"the database {path} could not be opened"
+        if path is not None and self.record.store_problem:
+            self.record.spooled = await asyncio.to_thread(self._spool, path, outcome)
         return self.record
 
-    def _spool(self, store: Store, outcome: str) -> Path | None:
+    def _spool(self, db_path: Path, outcome: str) -> Path | None:
         from stagedeck.store.spool import result_dict, spool_run
 
         recipe = self.engine.recipe
@@ -326,12 +338,12 @@ class RunRecorder:
                 "output_path": str(p.output_path) if p.output_path else None,
                 "junit_path": str(p.junit_path) if p.junit_path else None,
                 "detail": p.detail,
-                "results": [result_dict(to_result(c, p.windows.get(c.test_id))) for c in p.cases],
+                "results": [result_dict(r) for r in _results_of(p)],
             }
             for p in self.record.suites
         ]
         return spool_run(
-            store.path,
+            db_path,
             environment=recipe.name,
             user=self.user,
             recipe_path=str(recipe.path),
@@ -365,9 +377,14 @@ async def run_and_record(
     names: list[str],
     store: Store | None,
     user: str,
+    *,
+    db_path: Path | None = None,
 ) -> RunRecord:
-    """Run ``names`` (concurrently, lock-aware), each after its services are healthy."""
-    recorder = RunRecorder(engine, store, user)
+    """Run ``names`` (concurrently, lock-aware), each after its services are healthy.
+
+    ``db_path``: the database ``store`` should have been (when it could not be
+    opened), so the run is spooled for it rather than lost."""
+    recorder = RunRecorder(engine, store, user, db_path=db_path)
     run_id = await recorder.begin()
 
     async def one(name: str) -> None:
