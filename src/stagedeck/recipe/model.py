@@ -628,6 +628,9 @@ class _Loader:
             self.problem_in(index, ("include",), 'must be a list of file names, like ["base.toml"]')
             includes = []
         for name in includes:
+            if "\x00" in name:  # no file has one; expanduser would raise ValueError
+                self.problem_in(index, ("include",), "a file name contains a NUL character")
+                continue
             child = Path(os.path.normpath(path.parent / os.path.expanduser(name)))
             if child in (*chain, path):
                 cycle = " → ".join(p.name for p in (*chain, path, child))
@@ -755,6 +758,8 @@ class _Loader:
         )
 
     def read_value_file(self, name: str) -> str:
+        if "\x00" in name:
+            raise _PlaceholderFailed("the file name contains a NUL character", "remove it")
         path = Path(os.path.expanduser(name))
         if not path.is_absolute():
             path = self.base_of(self._context) / path
