@@ -318,7 +318,9 @@ async def test_replaced_containers_are_adopted_and_crash_loops_counted(tmp_path:
             assert restarts and "after it exited with code 1" in restarts[-1].reason
             assert all(t.health is Health.DOWN for t in restarts)
             crashes = [t for t in moves if t.state is ProcState.CRASHED]
-            assert crashes and "failing" in crashes[-1].reason  # its last words
+            # Its last words, when its log arrived before the engine's die event: with a
+            # restart policy that race is lost now and then, never every time.
+            assert any("failing" in t.reason for t in crashes), crashes
         finally:
             await engine.stop()
 

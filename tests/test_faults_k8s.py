@@ -108,3 +108,27 @@ async def test_scale_to_zero_is_undone_by_the_keeper_after_sigkill(
             await owner.wait()
     await until(lambda: audit(db)[-1].ended is not None, 10, "audit finished by the keeper")
     assert "after its owner died" in audit(db)[-1].details["detail"]
+
+
+async def test_the_fault_command_scales_a_deployment_to_zero_and_back(
+    cluster: Any, tmp_path: Path
+) -> None:
+    await cluster.deployment("orders", 2)
+    db = tmp_path / "shared.db"
+    recipe = recipe_for(cluster, tmp_path, "[services.orders]\n")
+    command = [
+        sys.executable, "-m", "stagedeck", "fault", str(recipe.path), "orders", "scale-zero",
+        "--for", "2s", "--yes", "--json", "--db", str(db), "--user", "alice",
+    ]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    await until(lambda: replicas(cluster, "orders") == 0, 30, "scaled to 0 by the command")
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    report = json.loads(out)
+    assert (report["kind"], report["lifted"]) == ("scale-zero", "expired")
+    assert report["applied"] == "scaled deployment/orders from 2 to 0"
+    assert replicas(cluster, "orders") == 2
+    (entry,) = audit(db)
+    assert entry.action == "fault scale-zero" and entry.ended is not None

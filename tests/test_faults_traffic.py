@@ -64,7 +64,7 @@ async def test_proxy_latency_and_drops_on_a_service_that_knows_nothing_of_them(
         cwd = "{tmp_path}"
         port = "auto"
         proxy = true
-        health = {{ tcp = "127.0.0.1:{{self.port}}" }}
+        health = "/index.html"
         """,
     )
     engine = Engine(load_recipe(path))
@@ -156,6 +156,12 @@ def problems(tmp_path: Path, services: str, target: str = "local") -> list[str]:
             "local",
             '[services.api]\ncommand = ["x", "--port", "{self.port}"]\nport = 4100\nproxy = true\n',
             "the service must listen on $PORT",
+        ),
+        (
+            "local",
+            '[services.api]\ncommand = ["x"]\nport = 4100\nproxy = true\n'
+            'health = { tcp = "127.0.0.1:4100" }\n',
+            "a tcp health check only reaches the proxy",
         ),
         ("local", '[services.api]\ncommand = ["x"]\nproxy = "yes"\n', "services.api.proxy"),
         ("local", '[services.api]\ncommand = ["x"]\nchaos = "admin"\n', "chaos is a path"),

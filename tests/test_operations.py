@@ -203,3 +203,15 @@ async def test_unknown_names_are_clear_errors(tmp_path: Path) -> None:
         requests.reseed(ops, ["nope"])
     with pytest.raises(ValueError, match=r"no suite nope.*suites: smoke, load"):
         requests.run_suites(ops, ["nope"], _run_nothing)
+
+
+async def test_refusals_say_what_kind_they_are(tmp_path: Path) -> None:
+    _, ops, db = make_ops(tmp_path)
+    Store.open(db).audit_start(ENV, "carol", "reseed", ["api"], {"session": "elsewhere:1"})
+    with pytest.raises(Refused) as caught:
+        await ops.perform(requests.reseed(ops), YES)
+    assert caught.value.kind == "busy-elsewhere"
+    ops.read_only = ReadOnly("read-only (--read-only)")
+    with pytest.raises(Refused) as caught:
+        await ops.perform(requests.reseed(ops), YES)
+    assert caught.value.kind == "read-only"

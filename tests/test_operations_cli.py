@@ -241,3 +241,14 @@ def test_redeploy_with_dependents_on_docker_audits_them_all(
     (entry,) = audit(db)
     assert entry.services == ("api", "web") and entry.outcome == "ok"
     assert entry.details["with_dependents"] is True
+
+
+def test_fault_on_a_process_another_cockpit_owns_says_where_to_do_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe, db = write_recipe(tmp_path), tmp_path / "shared.db"
+    assert main(["fault", str(recipe), "api", "pause", "--yes", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "api's process belongs to the cockpit that started it" in err
+    assert "(F on api)" in err
+    assert audit(db) == []

@@ -180,7 +180,7 @@ async def test_the_fault_key_pauses_the_selected_service_visibly_and_lifts_it(
         await pilot.press("F")  # the selected service: api
         await wait_until(pilot, lambda: isinstance(app.screen, FaultScreen))
         app.screen.query_one("#duration").value = "2s"  # type: ignore[attr-defined]
-        await pilot.click("#inject")
+        await pilot.press("tab", "enter")  # to the duration, and submit
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         screen = app.screen
         assert isinstance(screen, ConfirmScreen)
@@ -198,7 +198,7 @@ async def test_the_fault_key_pauses_the_selected_service_visibly_and_lifts_it(
         # A longer one is lifted when the cockpit quits.
         await pilot.press("1", "F")
         await wait_until(pilot, lambda: isinstance(app.screen, FaultScreen))
-        await pilot.click("#inject")  # 30s
+        await pilot.press("tab", "enter")  # 30s
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await wait_until(pilot, lambda: frozen(pid))
@@ -216,7 +216,7 @@ async def test_the_fault_key_under_someone_elses_lease_asks_to_force(tmp_path: P
         await all_healthy(pilot, app)
         await pilot.press("F")
         await wait_until(pilot, lambda: isinstance(app.screen, FaultScreen))
-        await pilot.click("#inject")
+        await pilot.press("tab", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert isinstance(app.screen, ConfirmScreen)
         assert app.screen.title_text.startswith("fault pause refused: leased by bob")

@@ -71,3 +71,11 @@ def test_signature_is_stable_across_processes_and_versions() -> None:
     assert failure_signature("t::a", "x 1") == failure_signature("t::a", "x 2")
     expected = hashlib.sha256(b"t::a\nx <n>").hexdigest()[:16]
     assert failure_signature("t::a", "x 1") == expected == "2454f5cccbeec923"
+
+
+def test_the_failing_line_is_hashed_after_the_message() -> None:
+    # Pinned like the value above: changing it orphans stored annotations unless
+    # SIGNATURE_VERSION is bumped and a store migration calls resign_all.
+    traceback = "    def test_a():\n>       assert x ==   1\nE       assert 2 == 1\n"
+    expected = hashlib.sha256(b"t::a\nassert <n> == <n>\nat assert x == 1").hexdigest()[:16]
+    assert failure_signature("t::a", "assert 2 == 1", traceback) == expected

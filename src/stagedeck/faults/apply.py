@@ -91,6 +91,39 @@ def _describe_traffic(engine: Engine, spec: FaultSpec) -> str:
     return f"{spec.params.get('rate', 0.5):.0%} of requests to {spec.service} fail ({via})"
 
 
+def planned_undo(engine: Engine, spec: FaultSpec) -> Undo:
+    """What the keeper must do to lift ``spec``, known *before* it is applied.
+
+    The keeper is told this first: a SIGKILL between applying a fault and telling
+    the keeper would otherwise leave it in force. Every undo is safe when the
+    fault never happened (SIGCONT to a running group, unpause checks first,
+    scaling to the replicas it has).
+    """
+    target: Any = engine.target
+    if target.kind == "local" and spec.kind is FaultKind.PAUSE:
+        pgid = target.pid(spec.service)
+        return {"kind": "signal", "pgid": pgid, "signal": "SIGCONT"} if pgid else {"kind": "none"}
+    if target.kind == "docker" and spec.kind in (FaultKind.PAUSE, FaultKind.KILL, FaultKind.STOP):
+        return _docker_undo(target, spec.service, spec.kind) or {"kind": "none"}
+    if target.kind == "kubernetes" and spec.kind is FaultKind.SCALE_ZERO:
+        from stagedeck.faults.kubernetes import scale_undo
+
+        return scale_undo(engine, spec)
+    return {"kind": "none"}
+
+
+def _docker_undo(target: Any, service: str, kind: FaultKind) -> Undo | None:
+    container_id = target.container_id(service)
+    if container_id is None:
+        return None
+    return {
+        "kind": "docker",
+        "action": "unpause" if kind is FaultKind.PAUSE else "start",
+        "container": container_id,
+        "base_url": target.docker_host or "",
+    }
+
+
 async def inject(engine: Engine, spec: FaultSpec) -> Applied:
     """Apply ``spec`` now; raises TargetError (in words a user can act on) when it cannot."""
     target = engine.target
@@ -132,8 +165,7 @@ async def _local(engine: Engine, spec: FaultSpec) -> Applied:
                 return "the process is gone"
             return f"resumed process group {pgid}"
 
-        undo: Undo = {"kind": "signal", "pgid": pgid, "signal": "SIGCONT"}
-        return Applied(resume, undo, f"SIGSTOP to process group {pgid}")
+        return Applied(resume, planned_undo(engine, spec), f"SIGSTOP to process group {pgid}")
 
     if spec.kind is FaultKind.KILL:
         os.killpg(pgid, signal.SIGKILL)
@@ -186,13 +218,7 @@ async def _docker(engine: Engine, spec: FaultSpec) -> Applied:
     name = await asyncio.to_thread(act, spec.kind.value)
     from stagedeck.faults.keeper import lift as keeper_lift
 
-    action = "unpause" if spec.kind is FaultKind.PAUSE else "start"
-    undo: Undo = {
-        "kind": "docker",
-        "action": action,
-        "container": container_id,
-        "base_url": base_url or "",
-    }
+    undo = _docker_undo(target, spec.service, spec.kind) or {"kind": "none"}
 
     async def lift() -> str:
         return await asyncio.to_thread(keeper_lift, undo)
@@ -213,14 +239,11 @@ async def clear(engine: Engine, service: str, kind: FaultKind) -> str:
 
         return await reset_traffic(engine, service)
     if target.kind == "docker":
-        container_id = target.container_id(service)
-        if container_id is None:
+        undo = _docker_undo(target, service, kind)
+        if undo is None:
             return f"{service} has no container: nothing to clear"
         from stagedeck.faults.keeper import lift as keeper_lift
 
-        action = "unpause" if kind is FaultKind.PAUSE else "start"
-        undo = {"kind": "docker", "action": action, "container": container_id}
-        undo["base_url"] = target.docker_host or ""
         return await asyncio.to_thread(keeper_lift, undo)
     if target.kind == "kubernetes":
         if kind is FaultKind.SCALE_ZERO:

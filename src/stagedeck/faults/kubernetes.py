@@ -20,6 +20,26 @@ if TYPE_CHECKING:
     from stagedeck.engine.engine import Engine
 
 
+def scale_undo(engine: Engine, spec: FaultSpec) -> Undo:
+    """Scale the workload back to the replicas it has now (the keeper's sync client)."""
+    target: Any = engine.target
+    try:
+        workload = target.workload_of(engine.service(spec.service))
+    except TargetError:
+        return {"kind": "none"}
+    if workload.replicas == 0:
+        return {"kind": "none"}
+    return {
+        "kind": "k8s-scale",
+        "plural": workload.plural,
+        "name": workload.name,
+        "namespace": target.namespace,
+        "context": target.context,
+        "kubeconfig": target.config_file or os.environ.get("KUBECONFIG", ""),
+        "replicas": workload.replicas,
+    }
+
+
 async def inject_kubernetes(engine: Engine, spec: FaultSpec) -> Applied:
     from stagedeck.targets.kubernetes.client import KubeError
 
@@ -43,16 +63,8 @@ async def inject_kubernetes(engine: Engine, spec: FaultSpec) -> Applied:
     replicas = workload.replicas
     if replicas == 0:
         raise TargetError(f"{workload.ref} is already scaled to 0")
+    undo = scale_undo(engine, spec)
     await target.stop(svc)
-    undo: Undo = {
-        "kind": "k8s-scale",
-        "plural": workload.plural,
-        "name": workload.name,
-        "namespace": target.namespace,
-        "context": target.context,
-        "kubeconfig": target.config_file or os.environ.get("KUBECONFIG", ""),
-        "replicas": replicas,
-    }
 
     async def scale_back() -> str:
         await target.start(svc)

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from stagedeck.engine.events import Notice
-from stagedeck.faults.apply import Applied, inject
+from stagedeck.faults.apply import Applied, inject, planned_undo
 from stagedeck.faults.model import FaultSpec
 
 if TYPE_CHECKING:
@@ -111,19 +111,22 @@ class FaultManager:
 
     async def inject(self, spec: FaultSpec, *, audit: dict[str, Any] | None = None) -> FaultHandle:
         """Apply ``spec`` and schedule its lifting; raises TargetError when it cannot apply."""
-        self._start_keeper()  # before the fault: no moment where it could be orphaned
-        applied = await inject(self.engine, spec)
-        handle = FaultHandle(f"f{_ids.__next__()}", spec, applied, time.time(), self)
+        # The keeper hears of the fault before it is applied: no moment where a SIGKILL
+        # could leave it in force unknown to anyone. Its undo is harmless if applying fails.
+        self._start_keeper()
+        fault_id, started = f"f{_ids.__next__()}", time.time()
+        planned = planned_undo(self.engine, spec)
+        message = {"op": "add", "id": fault_id, "deadline": started + spec.duration}
+        self._tell({**message, "undo": planned, "audit": audit})
+        try:
+            applied = await inject(self.engine, spec)
+        except BaseException:
+            self._tell({"op": "done", "id": fault_id})
+            raise
+        if applied.undo != planned:  # learnt while applying (a chaos endpoint's old values)
+            self._tell({**message, "undo": applied.undo, "audit": audit})
+        handle = FaultHandle(fault_id, spec, applied, started, self)
         self.active[handle.id] = handle
-        self._tell(
-            {
-                "op": "add",
-                "id": handle.id,
-                "deadline": handle.expires,
-                "undo": applied.undo,
-                "audit": audit,
-            }
-        )
         handle._timer = asyncio.ensure_future(self._expire(handle))
         self.engine.bus.publish(Notice(f"fault: {spec.label()} ({applied.detail})", "warning"))
         return handle

@@ -99,6 +99,8 @@ class Review:
     request: Request
     refusal: str = ""
     """Why it cannot run at all (read-only, busy here or elsewhere); '' when it can."""
+    refusal_kind: str = ""
+    """'read-only', 'busy', 'busy-elsewhere' or 'unreadable' (see :class:`Refused`)."""
     lease: Lease | None = None
     """Someone else's live lease: the request runs only if the user forces it."""
     lease_refusal: str = ""
@@ -115,7 +117,7 @@ class Refused(Exception):
     def __init__(self, message: str, *, kind: str, lease: Lease | None = None) -> None:
         super().__init__(message)
         self.kind = kind
-        """'read-only', 'busy', 'busy-elsewhere' or 'lease'."""
+        """'read-only', 'busy', 'busy-elsewhere', 'unreadable' (the shared database) or 'lease'."""
         self.lease = lease
 
 
@@ -224,7 +226,7 @@ class Operations:
         """Whether ``request`` may run now, and whether it needs forcing past a lease."""
         refused = self.check_now(request)
         if refused is not None:
-            return Review(request, refusal=str(refused))
+            return Review(request, refusal=str(refused), refusal_kind=refused.kind)
         store = self.store
         if store is None or not request.guarded:
             return Review(request)
@@ -232,11 +234,17 @@ class Operations:
             lease, entries = await asyncio.to_thread(self._shared_state, store)
         except StoreError as exc:
             # Unreadable shared state is no permission: say so rather than guess.
-            return Review(request, refusal=f"{request.action} refused: {exc}")
+            return Review(
+                request, refusal=f"{request.action} refused: {exc}", refusal_kind="unreadable"
+            )
         now = store.clock()
         elsewhere = busy_elsewhere(entries, request.services, self.session, now)
         if elsewhere:
-            return Review(request, refusal=f"{request.action} refused: {elsewhere}")
+            return Review(
+                request,
+                refusal=f"{request.action} refused: {elsewhere}",
+                refusal_kind="busy-elsewhere",
+            )
         if lease is not None and lease.owner != self.user and not lease.expired(now):
             text = f"{request.action} refused: {lease.describe(now)}"
             return Review(request, lease=lease, lease_refusal=text)
@@ -262,8 +270,7 @@ class Operations:
             )
         review = await self.review(request)
         if review.refusal:
-            kind = "busy-elsewhere" if "already running" in review.refusal else "refused"
-            raise Refused(review.refusal, kind=kind)
+            raise Refused(review.refusal, kind=review.refusal_kind)
         if review.lease is not None and not decision.forced:
             raise Refused(review.lease_refusal, kind="lease", lease=review.lease)
         if request.confirm and not decision.confirmed:

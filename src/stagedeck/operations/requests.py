@@ -279,6 +279,11 @@ def fault(
     name = _service(ops, service)
     spec = FaultSpec(name, parse_kind(kind), duration, dict(params or {}))
     possible = kinds_for(ops.engine, name)
+    if spec.kind not in possible and ops.engine.target.kind == "local (attached)":
+        raise ValueError(
+            f"{name}'s process belongs to the cockpit that started it: inject "
+            f"{spec.kind.value} there (F on {name}); from here only a chaos endpoint is reachable"
+        )
     if spec.kind not in possible:
         raise ValueError(
             f"{spec.kind.value} is not possible on {name} ({ops.engine.target.kind} target); "
@@ -297,4 +302,64 @@ def fault(
         work,
         details={"kind": spec.kind.value, "duration_s": duration, **spec.params},
         lasting=True,
+    )
+
+
+def annotate(
+    ops: Operations,
+    signature: str,
+    test_id: str,
+    tag: str,
+    note: str,
+    link: str | None = None,
+    *,
+    edit_id: int | None = None,
+) -> Request:
+    """Add a note to a failure signature (or edit your note ``edit_id``).
+
+    Notes change nothing in the environment, so read-only mode and leases do
+    not apply; only the author may edit (the store enforces it).
+    """
+    store = ops.store
+    if store is None or not store.writable:
+        raise ValueError((store.problem if store is not None else "") or "annotations are disabled")
+
+    async def work(_: Decision) -> Any:
+        if edit_id is not None:
+            return await asyncio.to_thread(
+                store.edit_annotation, edit_id, ops.user, tag=tag, note=note, link=link
+            )
+        return await asyncio.to_thread(
+            store.add_annotation, signature, test_id, ops.env, ops.user, tag, note, link
+        )
+
+    return Request(
+        "annotate",
+        (),
+        f"Annotate {test_id}?",
+        note,
+        "Save",
+        work,
+        confirm=False,
+        guarded=False,
+    )
+
+
+def delete_annotation(ops: Operations, note_id: int, text: str) -> Request:
+    """Delete your note (asks first: a note is what the next person on call reads)."""
+    store = ops.store
+    if store is None or not store.writable:
+        raise ValueError("annotations are disabled")
+
+    async def work(_: Decision) -> None:
+        await asyncio.to_thread(store.delete_annotation, note_id, ops.user)
+
+    return Request(
+        "delete annotation",
+        (),
+        f"Delete your note #{note_id}?",
+        text,
+        "Delete",
+        work,
+        guarded=False,
     )

@@ -1171,6 +1171,12 @@ class _Loader:
             )
         elif not facts.get("port"):
             self.problem(kp + ("proxy",), "proxy = true needs the service's port", "add port = N")
+        elif isinstance(raw.get("health"), dict) and "tcp" in raw["health"]:
+            self.problem(
+                kp + ("proxy",),
+                "with proxy = true a tcp health check only reaches the proxy, never the service",
+                'check through it instead: health = "/health" or a command',
+            )
         elif any(p in str(raw.get("command", "")) for p in ("{self.port}", "{port}")):
             self.problem(
                 kp + ("proxy",),

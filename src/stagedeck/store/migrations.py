@@ -177,7 +177,14 @@ def _migration_2(db: Database) -> None:
     db.table("failure_suspects").create_index(["test_result_id", "rank"])
 
 
-MIGRATIONS: Final[list[Callable[[Database], None]]] = [_migration_1, _migration_2]
+def _migration_3(db: Database) -> None:
+    """Failure signatures v2 (ids of every shape, JSON bodies, the failing line): recompute."""
+    from stagedeck.store.resign import resign_all
+
+    resign_all(db)
+
+
+MIGRATIONS: Final[list[Callable[[Database], None]]] = [_migration_1, _migration_2, _migration_3]
 """Ordered; migration *i* (1-based) takes a file from user_version i-1 to i.
 
 To change the schema, append a function: it runs inside the open write

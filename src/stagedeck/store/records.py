@@ -165,8 +165,8 @@ class SuiteRun:
 class TestResult:
     """One test case's result. ``id``/``suite_run_id`` are set on records read back.
 
-    ``signature`` is computed from the test id and message for failed and errored
-    tests when not given; passed and skipped tests have none.
+    ``signature`` is computed from the test id, message and traceback for failed and
+    errored tests when not given; passed and skipped tests have none.
     """
 
     __test__ = False  # not a pytest test class

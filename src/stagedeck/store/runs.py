@@ -401,7 +401,7 @@ def _result_row(suite_run_id: int, result: TestResult) -> Row:
     outcome = _outcome(result.outcome)
     signature = result.signature
     if signature is None and outcome in ("failed", "error"):
-        signature = failure_signature(result.test_id, result.message)
+        signature = failure_signature(result.test_id, result.message, result.traceback)
     traceback = result.traceback
     if len(traceback) > TRACEBACK_CHARS:
         traceback = "…" + traceback[-(TRACEBACK_CHARS - 1) :]

@@ -18,6 +18,7 @@ from stagedeck.operations import Decision, Operations, ReadOnly, Refused, Reques
 from stagedeck.store import Annotation, Lease, StoreError
 from stagedeck.store.shared import FailureView, SharedState
 from stagedeck.suites.runner import SuiteRunner, SuiteState
+from stagedeck.targets.base import TargetError
 from stagedeck.tui.screens.confirm import ConfirmScreen
 from stagedeck.tui.screens.forms import AnnotateScreen, AnnotationRequest, LeaseRequest, LeaseScreen
 
@@ -69,6 +70,7 @@ class ActionController:
         self,
         build: Callable[[Operations], Request],
         done: Callable[[Any], None] | None = None,
+        failed: Callable[[Exception], None] | None = None,
     ) -> None:
         """Build, refuse at once what needs no database, else review and ask in a worker."""
         try:
@@ -80,31 +82,46 @@ class ActionController:
         if refused is not None:
             self._warn(str(refused))
             return
-        self.app.run_worker(self._review(request, done), group="actions", exit_on_error=False)
+        self.app.run_worker(
+            self._review(request, done, failed), group="actions", exit_on_error=False
+        )
 
-    async def _review(self, request: Request, done: Callable[[Any], None] | None) -> None:
+    async def _review(
+        self,
+        request: Request,
+        done: Callable[[Any], None] | None,
+        failed: Callable[[Exception], None] | None = None,
+    ) -> None:
         review = await self.ops.review(request)
         if review.refusal:
             self._warn(review.refusal)
             return
         if not review.needs_force:
-            self._confirm(request, False, done)
+            self._confirm(request, False, done, failed)
             return
 
         def forced(result: tuple[bool, bool] | None) -> None:
             if result and result[0]:
-                self._confirm(request, True, done)
+                self._confirm(request, True, done, failed)
 
         self.app.push_screen(
             ConfirmScreen(review.lease_refusal, FORCE_TEXT, confirm="Force"), forced
         )
 
-    def _confirm(self, request: Request, forced: bool, done: Callable[[Any], None] | None) -> None:
+    def _confirm(
+        self,
+        request: Request,
+        forced: bool,
+        done: Callable[[Any], None] | None,
+        failed: Callable[[Exception], None] | None,
+    ) -> None:
         def answered(result: tuple[bool, bool] | None) -> None:
             if result and result[0]:
                 decision = Decision(confirmed=True, forced=forced, option=result[1])
                 self.app.run_worker(
-                    self._perform(request, decision, done), group="actions", exit_on_error=False
+                    self._perform(request, decision, done, failed),
+                    group="actions",
+                    exit_on_error=False,
                 )
 
         if not request.confirm:
@@ -118,16 +135,24 @@ class ActionController:
         )
 
     async def _perform(
-        self, request: Request, decision: Decision, done: Callable[[Any], None] | None
+        self,
+        request: Request,
+        decision: Decision,
+        done: Callable[[Any], None] | None,
+        failed: Callable[[Exception], None] | None = None,
     ) -> None:
         try:
             result = await self.ops.perform(request, decision)
         except Refused as exc:
             self._warn(str(exc))
             return
-        except (StoreError, ValueError) as exc:
-            self.app.notify(f"{request.action} failed: {exc}", severity="error", markup=False)
+        except (StoreError, ValueError, TargetError) as exc:
+            if failed is not None:
+                failed(exc)
+            else:
+                self.app.notify(f"{request.action} failed: {exc}", severity="error", markup=False)
             return
+        await self._refresh_shared()
         if result.audit_problem:
             self.app.notify(
                 f"not in the audit log: {result.audit_problem}", severity="error", markup=False
@@ -264,12 +289,52 @@ class ActionController:
         result = view.failure.result
 
         def answered(request: AnnotationRequest | None) -> None:
-            if request is not None:
-                self.app.run_worker(
-                    self._save_annotation(view, request, edit),
-                    group="annotate",
-                    exit_on_error=False,
+            if request is None:
+                return
+
+            def not_saved(exc: Exception) -> None:
+                self.app.run_worker(keep(exc), group="annotate", exit_on_error=False)
+
+            async def keep(exc: Exception) -> None:
+                # Never lost silently: a note the store refused (read-only, full disk) is
+                # spooled and saved when the file is writable; the text is shown too.
+                store = shared.store
+                kept = None
+                if isinstance(exc, StoreError) and edit is None and store is not None:
+                    from stagedeck.store.spool import spool_annotation
+
+                    kept = await asyncio.to_thread(
+                        spool_annotation,
+                        store.path,
+                        signature=result.signature or result.test_id,
+                        test_id=result.test_id,
+                        environment=shared.env,
+                        author=shared.user,
+                        tag=request.tag,
+                        note=request.note,
+                        link=request.link,
+                    )
+                where = f"kept in {kept}, saved when the database is writable" if kept else ""
+                self.app.notify(
+                    f"annotation not saved ({exc}); {where or 'your note'}: {request.note}",
+                    severity="error",
+                    timeout=20,
+                    markup=False,
                 )
+
+            self.go(
+                lambda ops: requests.annotate(
+                    ops,
+                    result.signature or result.test_id,
+                    result.test_id,
+                    request.tag,
+                    request.note,
+                    request.link,
+                    edit_id=edit.id if edit is not None else None,
+                ),
+                lambda _: self.app.notify("annotation saved", timeout=3),
+                not_saved,
+            )
 
         self.app.push_screen(
             AnnotateScreen(
@@ -282,82 +347,8 @@ class ActionController:
             answered,
         )
 
-    async def _save_annotation(
-        self, view: FailureView, request: AnnotationRequest, edit: Annotation | None
-    ) -> None:
-        shared = self.shared
-        assert shared is not None and shared.store is not None
-        store = shared.store
-        result = view.failure.result
-        try:
-            if edit is not None:
-                await asyncio.to_thread(
-                    store.edit_annotation,
-                    edit.id,
-                    shared.user,
-                    tag=request.tag,
-                    note=request.note,
-                    link=request.link,
-                )
-            else:
-                await asyncio.to_thread(
-                    store.add_annotation,
-                    result.signature or result.test_id,
-                    result.test_id,
-                    shared.env,
-                    shared.user,
-                    request.tag,
-                    request.note,
-                    request.link,
-                )
-        except (StoreError, ValueError) as exc:
-            kept = None
-            if isinstance(exc, StoreError) and edit is None:
-                from stagedeck.store.spool import spool_annotation
-
-                kept = await asyncio.to_thread(
-                    spool_annotation,
-                    store.path,
-                    signature=result.signature or result.test_id,
-                    test_id=result.test_id,
-                    environment=shared.env,
-                    author=shared.user,
-                    tag=request.tag,
-                    note=request.note,
-                    link=request.link,
-                )
-            where = f"kept in {kept}, saved when the database is writable" if kept else ""
-            # Never lost silently: spooled, and the text is in the notification too.
-            self.app.notify(
-                f"annotation not saved ({exc}); {where or 'your note'}: {request.note}",
-                severity="error",
-                timeout=20,
-                markup=False,
-            )
-            return
-        await shared.refresh(force=True)
-        self.app.notify("annotation saved", timeout=3)
-
     def delete_annotation(self, note: Annotation) -> None:
-        shared = self.shared
-        if shared is None or shared.store is None or not shared.writable:
-            self.app.notify("annotations are disabled", severity="error")
-            return
-        store = shared.store
-
-        async def delete() -> None:
-            try:
-                await asyncio.to_thread(store.delete_annotation, note.id, shared.user)
-            except StoreError as exc:
-                self.app.notify(str(exc), severity="error", markup=False)
-                return
-            await shared.refresh(force=True)
-            self.app.notify(f"annotation #{note.id} deleted", timeout=3)
-
-        def answered(result: tuple[bool, bool] | None) -> None:
-            if result and result[0]:
-                self.app.run_worker(delete(), group="annotate", exit_on_error=False)
-
-        self.app.push_screen(
-            ConfirmScreen(f"Delete your note #{note.id}?", note.note, confirm="Delete"), answered
+        self.go(
+            lambda ops: requests.delete_annotation(ops, note.id, note.note),
+            lambda _: self.app.notify(f"annotation #{note.id} deleted", timeout=3),
         )

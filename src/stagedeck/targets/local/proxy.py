@@ -87,11 +87,7 @@ class FaultProxy:
         try:
             if self.drop_rate and self._rng.random() < self.drop_rate:
                 self.dropped += 1
-                sock = writer.get_extra_info("socket")
-                if sock is not None:  # a reset, not a polite close: what a dead upstream does
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
-                writer.close()
+                self._reset(writer)
                 return
             if self.delay_ms:
                 await asyncio.sleep(self.delay_ms / 1000)
@@ -100,7 +96,7 @@ class FaultProxy:
                     self.backend_host, self.backend_port
                 )
             except OSError:
-                writer.close()
+                self._reset(writer)  # the service is not listening: say so as it would
                 return
             await asyncio.gather(
                 self._pipe(reader, up_writer, delay=True),
@@ -112,6 +108,15 @@ class FaultProxy:
                 writer.close()
             if task is not None:
                 self._tasks.discard(task)
+
+    @staticmethod
+    def _reset(writer: asyncio.StreamWriter) -> None:
+        """Close with a reset, not a polite close: what a dead upstream looks like."""
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+        writer.close()
 
     async def _pipe(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, delay: bool
