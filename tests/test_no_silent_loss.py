@@ -217,3 +217,42 @@ async def test_an_annotation_the_store_refuses_is_spooled_and_saved_later(tmp_pa
     finally:
         if shared.store is not None:
             shared.store.close()
+
+
+async def test_the_cockpit_keeps_a_note_the_file_refuses_and_says_where(tmp_path: Path) -> None:
+    """The file turns immutable after the cockpit opened it: the typed note is spooled."""
+    from stagedeck.store.spool import pending
+    from stagedeck.tui.screens.forms import AnnotateScreen
+    from stagedeck.tui.screens.suites import SuitesScreen
+    from test_tui_shared import make_app, wait_until  # the shared-cockpit pilot fixtures
+
+    os.environ["XDG_STATE_HOME"] = str(tmp_path / "state")
+    app = make_app(tmp_path)
+    db = app.shared.store.path  # type: ignore[union-attr]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("5")
+        screen = app.screen
+        assert isinstance(screen, SuitesScreen)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: screen.selected_failure is not None)
+        # The open connection writes to the -wal file: make all three immutable.
+        files = [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()]
+        if not all(_chattr(p, "+i") for p in files):
+            for p in files:
+                _chattr(p, "-i")
+            pytest.skip("chattr +i is not available here (needs root)")
+        try:
+            await pilot.press("a")
+            assert isinstance(app.screen, AnnotateScreen)
+            await pilot.press(*"fixtures not loaded", "enter")
+            await wait_until(pilot, lambda: bool(pending(db)), timeout=15)
+        finally:
+            for p in files:
+                _chattr(p, "-i")
+        await wait_until(
+            pilot, lambda: any("annotation not saved" in n.message for n in app._notifications)
+        )
+        said = next(n.message for n in app._notifications if "annotation not saved" in n.message)
+        assert "kept in" in said and "fixtures not loaded" in said
+    payload = json.loads(pending(db)[0].read_text())
+    assert payload["kind"] == "annotation" and payload["note"] == "fixtures not loaded"
