@@ -430,3 +430,17 @@ def test_the_span_that_took_the_time_counts_only_when_it_is_slow() -> None:
     }
     triples = trace_evidence([fast, slow, failed_first], {"inventory": 50.0, "payments": 100.0})
     assert [t[0] for t in triples] == ["ledger", "payments"]
+
+
+def test_everything_down_at_once_asks_whether_the_environment_runs() -> None:
+    """Nothing listening anywhere: the line says so, and names the deepest service first."""
+    from stagedeck.triage.model import Question, Ranking
+
+    def down(name: str) -> Suspect:
+        return Suspect(SubjectKind.SERVICE, name, 0.9, Fault.CRASHED, "crashed: connection refused")
+
+    ranking = Ranking(Question.ENVIRONMENT, 0.0, (down("ledger"), down("orders"), down("gateway")))
+    assert ranking.line().startswith("likely cause: 3 services down at once (is the environment")
+    assert "deepest: ledger — crashed" in ranking.line()
+    two = Ranking(Question.ENVIRONMENT, 0.0, (down("ledger"), down("orders")))
+    assert two.line() == "likely cause: ledger — crashed: connection refused"

@@ -12,10 +12,12 @@ import asyncio
 import enum
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stagedeck.engine.events import Health
+from stagedeck.engine.http_probe import KeepAliveClient, ProbeError
 from stagedeck.recipe.model import HealthCheck
 from stagedeck.text import clean
 
@@ -90,13 +92,37 @@ async def probe_http(
         return ProbeResult(
             False, _ms(start), f"GET {url}: {_reason(exc)}", "refused" if refused else "error"
         )
-    ms = _ms(start)
-    if not status[0] <= response.status_code <= status[1]:
-        kind = "http-5xx" if response.status_code >= 500 else "http-status"
-        return ProbeResult(False, ms, f"GET {url}: HTTP {response.status_code}", kind)
-    if body and body not in response.text:
+    return _judge(url, _ms(start), response.status_code, lambda: response.text, status, body)
+
+
+async def probe_http_lean(
+    client: KeepAliveClient,
+    url: str,
+    timeout: float,
+    status: tuple[int, int] = (200, 399),
+    body: str = "",
+) -> ProbeResult:
+    """:func:`probe_http` over :mod:`stagedeck.engine.http_probe` (plain http only)."""
+    start = time.perf_counter()
+    try:
+        response = await client.get(url, timeout)
+    except TimeoutError:
+        return ProbeResult(False, _ms(start), f"GET {url}: timed out after {timeout:g}s", "timeout")
+    except ProbeError as exc:
+        return ProbeResult(False, _ms(start), f"GET {url}: {exc}", exc.kind)
+    return _judge(url, _ms(start), response.status, lambda: response.text, status, body)
+
+
+def _judge(
+    url: str, ms: float, code: int, text: Callable[[], str], status: tuple[int, int], body: str
+) -> ProbeResult:
+    """One verdict and one wording for both HTTP paths (the body is decoded only if asked)."""
+    if not status[0] <= code <= status[1]:
+        kind = "http-5xx" if code >= 500 else "http-status"
+        return ProbeResult(False, ms, f"GET {url}: HTTP {code}", kind)
+    if body and body not in text():
         return ProbeResult(False, ms, f"GET {url}: body lacks {body!r}", "bad-body")
-    return ProbeResult(True, ms, f"HTTP {response.status_code}")
+    return ProbeResult(True, ms, f"HTTP {code}")
 
 
 async def probe_tcp(host: str, port: int, timeout: float) -> ProbeResult:
@@ -150,9 +176,11 @@ async def probe_command(argv: tuple[str, ...], timeout: float) -> ProbeResult:
     return ProbeResult(True, ms, last[0][:200])
 
 
-async def run_check(client: httpx.AsyncClient, check: HealthCheck) -> ProbeResult:
+async def run_check(client: httpx.AsyncClient | None, check: HealthCheck) -> ProbeResult:
+    """Run one check; ``client`` is needed (and only used) for an http check."""
     try:
         if check.kind == "http":
+            assert client is not None, "an http check needs the HTTP client"
             return await probe_http(client, check.url, check.timeout, check.status, check.body)
         if check.kind == "tcp":
             return await probe_tcp(check.host, check.port, check.timeout)

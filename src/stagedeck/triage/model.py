@@ -336,7 +336,19 @@ class Ranking:
     def line(self) -> str:
         """The status bar's one line, '' when nothing is abnormal."""
         top = self.top
-        return f"likely cause: {top.line()}" if top is not None else ""
+        if top is None:
+            return ""
+        down = [
+            s for s in self.suspects if s.kind is SubjectKind.SERVICE and s.fault is Fault.CRASHED
+        ]
+        if len(down) >= 3 and len(down) == len(self.suspects):
+            # Everything refusing at once is rarely one service's fault: more often the
+            # environment is simply not running. Say that first, then the deepest one.
+            return (
+                f"likely cause: {len(down)} services down at once (is the environment "
+                f"running?); deepest: {top.line()}"
+            )
+        return f"likely cause: {top.line()}"
 
     def same_as(self, other: Ranking | None) -> bool:
         """Same suspects, order, faults and verdicts (scores and times may drift)."""

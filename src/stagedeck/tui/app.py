@@ -39,6 +39,7 @@ from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.main import MainScreen
 from stagedeck.tui.theming import register_all, reload_file, theme_dirs
+from stagedeck.tui.ticker import Ticker
 
 FREEZE_AFTER_SECONDS = 3.0
 """By then the first frame is out and the deferred imports (httpx, plotext) are in."""
@@ -114,9 +115,14 @@ class StagedeckApp(App[int]):
         watch_themes: bool = True,
         watch_recipe: bool | None = None,
         theme_folders: list[Path] | None = None,
+        replay: Iterable[Event] = (),
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.ticker = Ticker()
+        """The one clock the views' periodic polls run on (see tui/ticker.py)."""
+        self._replay = list(replay)
+        """Events the engine published before this app subscribed (it started first)."""
         self.config = config or UserConfig()
         self._start_engine = start_engine
         self._watch_themes = watch_themes
@@ -224,8 +230,14 @@ class StagedeckApp(App[int]):
                 f"no theme named '{self._wanted_theme}'; using {self.theme}",
                 severity="warning",
             )
+        for event in self._replay:
+            self._on_engine_event(event)
+        self._replay.clear()
         if self._start_engine:
-            self.run_worker(self.engine.start(), name="engine-start", exit_on_error=False)
+            # After the first frame: the frame is drawn from the recipe, then filled in.
+            # Starting local processes keeps the loop busy (500 of them: six seconds with
+            # no frame at all); a remote target was already started by tui/launch.py.
+            self.call_after_refresh(self._start_engine_now)
         # File watching waits for the first frame (importing watchfiles alone was 0.17 s
         # of start-up on the event loop).
         self.call_after_refresh(self._start_watchers)
@@ -235,6 +247,9 @@ class StagedeckApp(App[int]):
     async def on_unmount(self) -> None:
         # Quitting mid-action: the audit log must not say "running" forever.
         await self.controller.ops.close()
+
+    def _start_engine_now(self) -> None:
+        self.run_worker(self.engine.start(), name="engine-start", exit_on_error=False)
 
     def _freeze_startup_objects(self) -> None:
         """Exempt what start-up built (modules, classes, widgets: most of the heap) from
@@ -443,9 +458,16 @@ async def run_cockpit_async(
     user: str | None = None,
     db: str | None = None,
     watch_recipe: bool = True,
+    engine: Engine | None = None,
+    starting: asyncio.Future[None] | None = None,
+    replay: Iterable[Event] = (),
 ) -> int:
-    """Run the cockpit and, whatever happens, stop the engine (and local services) after."""
-    engine = Engine(recipe)
+    """Run the cockpit and, whatever happens, stop the engine (and local services) after.
+
+    ``engine`` and ``starting`` come from :mod:`stagedeck.tui.launch`, which starts the
+    engine while Textual is still being imported; ``replay`` is what it published then.
+    """
+    engine = engine or Engine(recipe)
     user = current_user(user or (config.user if config else None))
     # The shared database opens after the first frame (SharedState.connect).
     shared = SharedState(None, recipe.name, user, db_path=default_db_path(db))
@@ -458,6 +480,8 @@ async def run_cockpit_async(
         user=user,
         suites_workdir=default_db_path(db).parent / "runs" / recipe.name,
         watch_recipe=watch_recipe,
+        start_engine=starting is None,
+        replay=replay,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -478,6 +502,8 @@ async def run_cockpit_async(
         # that goes away now must not cut that short.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         await shared.stop()
+        if starting is not None and not starting.done():
+            starting.cancel()
         await engine.stop()
     return result or 0
 

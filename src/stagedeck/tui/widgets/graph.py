@@ -43,6 +43,7 @@ from stagedeck.engine.graph_layout import Edge, GraphLayout, Role, layout_graph
 from stagedeck.recipe.model import Recipe
 from stagedeck.triage.conditions import DOWN, IMPACTED, ROOT, Condition, conditions
 from stagedeck.tui.palette import HEALTH_SYMBOL, style
+from stagedeck.tui.ticker import every
 
 POLL_SECONDS = 0.25
 SYNC_LAYOUT_NODES = 40
@@ -135,12 +136,23 @@ class GraphView(ScrollView, can_focus=True):
         self._alarm: set[Edge] = set()
         self.restyles = 0
         """How many times the rows were restyled (tests check that idle views do not)."""
+        self._waiting_first_frame = False
 
     # ------------------------------------------------------------------ lifecycle
 
     def on_mount(self) -> None:
+        if len(self.engine.recipe.graph.nodes) <= SYNC_LAYOUT_NODES:
+            self.poll(force=True)
+        else:
+            # A big graph is laid out in a thread, which holds the GIL for seconds at 500
+            # services: it starts after the first frame instead of slowing it down.
+            self._waiting_first_frame = True
+            self.call_after_refresh(self._after_first_frame)
+        every(self, POLL_SECONDS, self.poll)
+
+    def _after_first_frame(self) -> None:
+        self._waiting_first_frame = False
         self.poll(force=True)
-        self.set_interval(POLL_SECONDS, self.poll)
         self.app.theme_changed_signal.subscribe(self, lambda _: self.poll(force=True))
 
     def on_show(self) -> None:
@@ -152,9 +164,15 @@ class GraphView(ScrollView, can_focus=True):
 
     def poll(self, force: bool = False) -> None:
         """Re-lay out on a new recipe; restyle when status, selection or theme changed."""
-        if not force and not self.is_on_screen:
+        if self._waiting_first_frame:
             return
         recipe = self.engine.recipe
+        if not force and recipe is self._recipe and self.graph_layout is not None:
+            key = (self.engine.version, self.selected, self.app.theme, id(self.graph_layout))
+            if key == self._drawn:
+                return  # nothing changed: no need to ask whether we are on screen
+        if not force and not self.is_on_screen:
+            return
         if recipe is not self._recipe and recipe is not self._pending:
             self._relayout(recipe)
         if self.graph_layout is None:
@@ -366,9 +384,12 @@ def _clock_time(at: float, now: float) -> str:
 
 
 def _ago(seconds: float) -> str:
+    """Coarse like the services table's ages: each change of the text repaints the panel."""
     seconds = max(0.0, seconds)
-    if seconds < 60:
+    if seconds < 10:
         return f"{int(seconds)}s"
+    if seconds < 60:
+        return "<1m"
     if seconds < 3600:
         return f"{int(seconds // 60)}m"
     if seconds < 86400:
@@ -445,7 +466,7 @@ class GraphDetails(Static):
 
     def on_mount(self) -> None:
         self.tick(force=True)
-        self.set_interval(0.5, self.tick)
+        every(self, 0.5, self.tick)
 
     def show(self, service: str | None) -> None:
         self.service = service
@@ -453,14 +474,14 @@ class GraphDetails(Static):
 
     def tick(self, force: bool = False) -> None:
         """Redraw when status, latency, this service's log or the (coarse) time changed."""
-        if not force and not self.is_on_screen:
-            return
         engine, service = self.engine, self.service
         known = service is not None and service in engine.statuses
         now = self.clock()
         errors = engine.logs.errors(service) if known and service else 0
         key = (service, engine.version, errors, int(now // 10), self.app.theme)
         if not force and key == self._drawn:
+            return
+        if not force and not self.is_on_screen:
             return
         self._drawn = key
         text = self.describe(now)
