@@ -166,8 +166,16 @@ def test_failing_suite_annotated_then_annotation_resurfaces(tmp_path: Path) -> N
         term.send("Enter")
         term.wait_for("annotation saved", timeout=10)
         term.send("t")
+        # All of it on one screen: a capture can catch a frame half drawn, and the run's
+        # notifications (bottom right, 8 s) can cover the end of the note for a while.
         screen = term.wait_for(
-            lambda s: "failures · run 2" in s and "seen 2 times" in s, timeout=60
+            lambda s: (
+                "failures · run 2" in s
+                and "seen 2 times" in s
+                and "alice [flaky]" in s
+                and "fixtures not loaded: press s first" in s
+            ),
+            timeout=60,
         )
         assert "alice [flaky]" in screen and "fixtures not loaded: press s first" in screen
         term.send("q")

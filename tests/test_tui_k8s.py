@@ -40,13 +40,14 @@ async def test_cockpit_shows_readiness_and_crash_loops(cluster: Any, tmp_path: P
                 await cluster.set_pod(pod, "crashloop")
             await until(lambda: "crashed" in row("orders"))
             assert "✖ down" in row("orders")[2]
-            # The graph view marks orders as the failure; ledger, its dependency, stays healthy.
+            # The graph view marks orders as the failure (the top suspect, ◆, in place of its
+            # root-failure ✖); ledger, its dependency, stays healthy.
             await pilot.press("3")
             await pilot.pause(0.5)
             view = app.screen.query_one("#graph-view")
             text = "\n".join(
                 "".join(seg.text for seg in view.render_line(y)) for y in range(view.size.height)
             )
-            assert "✖ orders" in text and "● ledger" in text, text
+            assert "◆ orders" in text and "● ledger" in text, text
     finally:
         await stop_engine(engine)

@@ -37,6 +37,7 @@ SEMANTIC_KEYS = (
     "down",
     "unknown",
     "impacted",
+    "suspect",
     "flaky",
     "log-error",
     "log-warn",

@@ -89,7 +89,8 @@ class LogView(ScrollView, can_focus=True):
         Binding("G,end", "last", "Bottom (follow)", show=False, id="logs.bottom"),
         Binding("n", "next_match(1)", "Next match", show=False, id="logs.next"),
         Binding("N", "next_match(-1)", "Previous match", show=False, id="logs.previous"),
-        Binding("w", "toggle_wrap", "Wrap", id="logs.wrap"),
+        # W, not w: w is "why" (the explain view) everywhere in the cockpit.
+        Binding("W", "toggle_wrap", "Wrap", id="logs.wrap"),
         Binding("enter", "follow_request", "Follow request", id="logs.request"),
     ]
 
@@ -491,6 +492,32 @@ class LogView(ScrollView, can_focus=True):
             self.notify("this line carries no request id", severity="warning", timeout=3)
             return
         self.post_message(self.RequestSelected(line.rid))
+
+    def go_to(self, *, seq: int | None = None, at: float | None = None) -> bool:
+        """Stop following and put the cursor on line ``seq`` if it passes the filter, else
+        on the line nearest in time to ``at``. False when neither applies (cursor stays)."""
+        rows = self._rows[self._head :]
+        if not rows:
+            return False
+        target: int | None = None
+        if seq is not None:
+            found = bisect.bisect_left(rows, seq)
+            if found < len(rows) and rows[found] == seq:
+                target = seq
+        if target is None and at is not None:
+            best = float("inf")
+            for row_seq in rows:
+                try:
+                    gap = abs(self.hub.all[row_seq].ts - at)
+                except IndexError:
+                    continue
+                if gap < best:
+                    best, target = gap, row_seq
+        if target is None:
+            return False
+        self.follow = False
+        self.cursor = self._row_of_seq(target)
+        return True
 
     def action_toggle_wrap(self) -> None:
         self.wrap = not self.wrap
