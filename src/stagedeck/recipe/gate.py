@@ -101,12 +101,6 @@ class Scenario:
 Check = Callable[[Any], str | None]
 
 
-def _seconds(v: Any) -> str | None:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-        return "must be a positive number of seconds"
-    return None
-
-
 def _share(v: Any) -> str | None:
     if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
         return "must be a number from 0 to 1 (0.95 is 95 %)"
@@ -142,6 +136,7 @@ def _schemas() -> tuple[dict[str, Check], dict[str, Check], dict[str, Check]]:
     checks for the common kinds (``model`` imports this module, so not at import time)."""
     from stagedeck.recipe import model as m
 
+    seconds = m._seconds(0, 3600, above=True)  # a fault lasts at most an hour (faults.model)
     gate: dict[str, Check] = {
         "suites": m._is_str_list,
         "pass_rate": _share,
@@ -158,21 +153,21 @@ def _schemas() -> tuple[dict[str, Check], dict[str, Check], dict[str, Check]]:
     scenario: dict[str, Check] = {
         "service": m._is_str,
         "fault": m._is_str,
-        "duration": _seconds,
-        "delay_ms": m._is_number,
+        "duration": seconds,
+        "delay_ms": m._seconds(0, 60_000),
         "rate": _share,
         "suites": m._is_str_list,
         "must_pass": m._is_str_list,
         "fail_fast": _table,
-        "detect_within": _seconds,
-        "recover_within": _seconds,
+        "detect_within": seconds,
+        "recover_within": seconds,
         "description": m._is_str,
     }
     fail_fast: dict[str, Check] = {
         "url": m._is_str,
         "method": _method,
         "body": m._is_str,
-        "within": _seconds,
+        "within": seconds,
         "status": m._is_status,
     }
     return gate, scenario, fail_fast

@@ -123,6 +123,13 @@ class SharedState:
         if not self.store.writable:
             problem = f"annotations disabled: {self.store.problem}"
             self._publish(replace(self.snapshot, problem=problem))
+            return
+        from stagedeck.store.spool import pending, replay
+
+        store = self.store
+        if await asyncio.to_thread(pending, store.path):
+            # What an earlier session could not write (read-only, full disk) is saved now.
+            await asyncio.to_thread(replay, store)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from stagedeck.config.themes import DEFAULT_THEME, ThemeError
-from stagedeck.config.userconfig import UserConfig
+from stagedeck.config.userconfig import UserConfig, key_conflicts
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Notice, RecipeReloaded
 from stagedeck.engine.recipe_diff import ReloadOutcome
@@ -213,7 +213,19 @@ class StagedeckApp(App[int]):
 
     def on_mount(self) -> None:
         if self.config.keys:
-            self.set_keymap(dict(self.config.keys))
+            remaps = dict(self.config.keys)
+            refused = key_conflicts(remaps, all_binding_keys())
+            for binding_id in refused:
+                del remaps[binding_id]
+            self.set_keymap(remaps)
+            if refused:
+                self.notify(
+                    f"{self.config.path or 'your config'}: [keys] not applied (quit and help"
+                    " must keep a key): " + "; ".join(f"{i}: {why}" for i, why in refused.items()),
+                    severity="error",
+                    timeout=20,
+                    markup=False,
+                )
             unknown = self.unknown_key_ids()
             if unknown:
                 where = self.config.path or "your config"
@@ -611,6 +623,11 @@ def run_cockpit(recipe: Recipe, **options: Any) -> int:
 
 def all_binding_ids() -> set[str]:
     """The id of every binding in the cockpit (for validating a user's key remaps)."""
+    return set(all_binding_keys())
+
+
+def all_binding_keys() -> dict[str, str]:
+    """Every binding's id and default key(s) in the cockpit."""
     from textual.widget import Widget
 
     screens = _screens()
@@ -644,7 +661,7 @@ def all_binding_ids() -> set[str]:
         Widget,
     ]
     return {
-        b.id
+        b.id: b.key
         for cls in classes
         for b in getattr(cls, "BINDINGS", [])
         if isinstance(b, Binding) and b.id

@@ -112,6 +112,7 @@ class StatusBar(Static):
         env = engine.recipe.environment
         statuses = engine.statuses.values()
         healthy = sum(1 for s in statuses if s.health is Health.HEALTHY)
+        unchecked = sum(1 for s in statuses if s.health is Health.UNCHECKED)
         total = len(engine.statuses)
         text = Text()
         text.append(f" {env.name} ", style="bold reverse")
@@ -121,8 +122,11 @@ class StatusBar(Static):
         else:
             text.append(f"✖ {engine.connection_detail}", style=style(self.app, "down", bold=True))
         text.append("  ")
-        summary_style = "healthy" if healthy == total else ("down" if engine.down() else "degraded")
+        up = healthy + unchecked
+        summary_style = "healthy" if up == total else ("down" if engine.down() else "degraded")
         text.append(f"{healthy}/{total} healthy", style=style(self.app, summary_style))
+        if unchecked:
+            text.append(f" · {unchecked} without a check", style=style(self.app, "unknown"))
         for segment in self.extra.values():
             text.append("  ")
             text.append_text(segment)
