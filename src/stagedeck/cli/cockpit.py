@@ -82,6 +82,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.target == "docker":
         return _demo_on_docker(args)
     recipe = load_recipe(demo_recipe_path(), auto_ports=args.free_ports)
+    if getattr(args, "no_seed", False):
+        import dataclasses
+
+        env = dataclasses.replace(recipe.environment, seed_on_start=False)
+        recipe = dataclasses.replace(recipe, environment=env)
     return open_cockpit(recipe, args)
 
 

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from stagedeck import __version__
 from stagedeck.cli.actions import cmd_redeploy, cmd_reseed
@@ -21,7 +22,9 @@ from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_pro
 from stagedeck.cli.envproc import add_commands as add_envproc_commands
 from stagedeck.cli.envproc import cmd_up
 from stagedeck.cli.fault import register as register_fault
+from stagedeck.cli.gate import register as register_gate
 from stagedeck.cli.records import register
+from stagedeck.cli.scenario import register as register_scenario
 from stagedeck.cli.traces import register as register_traces
 from stagedeck.cli.why import register as register_why
 from stagedeck.recipe.errors import ConfigError
@@ -30,8 +33,17 @@ from stagedeck.store import StoreError
 # --------------------------------------------------------------------------- parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse echoes what it was given ("unrecognized arguments: ..."): through the gate."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        from stagedeck.text import visible
+
+        super()._print_message(visible(message, limit=20_000, newlines=True), file)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stagedeck",
         description="A terminal cockpit for shared integration and staging environments.",
     )
@@ -71,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     cockpit_options(p)
     p.add_argument("--target", choices=["local", "docker"], default="local")
     p.add_argument("--base-image", help="docker: the Python base image for the demo image")
+    p.add_argument(
+        "--no-seed", action="store_true", help="start without test data (the first suites fail)"
+    )
 
     p = add("k8s", cmd_k8s, "open the cockpit on a Kubernetes namespace (no recipe needed)")
     p.add_argument("--namespace", "-n", help="default: the context's namespace")
@@ -139,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_traces(add)
     register_why(add)
     register_fault(add)
+    register_gate(add)
+    register_scenario(add)
 
     p = add("check", cmd_check, "validate a recipe and summarise it")
     p.add_argument("recipe")
@@ -156,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
+        return EXIT_BAD_INPUT
+    if getattr(args, "db", None) == "":
+        print("stagedeck: --db '' names no file: give a path, or leave --db out", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         code = int(args.func(args))

@@ -70,6 +70,10 @@ class LatencyWindow:
         cutoff = now - (self.window if window is None else window)
         return _summarise([s for s in self._samples if s[0] >= cutoff])
 
+    def between(self, start: float, end: float) -> list[tuple[float, float, bool]]:
+        """The samples taken in [start, end]: (time, ms, ok), oldest first (a run's window)."""
+        return [s for s in self._samples if start <= s[0] <= end]
+
     def series(self, bucket: float, span: float, now: float | None = None) -> list[Bucket]:
         """Per-bucket summaries over the last ``span`` seconds, oldest first (for charts)."""
         now = time.time() if now is None else now
