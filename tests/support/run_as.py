@@ -23,6 +23,7 @@ def main() -> int:
     import concurrent.futures.thread  # noqa: F401
     import json  # noqa: F401
     import secrets  # noqa: F401
+    import tomllib  # noqa: F401
 
     import httpx  # noqa: F401
     import sqlite_utils  # noqa: F401
@@ -39,6 +40,7 @@ def main() -> int:
     import stagedeck.envproc.daemon
     import stagedeck.envproc.mirror
     import stagedeck.envproc.remote
+    import stagedeck.inputfile
     import stagedeck.operations.requests
     import stagedeck.store
     import stagedeck.store.identity  # noqa: F401
