@@ -115,6 +115,10 @@ def test_rejects_the_broken_recipes_of_the_recipe_tests() -> None:
         {"environment": {"target": "nomad"}},
         {"environment": {"probe_interval": -1}},
         {"services": {"api": {"command": []}}},
+        {"gate": {"pass_rate": 1.5}},  # a share is 0..1
+        {"gate": {"baseline": "yesterday"}},
+        {"scenarios": {"slow": {"service": "api", "fault": "latency", "fail_fast": {"uri": "/"}}}},
+        {"environment": {"probe_timeout": float("inf")}},
     ):
         assert errors(broken), broken
 

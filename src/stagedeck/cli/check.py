@@ -114,8 +114,16 @@ def resolved_recipe(recipe: Recipe) -> Any:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from stagedeck.cli.headless import print_status, probe_all
+    from stagedeck.cli.envproc import run_attached
+    from stagedeck.cli.headless import print_status, probe_all, status_of_engine
 
     recipe = load_recipe_arg(args.recipe, args)
-    results = asyncio.run(probe_all(recipe))
-    return print_status(recipe, results, args.json, sys.stdout)
+
+    async def attached(engine: Any) -> int:
+        return print_status(recipe, status_of_engine(engine), args.json, sys.stdout)
+
+    def alone() -> int:
+        results = asyncio.run(probe_all(recipe))
+        return print_status(recipe, results, args.json, sys.stdout)
+
+    return run_attached(recipe, args, attached, alone)

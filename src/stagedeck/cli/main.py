@@ -13,9 +13,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from stagedeck import __version__
-from stagedeck.cli.actions import cmd_redeploy, cmd_reseed, cmd_up
+from stagedeck.cli.actions import cmd_redeploy, cmd_reseed
 from stagedeck.cli.check import cmd_check, cmd_status
 from stagedeck.cli.cockpit import cmd_demo, cmd_docker, cmd_k8s, cmd_open
 from stagedeck.cli.common import (
@@ -27,10 +28,14 @@ from stagedeck.cli.common import (
     resolve_recipe_argument,
 )
 from stagedeck.cli.completion import register as register_completion
+from stagedeck.cli.envproc import add_commands as add_envproc_commands
+from stagedeck.cli.envproc import cmd_up
 from stagedeck.cli.fault import register as register_fault
+from stagedeck.cli.gate import register as register_gate
 from stagedeck.cli.info import register as register_info
 from stagedeck.cli.logfile import setup_logging
 from stagedeck.cli.records import register
+from stagedeck.cli.scenario import register as register_scenario
 from stagedeck.cli.traces import register as register_traces
 from stagedeck.cli.why import register as register_why
 from stagedeck.recipe.errors import ConfigError
@@ -39,8 +44,17 @@ from stagedeck.store import StoreError
 # --------------------------------------------------------------------------- parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse echoes what it was given ("unrecognized arguments: ..."): through the gate."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        from stagedeck.text import visible
+
+        super()._print_message(visible(message, limit=20_000, newlines=True), file)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stagedeck",
         description="A terminal cockpit for shared integration and staging environments.",
     )
@@ -70,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="give local services free ports instead of the recipe's (run beside another copy)",
         )
+        standalone_option(p)
+
+    def standalone_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--standalone",
+            action="store_true",
+            help="do not attach to (or start) an environment process: work on my own",
+        )
 
     p = add("demo", cmd_demo, "bring up the embedded demo environment and open the cockpit")
     cockpit_options(p)
@@ -80,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the demo as local processes (default) or docker containers",
     )
     p.add_argument("--base-image", help="docker: the Python base image for the demo image")
+    p.add_argument(
+        "--no-seed", action="store_true", help="start without test data (the first suites fail)"
+    )
 
     p = add("k8s", cmd_k8s, "open the cockpit on a Kubernetes namespace (no recipe needed)")
     p.add_argument("--namespace", "-n", help="default: the context's namespace")
@@ -116,12 +141,24 @@ def build_parser() -> argparse.ArgumentParser:
             "--db", help="the shared SQLite file (default: $STAGEDECK_DB or XDG data dir)"
         )
         p.add_argument("--user", help="who you are to the people you share with (default: $USER)")
+        standalone_option(p)
 
-    p = add("up", cmd_up, "bring every service up (or redeploy it) in dependency order")
+    p = add(
+        "up",
+        cmd_up,
+        "start the environment process (in the background; --foreground to stay attached)",
+    )
     recipe_argument(p)
     cockpit_options(p)
+    p.add_argument(
+        "--foreground", action="store_true", help="run it here, printing every state change"
+    )
+    # How a cockpit starts one for itself (stopping when nobody watches, on its ports).
+    p.add_argument("--ephemeral", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--ports", default="", help=argparse.SUPPRESS)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     force_option(p)
+    add_envproc_commands(add)
 
     p = add("redeploy", cmd_redeploy, "restart one service and wait until it is healthy")
     recipe_argument(p)
@@ -141,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_traces(add)
     register_why(add)
     register_fault(add)
+    register_gate(add)
+    register_scenario(add)
     register_info(add)
     register_completion(add)
 
@@ -157,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status", cmd_status, "probe every service once; exit 0 when all are healthy")
     recipe_argument(p)
     p.add_argument("--json", action="store_true", help="the states as JSON on stdout")
+    standalone_option(p)
     return parser
 
 
@@ -196,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_BAD_INPUT
         args = parser.parse_args(["--debug"] * args.debug + ["open", str(found.path)])
+    if getattr(args, "db", None) == "":
+        print("stagedeck: --db '' names no file: give a path, or leave --db out", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         refused = resolve_recipe_argument(args)
         if refused is not None:

@@ -76,13 +76,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         say(f"{p.suite}: {text}")
 
     async def main() -> int:
-        engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
+        from stagedeck.cli.envproc import attach, mirror_of, remote_operations
+        from stagedeck.envproc.client import NoAccess
+
+        try:
+            conn = await attach(recipe, args, "cli")
+        except NoAccess as exc:
+            print(f"stagedeck: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        engine: Engine
+        if conn is not None:
+            # One more viewer of the running environment: its logs and history are the
+            # failure context; --up and --reseed are performed by the environment process.
+            engine = mirror_of(recipe, conn)
+            await engine.start()
+            ops = remote_operations(engine, args)
+        else:
+            engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
+            ops = operations(engine, args, store)
         monitor_for(engine)  # from the start: a reseed or redeploy now is evidence later
-        ops = operations(engine, args, store)
-        runner = SuiteRunner(recipe, workdir=workdir, on_change=show)
+        runner = SuiteRunner(engine.recipe, workdir=workdir, on_change=show)
 
         async def run() -> RunRecord:
-            return await run_and_record(engine, runner, names, store, user)
+            return await run_and_record(
+                engine,
+                runner,
+                names,
+                store,
+                user,
+                db_path=default_db_path(getattr(args, "db", None)),
+            )
 
         try:
             steps = [requests.bring_up(ops)] if args.up else []
@@ -119,6 +142,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             await engine.stop()
         record = result.value
+        junit_ok = _write_junit(args.junitxml, record, store, recipe) if args.junitxml else True
+        if args.gate:
+            code = _gate_after(record, store, recipe, args)
+            return code if junit_ok else max(code, EXIT_FAILED)
         if args.json:
             print(json.dumps(_run_json(record), indent=2, default=str))
         else:
@@ -137,11 +164,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                     )
                     if ranking is not None and ranking.top is not None:
                         print(f"    {ranking.line()}")
-            if record.run_id is not None:
-                print(f"run {record.run_id} saved to {store.path if store else '?'}")
-        if record.store_problem:
-            print(f"warning: not saved: {record.store_problem}", file=sys.stderr)
-        if args.junitxml and not _write_junit(args.junitxml, record, store, recipe):
+            if record.saved and store is not None:
+                print(f"run {record.run_id} saved to {store.path}")
+        if not record.saved:
+            # Never "saved" on one stream and "not saved" on the other: one verdict, on
+            # stderr (stdout may be --json), and an exit code that is not success.
+            print(f"stagedeck: {record.storage_note()}", file=sys.stderr)
+            return EXIT_FAILED
+        if not junit_ok:
             return EXIT_FAILED
         return EXIT_OK if record.ok else EXIT_FAILED
 
@@ -154,7 +184,7 @@ def _write_junit(path: str, record: Any, store: Any, recipe: Any) -> bool:
 
     from stagedeck.suites.report import build_report, to_junit
 
-    if store is None or record.run_id is None:
+    if store is None or not record.saved:
         print(f"--junitxml: the run was not saved, so {path} was not written", file=sys.stderr)
         return False
     report = build_report(store, record.run_id, mask=recipe.mask)
@@ -168,6 +198,20 @@ def _write_junit(path: str, record: Any, store: Any, recipe: Any) -> bool:
     return True
 
 
+def _gate_after(record: Any, store: Any, recipe: Any, args: argparse.Namespace) -> int:
+    """``run --gate``: the run's failures in brief, then the verdict; its exit code wins."""
+    from stagedeck.cli.gate import print_verdict
+
+    if store is None or record.run_id is None:
+        print(
+            f"gate: cannot judge: the run was not saved ({record.store_problem})", file=sys.stderr
+        )
+        return EXIT_FAILED
+    if not args.json:
+        print(record.describe())
+    return print_verdict(store, recipe, record.run_id, args, _run_json(record))
+
+
 def _suspects(record: Any, suite: str, test_id: str) -> list[dict[str, Any]]:
     ranking = record.rankings.get((suite, test_id))
     return [s.to_dict() for s in ranking.suspects] if ranking is not None else []
@@ -175,8 +219,10 @@ def _suspects(record: Any, suite: str, test_id: str) -> list[dict[str, Any]]:
 
 def _run_json(record: Any) -> dict[str, Any]:
     return {
-        "run_id": record.run_id,
+        "run_id": record.run_id if record.saved else None,
         "ok": record.ok,
+        "saved": record.saved,
+        "spooled": str(record.spooled) if record.spooled else None,
         "suites": [
             {
                 "suite": p.suite,
@@ -216,6 +262,10 @@ def cmd_failures(args: argparse.Namespace) -> int:
     if run_id is None:
         runs = store.runs(env, limit=1)
         run_id = runs[0].id if runs else None
+    elif (run := store.run(run_id)) is None or run.environment != env:
+        where = f"of {run.environment}, not {env}" if run is not None else "recorded"
+        print(f"no run {run_id} {where} in {store.path}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     failures = store.failures(env, run_id) if run_id is not None else []
     items = []
     for f in failures:
@@ -326,7 +376,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(
+                f"cannot write the report to {args.output}: {exc.strerror or exc}"
+                " (-o names a file in an existing directory)",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
         print(f"report of run {run_id} written to {args.output}")
     else:
         sys.stdout.write(text)
@@ -336,13 +394,22 @@ def cmd_report(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- lease
 
 
+MAX_LEASE_S = 30 * 86400.0
+"""A lease longer than a month is a mistake (and a hundred million days overflows a date)."""
+
+
 def _duration(text: str) -> float:
     from stagedeck.engine.logquery import QueryError, parse_duration
 
     try:
-        return parse_duration(text)
-    except QueryError as exc:
+        seconds = parse_duration(text[:40])
+    except (QueryError, ValueError, OverflowError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 1 <= seconds <= MAX_LEASE_S:  # also false for nan and inf
+        raise argparse.ArgumentTypeError(
+            f"'{text[:40]}' is not a lease length: from 1s to 30d (e.g. 30m, 2h, 1d)"
+        )
+    return seconds
 
 
 def cmd_lease(args: argparse.Namespace) -> int:
@@ -446,6 +513,11 @@ def register(add: Any) -> None:
     p.add_argument("--up", action="store_true", help="start the (local) environment first")
     p.add_argument("--reseed", action="store_true", help="load the seeds before the suites")
     p.add_argument(
+        "--gate",
+        action="store_true",
+        help="then judge the run: exit 0 GO, 1 NO-GO (see gate); --json gives {run, gate}",
+    )
+    p.add_argument(
         "--force",
         action="store_true",
         help="run exclusive suites (and --up, --reseed) despite a lease; recorded in the audit log",
@@ -454,6 +526,9 @@ def register(add: Any) -> None:
         "--read-only", action="store_true", help="refuse --up, --reseed, exclusive suites"
     )
     p.add_argument("--free-ports", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--standalone", action="store_true", help="do not attach to an environment process"
+    )
     shared(p)
 
     p = add(

@@ -124,6 +124,8 @@ class Engine:
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self.starting: asyncio.Task[None] | None = None
+        """The first bring-up (and seeding): suites started meanwhile wait for it."""
         self._client: asyncio.Future[Any] | None = None
         """An ``httpx.AsyncClient`` being made or made, once a probe needs one."""
         self._lean = KeepAliveClient(PROBE_HEADERS)
@@ -189,9 +191,27 @@ class Engine:
         for name in self.recipe.services:
             self._start_probe(name)
         if bring_up and self.target.manages_processes:
-            from stagedeck.engine.actions import bring_up as plan
+            self.starting = self.spawn(self._bring_up_then_seed())
+        if self.recipe.compose_services is not None and self.recipe.environment.target == "docker":
+            from stagedeck.targets.docker.follow import follow_project
 
-            self.spawn(plan(self))
+            self.spawn(follow_project(self))
+
+    async def _bring_up_then_seed(self) -> None:
+        """Bring up; then, when the recipe asks (``seed_on_start``), load its seeds once."""
+        from stagedeck.engine.actions import bring_up as plan
+
+        outcome = await plan(self)
+        env = self.recipe.environment
+        if not (env.seed_on_start and self.recipe.seeds):
+            return
+        if not outcome.ok:
+            self.bus.publish(Notice("test data not loaded: bring-up failed; press s", "warning"))
+            return
+        from stagedeck.engine.seeding import reseed
+
+        self.bus.publish(Notice("loading test data (seeds)…", "information"))
+        await reseed(self)
 
     def _lean_handles(self, url: str) -> bool:
         ok = self._lean_ok.get(url)
@@ -364,9 +384,9 @@ class Engine:
             changes["reason"] = reason or "starting"
             changes["exit_code"] = None
             if self.service(service).health is None and pid is not None:
-                # Nothing to probe: running is the best we can know.
+                # Nothing to probe: running is the best we can know, and we say so.
                 changes["state"] = ProcState.RUNNING
-                changes["health"] = Health.HEALTHY
+                changes["health"] = Health.UNCHECKED
                 changes["reason"] = "running (no health check)"
         elif state is ProcState.RESTARTING:
             changes["restarts"] = current.restarts + 1
@@ -387,7 +407,12 @@ class Engine:
             changes["reason"] = reason or "starting"
         elif state in (ProcState.RUNNING, ProcState.EXTERNAL):
             if self.service(service).health is None:
-                changes["health"] = Health.HEALTHY
+                # Kubernetes' running means ready (its readiness is the check); a local
+                # process has none; Docker says so with platform_health("none").
+                local = self.recipe.environment.target == "local"
+                changes["health"] = Health.UNCHECKED if local else Health.HEALTHY
+                if local:
+                    reason = reason or "running (no health check)"
             changes["reason"] = reason
         else:
             changes["reason"] = reason or state.value
@@ -414,6 +439,8 @@ class Engine:
                 changes.update(health=Health.HEALTHY, reason="")
                 if status.state is ProcState.STARTING:
                     changes["state"] = ProcState.RUNNING
+            elif verdict == "none":  # no HEALTHCHECK in the image: running is all we know
+                changes.update(health=Health.UNCHECKED, reason="running (no health check)")
             elif verdict == "unhealthy":
                 changes.update(health=Health.DOWN, reason=reason or "platform health check fails")
         self._update(service, **changes)
@@ -573,7 +600,7 @@ class Engine:
         deadline = time.monotonic() + timeout
         while True:
             status = self.statuses[name]
-            if status.health is Health.HEALTHY and status.state in _ALIVE:
+            if status.ok and status.state in _ALIVE:
                 return True, ""
             if give_up_when_down and status.health is Health.DOWN:
                 return False, f"down: {status.reason or status.state.value}"
@@ -676,7 +703,9 @@ class Engine:
             self._trackers[name] = tracker
             status = self.statuses[name]
             if check is None and status.state in (ProcState.RUNNING, ProcState.EXTERNAL):
-                self._update(name, health=Health.HEALTHY, reason="running (no health check)")
+                local = self.recipe.environment.target == "local"
+                unchecked = Health.UNCHECKED if local else Health.HEALTHY
+                self._update(name, health=unchecked, reason="running (no health check)")
         kick = self._kick.get(name)
         if kick is not None:
             kick.set()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from stagedeck.engine.events import Health
 from stagedeck.engine.http_probe import KeepAliveClient, ProbeError
 from stagedeck.recipe.model import HealthCheck
+from stagedeck.text import clean
 
 if TYPE_CHECKING:
     import httpx
@@ -66,6 +67,10 @@ class ProbeResult:
     """How it failed, a :class:`ProbeKind` value ('timeout', 'refused', 'http-5xx',
     'http-status', 'bad-body', 'error'); '' for a success. It tells a hang from a crash
     from an application error, which the detail text only says in words."""
+
+    def __post_init__(self) -> None:
+        # Shown as the health reason: command output and server text, so it passes the gate.
+        object.__setattr__(self, "detail", clean(self.detail))
 
 
 async def probe_http(
@@ -173,12 +178,21 @@ async def probe_command(argv: tuple[str, ...], timeout: float) -> ProbeResult:
 
 async def run_check(client: httpx.AsyncClient | None, check: HealthCheck) -> ProbeResult:
     """Run one check; ``client`` is needed (and only used) for an http check."""
-    if check.kind == "http":
-        assert client is not None, "an http check needs the HTTP client"
-        return await probe_http(client, check.url, check.timeout, check.status, check.body)
-    if check.kind == "tcp":
-        return await probe_tcp(check.host, check.port, check.timeout)
-    return await probe_command(check.command, check.timeout)
+    try:
+        if check.kind == "http":
+            assert client is not None, "an http check needs the HTTP client"
+            return await probe_http(client, check.url, check.timeout, check.status, check.body)
+        if check.kind == "tcp":
+            return await probe_tcp(check.host, check.port, check.timeout)
+        return await probe_command(check.command, check.timeout)
+    except Exception as exc:
+        import httpx
+
+        if not isinstance(exc, ValueError | OverflowError | TypeError | httpx.InvalidURL):
+            raise
+        # The recipe loader refuses bad URLs and ports; this is the last line, so
+        # that a value it missed is a failed probe with a reason, not a dead loop.
+        return ProbeResult(False, 0.0, f"{check.describe()}: {exc}", kind="error")
 
 
 class HealthTracker:

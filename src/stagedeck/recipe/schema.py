@@ -19,24 +19,46 @@ the file equal to what :func:`recipe_schema` generates.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from stagedeck.recipe import model
+from stagedeck.recipe import gate, model
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "recipe.schema.json"
 
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
 
 
+def _bounded(check: Callable[[Any], str | None]) -> dict[str, Any] | None:
+    """The loader's parameterised checks (``_seconds(low, high)``, ``_whole(low, high)``):
+    closures, read back through the values they closed over."""
+    made_by = check.__qualname__.split(".<locals>.")[0]
+    if made_by not in ("_seconds", "_whole"):
+        return None
+    bounds = inspect.getclosurevars(check).nonlocals
+    low, high = bounds["low"], bounds["high"]
+    if made_by == "_whole":
+        return {"type": "integer", "minimum": low, "maximum": high}
+    lower = "exclusiveMinimum" if bounds.get("above") else "minimum"
+    return {"type": "number", lower: low, "maximum": high}
+
+
+def _fragment(check: Callable[[Any], str | None], key: str) -> dict[str, Any]:
+    fragment = _fragments().get(check) or _bounded(check)
+    if fragment is None:
+        raise LookupError(f"no JSON Schema for the check {check.__qualname__} of {key!r}")
+    return dict(fragment)
+
+
 def _fragments() -> dict[Callable[[Any], str | None], dict[str, Any]]:
     """Each check function of the loader, as the JSON Schema that accepts what it accepts."""
+    share = {"type": "number", "minimum": 0, "maximum": 1}
     return {
         model._is_str: {"type": "string"},
         model._is_bool: {"type": "boolean"},
-        model._is_number: {"type": "number", "minimum": 0},
         model._is_positive_int: {"type": "integer", "minimum": 1},
         model._is_str_list: _STR_LIST,
         model._is_argv: {
@@ -64,29 +86,38 @@ def _fragments() -> dict[Callable[[Any], str | None], dict[str, Any]]:
             ]
         },
         model._is_target: {"enum": ["local", "docker", "kubernetes"]},
+        model._is_share_mode: {"enum": ["read-only", "read-write"]},
         model._is_str_or_table: {"type": ["string", "object"]},
+        gate._share: share,
+        gate._count: {"type": "integer", "minimum": 0},
+        gate._baseline: {"anyOf": [{"const": gate.LAST_GO}, {"type": "integer", "minimum": 1}]},
+        gate._error_rate: {"anyOf": [{"const": False}, share]},
+        gate._method: {"enum": ["GET", "POST", "PUT", "DELETE"]},
+        gate._table: {"type": "object"},
     }
 
 
-NESTED: dict[tuple[str, str], Mapping[str, model.Check]] = {
-    ("services", "health"): model.HEALTH_KEYS,
-    ("seeds", "verify"): model.VERIFY_KEYS,
-}
-"""Keys whose value is a string or a table checked against its own key table."""
+def _nested() -> dict[tuple[str, str], Mapping[str, model.Check]]:
+    """Keys whose value is a table checked against its own key table (or a string for
+    health and verify, which accept a URL)."""
+    return {
+        ("services", "health"): model.HEALTH_KEYS,
+        ("seeds", "verify"): model.VERIFY_KEYS,
+        ("scenarios", "fail_fast"): gate._schemas()[2],
+    }
 
 
 def _table(
     keys: Mapping[str, model.Check], section: str = "", required: tuple[str, ...] = ()
 ) -> dict[str, Any]:
-    fragments = _fragments()
     properties: dict[str, Any] = {}
     for key, check in keys.items():
-        if check not in fragments:
-            raise LookupError(f"no JSON Schema for the check {check.__name__} of {key!r}")
-        fragment = dict(fragments[check])
-        nested = NESTED.get((section, key))
+        fragment = _fragment(check, key)
+        nested = _nested().get((section, key))
         if nested is not None:
-            fragment = {"anyOf": [{"type": "string"}, _table(nested)]}
+            inner = _table(nested)
+            string_too = fragment.get("type") == ["string", "object"]
+            fragment = {"anyOf": [{"type": "string"}, inner]} if string_too else inner
         properties[key] = fragment
     table: dict[str, Any] = {
         "type": "object",
@@ -116,6 +147,8 @@ def recipe_schema() -> dict[str, Any]:
         "seeds": _named(model.SEED_KEYS, "seeds"),
         "suites": _named(model.SUITE_KEYS, "suites"),
         "traces": _table(model.TRACES_KEYS, "traces"),
+        "gate": _table(gate._schemas()[0], "gate"),
+        "scenarios": _named(gate._schemas()[1], "scenarios"),
     }
     missing = set(model.TOP_KEYS) - set(sections)
     if missing:
@@ -124,7 +157,8 @@ def recipe_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "stagedeck-recipe.schema.json",
         "title": "stagedeck recipe",
-        "description": "An environment for stagedeck: services, seeds, suites, traces.",
+        "description": "An environment for stagedeck: services, seeds, suites, traces, "
+        "a GO / NO-GO gate and failure scenarios.",
         "type": "object",
         "properties": {key: sections[key] for key in model.TOP_KEYS},
         "additionalProperties": False,

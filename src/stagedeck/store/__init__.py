@@ -6,6 +6,9 @@ from the modules that define them so callers need not know the cut.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Self
+
 from stagedeck.store.annotations import Annotations
 from stagedeck.store.audit import AuditLog
 from stagedeck.store.connection import (
@@ -16,6 +19,7 @@ from stagedeck.store.connection import (
     session_id,
 )
 from stagedeck.store.errors import LeaseHeld, LeaseLost, NotAuthor, StoreError
+from stagedeck.store.gates import Gates
 from stagedeck.store.leases import Leases
 from stagedeck.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from stagedeck.store.presence import Presence
@@ -51,13 +55,24 @@ from stagedeck.store.records import (
 from stagedeck.store.runs import Runs
 
 
-class Store(Runs, Annotations, Leases, AuditLog, Presence, Connection):
+class Store(Runs, Annotations, Leases, AuditLog, Presence, Gates, Connection):
     """The shared SQLite store: every table family on one connection layer.
 
     Open with :meth:`Store.open`; safe to call from any thread. How the file is
     opened, migrated and retried is ``connection.py``; each table family has a
     module of its own (``runs``, ``annotations``, ``audit``, ``leases``, ``presence``).
     """
+
+    @classmethod
+    def open(cls, path: Path | str, **options: Any) -> Self:
+        """:meth:`Connection.open`, then runs left open by a dead process are finished."""
+        store = super().open(path, **options)
+        if store.writable:
+            try:
+                store.finish_orphaned_runs()
+            except StoreError:
+                pass  # a busy or failing file: the next opener tries again
+        return store
 
 
 __all__ = [

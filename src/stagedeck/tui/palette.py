@@ -36,6 +36,7 @@ HEALTH_SYMBOL = {
     Health.DEGRADED: "◐",
     Health.DOWN: "✖",
     Health.UNKNOWN: "○",
+    Health.UNCHECKED: "◌",
 }
 
 

@@ -533,7 +533,7 @@ class DockerTarget(Target):
                     exit_code=derived.exit_code if gone else None,
                     pid=derived.pid if alive else None,
                 )
-        verdict = bound.view.health if bound.view.running else ""
+        verdict = (bound.view.health or "none") if bound.view.running else ""
         if verdict != bound.platform:
             bound.platform = verdict
             self.sink.platform_health(service, verdict, reason=bound.view.health_output)

@@ -188,9 +188,12 @@ class ServicesTable(ScrollView, can_focus=True):
         if self._platform:
             # The platform's own verdict (Docker HEALTHCHECK, Kubernetes readiness), beside ours.
             verdict = s.platform_health or "–"
-            name = {"healthy": "healthy", "unhealthy": "down", "starting": "unknown"}.get(
-                verdict, "unknown" if verdict == "–" else "degraded"
-            )
+            name = {
+                "healthy": "healthy",
+                "unhealthy": "down",
+                "starting": "unknown",
+                "none": "unknown",
+            }.get(verdict, "unknown" if verdict == "–" else "degraded")
             cells.append(Text(verdict, style=style(app, name)))
         return cells
 

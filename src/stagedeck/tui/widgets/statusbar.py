@@ -16,6 +16,19 @@ from stagedeck.tui.palette import style
 from stagedeck.tui.ticker import every
 
 
+def gate_segment(snapshot: SharedSnapshot) -> tuple[str, str] | None:
+    """ "gate NO-GO 2✗" and its semantic colour; None before any run."""
+    if snapshot.last_run_id is None:
+        return None
+    gate = snapshot.gate
+    if snapshot.last_run_open or gate is None:
+        return f"gate pending (run {snapshot.last_run_id})", "degraded"
+    failing = int(gate.get("failing") or 0)
+    if gate.get("verdict") == "GO":
+        return "gate GO", "healthy"
+    return f"gate NO-GO {failing}✗", "down"
+
+
 class StatusBar(Static):
     """One line; redrawn once a second and only when its text changed."""
 
@@ -68,6 +81,14 @@ class StatusBar(Static):
             self.extra["presence"] = Text(watching)
         else:
             self.extra.pop("presence", None)
+        # A recipe without [gate] judges nothing here: no "pending" that never ends.
+        judged = self.engine.recipe.gate is not None or snapshot.gate is not None
+        gate = gate_segment(snapshot) if judged else None
+        if gate is not None:
+            text, name = gate
+            self.extra["gate"] = Text(text, style=style(self.app, name, bold=name == "down"))
+        else:
+            self.extra.pop("gate", None)
         if snapshot.problem:
             self.extra["problem"] = Text(f"⚠ {snapshot.problem}", style=style(self.app, "down"))
         else:
@@ -91,6 +112,7 @@ class StatusBar(Static):
         env = engine.recipe.environment
         statuses = engine.statuses.values()
         healthy = sum(1 for s in statuses if s.health is Health.HEALTHY)
+        unchecked = sum(1 for s in statuses if s.health is Health.UNCHECKED)
         total = len(engine.statuses)
         text = Text()
         text.append(f" {env.name} ", style="bold reverse")
@@ -100,8 +122,11 @@ class StatusBar(Static):
         else:
             text.append(f"✖ {engine.connection_detail}", style=style(self.app, "down", bold=True))
         text.append("  ")
-        summary_style = "healthy" if healthy == total else ("down" if engine.down() else "degraded")
+        up = healthy + unchecked
+        summary_style = "healthy" if up == total else ("down" if engine.down() else "degraded")
         text.append(f"{healthy}/{total} healthy", style=style(self.app, summary_style))
+        if unchecked:
+            text.append(f" · {unchecked} without a check", style=style(self.app, "unknown"))
         for segment in self.extra.values():
             text.append("  ")
             text.append_text(segment)
