@@ -46,6 +46,9 @@ async def test_recipe_changes_apply_live_and_broken_saves_show_a_banner(tmp_path
                 pilot, lambda: "cache" in engine.statuses and engine.statuses["cache"].ok
             )
             await wait_until(pilot, lambda: "cache" in table.rows)
+            said = [n.message for n in app._notifications]
+            assert "recipe reloaded: added cache" in said, said
+            assert not any("reloaded: recipe reloaded" in m for m in said), said
             pid_db = engine.statuses["db"].pid
 
             # A broken save: banner with file, line and hint; the last good recipe stays.

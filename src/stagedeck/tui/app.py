@@ -316,9 +316,8 @@ class StagedeckApp(App[int]):
         if outcome.rejected:
             self.banners["recipe"] = f"⚠ {outcome.describe()}"
             return
-        summary = outcome.describe()
-        if summary:
-            self.notify(f"recipe reloaded: {summary}", timeout=6, markup=False)
+        # describe() already says "recipe reloaded: …"; prefixing it again doubled it.
+        self.notify(outcome.describe(), timeout=6, markup=False)
         if outcome.needs_restart:
             self.controller.restart_changed(list(outcome.needs_restart))
 

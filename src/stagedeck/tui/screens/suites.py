@@ -51,7 +51,6 @@ class OutputScreen(ModalScreen[None]):
         self.progress = progress
 
     def compose(self) -> ComposeResult:
-        yield Banner()
         with Vertical() as box:
             box.border_title = f"{self.progress.suite} output · {self.progress.describe()}"
             if self.progress.output_path:
@@ -84,6 +83,7 @@ class SuitesScreen(Screen[None]):
         self._failures: tuple[FailureView, ...] = ()
 
     def compose(self) -> ComposeResult:
+        yield Banner()
         with Vertical(id="suites-panel") as panel:
             panel.border_title = "suites"
             yield KeyTable(id="suites", cursor_type="row")

@@ -23,6 +23,7 @@ from stagedeck.engine.engine import Engine
 from stagedeck.traces import query
 from stagedeck.traces.store import Trace, TraceStore
 from stagedeck.tui.palette import style
+from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.table import KeyTable
 from stagedeck.tui.widgets.waterfall import row_cells, summary_cells
 
@@ -75,6 +76,7 @@ class TracesScreen(Screen[None]):
         return trace_store(self.engine)
 
     def compose(self) -> ComposeResult:
+        yield Banner()
         yield Input(id="traces-query", placeholder="")
         with Vertical(id="traces-panel") as panel:
             panel.border_title = "traces"
