@@ -82,6 +82,27 @@ def test_in_service_is_only_for_command_checks(tmp_path: Path) -> None:
     assert problem.message == "applies only to command checks"
 
 
+def test_in_service_is_refused_on_the_local_target(tmp_path: Path) -> None:
+    """It would run on this machine while the view says 'in service': refuse it."""
+    path = write(
+        tmp_path / "r.toml",
+        """
+        [environment]
+        name = "x"
+
+        [services.db]
+        command = ["run"]
+        health = { command = ["pg_isready", "-q"], in_service = true }
+        """,
+    )
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    (problem,) = info.value.problems
+    assert (problem.file, problem.line, problem.key) == (path, 7, "services.db.health.in_service")
+    assert problem.message == "a local service has no container to run the check in"
+    assert f"{path}:7:" in str(info.value)
+
+
 def test_start_period_ends_at_the_first_pass() -> None:
     """Compose semantics: failures in the start period count once a check has passed."""
     ok, bad = ProbeResult(True, 1.0), ProbeResult(False, 1.0, "refused")

@@ -423,6 +423,36 @@ async def test_exec_runs_in_a_ready_pod(cluster: Any, tmp_path: Path) -> None:
 
 
 @emulator_only
+async def test_in_service_health_check_runs_in_the_pod(cluster: Any, tmp_path: Path) -> None:
+    """``in_service = true``: the check goes through the pod's exec, not this machine,
+    and its output is not written to the service's log on every probe."""
+    pods = await cluster.deployment("orders", 1)
+    calls: list[tuple[str, list[str]]] = []
+    ready = {"now": False}
+
+    async def handler(pod: str, argv: list[str]) -> tuple[int, str]:
+        calls.append((pod, argv))
+        return (0, "accepting connections\n") if ready["now"] else (2, "no response\n")
+
+    cluster.emu.exec_handler = handler
+    recipe = recipe_for(
+        cluster,
+        tmp_path,
+        """
+        [services.orders]
+        health = { command = ["pg_isready", "-q"], in_service = true, retries = 1 }
+        """,
+    )
+    async with running_engine(recipe) as engine:
+        await until(lambda: engine.statuses["orders"].health is Health.DOWN)
+        assert engine.statuses["orders"].reason == "pg_isready exited 2: no response"
+        ready["now"] = True
+        await until(lambda: engine.statuses["orders"].health is Health.HEALTHY)
+        assert calls[0] == (pods[0], ["pg_isready", "-q"])
+        assert not any("accepting" in ln or "no response" in ln for ln in lines(engine, "orders"))
+
+
+@emulator_only
 async def test_exec_without_an_exec_endpoint_says_so(cluster: Any, tmp_path: Path) -> None:
     await cluster.deployment("orders", 1)
     recipe = recipe_for(cluster, tmp_path, "[services.orders]\n")

@@ -20,8 +20,10 @@ async def test_every_view_shows_the_banner(tmp_path: Path) -> None:
             await app.switch_mode(view)
             await wait_until(lambda: bool(app.screen.query(Banner)), what=view, pilot=pilot)
             banner = app.screen.query_one(Banner)
-            await wait_until(
-                lambda: banner.display and message in str(banner.render()), what=view, pilot=pilot
-            )
+
+            def shown(banner: Banner = banner) -> bool:
+                return bool(banner.display) and message in str(banner.render())
+
+            await wait_until(shown, what=view, pilot=pilot)
             # The banner is docked at the top of the view, not inside a panel.
             assert banner.region.y == 0, view

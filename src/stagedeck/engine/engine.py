@@ -41,6 +41,7 @@ from stagedeck.engine.probes import (
     ProbeRecord,
     ProbeResult,
     probe_http,
+    probe_in_service,
     run_check,
 )
 from stagedeck.engine.recipe_diff import ReloadOutcome, diff_recipes
@@ -434,12 +435,19 @@ class Engine:
                     await kick.wait()
             kick.clear()
 
+    async def _check(self, svc: Service) -> ProbeResult:
+        """One run of the service's health check, where the recipe says it runs."""
+        assert svc.health is not None and self._client is not None
+        if svc.health.in_service:
+            return await probe_in_service(self.target, svc, svc.health)
+        return await run_check(self._client, svc.health)
+
     async def _probe_once(self, svc: Service) -> None:
         assert svc.health is not None and self._client is not None
         starting = self.statuses[svc.name].state is ProcState.STARTING
         if svc.latency and not starting:
             result, samples = await asyncio.gather(
-                run_check(self._client, svc.health),
+                self._check(svc),
                 asyncio.gather(
                     *(
                         probe_http(self._client, url, svc.health.timeout, (200, 499))
@@ -452,7 +460,7 @@ class Engine:
                 self._log_probe(svc.name, sample, latency=True)
             api_answers = bool(samples) and all(s.ok for s in samples)
         else:
-            result = await run_check(self._client, svc.health)
+            result = await self._check(svc)
             if not starting:
                 self.latency[svc.name].add(result.ms, result.ok)
             api_answers = False

@@ -1,4 +1,6 @@
-"""The cockpit application: wiring only; screens and widgets do the work."""
+"""The cockpit application: builds the views on an engine and shared state, routes keys,
+engine events, reloads and banners to them. Actions run through ``controller``; screens
+and widgets draw."""
 
 from __future__ import annotations
 
@@ -221,6 +223,8 @@ class StagedeckApp(App[int]):
         self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
 
     async def on_unmount(self) -> None:
+        # The engine may outlive this app (tests, a second cockpit on one engine).
+        self._unsubscribe()
         # Quitting mid-action: the audit log must not say "running" forever.
         await self.controller.ops.close()
 
