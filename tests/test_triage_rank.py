@@ -389,3 +389,58 @@ def test_two_services_naming_each_other_do_not_hide_both(rec: Recorder) -> None:
     ranking = rank_environment(rec.history())
     assert ranking.top is not None
     assert not ranking.top.verdict.startswith("impacted by")
+
+
+def test_a_failed_tests_trace_points_at_the_span_that_failed_first(rec: Recorder) -> None:
+    """Traces (traces.evidence.suspects_from_traces) name the service even with no log line."""
+    from stagedeck.traces.evidence import suspects_from_traces
+
+    summary = {
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "error": True,
+        "duration_ms": 31.0,
+        "root_service": "gateway",
+        "blame": {"error_service": "ledger", "error_span": "POST /entries"},
+    }
+    test = failed(rec, 'AssertionError: {"error": "internal error"}\nassert 502 == 201')
+    test = replace(test, traces=tuple(suspects_from_traces([summary])))
+    ranking = explain_failure(rec.history(), test)
+    assert ranking.top is not None and ranking.top.name == "ledger"
+    trace = next(e for e in ranking.top.evidence if e.kind is EvidenceKind.TRACE)
+    assert "failed first in trace 4bf92f35" in trace.text
+    assert trace.where.view is View.TRACES and trace.where.test_id == test.test_id
+
+
+def test_a_span_latency_shift_is_evidence_while_health_stays_green(rec: Recorder) -> None:
+    shift = ("inventory", 0.4, "spans 4.2x slower than before (3 → 13ms median)")
+    ranking = rank_environment(replace(rec.history(), traces=(shift,)))
+    assert ranking.top is not None and ranking.top.name == "inventory"
+    assert ranking.top.fault is Fault.SLOW
+
+
+def test_the_span_that_took_the_time_counts_only_when_it_is_slow() -> None:
+    from stagedeck.triage.snapshot import trace_evidence
+
+    fast = {"trace_id": "7cf20158aa", "blame": {"slow_service": "inventory", "slow_self_ms": 2.0}}
+    slow = {"trace_id": "9d1e0000bb", "blame": {"slow_service": "payments", "slow_self_ms": 640}}
+    failed_first = {
+        "trace_id": "4bf92f3577",
+        "error": True,
+        "blame": {"error_service": "ledger", "error_span": "POST /entries"},
+    }
+    triples = trace_evidence([fast, slow, failed_first], {"inventory": 50.0, "payments": 100.0})
+    assert [t[0] for t in triples] == ["ledger", "payments"]
+
+
+def test_everything_down_at_once_asks_whether_the_environment_runs() -> None:
+    """Nothing listening anywhere: the line says so, and names the deepest service first."""
+    from stagedeck.triage.model import Question, Ranking
+
+    def down(name: str) -> Suspect:
+        return Suspect(SubjectKind.SERVICE, name, 0.9, Fault.CRASHED, "crashed: connection refused")
+
+    ranking = Ranking(Question.ENVIRONMENT, 0.0, (down("ledger"), down("orders"), down("gateway")))
+    assert ranking.line().startswith("likely cause: 3 services down at once (is the environment")
+    assert "deepest: ledger — crashed" in ranking.line()
+    two = Ranking(Question.ENVIRONMENT, 0.0, (down("ledger"), down("orders")))
+    assert two.line() == "likely cause: ledger — crashed: connection refused"

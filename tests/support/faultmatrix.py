@@ -91,6 +91,7 @@ def describe(ranking: Ranking) -> str:
 async def seeded_demo(workdir: Path) -> AsyncIterator[Engine]:
     """The demo on free ports, brought up and seeded, stopped afterwards."""
     engine = Engine(load_recipe(recipe_path(), auto_ports=True))
+    monitor_for(engine)  # before the reseed: the last reseed is evidence
     await engine.start(bring_up=False)
     try:
         outcome = await bring_up(engine)

@@ -43,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stagedeck.engine.engine import Engine
     from stagedeck.suites.recording import RunRecord, run_and_record
     from stagedeck.suites.runner import SuiteProgress, SuiteRunner
+    from stagedeck.triage.live import monitor_for
 
     recipe = load_recipe_arg(args.recipe, args)
     names = args.suite or list(recipe.suites)
@@ -64,6 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
+        monitor_for(engine)  # from the start: a reseed or redeploy now is evidence later
         ops = operations(engine, args, store)
         runner = SuiteRunner(recipe, workdir=workdir, on_change=show)
 

@@ -672,6 +672,7 @@ class Engine:
 _ANSWERED = ("http-5xx", "http-status", "bad-body")
 """Probe kinds where the health endpoint answered (as opposed to timing out or refusing)."""
 
+_ROUTINE = ("info", "debug", "trace")
 _CAUSE_WORDS = (
     "error",
     "exception",
@@ -692,11 +693,18 @@ _CAUSE_WORDS = (
 
 
 def _last_error_line(lines: Sequence[Any]) -> str:
-    """The newest line among ``lines`` that reads like a cause (error level or words), or ''."""
+    """The newest line among ``lines`` that reads like a cause, or ''.
+
+    A cause: an error-level line, a line with words like "exception" or "fatal",
+    or anything written to stderr that does not say it is routine (info, debug)."""
     for line in reversed(lines):
         text = line.text.strip()
         if not text:
             continue
-        if line.level == "error" or any(w in text.lower() for w in _CAUSE_WORDS):
+        if (
+            line.level == "error"
+            or any(w in text.lower() for w in _CAUSE_WORDS)
+            or (line.stream == "err" and line.level not in _ROUTINE)
+        ):
             return str(text)
     return ""

@@ -12,10 +12,10 @@ Store calls block, so they run in threads; nothing here imports Textual.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stagedeck.store import ContextItem, Store, StoreError, TestResult
 from stagedeck.store.signature import failure_signature
@@ -72,6 +72,13 @@ def collect_context(engine: Engine, start: float, end: float) -> list[ContextIte
 
 REFUSED_TEST = "(suite refused)"
 """The test id, after ``SUITE::``, of the failure recorded for a suite that could not run."""
+
+
+def _within(summary: dict[str, Any], window: tuple[float, float]) -> bool:
+    start = summary.get("start")
+    if not isinstance(start, int | float):
+        return True
+    return window[0] - CONTEXT_MARGIN <= float(start) <= window[1] + CONTEXT_MARGIN
 
 
 def refused_result(progress: SuiteProgress) -> TestResult:
@@ -203,40 +210,55 @@ class RunRecorder:
         results = [to_result(c, progress.windows.get(c.test_id)) for c in progress.cases]
         if not results and progress.state is SuiteState.ERROR:
             results.append(refused_result(progress))
-        rankings = [
-            await self.explain(progress, r) if r.outcome in ("failed", "error") else None
-            for r in results
-        ]
+        failed = [r for r in results if r.outcome in ("failed", "error")]
+        if self.engine.recipe.traces is not None and failed:
+            # Services send spans in batches (0.5 s with the OTEL_* variables we give them):
+            # let the last requests' spans arrive before the failures' traces are read.
+            await asyncio.sleep(SPAN_GRACE)
+        traced: dict[str, list[dict[str, Any]]] = {}
+        rankings: dict[str, Ranking] = {}
+        for result in failed:
+            window = self._window(result, progress)
+            # The test's failing and slowest traces first: the store keeps a bounded number.
+            found = await traces_of_test(self.engine, result.test_id, window)
+            # Traces tagged with this test id include earlier runs' of the same test: keep
+            # this run's (an earlier run's failing span is not why this one failed).
+            traced[result.test_id] = [t for t in found if _within(t, window)]
+            rankings[result.test_id] = await self.explain(progress, result, traced[result.test_id])
         if store is None or sid is None:
             return
         ids = await self._store(lambda: store.add_test_results(sid, results))
         if not isinstance(ids, list):
             return
-        if self.engine.recipe.traces is not None and any(
-            r.outcome in ("failed", "error") for r in results
-        ):
-            # Services send spans in batches (0.5 s with the OTEL_* variables we give them):
-            # let the last requests' spans arrive before the failures' traces are read.
-            await asyncio.sleep(SPAN_GRACE)
-        for result_id, result, ranking in zip(ids, results, rankings, strict=True):
+        for result_id, result in zip(ids, results, strict=True):
             if result.outcome not in ("failed", "error"):
                 continue
-            start = result.started or progress.started
-            end = result.ended or progress.finished
+            start, end = self._window(result, progress)
             items = collect_context(self.engine, start, end)
-            # The test's failing and slowest traces first: the store keeps a bounded number.
-            traced = await traces_of_test(self.engine, result.test_id, (start, end))
             items = [
                 ContextItem(trace_service(t), "trace", float(t.get("start") or start), t)
-                for t in traced
+                for t in traced.get(result.test_id, [])
             ] + items
             await self._store(partial(store.add_failure_context, result_id, items))
+            ranking = rankings.get(result.test_id)
             if ranking is not None:
                 rows = [s.to_dict() for s in ranking.suspects]
                 await self._store(partial(store.add_failure_suspects, result_id, rows))
 
-    async def explain(self, progress: SuiteProgress, result: TestResult) -> Ranking:
-        """Rank suspects for one failed test from what the engine saw while it ran."""
+    def _window(self, result: TestResult, progress: SuiteProgress) -> tuple[float, float]:
+        end = result.ended or progress.finished or self.engine.clock()
+        return (result.started or progress.started or end, end)
+
+    async def explain(
+        self,
+        progress: SuiteProgress,
+        result: TestResult,
+        traced: Sequence[dict[str, Any]] = (),
+    ) -> Ranking:
+        """Rank suspects for one failed test from what the engine saw while it ran
+        (and its traces' summaries, when the recipe has ``[traces]``)."""
+        from stagedeck.triage.snapshot import trace_evidence
+
         recipe = self.engine.recipe
         suite = recipe.suites.get(progress.suite)
         flips, samples = 0.0, 0
@@ -245,8 +267,7 @@ class RunRecorder:
             flakiness = await self._store(partial(store.flakiness, recipe.name, result.test_id))
             if flakiness is not None:
                 flips, samples = flakiness.rate, flakiness.samples  # type: ignore[attr-defined]
-        end = result.ended or progress.finished or self.engine.clock()
-        start = result.started or progress.started or end
+        start, end = self._window(result, progress)
         refused = result.message if result.name == REFUSED_TEST else ""
         ranking = monitor_for(self.engine).explain(
             FailedTest(
@@ -261,6 +282,7 @@ class RunRecorder:
                 flip_rate=flips,
                 samples=samples,
                 refused=refused,
+                traces=trace_evidence(traced, {n: s.slo_ms for n, s in recipe.services.items()}),
             )
         )
         self.record.rankings[(progress.suite, result.test_id)] = ranking

@@ -71,6 +71,10 @@ WARNINGS_PER_SERVICE = 100
 TRANSITIONS_PER_SERVICE = 200
 CHANGES = 200
 SEEDS = 50
+SHIFT_MIN_MS = 100.0
+"""Without an SLO, a span latency shift counts when it adds at least this much."""
+SHIFTS_EVERY_S = 5.0
+"""Span latency shifts scan the trace store: not on every recompute."""
 _PLAN_ACTIONS = ("redeploy", "bring-up", "restart")
 
 
@@ -108,6 +112,8 @@ class TriageMonitor:
         self._seeds: deque[SeedRecord] = deque(maxlen=SEEDS)
         self._seq = engine.logs.all.start  # what the rings still hold counts too
         self._lines_seen = 0
+        self._shifts: tuple[tuple[str, float, str], ...] = ()
+        self._shifts_at = float("-inf")
         self._stamp: tuple[int, int] = (-1, -1)
         self._aliases: dict[str, tuple[str, ...]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -254,7 +260,38 @@ class TriageMonitor:
             seeds=tuple(self._seeds),
             started=self.started_at,
             aliases=self._aliases,
+            traces=self._span_shifts(),
         )
+
+    def _span_shifts(self) -> tuple[tuple[str, float, str], ...]:
+        """Services whose spans got slower (recent 30 s against the 5 min before), when
+        the engine receives traces; recomputed at most every :data:`SHIFTS_EVERY_S`."""
+        store = getattr(self.engine, "traces", None)
+        if store is None:
+            return ()
+        now = self.engine.clock()
+        if now - self._shifts_at < SHIFTS_EVERY_S:
+            return self._shifts
+        from stagedeck.traces.evidence import suspects_from_traces
+        from stagedeck.traces.query import latency_shift
+
+        shifts = latency_shift(store, (now - 30.0, now), (now - 300.0, now - 30.0))
+        services = self.engine.recipe.services
+        # A shift matters when it breaks the SLO, or (with none) adds real time: 12 -> 28 ms
+        # is what a suite's heavier requests do to a median, not a fault.
+        shifts = [
+            sh
+            for sh in shifts
+            if sh.service in services
+            and (
+                sh.recent_ms > slo
+                if (slo := services[sh.service].slo_ms)
+                else sh.recent_ms - sh.baseline_ms >= SHIFT_MIN_MS
+            )
+        ]
+        self._shifts = tuple(suspects_from_traces([], shifts))
+        self._shifts_at = now
+        return self._shifts
 
     def _soon(self) -> None:
         """Recompute on the next loop iteration; several events in a burst cost one."""

@@ -121,6 +121,8 @@ class EvidenceKind(enum.StrEnum):
     """About the test: its message, its flip rate, the fixture it asked for."""
     SEED = "seed"
     """The last reseed and its verify result."""
+    TRACE = "trace"
+    """Spans: the one that failed first, the one that took the time, span latency shifts."""
 
 
 class View(enum.StrEnum):
@@ -138,6 +140,8 @@ class View(enum.StrEnum):
     """The services table row of ``service`` (its status and reason)."""
     TEST = "test"
     """The failed test ``test_id`` (its message and output)."""
+    TRACES = "traces"
+    """The traces view, filtered to ``test_id`` (a failed test's traces) or ``service``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +336,19 @@ class Ranking:
     def line(self) -> str:
         """The status bar's one line, '' when nothing is abnormal."""
         top = self.top
-        return f"likely cause: {top.line()}" if top is not None else ""
+        if top is None:
+            return ""
+        down = [
+            s for s in self.suspects if s.kind is SubjectKind.SERVICE and s.fault is Fault.CRASHED
+        ]
+        if len(down) >= 3 and len(down) == len(self.suspects):
+            # Everything refusing at once is rarely one service's fault: more often the
+            # environment is simply not running. Say that first, then the deepest one.
+            return (
+                f"likely cause: {len(down)} services down at once (is the environment "
+                f"running?); deepest: {top.line()}"
+            )
+        return f"likely cause: {top.line()}"
 
     def same_as(self, other: Ranking | None) -> bool:
         """Same suspects, order, faults and verdicts (scores and times may drift)."""
@@ -468,6 +484,9 @@ class History:
     """When observation began (None: long enough)."""
     urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Per service, the strings that name it in other services' logs (host:port, URL)."""
+    traces: Sequence[tuple[str, float, str]] = ()
+    """Span evidence now, as (service, weight, why): span latency shifts (a service whose
+    calls got slower while its health stays green); see ``traces.evidence``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,6 +509,8 @@ class FailedTest:
     """How many past results the flip rate is over."""
     refused: str = ""
     """Set when the suite was refused before running (why: "payments is not healthy: ...")."""
+    traces: tuple[tuple[str, float, str], ...] = ()
+    """Its traces as (service, weight, why): ``traces.evidence.suspects_from_traces``."""
 
 
 def _opt_float(value: object) -> float | None:

@@ -169,6 +169,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _outcome(detail: str) -> str:
+    """ "GET http://host:1/x: HTTP 500" -> "HTTP 500": the verdict line has no room for URLs."""
+    return detail.rsplit(": ", 1)[-1] if "://" in detail else detail
+
+
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -548,7 +553,7 @@ def _probe_verdict(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
                 at=first,
                 where=where,
                 fault=Fault.FAILING if kind is ProbeKind.HTTP_5XX else Fault.UNHEALTHY,
-                headline=f"health check failing since {clock(first)} ({detail})",
+                headline=f"health check failing since {clock(first)} ({_outcome(detail)})",
             )
     else:
         case.add(
@@ -634,7 +639,9 @@ def _latency_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
                 at=first,
                 where=where,
                 fault=Fault.FAILING,
-                headline=f"{share:.0%} of requests failing since {clock(first)} ({detail})",
+                headline=(
+                    f"{share:.0%} of requests failing since {clock(first)} ({_outcome(detail)})"
+                ),
             )
     ok = [p for p in recent if p.ok]
     if not ok:
@@ -648,7 +655,9 @@ def _latency_signals(case: _Case, svc: ServiceRecord, ix: _Index) -> None:
     where = Where(View.CHART, name, last[0].at)
     if slo is not None and slo > 0:
         over_baseline = baseline is None or current > 2 * baseline
-        if len(last) >= 2 and current > slo * 1.5 and over_baseline:
+        # Three answers over 1.5x the SLO, or two over twice it: one slow answer is noise.
+        limit = slo * (1.5 if len(last) >= 3 else 2.0)
+        if len(last) >= 2 and current > limit and over_baseline:
             case.add(
                 EvidenceKind.LATENCY,
                 f"median {current:.0f} ms over the last {_plural(len(last), 'request')}"
@@ -830,6 +839,14 @@ def _blame_signals(cases: dict[str, _Case], ix: _Index, mentions: _Mentions) -> 
                     by_source[source]
                 )
     _request_paths(cases, ix, by_rid, mentions)
+
+
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]*-?[0-9][A-Za-z0-9_-]*")
+
+
+def _ids(text: str) -> set[str]:
+    """Identifier-like words with a digit ("SKU-4", "o-00042"): what ties a 404 to a test."""
+    return set(_ID.findall(text))
 
 
 def _first_rid(text: str) -> str:
@@ -1051,7 +1068,7 @@ def _suspect(case: _Case) -> Suspect:
 def _ordered(suspects: Iterable[Suspect], order: Mapping[str, int]) -> tuple[Suspect, ...]:
     """Best first; ties go to the deeper service (causes sit below effects), then the name."""
     return tuple(
-        sorted(suspects, key=lambda s: (-round(s.score, 6), -order.get(s.name, 0), s.name))
+        sorted(suspects, key=lambda s: (-round(s.score, 6), order.get(s.name, 0), s.name))
     )
 
 
@@ -1066,6 +1083,29 @@ def _service_cases(ix: _Index) -> tuple[dict[str, _Case], _Mentions]:
     mentions = _Mentions(history)
     _blame_signals(cases, ix, mentions)
     return cases, mentions
+
+
+def _trace_signals(
+    cases: Mapping[str, _Case],
+    triples: Sequence[tuple[str, float, str]],
+    at: float,
+    test_id: str = "",
+) -> None:
+    """Spans as evidence: (service, weight, why) from ``traces.evidence``."""
+    for service, weight, why in triples:
+        case = cases.get(service)
+        if case is None:
+            continue
+        failed = "failed" in why
+        case.add(
+            EvidenceKind.TRACE,
+            why,
+            min(0.95, max(0.0, weight)),
+            at=at,
+            where=Where(View.TRACES, service, at, test_id=test_id),
+            fault=Fault.FAILING if failed else Fault.SLOW,
+            headline=_short(why, 80),
+        )
 
 
 def _platform_suspect(history: History) -> Suspect | None:
@@ -1105,6 +1145,7 @@ def rank_environment(history: History) -> Ranking:
     now = history.now
     ix = _Index(history, now, now - RECENT_S)
     cases, _ = _service_cases(ix)
+    _trace_signals(cases, history.traces, now)
     _change_signals(cases, history.changes, ix)
     suspects = _resolve(cases, ix)
     platform = _platform_suspect(history)
@@ -1132,6 +1173,7 @@ def explain_failure(history: History, failure: FailedTest) -> Ranking:
     _change_signals(cases, history.changes, ix)
     text = f"{failure.message}\n{failure.output}"
     _test_requests(cases, ix, text, lo, mentions)
+    _trace_signals(cases, failure.traces, failure.ended, failure.test_id)
     for name in _deepest(mentions.find(failure.message), ix)[:1]:
         if name in cases and _ENV_WORDS.search(failure.message):
             cases[name].add(
@@ -1157,7 +1199,8 @@ def explain_failure(history: History, failure: FailedTest) -> Ranking:
             related |= ix.ancestors.get(d, frozenset())
         for name, case in cases.items():
             if name not in related and not any(
-                e.kind in (EvidenceKind.TEST, EvidenceKind.REQUEST) for e in case.evidence
+                e.kind in (EvidenceKind.TEST, EvidenceKind.REQUEST, EvidenceKind.TRACE)
+                for e in case.evidence
             ):
                 case.evidence = [
                     _reweigh(e, e.weight * W["unrelated_factor"]) for e in case.evidence
@@ -1298,6 +1341,7 @@ def _seed_suspect(
                 for r in _RID.findall(f"{message}\n{failure.output}")
                 if r.lower() not in _IGNORED_RIDS
             }
+            named = _ids(message)
             for name in ix.with_warnings():
                 lines = ix.warnings(name)
                 hit = next(
@@ -1305,8 +1349,8 @@ def _seed_suspect(
                         ln
                         for ln in lines
                         if " 404 " in f" {ln.text} "
-                        and (ln.rid in rids or not rids)
                         and failure.started - 1 <= ln.at <= failure.ended + 1
+                        and (ln.rid in rids if rids else bool(_ids(ln.text) & named))
                     ),
                     None,
                 )

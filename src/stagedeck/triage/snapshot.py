@@ -83,6 +83,7 @@ def build_history(
     seeds: Sequence[SeedRecord] = (),
     started: float | None = None,
     aliases: Mapping[str, tuple[str, ...]] | None = None,
+    traces: Sequence[tuple[str, float, str]] = (),
 ) -> History:
     """Per-service sequences are passed as they are kept (no copy, no regrouping)."""
     return History(
@@ -100,7 +101,35 @@ def build_history(
         target=engine.recipe.environment.target,
         started=started,
         urls=aliases if aliases is not None else service_aliases(engine),
+        traces=traces,
     )
+
+
+SLOW_SPAN_MS = 100.0
+"""Without an SLO, the span that took a trace's time is evidence from this much own time."""
+
+
+def trace_evidence(
+    summaries: Iterable[Mapping[str, Any]], slo_ms: Mapping[str, float | None]
+) -> tuple[tuple[str, float, str], ...]:
+    """A failed test's trace summaries as (service, weight, why) for ``FailedTest.traces``.
+
+    Every trace has a span that "took the time"; in a 2 ms trace that is no news.
+    It counts only when its own time breaks the service's SLO (or
+    :data:`SLOW_SPAN_MS` without one); the span that failed first always counts.
+    """
+    from stagedeck.traces.evidence import suspects_from_traces
+
+    kept: list[dict[str, Any]] = []
+    for summary in summaries:
+        blame = dict(summary.get("blame") or {})
+        slow = str(blame.get("slow_service") or "")
+        if slow:
+            limit = slo_ms.get(slow) or SLOW_SPAN_MS
+            if float(blame.get("slow_self_ms") or 0.0) < limit:
+                blame.pop("slow_service", None)
+        kept.append({**summary, "blame": blame})
+    return tuple(suspects_from_traces(kept))
 
 
 def changes_from_audit(entries: Iterable[Any]) -> list[ChangeRecord]:
