@@ -43,7 +43,7 @@ def make_app(tmp_path: Path, seed: str = "ok") -> tuple[StagedeckApp, Path]:
 
 @contextlib.asynccontextmanager
 async def cockpit(app: StagedeckApp) -> AsyncIterator[Any]:
-    """Run the cockpit; afterwards stop its services, as ``run_cockpit_async`` does."""
+    """Run the cockpit; afterwards stop its services, as ``lifecycle.run_cockpit_async`` does."""
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             yield pilot

@@ -34,7 +34,7 @@ def open_cockpit(recipe: Recipe, args: argparse.Namespace) -> int:
         asyncio.run(run_foreground(Engine(recipe)))
         return EXIT_OK
     from stagedeck.config.userconfig import load_user_config
-    from stagedeck.tui.app import run_cockpit
+    from stagedeck.tui.lifecycle import run_cockpit
 
     try:
         config = load_user_config()

@@ -5,16 +5,10 @@ and widgets draw."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import importlib
-import os
 import signal
-import sys
-import termios
-import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,12 +25,11 @@ from stagedeck.engine.events import Event, Notice, RecipeReloaded
 from stagedeck.engine.recipe_diff import ReloadOutcome
 from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
-from stagedeck.recipe.model import Recipe
-from stagedeck.store import default_db_path
 from stagedeck.store.identity import current_user
 from stagedeck.store.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.suites.runner import SuiteRunner
 from stagedeck.tui.controller import ActionController
+from stagedeck.tui.lifecycle import _terminal_alive
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.main import MainScreen
@@ -425,59 +418,6 @@ class StagedeckApp(App[int]):
         self.exit(0)
 
 
-async def run_cockpit_async(
-    recipe: Recipe,
-    *,
-    theme: str | None = None,
-    config: UserConfig | None = None,
-    read_only: ReadOnly | None = None,
-    user: str | None = None,
-    db: str | None = None,
-    watch_recipe: bool = True,
-) -> int:
-    """Run the cockpit and, whatever happens, stop the engine (and local services) after."""
-    engine = Engine(recipe)
-    user = current_user(user or (config.user if config else None))
-    # The shared database opens after the first frame (SharedState.connect).
-    shared = SharedState(None, recipe.name, user, db_path=default_db_path(db))
-    app = StagedeckApp(
-        engine,
-        theme=theme,
-        config=config,
-        read_only=read_only,
-        shared=shared,
-        user=user,
-        suites_workdir=default_db_path(db).parent / "runs" / recipe.name,
-        watch_recipe=watch_recipe,
-    )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, app.exit)
-    guard_orphaned_shutdown(os.getppid(), loop, partial(app.exit, 0))
-    try:
-        result = await app.run_async()
-    finally:
-        # Textual leaves its SIGCONT/SIGTSTP handlers installed after the app exits. When the
-        # terminal goes away (an SSH drop, a closed tmux) the kernel sends SIGHUP *and*
-        # SIGCONT; the SIGCONT would "resume" the app and start an input thread on a dead
-        # terminal that spins forever. Nothing is left to resume: restore the defaults.
-        for sig in (signal.SIGCONT, signal.SIGTSTP):
-            signal.signal(sig, signal.SIG_DFL)
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
-        # From here on we only clean up (stop services, remove a demo stack): a terminal
-        # that goes away now must not cut that short.
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        await shared.stop()
-        await engine.stop()
-    return result or 0
-
-
-def run_cockpit(recipe: Recipe, **options: Any) -> int:
-    """``run_cockpit_async`` for callers that have no event loop (the CLI)."""
-    return asyncio.run(run_cockpit_async(recipe, **options))
-
-
 def all_binding_ids() -> set[str]:
     """The id of every binding in the cockpit (for validating a user's key remaps)."""
     from textual.widget import Widget
@@ -535,73 +475,3 @@ def _screens() -> Any:
         TracesScreen=TracesScreen,
         WaterfallScreen=WaterfallScreen,
     )
-
-
-def _terminal_alive() -> bool:
-    """False once the terminal has hung up (its attributes can no longer be read).
-    Textual's driver reads keys from stdin and sets the terminal's modes on it."""
-    try:
-        termios.tcgetattr(sys.__stdin__.fileno() if sys.__stdin__ else 0)
-    except (termios.error, OSError, ValueError):
-        return False
-    return True
-
-
-ORPHAN_GRACE_SECONDS = 15.0
-"""How long a cockpit whose terminal is gone may take to stop its services itself."""
-STUCK_SECONDS = 3.0
-"""An event loop silent this long, with the terminal gone, is not coming back."""
-
-
-def guard_orphaned_shutdown(
-    parent: int,
-    loop: asyncio.AbstractEventLoop,
-    on_orphaned: Callable[[], object],
-    grace: float = ORPHAN_GRACE_SECONDS,
-) -> None:
-    """Make sure a cockpit whose terminal went away always ends, even if its main thread
-    is stuck.
-
-    A vanished terminal (SSH drop, killed tmux) takes our parent with it and the kernel
-    reparents us. SIGHUP normally says so first; once we are orphaned this thread asks
-    for the graceful path too (``on_orphaned``, run on the loop: the app exits and the
-    services are stopped). But a terminal that vanishes mid-shutdown can leave
-    Textual's main thread blocked for good on a write to that terminal (seen in CI:
-    ``WriterThread.stop`` waiting on a full queue), and a blocked main thread handles no
-    signals. So if the event loop then stops beating (or cleanup runs past ``grace``),
-    this thread ends the process, and the watchdog process stops the services.
-    """
-    beat = [time.monotonic()]
-
-    def tick() -> None:
-        beat[0] = time.monotonic()
-        loop.call_later(0.5, tick)
-
-    loop.call_soon(tick)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        orphaned = time.monotonic()
-        with contextlib.suppress(RuntimeError):  # the loop may be closed already
-            loop.call_soon_threadsafe(on_orphaned)
-        while True:
-            now = time.monotonic()
-            if now - beat[0] > STUCK_SECONDS or now - orphaned > grace:
-                break
-            time.sleep(0.25)
-        with contextlib.suppress(Exception):
-            sys.stderr.write("stagedeck: terminal gone and shutdown stuck; exiting\n")
-        os._exit(1)
-
-    threading.Thread(target=watch, name="stagedeck-orphan-guard", daemon=True).start()
-
-
-def exit_if_input_thread_lingers(code: int) -> None:
-    """Belt and braces for the SIGCONT race above: a signal that lands while the app is
-    still shutting down can restart Textual's input thread, which would keep the process
-    alive (and busy) forever. Called last, after every cleanup has run."""
-    if any(t.name == "textual-input" and t.is_alive() for t in threading.enumerate()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
