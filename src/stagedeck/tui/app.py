@@ -7,16 +7,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
-import signal
+import logging
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from stagedeck.config.themes import DEFAULT_THEME, ThemeError
 from stagedeck.config.userconfig import UserConfig
@@ -29,11 +30,13 @@ from stagedeck.store.identity import current_user
 from stagedeck.store.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.suites.runner import SuiteRunner
 from stagedeck.tui.controller import ActionController
-from stagedeck.tui.lifecycle import _terminal_alive
+from stagedeck.tui.lifecycle import guard_resume_signal, log_file
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.main import MainScreen
 from stagedeck.tui.theming import register_all, reload_file, theme_dirs
+
+log = logging.getLogger("stagedeck.tui")
 
 FREEZE_AFTER_SECONDS = 3.0
 """By then the first frame is out and the deferred imports (httpx, plotext) are in."""
@@ -208,11 +211,13 @@ class StagedeckApp(App[int]):
                 severity="warning",
             )
         if self._start_engine:
-            self.run_worker(self.engine.start(), name="engine-start", exit_on_error=False)
+            self.run_worker(
+                self.engine.start(), name="starting the environment", exit_on_error=False
+            )
         # File watching waits for the first frame (importing watchfiles alone was 0.17 s
         # of start-up on the event loop).
         self.call_after_refresh(self._start_watchers)
-        self._guard_resume_signal()
+        guard_resume_signal(lambda: self.is_running)
         self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
 
     async def on_unmount(self) -> None:
@@ -228,32 +233,28 @@ class StagedeckApp(App[int]):
         gc.collect()
         gc.freeze()
 
-    def _guard_resume_signal(self) -> None:
-        """Let Textual's SIGCONT handler resume the app only when there is something to
-        resume. When a terminal goes away the kernel sends SIGHUP *and* SIGCONT; the
-        handler then started a second output thread on the dead terminal, the first was
-        never stopped, and shutdown blocked for good on the second's full queue (caught
-        by CI, with the services still running). Only a SIGCONT that follows a SIGTSTP
-        (job control) is passed on to Textual."""
-        resume = signal.getsignal(signal.SIGCONT)
-        suspend = signal.getsignal(signal.SIGTSTP)
-        if not callable(resume) or not callable(suspend):
-            return  # headless (tests): nothing to guard
-        suspended = False
-
-        def on_stop(signum: int, frame: Any) -> None:
-            nonlocal suspended
-            suspended = True
-            suspend(signum, frame)
-
-        def on_continue(signum: int, frame: Any) -> None:
-            nonlocal suspended
-            if suspended and self.is_running and _terminal_alive():
-                suspended = False
-                resume(signum, frame)
-
-        signal.signal(signal.SIGTSTP, on_stop)
-        signal.signal(signal.SIGCONT, on_continue)
+    @on(Worker.StateChanged)
+    def report_failed_worker(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker is reported. Workers run with
+        ``exit_on_error=False`` (a failed action must not close the cockpit) and would
+        otherwise fail in silence: the user gets a notification naming the action, the
+        log file the traceback. Every worker the app runs (the controller's actions,
+        the watchers, screens' ``self.app.run_worker``) reports here."""
+        if event.state is not WorkerState.ERROR:
+            return
+        worker, error = event.worker, event.worker.error
+        what = worker.name or worker.group
+        log.error(
+            "%s failed", what, exc_info=(type(error), error, error.__traceback__) if error else None
+        )
+        where = log_file()
+        self.notify(
+            f"{what} failed: {type(error).__name__}: {error}"
+            + (f"\n(traceback in {where})" if where else ""),
+            severity="error",
+            timeout=12,
+            markup=False,
+        )
 
     def show_config_error(self, error: ConfigError, what: str) -> None:
         """One notification per bad file, naming file, line and key."""
@@ -266,7 +267,7 @@ class StagedeckApp(App[int]):
         if self._watch_themes:
             self.watch_theme_files()
 
-    @work(exclusive=True, group="theme-watch", exit_on_error=False)
+    @work(exclusive=True, group="theme-watch", name="watching theme files", exit_on_error=False)
     async def watch_theme_files(self) -> None:
         """Hot reload: a saved theme file applies at once; a broken one leaves the old in place."""
         awatch = (await asyncio.to_thread(importlib.import_module, "watchfiles")).awatch
@@ -300,7 +301,7 @@ class StagedeckApp(App[int]):
         else:
             self.banners.pop("database", None)
 
-    @work(exclusive=True, group="recipe-watch", exit_on_error=False)
+    @work(exclusive=True, group="recipe-watch", name="watching the recipe", exit_on_error=False)
     async def watch_recipe_file(self) -> None:
         """Living recipes: a valid save applies live; a broken one raises the banner."""
         from stagedeck.engine.reload import watch_engine

@@ -82,7 +82,10 @@ class ActionController:
             self._warn(str(refused))
             return
         self.app.run_worker(
-            self._review(request, done, failed), group="actions", exit_on_error=False
+            self._review(request, done, failed),
+            name=describe_action(request),
+            group="actions",
+            exit_on_error=False,
         )
 
     async def _review(
@@ -119,6 +122,7 @@ class ActionController:
                 decision = Decision(confirmed=True, forced=forced, option=result[1])
                 self.app.run_worker(
                     self._perform(request, decision, done, failed),
+                    name=describe_action(request),
                     group="actions",
                     exit_on_error=False,
                 )
@@ -198,7 +202,10 @@ class ActionController:
                 return
             if choice.kind == "lift":
                 self.app.run_worker(
-                    self.ops.faults.lift_all("lifted early"), group="actions", exit_on_error=False
+                    self.ops.faults.lift_all("lifted early"),
+                    name="lift faults",
+                    group="actions",
+                    exit_on_error=False,
                 )
                 return
             self.go(
@@ -330,3 +337,8 @@ class ActionController:
             lambda ops: requests.delete_annotation(ops, note.id, note.note),
             lambda _: self.app.notify(f"annotation #{note.id} deleted", timeout=3),
         )
+
+
+def describe_action(request: Request) -> str:
+    """How a running action is named to the user: 'redeploy orders, payments'."""
+    return " ".join(filter(None, (request.action, ", ".join(request.services))))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -18,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from stagedeck.config.userconfig import UserConfig
@@ -27,6 +30,55 @@ from stagedeck.recipe.model import Recipe
 from stagedeck.store import default_db_path
 from stagedeck.store.identity import current_user
 from stagedeck.store.shared import SharedState
+
+LOG_BYTES = 1_000_000
+"""The log file is rotated at this size (one older file kept): it holds tracebacks, not history."""
+
+_log_file: Path | None = None
+
+
+def default_log_path() -> Path:
+    """``$XDG_STATE_HOME/stagedeck/cockpit.log`` (``~/.local/state/...``): per person,
+    unlike the shared database, whose folder others may not let us write to."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state).expanduser() / "stagedeck" / "cockpit.log"
+
+
+def log_file() -> Path | None:
+    """Where this cockpit's log goes, once :func:`open_log_file` succeeded (None in tests)."""
+    return _log_file
+
+
+def open_log_file(path: Path | None = None) -> Callable[[], None]:
+    """Send the ``stagedeck`` loggers to a file while the cockpit runs; returns the
+    function that closes it.
+
+    Without a handler, Python's last-resort handler writes warnings to stderr, under
+    the cockpit's screen, where nobody can read them. A file that cannot be opened
+    leaves logging as it was: the cockpit runs without it."""
+    global _log_file
+    path = path or default_log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=LOG_BYTES, backupCount=1, encoding="utf-8"
+        )
+    except OSError:
+        return lambda: None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("stagedeck")
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    _log_file = path
+
+    def close() -> None:
+        global _log_file
+        _log_file = None
+        logger.removeHandler(handler)
+        handler.close()
+
+    return close
 
 
 async def run_cockpit_async(
@@ -60,6 +112,7 @@ async def run_cockpit_async(
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, app.exit)
     guard_orphaned_shutdown(os.getppid(), loop, partial(app.exit, 0))
+    close_log = open_log_file()
     try:
         result = await app.run_async()
     finally:
@@ -76,6 +129,7 @@ async def run_cockpit_async(
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         await shared.stop()
         await engine.stop()
+        close_log()
     return result or 0
 
 
@@ -92,6 +146,35 @@ def _terminal_alive() -> bool:
     except (termios.error, OSError, ValueError):
         return False
     return True
+
+
+def guard_resume_signal(is_running: Callable[[], bool]) -> None:
+    """Let Textual's SIGCONT handler resume the app only when there is something to
+    resume. When a terminal goes away the kernel sends SIGHUP *and* SIGCONT; the
+    handler then started a second output thread on the dead terminal, the first was
+    never stopped, and shutdown blocked for good on the second's full queue (caught
+    by CI, with the services still running). Only a SIGCONT that follows a SIGTSTP
+    (job control) is passed on to Textual. Called by the app once mounted, after
+    Textual installed its handlers."""
+    resume = signal.getsignal(signal.SIGCONT)
+    suspend = signal.getsignal(signal.SIGTSTP)
+    if not callable(resume) or not callable(suspend):
+        return  # headless (tests): nothing to guard
+    suspended = False
+
+    def on_stop(signum: int, frame: Any) -> None:
+        nonlocal suspended
+        suspended = True
+        suspend(signum, frame)
+
+    def on_continue(signum: int, frame: Any) -> None:
+        nonlocal suspended
+        if suspended and is_running() and _terminal_alive():
+            suspended = False
+            resume(signum, frame)
+
+    signal.signal(signal.SIGTSTP, on_stop)
+    signal.signal(signal.SIGCONT, on_continue)
 
 
 ORPHAN_GRACE_SECONDS = 15.0

@@ -321,7 +321,11 @@ class WaterfallScreen(Screen[None]):
         opener: Any = getattr(self.app, "open_logs_for_span", None)
         if opener is None:
             return
-        self.app.run_worker(opener(span.service, rid, self.trace.trace_id, span.start))
+        self.app.run_worker(
+            opener(span.service, rid, self.trace.trace_id, span.start),
+            name="open the span's logs",
+            exit_on_error=False,
+        )
 
     def action_back(self) -> None:
         self.dismiss()
