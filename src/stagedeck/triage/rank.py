@@ -1067,9 +1067,7 @@ def _suspect(case: _Case) -> Suspect:
 
 def _ordered(suspects: Iterable[Suspect], order: Mapping[str, int]) -> tuple[Suspect, ...]:
     """Best first; ties go to the deeper service (causes sit below effects), then the name."""
-    return tuple(
-        sorted(suspects, key=lambda s: (-round(s.score, 6), order.get(s.name, 0), s.name))
-    )
+    return tuple(sorted(suspects, key=lambda s: (-round(s.score, 6), order.get(s.name, 0), s.name)))
 
 
 def _service_cases(ix: _Index) -> tuple[dict[str, _Case], _Mentions]:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -29,12 +29,16 @@ from stagedeck.recipe.errors import ConfigError
 from stagedeck.store.identity import current_user
 from stagedeck.store.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.suites.runner import SuiteRunner
+from stagedeck.tui import messages
 from stagedeck.tui.controller import ActionController
 from stagedeck.tui.lifecycle import guard_resume_signal, log_file
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.main import MainScreen
 from stagedeck.tui.theming import register_all, reload_file, theme_dirs
+
+if TYPE_CHECKING:
+    from stagedeck.engine.reload import RecipeWatcher
 
 log = logging.getLogger("stagedeck.tui")
 
@@ -129,6 +133,7 @@ class StagedeckApp(App[int]):
             flag=False, recipe=engine.recipe.environment.read_only, config=self.config.read_only
         )
         self.shared = shared
+        self.recipe_watcher: RecipeWatcher | None = None
         self.banners: dict[str, str] = {}
         """Problems shown in the banner, by source ('database', 'recipe')."""
         self._help_screens: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = {}
@@ -197,8 +202,11 @@ class StagedeckApp(App[int]):
             "charts", lambda: _screens().GraphScreen(engine, ascii_graph=ascii_graph, charts=True)
         )
         self.add_mode("logs", lambda: _screens().LogsScreen(engine))
-        self.add_mode("suites", lambda: _screens().SuitesScreen(self))
-        self.add_mode("activity", lambda: _screens().ActivityScreen(self))
+        self.add_mode(
+            "suites",
+            lambda: _screens().SuitesScreen(engine, self.suites, self.shared, self.user),
+        )
+        self.add_mode("activity", lambda: _screens().ActivityScreen(engine, self.shared))
         self.add_mode("traces", lambda: _screens().TracesScreen(engine))
         self.switch_mode("overview")
         if self.shared is not None:
@@ -307,6 +315,7 @@ class StagedeckApp(App[int]):
         from stagedeck.engine.reload import watch_engine
 
         watcher = watch_engine(self.engine, on_outcome=self._on_reload)
+        self.recipe_watcher = watcher  # its ``ready`` says when saves are seen
         await watcher.run()
 
     def _on_reload(self, outcome: ReloadOutcome) -> None:
@@ -381,6 +390,39 @@ class StagedeckApp(App[int]):
 
     def delete_annotation(self, note: Any) -> None:
         self.controller.delete_annotation(note)
+
+    # ---------------------------------------------------------- requests from the views
+
+    @on(messages.RunSuites)
+    def _run_suites_requested(self, request: messages.RunSuites) -> None:
+        self.run_suites(list(request.names))
+
+    @on(messages.CancelSuite)
+    def _cancel_suite_requested(self, request: messages.CancelSuite) -> None:
+        if not self.suites.cancel(request.name):
+            self.notify(f"{request.name} is not running", severity="warning", markup=False)
+
+    @on(messages.Annotate)
+    def _annotate_requested(self, request: messages.Annotate) -> None:
+        self.annotate(request.failure, request.edit)
+
+    @on(messages.DeleteAnnotation)
+    def _delete_annotation_requested(self, request: messages.DeleteAnnotation) -> None:
+        self.delete_annotation(request.note)
+
+    @on(messages.OpenTrace)
+    async def _open_trace_requested(self, request: messages.OpenTrace) -> None:
+        await self.open_trace(request.trace_id)
+
+    @on(messages.OpenLogs)
+    async def _open_logs_requested(self, request: messages.OpenLogs) -> None:
+        await self.open_logs_for(request.service)
+
+    @on(messages.OpenSpanLogs)
+    async def _open_span_logs_requested(self, request: messages.OpenSpanLogs) -> None:
+        await self.open_logs_for_span(
+            request.service, request.request_id, request.trace_id, request.at
+        )
 
     def action_view(self, name: str) -> None:
         if name in self.VIEWS:

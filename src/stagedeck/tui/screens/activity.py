@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,20 +11,21 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
-from stagedeck.store.shared import SharedSnapshot
+from stagedeck.engine.engine import Engine
+from stagedeck.store.shared import SharedSnapshot, SharedState
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.table import KeyTable
 
-if TYPE_CHECKING:
-    from stagedeck.tui.app import StagedeckApp
-
 
 class ActivityScreen(Screen[None]):
-    def __init__(self, app_ref: StagedeckApp) -> None:
+    """The shared audit log. Given the engine (status bar) and the shared state it shows."""
+
+    def __init__(self, engine: Engine, shared: SharedState | None) -> None:
         super().__init__()
-        self.cockpit = app_ref
+        self.engine = engine
+        self.shared = shared
         self._unsubscribe: Callable[[], None] = lambda: None
         self._shown: tuple[object, ...] = ()
 
@@ -34,7 +34,7 @@ class ActivityScreen(Screen[None]):
         with Vertical(id="activity-panel") as panel:
             panel.border_title = "activity · everyone sharing this environment"
             yield KeyTable(id="activity", cursor_type="row")
-        yield StatusBar(self.cockpit.engine)
+        yield StatusBar(self.engine)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -50,8 +50,8 @@ class ActivityScreen(Screen[None]):
             table.add_column(name, key=name.lower(), width=width)
         table.add_column("DETAIL", key="detail")
         table.focus()
-        if self.cockpit.shared is not None:
-            self._unsubscribe = self.cockpit.shared.subscribe(self._on_shared)
+        if self.shared is not None:
+            self._unsubscribe = self.shared.subscribe(self._on_shared)
 
     def on_unmount(self) -> None:
         self._unsubscribe()
