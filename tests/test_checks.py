@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import shutil
 import signal
 import subprocess
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,9 @@ from stagedeck.engine.events import Health, ProcState
 from stagedeck.engine.probes import HealthTracker, ProbeResult
 from stagedeck.recipe.errors import RecipeError
 from stagedeck.recipe.model import load_recipe
+from support.wait import wait_until
 
 REALWORLD = Path(__file__).resolve().parent.parent / "recipes" / "realworld" / "realworld.toml"
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def write(path: Path, text: str) -> Path:
@@ -140,7 +132,7 @@ async def test_tcp_and_command_checks_record_latency(tmp_path: Path) -> None:
     await engine.start(bring_up=False)
     try:
         assert (await bring_up(engine)).ok
-        await until(
+        await wait_until(
             lambda: len(engine.latency["web"]) >= 3 and len(engine.latency["check"]) >= 3,
             what="latency samples",
         )
@@ -225,30 +217,32 @@ async def test_real_servers_go_healthy_down_with_reason_and_back(servers: Engine
     pg, redis = engine.service("postgres"), engine.service("redis")
     assert pg.health is not None and pg.health.kind == "command"
     assert redis.health is not None and redis.health.kind == "tcp"
-    await until(lambda: len(engine.latency["postgres"]) > 0 and len(engine.latency["redis"]) > 0)
+    await wait_until(
+        lambda: len(engine.latency["postgres"]) > 0 and len(engine.latency["redis"]) > 0
+    )
     sids = {pid for n in ("postgres", "redis") if (pid := engine.statuses[n].pid)}
 
     # Redis stops listening on its port (the process lives on): the tcp check says so.
     cli = ["redis-cli", "-h", "127.0.0.1"]
     spare = redis.port + 1 if redis.port and redis.port < 65000 else 40000
     subprocess.run([*cli, "-p", str(redis.port), "CONFIG", "SET", "port", str(spare)], check=True)
-    await until(lambda: engine.statuses["redis"].health is Health.DOWN, what="redis down")
+    await wait_until(lambda: engine.statuses["redis"].health is Health.DOWN, what="redis down")
     status = engine.statuses["redis"]
     assert status.state is ProcState.RUNNING
     assert status.reason == f"tcp 127.0.0.1:{redis.port}: connection refused"
     subprocess.run([*cli, "-p", str(spare), "CONFIG", "SET", "port", str(redis.port)], check=True)
-    await until(lambda: engine.statuses["redis"].ok, what="redis back")
+    await wait_until(lambda: engine.statuses["redis"].ok, what="redis back")
 
     # PostgreSQL hangs (SIGSTOP): pg_isready times out and the command check says so.
     pid = engine.statuses["postgres"].pid
     assert pid
     os.kill(pid, signal.SIGSTOP)
     try:
-        await until(lambda: engine.statuses["postgres"].health is Health.DOWN, what="pg down")
+        await wait_until(lambda: engine.statuses["postgres"].health is Health.DOWN, what="pg down")
         assert engine.statuses["postgres"].reason == "pg_isready: timed out after 1s"
     finally:
         os.kill(pid, signal.SIGCONT)
-    await until(lambda: engine.statuses["postgres"].ok, what="postgres back")
+    await wait_until(lambda: engine.statuses["postgres"].ok, what="postgres back")
 
     # Stopped for real, then started again on the same data directory (no second initdb).
     await engine.target.stop(pg)
@@ -264,4 +258,4 @@ async def test_real_servers_go_healthy_down_with_reason_and_back(servers: Engine
     sids.add(engine.statuses["postgres"].pid or 0)
 
     await engine.stop()
-    await until(lambda: not sessions_alive(sids), timeout=10, what="servers gone")
+    await wait_until(lambda: not sessions_alive(sids), timeout=10, what="servers gone")

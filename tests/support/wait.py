@@ -15,7 +15,7 @@ from typing import Any
 
 async def wait_until(
     check: Callable[[], object],
-    timeout: float = 15.0,
+    timeout: float = 20.0,
     what: str | Callable[[], str] = "",
     *,
     pilot: Any = None,
