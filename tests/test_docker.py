@@ -19,7 +19,6 @@ import docker
 import httpx
 import pytest
 
-from dockerkit import SocketProxy, in_thread, kit, require_engine, short_socket_path, wait_for
 from stagedeck.engine.actions import redeploy
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Health, ProcState, TargetConnection
@@ -33,6 +32,14 @@ from stagedeck.targets.docker.discovery import (
     list_compose_projects,
 )
 from stagedeck.targets.docker.target import DockerTarget
+from support.dockerkit import (
+    SocketProxy,
+    in_thread,
+    kit,
+    require_engine,
+    short_socket_path,
+    wait_for,
+)
 
 pytestmark = pytest.mark.docker
 

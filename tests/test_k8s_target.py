@@ -13,8 +13,12 @@ from typing import Any
 
 import pytest
 
-import k8skit
-from k8skit import (
+from stagedeck.engine.actions import redeploy
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import Health, ProcState, StatusChanged
+from stagedeck.targets.base import TargetError
+from support import k8skit
+from support.k8skit import (
     FAST,
     describe,
     emulator_only,
@@ -24,10 +28,6 @@ from k8skit import (
     target_of,
     until,
 )
-from stagedeck.engine.actions import redeploy
-from stagedeck.engine.engine import Engine
-from stagedeck.engine.events import Health, ProcState, StatusChanged
-from stagedeck.targets.base import TargetError
 
 cluster = k8skit.cluster  # the fixture: a namespace in the emulator or a real cluster
 pytestmark = k8skit.real_cluster_is_slow

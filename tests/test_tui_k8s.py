@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from k8skit import FAST, cluster, recipe_for, stop_engine  # noqa: F401  (cluster is a fixture)
 from stagedeck.engine.engine import Engine
 from stagedeck.targets.kubernetes.target import KubernetesTarget
 from stagedeck.tui.app import StagedeckApp
+from support.k8skit import FAST, cluster, recipe_for, stop_engine  # noqa: F401  (cluster is a fixture)
 from support.wait import wait_until
 
 
