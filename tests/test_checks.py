@@ -55,43 +55,36 @@ def test_command_check_can_run_inside_the_service(tmp_path: Path) -> None:
     assert check.describe() == "in service: pg_isready -q"
 
 
-def test_in_service_is_only_for_command_checks(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("health", "message"),
+    [
+        ('{ tcp = "127.0.0.1:5432", in_service = true }', "applies only to command checks"),
+        # On the local target it would run on this machine while the view says "in service".
+        (
+            '{ command = ["pg_isready", "-q"], in_service = true }',
+            "a local service has no container to run the check in",
+        ),
+    ],
+)
+def test_in_service_is_refused_where_it_cannot_hold(
+    tmp_path: Path, health: str, message: str
+) -> None:
     path = write(
         tmp_path / "r.toml",
-        """
+        f"""
         [environment]
         name = "x"
 
         [services.db]
         command = ["run"]
-        health = { tcp = "127.0.0.1:5432", in_service = true }
-        """,
-    )
-    with pytest.raises(RecipeError) as info:
-        load_recipe(path)
-    (problem,) = info.value.problems
-    assert (problem.line, problem.key) == (7, "services.db.health.in_service")
-    assert problem.message == "applies only to command checks"
-
-
-def test_in_service_is_refused_on_the_local_target(tmp_path: Path) -> None:
-    """It would run on this machine while the view says 'in service': refuse it."""
-    path = write(
-        tmp_path / "r.toml",
-        """
-        [environment]
-        name = "x"
-
-        [services.db]
-        command = ["run"]
-        health = { command = ["pg_isready", "-q"], in_service = true }
+        health = {health}
         """,
     )
     with pytest.raises(RecipeError) as info:
         load_recipe(path)
     (problem,) = info.value.problems
     assert (problem.file, problem.line, problem.key) == (path, 7, "services.db.health.in_service")
-    assert problem.message == "a local service has no container to run the check in"
+    assert problem.message == message
     assert f"{path}:7:" in str(info.value)
 
 
