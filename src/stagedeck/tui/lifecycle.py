@@ -67,8 +67,9 @@ def open_log_file(path: Path | None = None) -> Callable[[], None]:
         return lambda: None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("stagedeck")
+    level = logger.level
     logger.addHandler(handler)
-    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+    if level == logging.NOTSET or level > logging.INFO:
         logger.setLevel(logging.INFO)
     _log_file = path
 
@@ -76,6 +77,7 @@ def open_log_file(path: Path | None = None) -> Callable[[], None]:
         global _log_file
         _log_file = None
         logger.removeHandler(handler)
+        logger.setLevel(level)
         handler.close()
 
     return close
