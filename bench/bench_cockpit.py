@@ -5,6 +5,15 @@ reading healthy on screen, then the cockpit's CPU (% of one core) and bytes
 written to the terminal per second over an idle window with the demo running.
 
     python bench/bench_cockpit.py [--idle 30] [--runs 3]
+    python bench/bench_cockpit.py --services 500 [--idle 30] [--runs 3]
+
+With ``--services N`` the cockpit opens a generated recipe instead of the demo:
+N local services in five dependency layers, each a shell loop that logs a line
+every ten seconds (so N/10 lines a second in all) with no health check. That is
+the cockpit at scale (services table, graph and log panes on screen), not the
+probes: it measures the first frame, all N up, idle CPU and bytes, and key press
+to frame (a cursor move in the services table, and ``?`` for the help overlay),
+each key timed through a tmux control client.
 
 The package's bytecode is compiled first, as ``pip install`` does for a user: an
 editable checkout under PYTHONDONTWRITEBYTECODE (set on this project's machines)
@@ -15,13 +24,98 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, Terminal, Window, rss_mb
+from common import ROOT, ControlClient, Terminal, Window, rss_mb
+
+LAYERS = 5
+LOOP = 'i=0; while :; do i=$((i+1)); echo "$SVC level=info msg=tick-$i"; sleep 10; done'
+
+
+def big_recipe(folder: Path, count: int) -> Path:
+    """``count`` services, s0000.., in LAYERS layers; each depends on two of the layer before."""
+    per_layer = max(1, count // LAYERS)
+    lines = ['[environment]\nname = "big"\ntarget = "local"\nready_timeout = 60\n']
+    for i in range(count):
+        layer = min(i // per_layer, LAYERS - 1)
+        deps = []
+        if layer:
+            base = (layer - 1) * per_layer
+            deps = [f"s{base + (i % per_layer):04d}", f"s{base + ((i + 1) % per_layer):04d}"]
+        lines.append(
+            f"[services.s{i:04d}]\n"
+            f"command = {json.dumps(['sh', '-c', LOOP])}\n"
+            f'env = {{ SVC = "s{i:04d}" }}\n'
+            f"depends_on = {json.dumps(deps)}\n"
+        )
+    path = folder / "big.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def key_to_frame(control: ControlClient, key: str, expect: str) -> float:
+    """Seconds from writing ``key`` to the arrival of output containing ``expect``."""
+    start = control.send(key)
+    return control.wait_output(expect, since=start) - start
+
+
+def one_big_run(count: int, idle: float, width: int, height: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = big_recipe(folder, count)
+        record = folder / "terminal.bytes"
+        start = time.monotonic()
+        term = Terminal(
+            [sys.executable, "-m", "stagedeck", "open", str(path), "--db", str(folder / "db")],
+            width=width,
+            height=height,
+            record=record,
+            env={"XDG_CONFIG_HOME": tmp},
+        )
+        try:
+            term.wait_for("SERVICE", timeout=30, interval=0.005)
+            first_frame = time.monotonic() - start
+            term.wait_for(f"{count}/{count} healthy", timeout=120, interval=0.02)
+            all_up = time.monotonic() - start
+            time.sleep(5)  # start-up notifications expire, the heap is frozen
+            window = Window(term.pid, record)
+            time.sleep(idle)
+            _, cpu, rate = window.read()
+            rss = rss_mb(term.pid)
+            control = term.control()
+            moves, helps = [], []
+            try:
+                for i in range(1, 11):
+                    # The cursor moves down one row: the graph's detail line names the service.
+                    moves.append(key_to_frame(control, "Down", f"s{i:04d}  "))
+                    time.sleep(0.3)
+                for _ in range(5):
+                    helps.append(key_to_frame(control, "?", "app.quit"))
+                    time.sleep(0.3)
+                    term.send("Escape")
+                    time.sleep(0.5)
+            finally:
+                control.close()
+            term.send("q")
+            term.wait_for(lambda s: term.dead(), timeout=60)
+        finally:
+            term.close()
+    return {
+        "first_frame_s": first_frame,
+        "all_up_s": all_up,
+        "idle_cpu_pct": cpu,
+        "idle_bytes_per_s": rate,
+        "rss_mb": rss,
+        "key_move_p50_ms": statistics.median(moves) * 1000,
+        "key_move_max_ms": max(moves) * 1000,
+        "key_help_p50_ms": statistics.median(helps) * 1000,
+        "key_help_max_ms": max(helps) * 1000,
+    }
 
 
 def one_run(idle: float, width: int, height: int) -> dict[str, float]:
@@ -63,10 +157,25 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size", default="160x48")
+    parser.add_argument("--services", type=int, default=0, help="a generated recipe instead")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     sys.dont_write_bytecode = False
     compileall.compile_dir(str(ROOT / "src" / "stagedeck"), quiet=1)
+    if args.services:
+        big = [one_big_run(args.services, args.idle, width, height) for _ in range(args.runs)]
+        print(
+            f"stagedeck cockpit, {args.services} local services, tmux {width}x{height}, "
+            f"{args.runs} runs, idle window {args.idle:g}s"
+        )
+        bars = {"first_frame_s": "≤ 1 s", "idle_cpu_pct": "≤ 2 %", "key_move_p50_ms": "≤ 50 ms"}
+        for key in big[0]:
+            values = [r[key] for r in big]
+            print(
+                f"  {key:<18} median {statistics.median(values):8.3f}  "
+                f"min {min(values):8.3f}  max {max(values):8.3f}   bar {bars.get(key, '')}"
+            )
+        return
     results = [one_run(args.idle, width, height) for _ in range(args.runs)]
     print(
         f"stagedeck demo cockpit, tmux {width}x{height}, "

@@ -73,8 +73,9 @@ async def started(r: Recipe, **target_options: Any) -> tuple[Engine, list[Event]
 
 
 def healthy(engine: Engine, *names: str) -> bool:
+    """Up: healthy, or running without any check (Docker has no HEALTHCHECK for it)."""
     return all(
-        engine.statuses[n].health is Health.HEALTHY
+        engine.statuses[n].ok
         and engine.statuses[n].state in (ProcState.RUNNING, ProcState.EXTERNAL)
         for n in names
     )
@@ -138,7 +139,12 @@ async def test_discovers_a_compose_project_with_its_dependencies(tmp_path: Path)
         try:
             await wait_for(lambda: healthy(engine, "api", "cache", "db"), 15, "all healthy")
             assert engine.statuses["db"].platform_health == "healthy"
-            assert engine.statuses["api"].platform_health == ""  # no HEALTHCHECK of its own
+            assert engine.statuses["db"].health is Health.HEALTHY
+            # No HEALTHCHECK and no probe: running, and said to be unchecked, not healthy.
+            assert engine.statuses["cache"].health is Health.UNCHECKED
+            assert engine.statuses["cache"].reason == "running (no health check)"
+            assert engine.statuses["api"].platform_health == "none"  # no HEALTHCHECK of its own
+            assert engine.statuses["api"].health is Health.HEALTHY  # the overlay's probe
             await wait_for(
                 lambda: engine.statuses["api"].memory_bytes is not None, 5, "stats sampled"
             )

@@ -452,7 +452,7 @@ def test_the_traces_section_is_validated_like_the_rest(tmp_path: Path) -> None:
     text = str(caught.value)
     assert f"{path}:8: traces.port: port 4318 is also a service's port" in text
     assert f"{path}:9: traces.prot: unknown key 'prot' (did you mean 'port'?)" in text
-    assert f"{path}:10: traces.max_spans: must be a whole number of at least 1" in text
+    assert f"{path}:10: traces.max_spans: must be a whole number from 1 to 10,000,000" in text
     assert f"{path}:11: traces.container_endpoint: must be an http:// URL" in text
     path.write_text('[environment]\nname = "x y"\n[services.a]\ncommand = ["true"]\n[traces]\n')
     recipe = load_recipe(path)

@@ -39,7 +39,8 @@ async def test_cockpit_shows_readiness_and_crash_loops(cluster: Any, tmp_path: P
                 await cluster.set_pod(pod, "crashloop")
             await wait_until(lambda: "crashed" in row("orders"), what=orders_row, pilot=pilot)
             assert "✖ down" in row("orders")[2]
-            # The graph view marks orders as the failure; ledger, its dependency, stays healthy.
+            # The graph view marks orders as the failure (the top suspect, ◆, in place of its
+            # root-failure ✖); ledger, its dependency, stays healthy.
             await pilot.press("3")
 
             def graph() -> str:
@@ -52,7 +53,7 @@ async def test_cockpit_shows_readiness_and_crash_loops(cluster: Any, tmp_path: P
                     for y in range(view.size.height)
                 )
 
-            await wait_until(lambda: "✖ orders" in graph(), what=graph, pilot=pilot)
+            await wait_until(lambda: "◆ orders" in graph(), what=graph, pilot=pilot)
             assert "● ledger" in graph(), graph()
     finally:
         await stop_engine(engine)

@@ -143,9 +143,9 @@ async def test_wrap_splits_long_lines(tmp_path: Path) -> None:
         await pilot.press("2")
         view = app.screen.query_one(LogView)
         rows = view.row_count
-        await pilot.press("w")
+        await pilot.press("W")
         assert view.row_count >= rows + 3
-        await pilot.press("w")
+        await pilot.press("W")
         assert view.row_count == rows
 
 

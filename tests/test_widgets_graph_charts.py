@@ -172,8 +172,8 @@ async def test_root_failure_is_marked_apart_from_impacted(outage: Engine) -> Non
         view = app.query_one(GraphView)
         kinds = {name: c.kind for name, c in view._conditions.items()}
         assert kinds == {
-            "ledger": "healthy",
-            "inventory": "healthy",
+            "ledger": "no check",  # running, and the recipe gives them no health check
+            "inventory": "no check",
             "payments": ROOT,
             "orders": IMPACTED,
             "gateway": IMPACTED,
@@ -183,7 +183,7 @@ async def test_root_failure_is_marked_apart_from_impacted(outage: Engine) -> Non
         assert "✖ payments" in text
         for name in ("orders", "gateway", "worker"):
             assert f"⚠ {name}" in text
-        assert "● ledger" in text
+        assert "◌ ledger" in text
         root = style_at(view, "payments")
         assert root.reverse and root.bold
         impacted = style_at(view, "orders")
@@ -271,7 +271,7 @@ async def test_details_show_state_change_latency_and_last_error(outage: Engine) 
         details = lines(app.query_one(GraphDetails))
         text = "\n".join(details)
         assert "✖ payments  down · crashed  ROOT FAILURE · exited with code 1" in text
-        assert "last change 22:22:20 (1m ago): running/healthy → crashed/down" in text
+        assert "last change 22:22:20 (1m ago): running/no check → crashed/down" in text
         assert "p95 " in text and "SLO 250 ms" in text
         # Log text is data: its [bold] is shown, not applied.
         assert "last error 22:22:15 ERROR [bold]card processor[/bold] timed out" in text
@@ -279,7 +279,7 @@ async def test_details_show_state_change_latency_and_last_error(outage: Engine) 
         await pilot.press("j", "j")  # inventory, then orders: impacted
         await pilot.pause()
         text = "\n".join(lines(app.query_one(GraphDetails)))
-        assert "⚠ orders  healthy · running  impacted by payments" in text
+        assert "⚠ orders  no check · running  impacted by payments" in text
         assert "last error none" in text
 
 

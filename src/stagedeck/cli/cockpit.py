@@ -34,7 +34,7 @@ def open_cockpit(recipe: Recipe, args: argparse.Namespace) -> int:
         asyncio.run(run_foreground(Engine(recipe)))
         return EXIT_OK
     from stagedeck.config.userconfig import load_user_config
-    from stagedeck.tui.lifecycle import run_cockpit
+    from stagedeck.tui.launch import run_cockpit
 
     try:
         config = load_user_config()
@@ -65,6 +65,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.target == "docker":
         return _demo_on_docker(args)
     recipe = load_recipe(demo_recipe_path(), auto_ports=args.free_ports)
+    if getattr(args, "no_seed", False):
+        import dataclasses
+
+        env = dataclasses.replace(recipe.environment, seed_on_start=False)
+        recipe = dataclasses.replace(recipe, environment=env)
     return open_cockpit(recipe, args)
 
 

@@ -20,8 +20,7 @@ def print_problems(error: ConfigError, what: str = "recipe") -> None:
     for i, p in enumerate(error.problems):
         if i:
             body.append("\n")
-        where = f"{p.file}:{p.line}" if p.line else str(p.file)
-        body.append(where, style="bold")
+        body.append(p.where, style="bold")
         body.append(": ")
         if p.key:
             body.append(p.key, style="cyan")

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from stagedeck import __version__
 from stagedeck.cli.actions import cmd_redeploy, cmd_reseed, cmd_up
@@ -28,8 +29,17 @@ from stagedeck.store import StoreError
 # --------------------------------------------------------------------------- parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse echoes what it was given ("unrecognized arguments: ..."): through the gate."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        from stagedeck.text import visible
+
+        super()._print_message(visible(message, limit=20_000, newlines=True), file)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stagedeck",
         description="A terminal cockpit for shared integration and staging environments.",
     )
@@ -61,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     cockpit_options(p)
     p.add_argument("--target", choices=["local", "docker"], default="local")
     p.add_argument("--base-image", help="docker: the Python base image for the demo image")
+    p.add_argument(
+        "--no-seed", action="store_true", help="start without test data (the first suites fail)"
+    )
 
     p = add("k8s", cmd_k8s, "open the cockpit on a Kubernetes namespace (no recipe needed)")
     p.add_argument("--namespace", "-n", help="default: the context's namespace")
@@ -133,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
+        return EXIT_BAD_INPUT
+    if getattr(args, "db", None) == "":
+        print("stagedeck: --db '' names no file: give a path, or leave --db out", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         code = int(args.func(args))

@@ -30,7 +30,27 @@ def open_store(args: argparse.Namespace, *, required: bool = True) -> Store | No
         return None
     if not store.writable and store.problem is not None and required:
         print(f"warning: {store.problem}", file=sys.stderr)
+    if store.writable:
+        replay_spool(store)
     return store
+
+
+def replay_spool(store: Store) -> None:
+    """Save what earlier commands could not (read-only, full disk), and say so."""
+    from stagedeck.store.spool import pending, replay
+
+    if not pending(store.path):
+        return
+    done = replay(store)
+    for run_id in done.runs:
+        print(
+            f"saved run {run_id} kept in the spool while the database was not writable",
+            file=sys.stderr,
+        )
+    for note_id in done.annotations:
+        print(f"saved annotation {note_id} kept in the spool", file=sys.stderr)
+    for problem in done.problems:
+        print(f"warning: spool: {problem}", file=sys.stderr)
 
 
 def user_of(args: argparse.Namespace) -> str:

@@ -70,7 +70,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner = SuiteRunner(recipe, workdir=workdir, on_change=show)
 
         async def run() -> RunRecord:
-            return await run_and_record(engine, runner, names, store, user)
+            return await run_and_record(
+                engine,
+                runner,
+                names,
+                store,
+                user,
+                db_path=default_db_path(getattr(args, "db", None)),
+            )
 
         try:
             steps = [requests.bring_up(ops)] if args.up else []
@@ -119,10 +126,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                     )
                     if ranking is not None and ranking.top is not None:
                         print(f"    {ranking.line()}")
-            if record.run_id is not None:
-                print(f"run {record.run_id} saved to {store.path if store else '?'}")
-        if record.store_problem:
-            print(f"warning: not saved: {record.store_problem}", file=sys.stderr)
+            if record.saved and store is not None:
+                print(f"run {record.run_id} saved to {store.path}")
+        if not record.saved:
+            # Never "saved" on one stream and "not saved" on the other: one verdict, on
+            # stderr (stdout may be --json), and an exit code that is not success.
+            print(f"stagedeck: {record.storage_note()}", file=sys.stderr)
+            return EXIT_FAILED
         return EXIT_OK if record.ok else EXIT_FAILED
 
     return asyncio.run(main())
@@ -135,8 +145,10 @@ def _suspects(record: Any, suite: str, test_id: str) -> list[dict[str, Any]]:
 
 def _run_json(record: Any) -> dict[str, Any]:
     return {
-        "run_id": record.run_id,
+        "run_id": record.run_id if record.saved else None,
         "ok": record.ok,
+        "saved": record.saved,
+        "spooled": str(record.spooled) if record.spooled else None,
         "suites": [
             {
                 "suite": p.suite,
@@ -176,6 +188,10 @@ def cmd_failures(args: argparse.Namespace) -> int:
     if run_id is None:
         runs = store.runs(env, limit=1)
         run_id = runs[0].id if runs else None
+    elif (run := store.run(run_id)) is None or run.environment != env:
+        where = f"of {run.environment}, not {env}" if run is not None else "recorded"
+        print(f"no run {run_id} {where} in {store.path}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     failures = store.failures(env, run_id) if run_id is not None else []
     items = []
     for f in failures:
@@ -286,7 +302,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(
+                f"cannot write the report to {args.output}: {exc.strerror or exc}"
+                " (-o names a file in an existing directory)",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
         print(f"report of run {run_id} written to {args.output}")
     else:
         sys.stdout.write(text)
@@ -296,13 +320,22 @@ def cmd_report(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- lease
 
 
+MAX_LEASE_S = 30 * 86400.0
+"""A lease longer than a month is a mistake (and a hundred million days overflows a date)."""
+
+
 def _duration(text: str) -> float:
     from stagedeck.engine.logquery import QueryError, parse_duration
 
     try:
-        return parse_duration(text)
-    except QueryError as exc:
+        seconds = parse_duration(text[:40])
+    except (QueryError, ValueError, OverflowError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 1 <= seconds <= MAX_LEASE_S:  # also false for nan and inf
+        raise argparse.ArgumentTypeError(
+            f"'{text[:40]}' is not a lease length: from 1s to 30d (e.g. 30m, 2h, 1d)"
+        )
+    return seconds
 
 
 def cmd_lease(args: argparse.Namespace) -> int:

@@ -11,11 +11,10 @@ draws anything; the TUI turns a
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from stagedeck.inputfile import read_toml
 from stagedeck.recipe.errors import ConfigError, Problem
 from stagedeck.recipe.model import suggest
 from stagedeck.recipe.tomlpos import Positions
@@ -39,6 +38,7 @@ SEMANTIC_KEYS = (
     "down",
     "unknown",
     "impacted",
+    "suspect",
     "flaky",
     "log-error",
     "log-warn",
@@ -48,6 +48,10 @@ SEMANTIC_KEYS = (
 )
 TOP_KEYS = ("name", "dark", "ansi", "variables", *COLOUR_KEYS)
 DEFAULT_THEME = "stagedeck-dark"
+MAX_THEME_BYTES = 64 * 1024
+MAX_THEME_KEYS = 200
+"""Far more than a theme can use; beyond it the file is refused before any key is checked."""
+MAX_PROBLEMS = 20
 
 
 class ThemeError(ConfigError):
@@ -88,19 +92,22 @@ def _valid_colour(value: str) -> bool:
 
 def load_theme(path: Path) -> ThemeSpec:
     """Parse and validate one theme file; raise ThemeError naming file, line and key."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ThemeError([Problem(path, None, "", f"cannot read theme: {exc.strerror}")]) from None
-    try:
-        data: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        import re
-
-        m = re.search(r"line (\d+)", str(exc))
+    text, data = read_toml(path, what="theme", error=ThemeError, limit=MAX_THEME_BYTES)
+    raw_vars = data.get("variables", {})
+    count = len(data) + (len(raw_vars) if isinstance(raw_vars, dict) else 0)
+    if count > MAX_THEME_KEYS:
+        # Checking (and suggesting a fix for) each of 50,000 keys held the cockpit for 15 s.
         raise ThemeError(
-            [Problem(path, int(m.group(1)) if m else None, "", f"not valid TOML: {exc}")]
-        ) from None
+            [
+                Problem(
+                    path,
+                    None,
+                    "",
+                    f"{count:,} keys; a theme has at most {len(TOP_KEYS) + len(SEMANTIC_KEYS)}",
+                    "keep the colours listed in the theme guide and remove the rest",
+                )
+            ]
+        )
     pos = Positions(text)
     problems: list[Problem] = []
 
@@ -132,7 +139,6 @@ def load_theme(path: Path) -> ThemeSpec:
     if "primary" not in data:
         problem(("primary",), "missing required colour 'primary'", 'add primary = "#4C9AFF"')
     variables: dict[str, str] = {}
-    raw_vars = data.get("variables", {})
     if not isinstance(raw_vars, dict):
         problem(("variables",), "must be a table", "write it as [variables]")
         raw_vars = {}
@@ -145,7 +151,7 @@ def load_theme(path: Path) -> ThemeSpec:
             variables[key] = value
     if problems:
         problems.sort(key=lambda p: p.line or 0)
-        raise ThemeError(problems)
+        raise ThemeError(problems[:MAX_PROBLEMS])
     return ThemeSpec(
         name=name,
         path=path,

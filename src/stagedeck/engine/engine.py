@@ -33,6 +33,7 @@ from stagedeck.engine.events import (
     TargetConnection,
 )
 from stagedeck.engine.graph import DependencyGraph
+from stagedeck.engine.http_probe import KeepAliveClient, handles
 from stagedeck.engine.latency import LatencyWindow
 from stagedeck.engine.logs import LogHub
 from stagedeck.engine.probes import (
@@ -41,11 +42,12 @@ from stagedeck.engine.probes import (
     ProbeRecord,
     ProbeResult,
     probe_http,
+    probe_http_lean,
     probe_in_service,
     run_check,
 )
 from stagedeck.engine.recipe_diff import ReloadOutcome, diff_recipes
-from stagedeck.recipe.model import Recipe, Service
+from stagedeck.recipe.model import HealthCheck, Recipe, Service
 from stagedeck.recipe.secrets import install_masker
 from stagedeck.targets import make_target
 from stagedeck.targets.base import Target
@@ -64,6 +66,7 @@ PROBES_KEPT = 120
 STARTING_PROBE_INTERVAL = 0.1
 """While a service starts we probe fast, so "healthy" shows the moment it is."""
 
+PROBE_HEADERS = {"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"}
 _ALIVE = (ProcState.STARTING, ProcState.RUNNING, ProcState.EXTERNAL)
 _GONE = (ProcState.CRASHED, ProcState.FAILED, ProcState.STOPPED)
 _RESTARTED_FROM = (
@@ -122,8 +125,14 @@ class Engine:
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self._client: Any = None
-        """An ``httpx.AsyncClient`` once started."""
+        self.starting: asyncio.Task[None] | None = None
+        """The first bring-up (and seeding): suites started meanwhile wait for it."""
+        self._client: asyncio.Future[Any] | None = None
+        """An ``httpx.AsyncClient`` being made or made, once a probe needs one."""
+        self._lean = KeepAliveClient(PROBE_HEADERS)
+        """Plain-http checks go here: a fraction of httpx's CPU per request."""
+        self._lean_ok: dict[str, bool] = {}
+        self._started = False
         self.traces: TraceStore | None = None
         """Recent traces, when the recipe has a ``[traces]`` section."""
         self.otlp: OtlpReceiver | None = None
@@ -168,12 +177,12 @@ class Engine:
 
     async def start(self, *, bring_up: bool = True) -> None:
         """Connect the target and begin probing; for local targets, start the services."""
-        # Imported in a thread: httpx and certifi take a noticeable moment to load.
-        httpx = await asyncio.to_thread(importlib.import_module, "httpx")
-        self._client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-            headers={"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"},
-        )
+        self._started = True
+        if any(self._needs_httpx(svc) for svc in self.recipe.services.values()):
+            # httpx (and certifi) take a noticeable moment to import: in a thread, while
+            # the target connects, instead of before it (that delayed the first container
+            # list and log line by 0.15-0.25 s).
+            self._http_client()
         await self.start_traces()
         try:
             await self.target.open()
@@ -183,9 +192,57 @@ class Engine:
         for name in self.recipe.services:
             self._start_probe(name)
         if bring_up and self.target.manages_processes:
-            from stagedeck.engine.actions import bring_up as plan
+            self.starting = self.spawn(self._bring_up_then_seed())
+        if self.recipe.compose_services is not None and self.recipe.environment.target == "docker":
+            from stagedeck.targets.docker.follow import follow_project
 
-            self.spawn(plan(self))
+            self.spawn(follow_project(self))
+
+    async def _bring_up_then_seed(self) -> None:
+        """Bring up; then, when the recipe asks (``seed_on_start``), load its seeds once."""
+        from stagedeck.engine.actions import bring_up as plan
+
+        outcome = await plan(self)
+        env = self.recipe.environment
+        if not (env.seed_on_start and self.recipe.seeds):
+            return
+        if not outcome.ok:
+            self.bus.publish(Notice("test data not loaded: bring-up failed; press s", "warning"))
+            return
+        from stagedeck.engine.seeding import reseed
+
+        self.bus.publish(Notice("loading test data (seeds)…", "information"))
+        await reseed(self)
+
+    def _lean_handles(self, url: str) -> bool:
+        ok = self._lean_ok.get(url)
+        if ok is None:
+            ok = self._lean_ok[url] = handles(url)
+        return ok
+
+    def _needs_httpx(self, svc: Service) -> bool:
+        """Whether probing ``svc`` takes httpx (https, a proxy): most recipes never do."""
+        check = svc.health
+        urls = [*svc.latency, *([check.url] if check is not None and check.kind == "http" else [])]
+        return any(not self._lean_handles(url) for url in urls)
+
+    async def _get(
+        self, url: str, timeout: float, status: tuple[int, int], body: str = ""
+    ) -> ProbeResult:
+        if self._lean_handles(url):
+            return await probe_http_lean(self._lean, url, timeout, status, body)
+        return await probe_http(await self._http_client(), url, timeout, status, body)
+
+    async def _check(self, check: HealthCheck) -> ProbeResult:
+        if check.kind == "http":
+            return await self._get(check.url, check.timeout, check.status, check.body)
+        return await run_check(None, check)
+
+    def _http_client(self) -> asyncio.Future[Any]:
+        """The shared ``httpx.AsyncClient``, made on first need (imported in a thread)."""
+        if self._client is None:
+            self._client = asyncio.ensure_future(_make_http_client())
+        return self._client
 
     async def start_traces(self) -> None:
         """Listen for OTLP spans before the services start (they send from their first request)."""
@@ -265,9 +322,13 @@ class Engine:
         try:
             await self.target.close(stop_services=True)
         finally:
-            if self._client is not None:
-                await self._client.aclose()
-                self._client = None
+            await self._lean.aclose()
+            client, self._client = self._client, None
+            if client is not None:
+                if client.done() and not client.cancelled() and client.exception() is None:
+                    await client.result().aclose()
+                else:
+                    client.cancel()
 
     # ------------------------------------------------------------------ state
 
@@ -324,9 +385,9 @@ class Engine:
             changes["reason"] = reason or "starting"
             changes["exit_code"] = None
             if self.service(service).health is None and pid is not None:
-                # Nothing to probe: running is the best we can know.
+                # Nothing to probe: running is the best we can know, and we say so.
                 changes["state"] = ProcState.RUNNING
-                changes["health"] = Health.HEALTHY
+                changes["health"] = Health.UNCHECKED
                 changes["reason"] = "running (no health check)"
         elif state is ProcState.RESTARTING:
             changes["restarts"] = current.restarts + 1
@@ -347,7 +408,12 @@ class Engine:
             changes["reason"] = reason or "starting"
         elif state in (ProcState.RUNNING, ProcState.EXTERNAL):
             if self.service(service).health is None:
-                changes["health"] = Health.HEALTHY
+                # Kubernetes' running means ready (its readiness is the check); a local
+                # process has none; Docker says so with platform_health("none").
+                local = self.recipe.environment.target == "local"
+                changes["health"] = Health.UNCHECKED if local else Health.HEALTHY
+                if local:
+                    reason = reason or "running (no health check)"
             changes["reason"] = reason
         else:
             changes["reason"] = reason or state.value
@@ -374,6 +440,8 @@ class Engine:
                 changes.update(health=Health.HEALTHY, reason="")
                 if status.state is ProcState.STARTING:
                     changes["state"] = ProcState.RUNNING
+            elif verdict == "none":  # no HEALTHCHECK in the image: running is all we know
+                changes.update(health=Health.UNCHECKED, reason="running (no health check)")
             elif verdict == "unhealthy":
                 changes.update(health=Health.DOWN, reason=reason or "platform health check fails")
         self._update(service, **changes)
@@ -390,8 +458,14 @@ class Engine:
         return self.logs.admit(service, count)
 
     def resources(self, service: str, cpu_percent: float | None, memory_bytes: int | None) -> None:
-        if service in self.statuses:
-            self._update(service, cpu_percent=cpu_percent, memory_bytes=memory_bytes)
+        """Record a CPU and memory sample. Not a change of ``version``: no view draws these,
+        and every sample (each container, every few seconds) made the services table, the
+        graph and its detail recompute and repaint."""
+        status = self.statuses.get(service)
+        if status is not None:
+            self.statuses[service] = dataclasses.replace(
+                status, cpu_percent=cpu_percent, memory_bytes=memory_bytes
+            )
 
     def connection(self, connected: bool, detail: str = "") -> None:
         if (connected, detail) == (self.connected, self.connection_detail):
@@ -428,39 +502,40 @@ class Engine:
                 if self.statuses[name].state is ProcState.STARTING:
                     interval = STARTING_PROBE_INTERVAL
             kick = self._kick[name]
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-            # that lands as the event fires, and then engine.stop() waits forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await kick.wait()
+            if check is None:
+                # Nothing to probe: sleep until a state change or a new definition kicks
+                # (500 check-less services woke 250 times a second for nothing).
+                await kick.wait()
+            else:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that lands as the event fires, and then engine.stop() waits forever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(interval):
+                        await kick.wait()
             kick.clear()
 
-    async def _check(self, svc: Service) -> ProbeResult:
+    async def _run_health(self, svc: Service) -> ProbeResult:
         """One run of the service's health check, where the recipe says it runs."""
-        assert svc.health is not None and self._client is not None
+        assert svc.health is not None
         if svc.health.in_service:
             return await probe_in_service(self.target, svc, svc.health)
-        return await run_check(self._client, svc.health)
+        return await self._check(svc.health)
 
     async def _probe_once(self, svc: Service) -> None:
-        assert svc.health is not None and self._client is not None
+        assert svc.health is not None
         starting = self.statuses[svc.name].state is ProcState.STARTING
         if svc.latency and not starting:
+            timeout = svc.health.timeout
             result, samples = await asyncio.gather(
-                self._check(svc),
-                asyncio.gather(
-                    *(
-                        probe_http(self._client, url, svc.health.timeout, (200, 499))
-                        for url in svc.latency
-                    )
-                ),
+                self._run_health(svc),
+                asyncio.gather(*(self._get(url, timeout, (200, 499)) for url in svc.latency)),
             )
             for sample in samples:
                 self.latency[svc.name].add(sample.ms, sample.ok)
                 self._log_probe(svc.name, sample, latency=True)
             api_answers = bool(samples) and all(s.ok for s in samples)
         else:
-            result = await self._check(svc)
+            result = await self._run_health(svc)
             if not starting:
                 self.latency[svc.name].add(result.ms, result.ok)
             api_answers = False
@@ -533,7 +608,7 @@ class Engine:
         deadline = time.monotonic() + timeout
         while True:
             status = self.statuses[name]
-            if status.health is Health.HEALTHY and status.state in _ALIVE:
+            if status.ok and status.state in _ALIVE:
                 return True, ""
             if give_up_when_down and status.health is Health.DOWN:
                 return False, f"down: {status.reason or status.state.value}"
@@ -600,9 +675,9 @@ class Engine:
                 check.retries if check else recipe.environment.failures_before_down,
                 check.start_period if check else 0.0,
             )
-            if self._client is not None:  # started: watch it now (else start() will)
+            if self._started:  # started: watch it now (else start() will)
                 self._start_probe(name)
-        if outcome.added and self._client is not None and self.target.manages_processes:
+        if outcome.added and self._started and self.target.manages_processes:
             self.spawn(self._bring_up_added(outcome.added))
         self.version += 1
         self.bus.publish(RecipeReloaded(at=self.clock()))
@@ -636,7 +711,9 @@ class Engine:
             self._trackers[name] = tracker
             status = self.statuses[name]
             if check is None and status.state in (ProcState.RUNNING, ProcState.EXTERNAL):
-                self._update(name, health=Health.HEALTHY, reason="running (no health check)")
+                local = self.recipe.environment.target == "local"
+                unchecked = Health.UNCHECKED if local else Health.HEALTHY
+                self._update(name, health=unchecked, reason="running (no health check)")
         kick = self._kick.get(name)
         if kick is not None:
             kick.set()
@@ -708,3 +785,11 @@ def _last_error_line(lines: Sequence[Any]) -> str:
         ):
             return str(text)
     return ""
+
+
+async def _make_http_client() -> Any:
+    httpx = await asyncio.to_thread(importlib.import_module, "httpx")
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        headers=PROBE_HEADERS,
+    )

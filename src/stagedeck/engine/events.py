@@ -37,6 +37,9 @@ class Health(enum.StrEnum):
     HEALTHY = "healthy"
     DEGRADED = "degraded"
     DOWN = "down"
+    UNCHECKED = "no check"
+    """Running, and nothing checks more: no probe in the recipe, no Docker HEALTHCHECK.
+    Counts as up for ordering (it is all we can know), but is not shown as healthy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,7 @@ class ServiceStatus:
 
     @property
     def ok(self) -> bool:
-        return self.health is Health.HEALTHY
+        return self.health in (Health.HEALTHY, Health.UNCHECKED)
 
 
 @dataclass(frozen=True, slots=True)

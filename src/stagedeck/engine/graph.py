@@ -33,28 +33,36 @@ class DependencyGraph:
         return list(self._users.get(name, ()))
 
     def find_cycle(self) -> list[str] | None:
-        """One dependency cycle as a closed path (``a, b, c, a``), or None."""
+        """One dependency cycle as a closed path (``a, b, c, a``), or None.
+
+        Iterative, so a chain thousands of services long is no RecursionError."""
         WHITE, GREY, BLACK = 0, 1, 2
         colour = dict.fromkeys(self._deps, WHITE)
-        stack: list[str] = []
-
-        def visit(node: str) -> list[str] | None:
-            colour[node] = GREY
-            stack.append(node)
-            for dep in self._deps.get(node, ()):
-                if dep not in colour:
+        for start in self._deps:
+            if colour[start] != WHITE:
+                continue
+            stack: list[str] = [start]
+            cursors: list[int] = [0]
+            colour[start] = GREY
+            while stack:
+                node = stack[-1]
+                deps = self._deps.get(node, ())
+                i = cursors[-1]
+                if i < len(deps):
+                    cursors[-1] = i + 1
+                    dep = deps[i]
+                    if dep not in colour:
+                        continue
+                    if colour[dep] == GREY:
+                        return [*stack[stack.index(dep) :], dep]
+                    if colour[dep] == WHITE:
+                        colour[dep] = GREY
+                        stack.append(dep)
+                        cursors.append(0)
                     continue
-                if colour[dep] == GREY:
-                    return [*stack[stack.index(dep) :], dep]
-                if colour[dep] == WHITE and (found := visit(dep)):
-                    return found
-            stack.pop()
-            colour[node] = BLACK
-            return None
-
-        for node in self._deps:
-            if colour[node] == WHITE and (found := visit(node)):
-                return found
+                colour[node] = BLACK
+                stack.pop()
+                cursors.pop()
         return None
 
     def layers(self) -> list[list[str]]:
@@ -62,25 +70,31 @@ class DependencyGraph:
 
         Within a layer, order follows the recipe so that views are stable.
         Raises ValueError on a cycle (the recipe loader rejects those first).
+        Iterative (Kahn's algorithm), so long chains cost no recursion.
         """
+        known = self._deps
+        pending = {n: sum(1 for d in set(ds) if d in known) for n, ds in known.items()}
+        users: dict[str, list[str]] = {n: [] for n in known}
+        for n, ds in known.items():
+            for d in set(ds):
+                if d in known:
+                    users[d].append(n)
         level: dict[str, int] = {}
-        visiting: set[str] = set()
-
-        def depth(node: str) -> int:
-            if node in level:
-                return level[node]
-            if node in visiting:
-                raise ValueError(f"dependency cycle through {node}")
-            visiting.add(node)
-            deps = [d for d in self._deps.get(node, ()) if d in self._deps]
-            level[node] = 1 + max((depth(d) for d in deps), default=-1)
-            visiting.discard(node)
-            return level[node]
-
-        for node in self._deps:
-            depth(node)
+        ready = [n for n in known if pending[n] == 0]
+        for n in ready:
+            level[n] = 0
+        while ready:
+            node = ready.pop()
+            for user in users[node]:
+                level[user] = max(level.get(user, 0), level[node] + 1)
+                pending[user] -= 1
+                if pending[user] == 0:
+                    ready.append(user)
+        if len(level) < len(known) or any(pending.values()):
+            stuck = next(n for n in known if pending[n])
+            raise ValueError(f"dependency cycle through {stuck}")
         out: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
-        for node in self._deps:
+        for node in known:
             out[level[node]].append(node)
         return out
 

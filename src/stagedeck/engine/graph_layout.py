@@ -44,6 +44,10 @@ MIN_CHANNEL = 5
 """Columns between two layers when every edge is straight (``────▶``)."""
 EXHAUSTIVE_LANES = 5
 """Up to this many lanes in a channel, every lane order is tried; beyond, local search."""
+SEARCH_LANES = 40
+"""Beyond this many lanes, the lanes keep the order of their middles, unsearched. Each
+trial scores the whole channel, so the search grows faster than the square of the lanes:
+500 services (about 200 lanes in a channel) took minutes of CPU, starving the cockpit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -866,7 +870,7 @@ def _order_lanes(
 
         perm = sorted(range(n), key=middle)
         consider(perm)
-        for _ in range(2 * n):
+        for _ in range(2 * n if n <= SEARCH_LANES else 0):
             improved = False
             for j in range(n - 1):
                 perm[j], perm[j + 1] = perm[j + 1], perm[j]

@@ -23,19 +23,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
-T = TypeVar("T")
+from stagedeck.text import UNSAFE, UNSAFE_EXCEPT_NEWLINE, strip_line
 
-# CSI, OSC (BEL- or ST-terminated), DCS/SOS/PM/APC strings, two-byte escapes,
-# then any remaining C0/C1 control except tab.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
-    r"|\x1b[@-Z\\-_]?"
-    r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]"
-)
-_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-_UNSAFE_EXCEPT_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+T = TypeVar("T")
 
 _LEVEL = re.compile(r"\b(fatal|critical|crit|error|err|warning|warn|info|debug|trace)\b")
 """Matched against the lowercased head of a line: cheaper than an ignore-case search."""
@@ -93,9 +83,12 @@ def _zone_seconds(zone: str) -> int:
 
 
 def sanitize(text: str) -> str:
-    """Strip escape sequences and control characters; tabs become spaces."""
-    if _UNSAFE.search(text) is not None:
-        text = _ESCAPES.sub("", text)
+    """Strip escape sequences, control and invisible characters; tabs become spaces.
+
+    The gate is :func:`stagedeck.text.clean`; the check first keeps the common
+    clean line (in a batch that has one bad line) free of the gate's copying."""
+    if UNSAFE.search(text) is not None:
+        return strip_line(text)
     return text.expandtabs(4) if "\t" in text else text
 
 
@@ -336,7 +329,7 @@ class LogHub:
         masks = self.masks
         # One scan of the batch decides whether any line needs escape stripping
         # (the newline joining them is the only control character otherwise).
-        unsafe = _UNSAFE_EXCEPT_NEWLINE.search("\n".join(texts)) is not None
+        unsafe = UNSAFE_EXCEPT_NEWLINE.search("\n".join(texts)) is not None
         dropped = errors = 0
         record: Record | None = None
         for text in texts:

@@ -12,12 +12,15 @@ import asyncio
 import enum
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stagedeck.engine.events import Health
+from stagedeck.engine.http_probe import KeepAliveClient, ProbeError
 from stagedeck.recipe.model import HealthCheck, Service
 from stagedeck.targets.base import Target, TargetError
+from stagedeck.text import clean
 
 if TYPE_CHECKING:
     import httpx
@@ -66,6 +69,10 @@ class ProbeResult:
     'http-status', 'bad-body', 'error'); '' for a success. It tells a hang from a crash
     from an application error, which the detail text only says in words."""
 
+    def __post_init__(self) -> None:
+        # Shown as the health reason: command output and server text, so it passes the gate.
+        object.__setattr__(self, "detail", clean(self.detail))
+
 
 async def probe_http(
     client: httpx.AsyncClient,
@@ -86,13 +93,37 @@ async def probe_http(
         return ProbeResult(
             False, _ms(start), f"GET {url}: {_reason(exc)}", "refused" if refused else "error"
         )
-    ms = _ms(start)
-    if not status[0] <= response.status_code <= status[1]:
-        kind = "http-5xx" if response.status_code >= 500 else "http-status"
-        return ProbeResult(False, ms, f"GET {url}: HTTP {response.status_code}", kind)
-    if body and body not in response.text:
+    return _judge(url, _ms(start), response.status_code, lambda: response.text, status, body)
+
+
+async def probe_http_lean(
+    client: KeepAliveClient,
+    url: str,
+    timeout: float,
+    status: tuple[int, int] = (200, 399),
+    body: str = "",
+) -> ProbeResult:
+    """:func:`probe_http` over :mod:`stagedeck.engine.http_probe` (plain http only)."""
+    start = time.perf_counter()
+    try:
+        response = await client.get(url, timeout)
+    except TimeoutError:
+        return ProbeResult(False, _ms(start), f"GET {url}: timed out after {timeout:g}s", "timeout")
+    except ProbeError as exc:
+        return ProbeResult(False, _ms(start), f"GET {url}: {exc}", exc.kind)
+    return _judge(url, _ms(start), response.status, lambda: response.text, status, body)
+
+
+def _judge(
+    url: str, ms: float, code: int, text: Callable[[], str], status: tuple[int, int], body: str
+) -> ProbeResult:
+    """One verdict and one wording for both HTTP paths (the body is decoded only if asked)."""
+    if not status[0] <= code <= status[1]:
+        kind = "http-5xx" if code >= 500 else "http-status"
+        return ProbeResult(False, ms, f"GET {url}: HTTP {code}", kind)
+    if body and body not in text():
         return ProbeResult(False, ms, f"GET {url}: body lacks {body!r}", "bad-body")
-    return ProbeResult(True, ms, f"HTTP {response.status_code}")
+    return ProbeResult(True, ms, f"HTTP {code}")
 
 
 async def probe_tcp(host: str, port: int, timeout: float) -> ProbeResult:
@@ -165,12 +196,23 @@ async def probe_in_service(target: Target, service: Service, check: HealthCheck)
     return ProbeResult(False, ms, f"{argv[0]} exited {result.exit_code}: {last[0][:200]}", "error")
 
 
-async def run_check(client: httpx.AsyncClient, check: HealthCheck) -> ProbeResult:
-    if check.kind == "http":
-        return await probe_http(client, check.url, check.timeout, check.status, check.body)
-    if check.kind == "tcp":
-        return await probe_tcp(check.host, check.port, check.timeout)
-    return await probe_command(check.command, check.timeout)
+async def run_check(client: httpx.AsyncClient | None, check: HealthCheck) -> ProbeResult:
+    """Run one check; ``client`` is needed (and only used) for an http check."""
+    try:
+        if check.kind == "http":
+            assert client is not None, "an http check needs the HTTP client"
+            return await probe_http(client, check.url, check.timeout, check.status, check.body)
+        if check.kind == "tcp":
+            return await probe_tcp(check.host, check.port, check.timeout)
+        return await probe_command(check.command, check.timeout)
+    except Exception as exc:
+        import httpx
+
+        if not isinstance(exc, ValueError | OverflowError | TypeError | httpx.InvalidURL):
+            raise
+        # The recipe loader refuses bad URLs and ports; this is the last line, so
+        # that a value it missed is a failed probe with a reason, not a dead loop.
+        return ProbeResult(False, 0.0, f"{check.describe()}: {exc}", kind="error")
 
 
 class HealthTracker:

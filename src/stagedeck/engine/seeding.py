@@ -23,6 +23,7 @@ from stagedeck.engine.events import ActionProgress, Notice
 from stagedeck.engine.graph import DependencyGraph
 from stagedeck.engine.probes import probe_http
 from stagedeck.recipe.model import Seed
+from stagedeck.targets.local import guard
 
 if TYPE_CHECKING:
     from stagedeck.engine.engine import Engine
@@ -97,6 +98,7 @@ async def run_local(
         )
     except OSError as exc:
         return 127, [f"cannot run {argv[0]}: {exc.strerror or exc}"]
+    guard.watch(proc.pid)  # a seed dies with us, even on SIGKILL
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
@@ -105,6 +107,8 @@ async def run_local(
         out = b""
         await proc.wait()
         return -9, [f"killed after {timeout:g}s timeout"]
+    finally:
+        guard.forget(proc.pid)
     return proc.returncode or 0, out.decode(errors="replace").splitlines()
 
 

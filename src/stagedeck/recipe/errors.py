@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from stagedeck.text import visible
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -16,8 +18,20 @@ class Problem:
     message: str
     hint: str = ""
 
+    def __post_init__(self) -> None:
+        # A problem quotes what the file says (a key, a value): the text gate shows
+        # its control characters as ``\x1b`` rather than sending them to a terminal.
+        for name in ("key", "message", "hint"):
+            object.__setattr__(self, name, visible(getattr(self, name), limit=2000))
+
+    @property
+    def where(self) -> str:
+        """``file:line`` as it may be shown (a file name is outside text too)."""
+        shown = visible(str(self.file), limit=500)
+        return f"{shown}:{self.line}" if self.line else shown
+
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        where = self.where
         text = f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
 

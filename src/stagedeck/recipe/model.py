@@ -22,24 +22,30 @@ them with :meth:`Recipe.mask`.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import random
 import socket
 import sys
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from stagedeck.engine.graph import DependencyGraph
+from stagedeck.inputfile import MAX_VALUE_FILE_BYTES, UnreadableFile, parse_toml, read_text
 from stagedeck.recipe.errors import Problem, RecipeError
 from stagedeck.recipe.placeholders import UnknownPlaceholder, resolve
 from stagedeck.recipe.secrets import MIN_SECRET_LENGTH, is_secret_name, mask_secrets
 from stagedeck.recipe.tomlpos import Positions
+from stagedeck.text import clean, first_unsafe
 
 TargetKind = Literal["local", "docker", "kubernetes"]
 CheckKind = Literal["http", "tcp", "command"]
+
+MAX_INCLUDE_DEPTH = 16
+"""Includes of includes deeper than this are refused rather than followed."""
 
 #: Names filled in only when a step runs, not when the recipe loads.
 RUNTIME_PLACEHOLDERS = frozenset({"junit", "run_id", "tmp"})
@@ -73,7 +79,7 @@ class HealthCheck:
         if self.kind == "tcp":
             return f"tcp {self.host}:{self.port}"
         where = "in service: " if self.in_service else ""
-        return where + " ".join(self.command)
+        return clean(where + " ".join(self.command))  # a command may hold any character
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,8 @@ class Environment:
     failures_before_down: int = 3
     ready_timeout: float = 30.0
     read_only: bool = False
+    seed_on_start: bool = False
+    """Run the seeds once, after the first bring-up (the demo: a first suite run passes)."""
     log_buffer: int = 20_000
     """Lines kept per service; older lines are dropped and counted."""
     context: str = ""
@@ -226,6 +234,9 @@ class Recipe:
     """Secret values (never shown: pass text through :meth:`mask`)."""
     auto_ports: bool = False
     """Loaded with free ports instead of the written ones (a reload loads the same way)."""
+    compose_services: frozenset[str] | None = None
+    """Discovered from a running compose project: the services it had then. Not None: the
+    cockpit follows the project (services joining or leaving it appear and disappear)."""
     traces: Traces | None = None
     """Where spans are received; None when the recipe has no ``[traces]`` section."""
 
@@ -260,16 +271,41 @@ def _is_bool(v: Any) -> str | None:
     return None if isinstance(v, bool) else "must be true or false"
 
 
-def _is_number(v: Any) -> str | None:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return "must be a number"
-    return None if v >= 0 else "must not be negative"
-
-
 def _is_positive_int(v: Any) -> str | None:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         return "must be a whole number of at least 1"
     return None
+
+
+def _seconds(low: float, high: float, *, above: bool = False) -> Check:
+    """A finite number of seconds in range: ``inf`` or a year would pass a plain number
+    check and then spin a loop (``0``) or overflow a timer (``inf``) at run time."""
+
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return "must be a number"
+        if not math.isfinite(v) or v > high or (v <= low if above else v < low):
+            lower = f"more than {_num(low)}" if above else f"at least {_num(low)}"
+            return f"must be {lower} and at most {_num(high)}"
+        return None
+
+    return check
+
+
+def _whole(low: int, high: int) -> Check:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+            return f"must be a whole number from {low:,} to {high:,}"
+        return None
+
+    return check
+
+
+DAY = 86400.0
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if x == int(x) else f"{x:g}"
 
 
 def _is_str_list(v: Any) -> str | None:
@@ -326,12 +362,13 @@ def _is_str_or_table(v: Any) -> str | None:
 ENVIRONMENT_KEYS: dict[str, Check] = {
     "name": _is_str,
     "target": _is_target,
-    "probe_interval": _is_number,
-    "probe_timeout": _is_number,
-    "failures_before_down": _is_positive_int,
-    "ready_timeout": _is_number,
+    "probe_interval": _seconds(0.1, 3600, above=False),
+    "probe_timeout": _seconds(0, 3600, above=True),
+    "failures_before_down": _whole(1, 1000),
+    "ready_timeout": _seconds(0, 7 * DAY),
     "read_only": _is_bool,
-    "log_buffer": _is_positive_int,
+    "seed_on_start": _is_bool,
+    "log_buffer": _whole(100, 1_000_000),
     "context": _is_str,
     "namespace": _is_str,
     "project": _is_str,
@@ -343,10 +380,10 @@ HEALTH_KEYS: dict[str, Check] = {
     "body": _is_str,
     "tcp": _is_str,
     "command": _is_argv,
-    "interval": _is_number,
-    "timeout": _is_number,
-    "retries": _is_positive_int,
-    "start_period": _is_number,
+    "interval": _seconds(0.1, 3600),
+    "timeout": _seconds(0, 3600, above=True),
+    "retries": _whole(1, 1000),
+    "start_period": _seconds(0, 7 * DAY),
     "in_service": _is_bool,
 }
 SERVICE_KEYS: dict[str, Check] = {
@@ -359,8 +396,8 @@ SERVICE_KEYS: dict[str, Check] = {
     "health": _is_str_or_table,
     "depends_on": _is_str_list,
     "latency": _is_str_list,
-    "ready_timeout": _is_number,
-    "slo_ms": _is_number,
+    "ready_timeout": _seconds(0, 7 * DAY),
+    "slo_ms": _seconds(0, 3_600_000, above=True),
     "container": _is_str,
     "labels": _is_str_table,
     "deployment": _is_str,
@@ -382,7 +419,7 @@ SEED_KEYS: dict[str, Check] = {
     "cwd": _is_str,
     "env": _is_str_table,
     "depends_on": _is_str_list,
-    "timeout": _is_number,
+    "timeout": _seconds(0, 7 * DAY, above=True),
     "shell": _is_bool,
     "in_service": _is_bool,
     "verify": _is_str_or_table,
@@ -394,7 +431,7 @@ SUITE_KEYS: dict[str, Check] = {
     "env": _is_str_table,
     "depends_on": _is_str_list,
     "locks": _is_str_list,
-    "timeout": _is_number,
+    "timeout": _seconds(0, 7 * DAY, above=True),
     "shell": _is_bool,
     "exclusive": _is_bool,
     "junit": _is_str,
@@ -403,13 +440,59 @@ SUITE_KEYS: dict[str, Check] = {
 TRACES_KEYS: dict[str, Check] = {
     "port": _is_port,
     "host": _is_str,
-    "max_traces": _is_positive_int,
-    "max_spans": _is_positive_int,
-    "max_body": _is_positive_int,
+    "max_traces": _whole(1, 1_000_000),
+    "max_spans": _whole(1, 10_000_000),
+    "max_body": _whole(1024, 256 * 1024 * 1024),
     "container_endpoint": _is_str,
 }
 TOP_KEYS = ("include", "environment", "secrets", "services", "seeds", "suites", "traces")
 REQUIRED: dict[str, tuple[str, ...]] = {"seeds": ("service", "command"), "suites": ("command",)}
+
+
+_PROCESS_ONLY = frozenset({"command", "env", "body", "secrets"})
+"""Values that go to processes or are matched, never shown: any character is theirs."""
+
+
+def hostile_text(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """(key path, what) for every key or shown value with a control or invisible character.
+
+    Names and values from a recipe end up on screens (and in colleagues' shared
+    database); one with an escape sequence could set a title or the clipboard.
+    Rather than silently change a name people select by, the loader refuses it.
+    """
+    found: list[tuple[tuple[str, ...], str]] = []
+    todo: list[tuple[tuple[str, ...], Any]] = [((), data)]
+    while todo:
+        kp, value = todo.pop()
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                where = first_unsafe(key)
+                if where is not None:
+                    found.append(((*kp, key), f"name contains the control character {where[1]}"))
+                if key not in _PROCESS_ONLY:
+                    todo.append(((*kp, key), item))
+        elif isinstance(value, list):
+            todo.extend((kp, item) for item in value)
+        elif isinstance(value, str) and (where := first_unsafe(value)) is not None:
+            shown = value if len(value) <= 80 else value[:80] + "…"
+            found.append((kp, f"'{shown}' contains the control character {where[1]}"))
+    return found
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be probed (as ``httpx`` would find at run time), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a bad or out-of-range port
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parts.hostname:
+        return "has no host"
+    if any(c.isspace() for c in url) or first_unsafe(url) is not None:
+        return "must not contain spaces or control characters"
+    return None
 
 
 def suggest(word: str, choices: Any, noun: str = "valid keys") -> str:
@@ -515,15 +598,21 @@ class _Loader:
 
     def read(self, path: Path, chain: tuple[Path, ...] = ()) -> list[Layer]:
         """The layers of ``path``: its includes' layers (recursively) first, then its own."""
-        text = path.read_text(encoding="utf-8")  # the caller reports OSError where it belongs
+        text = read_text(path)  # bounded and typed; the caller reports OSError where it belongs
         index = len(self.sources)
         self.sources.append(_Source(path, Positions(text)))
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            line = _toml_error_line(str(exc))
-            self.problems.append(
-                Problem(path, line, "", f"not valid TOML: {exc}", "fix the syntax at that line")
+        parsed, problem = parse_toml(path, text)
+        if parsed is None:
+            assert problem is not None
+            self.problems.append(problem)
+            return []
+        data = parsed
+        if len(chain) >= MAX_INCLUDE_DEPTH:
+            self.problem_in(
+                index,
+                ("include",) if "include" in data else (),
+                f"includes nested more than {MAX_INCLUDE_DEPTH} deep",
+                "include the files from one recipe instead of from each other",
             )
             return []
         layers: list[Layer] = []
@@ -534,6 +623,9 @@ class _Loader:
             self.problem_in(index, ("include",), 'must be a list of file names, like ["base.toml"]')
             includes = []
         for name in includes:
+            if "\x00" in name:  # no file has one; expanduser would raise ValueError
+                self.problem_in(index, ("include",), "a file name contains a NUL character")
+                continue
             child = Path(os.path.normpath(path.parent / os.path.expanduser(name)))
             if child in (*chain, path):
                 cycle = " → ".join(p.name for p in (*chain, path, child))
@@ -661,13 +753,15 @@ class _Loader:
         )
 
     def read_value_file(self, name: str) -> str:
+        if "\x00" in name:
+            raise _PlaceholderFailed("the file name contains a NUL character", "remove it")
         path = Path(os.path.expanduser(name))
         if not path.is_absolute():
             path = self.base_of(self._context) / path
         try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            return read_text(path, limit=MAX_VALUE_FILE_BYTES).rstrip("\r\n")
+        except OSError as exc:
+            why = exc.strerror
             raise _PlaceholderFailed(
                 f"cannot read {path}: {why or exc}",
                 "{file:PATH} is relative to the file the value is written in",
@@ -808,13 +902,19 @@ class _Loader:
                         None,
                         "",
                         f"cannot read recipe: {exc.strerror or exc}",
-                        "check the path",
+                        "a recipe is a UTF-8 TOML file"
+                        if isinstance(exc, UnreadableFile)
+                        else "check the path",
                     )
                 ]
             ) from None
         if self.problems:  # broken syntax or a missing include: the rest would only mislead
             raise RecipeError(self.problems)
         data = self.merge(layers)
+        for kp, what in hostile_text(data):
+            self.problem(kp, what, "remove it: names and shown values must be plain text")
+        if self.problems:
+            raise RecipeError(self.problems)
 
         for key in data:
             if key not in TOP_KEYS:
@@ -824,6 +924,13 @@ class _Loader:
         if "environment" not in data:
             self.problem((), "missing [environment] table", 'add [environment] with name = "..."')
         name = env_raw.get("name", self.path.stem)
+        if not name.strip():
+            self.problem(
+                ("environment", "name"),
+                "must not be empty",
+                "the name is what colleagues see and what leases and runs are filed under",
+            )
+            name = self.path.stem
         self.state_dir = self.resolve_state_dir(env_raw, name)
         environment = Environment(
             name=name,
@@ -833,6 +940,7 @@ class _Loader:
             failures_before_down=int(env_raw.get("failures_before_down", 3)),
             ready_timeout=float(env_raw.get("ready_timeout", 30.0)),
             read_only=bool(env_raw.get("read_only", False)),
+            seed_on_start=bool(env_raw.get("seed_on_start", False)),
             log_buffer=int(env_raw.get("log_buffer", 20_000)),
             context=env_raw.get("context", ""),
             namespace=env_raw.get("namespace", ""),
@@ -868,7 +976,11 @@ class _Loader:
                 url = self.sub(
                     ("services", name, "url"), url, self.lookup_factory(facts, name)
                 ).rstrip("/")
+            if url and (why := url_problem(url)):
+                self.problem(("services", name, "url"), why, 'e.g. url = "http://127.0.0.1:8080"')
+                url = None
             facts[name]["url"] = url
+        self.duplicate_ports(checked, facts, environment)
 
         services = {
             name: self.service(name, raw, facts, environment) for name, raw in checked.items()
@@ -952,7 +1064,7 @@ class _Loader:
                 "give the traces receiver a port of its own (4318 is OTLP/HTTP's)",
             )
         endpoint = raw.get("container_endpoint", "")
-        if endpoint and not endpoint.startswith(("http://", "https://")):
+        if endpoint and (not endpoint.startswith(("http://", "https://")) or url_problem(endpoint)):
             self.problem(
                 ("traces", "container_endpoint"),
                 "must be an http:// URL",
@@ -966,6 +1078,27 @@ class _Loader:
             max_body=int(raw.get("max_body", 4_000_000)),
             container_endpoint=endpoint.rstrip("/"),
         )
+
+    def duplicate_ports(
+        self, checked: Mapping[str, Any], facts: dict[str, dict[str, Any]], env: Environment
+    ) -> None:
+        """Two local services written with one host and port: the second could never bind."""
+        if env.target != "local":
+            return  # elsewhere the port is where the platform publishes it; not ours to bind
+        seen: dict[tuple[str, int], str] = {}
+        for name, raw in checked.items():
+            port = facts[name]["port"]
+            if not isinstance(port, int) or raw.get("port") == "auto":
+                continue
+            key = (facts[name]["host"], port)
+            if key in seen:
+                self.problem(
+                    ("services", name, "port"),
+                    f"port {port} is also the port of service '{seen[key]}'",
+                    'give each service its own port, or port = "auto"',
+                )
+            else:
+                seen[key] = name
 
     def previous_port(self, name: str, host: str) -> int | None:
         """On reload, a service keeps the free port it was given (else it would restart)."""
@@ -989,6 +1122,9 @@ class _Loader:
         elif env.target == "local":
             self.problem(kp, "a local service needs a command", 'add command = ["..."]')
         health = self.health(kp + ("health",), raw.get("health"), env, facts[name])
+        for url in raw.get("latency", ()):
+            if "://" in url and (why := url_problem(url)):  # a bare path: its base comes later
+                self.problem(kp + ("latency",), f"{url}: {why}", "write full http:// URLs")
         environ = {k: str(v) for k, v in raw.get("env", {}).items()}
         return Service(
             name=name,
@@ -1055,6 +1191,9 @@ class _Loader:
         }
         if isinstance(raw, str):
             url = raw if "://" in raw else (facts.get("url") or "") + "/" + raw.lstrip("/")
+            if "://" in url and (why := url_problem(url)):  # a bare path: its base comes later
+                self.problem(kp, f"{url}: {why}", 'a path ("/health") or a full http:// URL')
+                return None
             return HealthCheck(kind="http", url=url, **timing)  # type: ignore[arg-type]
         table = self.check_table(kp, raw, HEALTH_KEYS)
         kinds = [k for k in ("url", "tcp", "command") if k in table]
@@ -1087,6 +1226,9 @@ class _Loader:
             url = table["url"]
             if "://" not in url:
                 url = (facts.get("url") or "") + "/" + url.lstrip("/")
+            if "://" in url and (why := url_problem(url)):  # a bare path: its base comes later
+                self.problem(kp + ("url",), f"{url}: {why}", "a path or a full http:// URL")
+                return None
             return HealthCheck(
                 kind="http",
                 url=url,
@@ -1096,8 +1238,12 @@ class _Loader:
             )
         if kinds[0] == "tcp":
             host, _, port = table["tcp"].rpartition(":")
-            if not port.isdigit():
-                self.problem(kp + ("tcp",), "must be HOST:PORT", 'e.g. tcp = "127.0.0.1:6379"')
+            if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+                self.problem(
+                    kp + ("tcp",),
+                    "must be HOST:PORT with a port from 1 to 65535",
+                    'e.g. tcp = "127.0.0.1:6379"',
+                )
                 return None
             return HealthCheck(kind="tcp", host=host or "127.0.0.1", port=int(port), **common)
         return HealthCheck(
@@ -1221,13 +1367,6 @@ def _table(data: dict[str, Any], key: str, loader: _Loader) -> dict[str, Any]:
 
 def _status_range(v: int | list[int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (v[0], v[1])
-
-
-def _toml_error_line(message: str) -> int | None:
-    import re
-
-    m = re.search(r"line (\d+)", message)
-    return int(m.group(1)) if m else None
 
 
 def _free_port(host: str, taken: set[int] | frozenset[int] = frozenset()) -> int:

@@ -6,6 +6,9 @@ from the modules that define them so callers need not know the cut.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Self
+
 from stagedeck.store.annotations import Annotations
 from stagedeck.store.audit import AuditLog
 from stagedeck.store.connection import (
@@ -58,6 +61,17 @@ class Store(Runs, Annotations, Leases, AuditLog, Presence, Connection):
     opened, migrated and retried is ``connection.py``; each table family has a
     module of its own (``runs``, ``annotations``, ``audit``, ``leases``, ``presence``).
     """
+
+    @classmethod
+    def open(cls, path: Path | str, **options: Any) -> Self:
+        """:meth:`Connection.open`, then runs left open by a dead process are finished."""
+        store = super().open(path, **options)
+        if store.writable:
+            try:
+                store.finish_orphaned_runs()
+            except StoreError:
+                pass  # a busy or failing file: the next opener tries again
+        return store
 
 
 __all__ = [

@@ -5,7 +5,10 @@ from __future__ import annotations
 import getpass
 import os
 
+from stagedeck.text import clean
+
 
 def current_user(override: str | None = None) -> str:
-    """``--user``, else ``$USER``, else the login name."""
-    return override or os.environ.get("USER") or getpass.getuser()
+    """``--user``, else ``$USER``, else the login name (through the text gate: it is
+    written to the shared file and shown on colleagues' screens)."""
+    return clean(override or os.environ.get("USER") or getpass.getuser())

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from stagedeck.text import Clean, clean
+
 if TYPE_CHECKING:
     pass
 
@@ -76,6 +78,38 @@ def _opt_time(text: str | None) -> float | None:
     return None if text is None else from_iso(text)
 
 
+# ----------------------------------------------------------------------- the gate
+
+
+def _gate(record: object, fields: tuple[str, ...], multiline: tuple[str, ...] = ()) -> None:
+    """Clean a record's text fields as it is built: the shared file is other people's text.
+
+    Every record read from the store (or about to be written) passes here, so no
+    front end (cockpit, ``lease show``, ``failures``, reports) can print a colleague's
+    escape sequence; see :mod:`stagedeck.text`."""
+    for name in fields:
+        value = getattr(record, name)
+        if isinstance(value, str) and type(value) is not Clean:
+            object.__setattr__(record, name, clean(value))
+        elif isinstance(value, tuple):
+            object.__setattr__(record, name, tuple(clean(v) for v in value))
+    for name in multiline:
+        value = getattr(record, name)
+        if isinstance(value, str) and type(value) is not Clean:
+            object.__setattr__(record, name, clean(value, newlines=True))
+
+
+def clean_data(value: Any) -> Any:
+    """JSON-like data with every string in it cleaned (keys too)."""
+    if isinstance(value, str):
+        return clean(value, newlines=True)
+    if isinstance(value, Mapping):
+        return {clean(k) if isinstance(k, str) else k: clean_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(clean_data(v) for v in value)
+    return value
+
+
 # ----------------------------------------------------------------------- records
 
 
@@ -86,6 +120,9 @@ class Environment:
     target: str | None
     first_seen: float
     last_seen: float
+
+    def __post_init__(self) -> None:
+        _gate(self, ("name", "recipe_path", "target"), ())
 
 
 @dataclass(frozen=True)
@@ -98,6 +135,9 @@ class Run:
     started: float
     ended: float | None = None
     outcome: str | None = None
+
+    def __post_init__(self) -> None:
+        _gate(self, ("environment", "user", "outcome"), ())
 
 
 @dataclass(frozen=True)
@@ -116,6 +156,9 @@ class SuiteRun:
     output_path: str | None = None
     junit_path: str | None = None
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        _gate(self, ("suite", "state", "output_path", "junit_path"), ("detail",))
 
 
 @dataclass(frozen=True)
@@ -140,6 +183,9 @@ class TestResult:
     id: int | None = None
     suite_run_id: int | None = None
 
+    def __post_init__(self) -> None:
+        _gate(self, ("test_id", "outcome", "name"), ("message", "traceback"))
+
 
 @dataclass(frozen=True)
 class ContextItem:
@@ -154,6 +200,10 @@ class ContextItem:
     at: float
     content: str | Mapping[str, Any] | list[Any]
 
+    def __post_init__(self) -> None:
+        _gate(self, ("service", "kind"))
+        object.__setattr__(self, "content", clean_data(self.content))
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -162,6 +212,9 @@ class Failure:
     run_id: int
     suite: str
     result: TestResult
+
+    def __post_init__(self) -> None:
+        _gate(self, ("suite",), ())
 
 
 @dataclass(frozen=True)
@@ -217,6 +270,9 @@ class Annotation:
     updated: float
     deleted: bool = False
 
+    def __post_init__(self) -> None:
+        _gate(self, ("test_id", "environment", "author", "tag", "link"), ("note",))
+
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -233,6 +289,10 @@ class AuditEntry:
     details: dict[str, Any]
     forced: bool
 
+    def __post_init__(self) -> None:
+        _gate(self, ("environment", "user", "action", "services", "outcome"), ())
+        object.__setattr__(self, "details", clean_data(self.details))
+
 
 @dataclass(frozen=True)
 class Lease:
@@ -248,6 +308,9 @@ class Lease:
     expires: float
     heartbeat: float
     taken_from: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        _gate(self, ("environment", "owner", "reason", "taken_from"), ())
 
     def remaining_s(self, now: float) -> float:
         return max(0.0, self.expires - now)
@@ -269,6 +332,9 @@ class Watcher:
     user: str
     session: str
     last_seen: float
+
+    def __post_init__(self) -> None:
+        _gate(self, ("user", "session"), ())
 
 
 def _span(seconds: float, more: str = "") -> str:

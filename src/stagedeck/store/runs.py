@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+from stagedeck.store import claims
 from stagedeck.store.connection import Connection, _insert
 from stagedeck.store.records import (
     CONTEXT_CHARS,
@@ -32,6 +33,7 @@ from stagedeck.store.records import (
     TestResult,
     _opt_iso,
     _opt_time,
+    clean_data,
     from_iso,
     iso,
 )
@@ -75,7 +77,9 @@ class Runs(Connection):
             self._touch(db, "runs")
             return run_id
 
-        return self._write(tx)
+        run_id = self._write(tx)
+        claims.claim(self.path, run_id)  # so a killed process's run is found (claims.py)
+        return run_id
 
     def finish_run(self, run_id: int, outcome: str) -> None:
         def tx(db: Database) -> None:
@@ -83,6 +87,19 @@ class Runs(Connection):
             self._touch(db, "runs")
 
         self._write(tx)
+        claims.release(self.path, run_id)
+
+    def finish_orphaned_runs(self) -> list[int]:
+        """Finish as ``interrupted`` the open runs whose process died (see claims.py)."""
+        done: list[int] = []
+        for run_id in claims.orphaned(self.path):
+            run = self.run(run_id)
+            if run is not None and run.outcome is None:
+                self.finish_run(run_id, "interrupted")
+                done.append(run_id)
+            else:
+                claims.release(self.path, run_id)
+        return done
 
     def start_suite_run(self, run_id: int, suite: str, state: str = "running") -> int:
         def tx(db: Database) -> int:
@@ -241,7 +258,7 @@ class Runs(Connection):
                     data = None
                 if not isinstance(data, dict):  # damaged or foreign: keep what the columns say
                     data = {k: r[k] for k in ("kind", "name", "score", "fault", "verdict")}
-                out.append(data)
+                out.append(clean_data(data))  # another cockpit wrote it: through the gate
             return out
 
         return self._read(q)

@@ -42,6 +42,9 @@ class FailureView:
     first_seen: float | None
     annotations: tuple[Any, ...]
     recurrence: str
+    suspects: tuple[dict[str, Any], ...] = field(default=(), hash=False)
+    """Its ranked suspects as stored when it failed (``Suspect.to_dict`` rows, best first;
+    ``triage.model.ranking_from_rows`` reads them). Raw rows: the store sits below triage."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,13 @@ class SharedState:
         if not self.store.writable:
             problem = f"annotations disabled: {self.store.problem}"
             self._publish(replace(self.snapshot, problem=problem))
+            return
+        from stagedeck.store.spool import pending, replay
+
+        store = self.store
+        if await asyncio.to_thread(pending, store.path):
+            # What an earlier session could not write (read-only, full disk) is saved now.
+            await asyncio.to_thread(replay, store)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -190,6 +200,8 @@ class SharedState:
             for failure in store.failures(self.env, run_id):
                 sig = failure.result.signature
                 notes = tuple(store.annotations_for(sig)) if sig else ()
+                rid = failure.result.id
+                suspects = tuple(store.failure_suspects(rid)) if rid is not None else ()
                 stats = store.signature_stats(sig) if sig else None
                 views.append(
                     FailureView(
@@ -198,6 +210,7 @@ class SharedState:
                         stats.first_seen if stats else None,
                         notes,
                         recurrence_line(stats, list(notes), self.clock()) if stats else "",
+                        suspects,
                     )
                 )
         return SharedSnapshot(

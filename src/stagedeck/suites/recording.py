@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stagedeck.store import ContextItem, Store, StoreError, TestResult
@@ -74,6 +75,14 @@ REFUSED_TEST = "(suite refused)"
 """The test id, after ``SUITE::``, of the failure recorded for a suite that could not run."""
 
 
+def _results_of(progress: SuiteProgress) -> list[TestResult]:
+    """The rows a finished suite leaves: its cases, or the one row saying it was refused."""
+    results = [to_result(c, progress.windows.get(c.test_id)) for c in progress.cases]
+    if not results and progress.state is SuiteState.ERROR:
+        results.append(refused_result(progress))
+    return results
+
+
 def _within(summary: dict[str, Any], window: tuple[float, float]) -> bool:
     start = summary.get("start")
     if not isinstance(start, int | float):
@@ -123,12 +132,32 @@ class RunRecord:
     suites: list[SuiteProgress] = field(default_factory=list)
     suite_run_ids: dict[str, int] = field(default_factory=dict)
     store_problem: str = ""
+    """Why the run is not (fully) in the store; empty when it is."""
+    spooled: Path | None = None
+    """Where the run was kept instead, to be saved when the store is writable again."""
     rankings: dict[tuple[str, str], Ranking] = field(default_factory=dict)
     """(suite, test id) → why it failed, as ranked when it failed."""
 
     @property
     def ok(self) -> bool:
         return all(p.state is SuiteState.PASSED for p in self.suites)
+
+    @property
+    def saved(self) -> bool:
+        return self.run_id is not None and not self.store_problem
+
+    def storage_note(self) -> str:
+        """One line on where the results are, for the CLI and the cockpit to say."""
+        if self.saved:
+            return f"run {self.run_id} saved"
+        if not self.store_problem:
+            return "results not saved: no database"
+        if self.spooled is not None:
+            return (
+                f"results not saved: {self.store_problem}; kept in {self.spooled}"
+                " and saved when the database is writable again"
+            )
+        return f"results LOST: {self.store_problem}; the spool could not be written either"
 
     def describe(self) -> str:
         """One line for the audit log: each suite and how it ended."""
@@ -139,15 +168,26 @@ class RunRecord:
 class RunRecorder:
     """One run (one or more suites) against one engine, written to the store as it goes."""
 
-    def __init__(self, engine: Engine, store: Store | None, user: str) -> None:
+    def __init__(
+        self, engine: Engine, store: Store | None, user: str, *, db_path: Path | None = None
+    ) -> None:
         self.engine = engine
         self.store = store
+        self.db_path = db_path
         self.user = user
         self.record = RunRecord(None)
 
     async def _store(self, fn: Callable[[], object]) -> object:
-        if self.store is None or not self.store.writable:
+        if self.store is None:
             return None
+        if not self.store.writable:
+            # Saying nothing here once meant a run on a read-only file vanished silently.
+            self.record.store_problem = self.record.store_problem or str(
+                self.store.problem or "the database is closed"
+            )
+            return None
+        if self.record.store_problem:
+            return None  # one failure: the whole run goes to the spool, not half of it
         try:
             return await asyncio.to_thread(fn)
         except StoreError as exc:  # results still show on screen; the banner says why not saved
@@ -158,6 +198,10 @@ class RunRecorder:
         monitor_for(self.engine)  # watching from now: reseeds and changes are evidence
         store = self.store
         recipe = self.engine.recipe
+        if store is not None and store.writable:
+            from stagedeck.store.spool import replay
+
+            await asyncio.to_thread(replay, store)  # earlier runs kept while it was not writable
         if store is not None:
             run_id = await self._store(
                 lambda: store.start_run(
@@ -207,9 +251,7 @@ class RunRecorder:
     async def _record_results(
         self, store: Store | None, sid: int | None, progress: SuiteProgress
     ) -> None:
-        results = [to_result(c, progress.windows.get(c.test_id)) for c in progress.cases]
-        if not results and progress.state is SuiteState.ERROR:
-            results.append(refused_result(progress))
+        results = _results_of(progress)
         failed = [r for r in results if r.outcome in ("failed", "error")]
         if self.engine.recipe.traces is not None and failed:
             # Services send spans in batches (0.5 s with the OTEL_* variables we give them):
@@ -293,11 +335,54 @@ class RunRecorder:
         outcome = "passed" if self.record.ok else "failed"
         if store is not None and run_id is not None:
             await self._store(lambda: store.finish_run(run_id, outcome))
+        path = store.path if store is not None else self.db_path
+        if store is None and path is not None:
+            self.record.store_problem = f"the database {path} could not be opened"
+        if path is not None and self.record.store_problem:
+            self.record.spooled = await asyncio.to_thread(self._spool, path, outcome)
         return self.record
+
+    def _spool(self, db_path: Path, outcome: str) -> Path | None:
+        from stagedeck.store.spool import result_dict, spool_run
+
+        recipe = self.engine.recipe
+        suites = [
+            {
+                "suite": p.suite,
+                "state": p.state.value,
+                "started": p.started or None,
+                "ended": p.finished or None,
+                "passed": p.passed,
+                "failed": p.failed,
+                "errors": p.errors,
+                "skipped": p.skipped,
+                "total": p.total,
+                "output_path": str(p.output_path) if p.output_path else None,
+                "junit_path": str(p.junit_path) if p.junit_path else None,
+                "detail": p.detail,
+                "results": [result_dict(r) for r in _results_of(p)],
+            }
+            for p in self.record.suites
+        ]
+        return spool_run(
+            db_path,
+            environment=recipe.name,
+            user=self.user,
+            recipe_path=str(recipe.path),
+            target=recipe.environment.target,
+            outcome=outcome,
+            suites=suites,
+            partial_run_id=self.record.run_id,
+        )
 
 
 async def wait_for_dependencies(engine: Engine, depends_on: Iterable[str]) -> str:
     """'' when every service the suite needs is healthy; otherwise why not."""
+    starting = getattr(engine, "starting", None)
+    if starting is not None and not starting.done():
+        # Right after start the test data may still be loading (seed_on_start): a suite
+        # pressed now would fail against an empty environment.
+        await asyncio.wait({starting}, timeout=120)
     for name in depends_on:
         if name in engine.api_answers:
             continue  # only its health endpoint complains; its API answers: run the suite
@@ -314,9 +399,14 @@ async def run_and_record(
     names: list[str],
     store: Store | None,
     user: str,
+    *,
+    db_path: Path | None = None,
 ) -> RunRecord:
-    """Run ``names`` (concurrently, lock-aware), each after its services are healthy."""
-    recorder = RunRecorder(engine, store, user)
+    """Run ``names`` (concurrently, lock-aware), each after its services are healthy.
+
+    ``db_path``: the database ``store`` should have been (when it could not be
+    opened), so the run is spooled for it rather than lost."""
+    recorder = RunRecorder(engine, store, user, db_path=db_path)
     run_id = await recorder.begin()
 
     async def one(name: str) -> None:

@@ -30,6 +30,7 @@ from stagedeck.engine.clock import wall
 from stagedeck.recipe.model import Recipe, Suite
 from stagedeck.recipe.placeholders import fill
 from stagedeck.suites.junit import Case, JUnitError, parse_junit
+from stagedeck.targets.local import guard
 from stagedeck.traces.env import otel_env
 
 KILL_GRACE_SECONDS = 2.0
@@ -275,6 +276,7 @@ class SuiteRunner:
             return
         os.close(write_fd)
         self._procs[suite.name] = proc
+        guard.watch(proc.pid)  # dies with us, even on SIGKILL (targets/local/guard.py)
         live = asyncio.create_task(self._read_live(read_fd, progress))
         output = asyncio.create_task(self._read_output(proc, progress))
         timed_out = False
@@ -291,6 +293,7 @@ class SuiteRunner:
                 await asyncio.wait_for(asyncio.gather(live, output), 2.0)
             live.cancel()
             self._procs.pop(suite.name, None)
+            guard.forget(proc.pid)
         progress.exit_code = proc.returncode
 
         if suite.name in self._cancelled:

@@ -35,6 +35,8 @@ def health_style_name(health: Health, state: ProcState) -> str:
     """The palette name for a health: a crashed or failed process is down whatever probes said."""
     if state in (ProcState.CRASHED, ProcState.FAILED):
         return "down"
+    if health is Health.UNCHECKED:
+        return "unknown"  # no theme colour of its own: it is not known to be healthy
     return health.value
 
 

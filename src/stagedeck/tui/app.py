@@ -17,10 +17,11 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from stagedeck.config.themes import DEFAULT_THEME, ThemeError
-from stagedeck.config.userconfig import UserConfig
+from stagedeck.config.userconfig import UserConfig, key_conflicts
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Notice, RecipeReloaded
 from stagedeck.engine.recipe_diff import ReloadOutcome
@@ -29,13 +30,17 @@ from stagedeck.recipe.errors import ConfigError
 from stagedeck.store.identity import current_user
 from stagedeck.store.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.suites.runner import SuiteRunner
+from stagedeck.triage.live import TriageMonitor, monitor_for
+from stagedeck.triage.model import Ranking, SuspectsChanged
 from stagedeck.tui import messages
 from stagedeck.tui.controller import ActionController
 from stagedeck.tui.lifecycle import guard_resume_signal, log_file
+from stagedeck.tui.messages import ExplainRequested, JumpTo
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.main import MainScreen
 from stagedeck.tui.theming import register_all, reload_file, theme_dirs
+from stagedeck.tui.ticker import Ticker
 
 if TYPE_CHECKING:
     from stagedeck.engine.reload import RecipeWatcher
@@ -49,7 +54,7 @@ FREEZE_AFTER_SECONDS = 3.0
 class StagedeckApp(App[int]):
     """A view on an engine. The engine is started here and stopped by whoever ran us."""
 
-    CSS_PATH = Path(__file__).with_name("app.tcss")
+    CSS_PATH = [Path(__file__).with_name("app.tcss"), Path(__file__).with_name("triage.tcss")]
     TITLE = "stagedeck"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
@@ -57,6 +62,14 @@ class StagedeckApp(App[int]):
             "q", "quit", "Quit", tooltip="Quit (stops services this cockpit started)", id="app.quit"
         ),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding(
+            "w",
+            "why",
+            "Why",
+            show=False,
+            tooltip="Why: ranked suspects with their evidence (on the selected service)",
+            id="triage.why",
+        ),
         Binding("tab", "focus_next", "Next panel", show=False, id="app.focus_next"),
         Binding(
             "r",
@@ -116,9 +129,14 @@ class StagedeckApp(App[int]):
         watch_themes: bool = True,
         watch_recipe: bool | None = None,
         theme_folders: list[Path] | None = None,
+        replay: Iterable[Event] = (),
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.ticker = Ticker()
+        """The one clock the views' periodic polls run on (see tui/ticker.py)."""
+        self._replay = list(replay)
+        """Events the engine published before this app subscribed (it started first)."""
         self.config = config or UserConfig()
         self._start_engine = start_engine
         self._watch_themes = watch_themes
@@ -128,7 +146,14 @@ class StagedeckApp(App[int]):
         wanted = theme or self.config.theme or DEFAULT_THEME
         self._wanted_theme = wanted
         self.theme = wanted if self.get_theme(wanted) else DEFAULT_THEME
+        self.triage: TriageMonitor = monitor_for(engine)
+        """The engine's live triage ranking; the cockpit starts it and listens to it."""
+        self.ranking: Ranking = self.triage.ranking
+        """The environment's current ranking of suspects (views get it through the signal)."""
+        self.suspects_signal: Signal[Ranking] = Signal(self, "suspects")
+        """Published with each new ranking, only when triage says the suspects changed."""
         self._unsubscribe = engine.subscribe(self._on_engine_event)
+        self._unsubscribe_triage = self.triage.subscribe(self._on_suspects)
         self.read_only = read_only or ReadOnly.from_sources(
             flag=False, recipe=engine.recipe.environment.read_only, config=self.config.read_only
         )
@@ -182,7 +207,19 @@ class StagedeckApp(App[int]):
 
     def on_mount(self) -> None:
         if self.config.keys:
-            self.set_keymap(dict(self.config.keys))
+            remaps = dict(self.config.keys)
+            refused = key_conflicts(remaps, all_binding_keys())
+            for binding_id in refused:
+                del remaps[binding_id]
+            self.set_keymap(remaps)
+            if refused:
+                self.notify(
+                    f"{self.config.path or 'your config'}: [keys] not applied (quit and help"
+                    " must keep a key): " + "; ".join(f"{i}: {why}" for i, why in refused.items()),
+                    severity="error",
+                    timeout=20,
+                    markup=False,
+                )
             unknown = self.unknown_key_ids()
             if unknown:
                 where = self.config.path or "your config"
@@ -218,10 +255,19 @@ class StagedeckApp(App[int]):
                 f"no theme named '{self._wanted_theme}'; using {self.theme}",
                 severity="warning",
             )
+        for event in self._replay:
+            self._on_engine_event(event)
+        self._replay.clear()
         if self._start_engine:
-            self.run_worker(
-                self.engine.start(), name="starting the environment", exit_on_error=False
-            )
+            # After the first frame: the frame is drawn from the recipe, then filled in.
+            # Starting local processes keeps the loop busy (500 of them: six seconds with
+            # no frame at all); a remote target was already started by tui/launch.py.
+            self.call_after_refresh(self._start_engine_now)
+        # Triage ranks what the engine sees, whoever started the engine; it recomputes on
+        # status changes and new probes or errors, and says when the suspects change.
+        # Ranked once now, so the first frame already shows what the engine knows.
+        self.triage.recompute()
+        self.triage.start()
         # File watching waits for the first frame (importing watchfiles alone was 0.17 s
         # of start-up on the event loop).
         self.call_after_refresh(self._start_watchers)
@@ -229,10 +275,16 @@ class StagedeckApp(App[int]):
         self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
 
     async def on_unmount(self) -> None:
+        """Triage was started with the cockpit and stops with it (its task is on our loop)."""
+        self._unsubscribe_triage()
+        await self.triage.stop()
         # The engine may outlive this app (tests, a second cockpit on one engine).
         self._unsubscribe()
         # Quitting mid-action: the audit log must not say "running" forever.
         await self.controller.ops.close()
+
+    def _start_engine_now(self) -> None:
+        self.run_worker(self.engine.start(), name="starting the environment", exit_on_error=False)
 
     def _freeze_startup_objects(self) -> None:
         """Exempt what start-up built (modules, classes, widgets: most of the heap) from
@@ -301,6 +353,16 @@ class StagedeckApp(App[int]):
         self.notify(f"theme {name} reloaded", timeout=3)
 
     def _on_shared(self, snapshot: SharedSnapshot) -> None:
+        # What other people did to the environment (a redeploy from their cockpit or shell)
+        # is evidence for triage. Our own actions it already saw on the engine; entries do
+        # not say which session wrote them, so all of this user's are left out (the cost:
+        # the same user's redeploy from another shell is not evidence here).
+        me = getattr(self, "user", None)  # the first call comes from __init__, before it is set
+        others = [e for e in snapshot.audit if e.user != me] if me else []
+        if others:
+            from stagedeck.triage.snapshot import changes_from_audit
+
+            self.triage.add_changes(changes_from_audit(others))
         if snapshot.problem:
             self.banners["database"] = (
                 f"⚠ {snapshot.problem} — the cockpit keeps running; "
@@ -327,6 +389,10 @@ class StagedeckApp(App[int]):
         self.notify(outcome.describe(), timeout=6, markup=False)
         if outcome.needs_restart:
             self.controller.restart_changed(list(outcome.needs_restart))
+
+    def _on_suspects(self, event: SuspectsChanged) -> None:
+        self.ranking = event.ranking
+        self.suspects_signal.publish(event.ranking)
 
     def _on_engine_event(self, event: Event) -> None:
         if isinstance(event, RecipeReloaded):
@@ -366,6 +432,24 @@ class StagedeckApp(App[int]):
     def selected_service(self) -> str | None:
         """The service the current view has selected (actions apply to it)."""
         return getattr(self.screen, "selected_service", None)
+
+    def action_why(self) -> None:
+        self.post_message(ExplainRequested(service=self.selected_service()))
+
+    @on(ExplainRequested)
+    def _explain(self, request: ExplainRequested) -> None:
+        from stagedeck.tui.navigation import explain_screen
+
+        self.push_screen(explain_screen(self, request))
+
+    @on(JumpTo)
+    async def _jump(self, request: JumpTo) -> None:
+        from stagedeck.tui.navigation import jump
+        from stagedeck.tui.screens.explain import ExplainScreen
+
+        if isinstance(self.screen, ExplainScreen):
+            await self.pop_screen()
+        await jump(self, request.where)
 
     def action_redeploy(self) -> None:
         self.controller.redeploy(self.selected_service())
@@ -463,10 +547,16 @@ class StagedeckApp(App[int]):
 
 def all_binding_ids() -> set[str]:
     """The id of every binding in the cockpit (for validating a user's key remaps)."""
+    return set(all_binding_keys())
+
+
+def all_binding_keys() -> dict[str, str]:
+    """Every binding's id and default key(s) in the cockpit."""
     from textual.widget import Widget
 
     screens = _screens()
     from stagedeck.tui.screens.confirm import ConfirmScreen
+    from stagedeck.tui.screens.explain import ExplainScreen
     from stagedeck.tui.screens.help import HelpScreen
     from stagedeck.tui.widgets.charts import ChartsPanel
     from stagedeck.tui.widgets.graph import GraphView
@@ -484,6 +574,7 @@ def all_binding_ids() -> set[str]:
         screens.TracesScreen,
         screens.WaterfallScreen,
         ConfirmScreen,
+        ExplainScreen,
         HelpScreen,
         ChartsPanel,
         GraphView,
@@ -493,7 +584,7 @@ def all_binding_ids() -> set[str]:
         Widget,
     ]
     return {
-        b.id
+        b.id: b.key
         for cls in classes
         for b in getattr(cls, "BINDINGS", [])
         if isinstance(b, Binding) and b.id

@@ -9,6 +9,7 @@ hands the answer back to :meth:`Operations.perform` in a worker.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -275,15 +276,15 @@ class ActionController:
         from stagedeck.suites.recording import run_and_record
 
         shared = self.shared
-        store = shared.store if shared is not None and shared.writable else None
+        store = shared.store if shared is not None else None  # not writable: spooled, and said
         record = await run_and_record(self.engine, self.suites, names, store, self.user)
         if shared is not None:
             await shared.refresh(force=True)
         failed = [p for p in record.suites if p.state is not SuiteState.PASSED]
         summary = ", ".join(f"{p.suite} {p.state.value}" for p in record.suites)
         self.app.notify(summary, severity="error" if failed else "information", timeout=8)
-        if record.store_problem:
-            self.app.notify(f"results not saved: {record.store_problem}", severity="error")
+        if store is not None and not record.saved:
+            self.app.notify(record.storage_note(), severity="error", timeout=20, markup=False)
         return record
 
     def annotate(self, view: FailureView, edit: Annotation | None = None) -> None:
@@ -299,9 +300,30 @@ class ActionController:
                 return
 
             def not_saved(exc: Exception) -> None:
-                # Keep what was typed: the user can copy it from the notification.
+                self.app.run_worker(keep(exc), group="annotate", exit_on_error=False)
+
+            async def keep(exc: Exception) -> None:
+                # Never lost silently: a note the store refused (read-only, full disk) is
+                # spooled and saved when the file is writable; the text is shown too.
+                store = shared.store
+                kept = None
+                if isinstance(exc, StoreError) and edit is None and store is not None:
+                    from stagedeck.store.spool import spool_annotation
+
+                    kept = await asyncio.to_thread(
+                        spool_annotation,
+                        store.path,
+                        signature=result.signature or result.test_id,
+                        test_id=result.test_id,
+                        environment=shared.env,
+                        author=shared.user,
+                        tag=request.tag,
+                        note=request.note,
+                        link=request.link,
+                    )
+                where = f"kept in {kept}, saved when the database is writable" if kept else ""
                 self.app.notify(
-                    f"annotation not saved ({exc}); your note: {request.note}",
+                    f"annotation not saved ({exc}); {where or 'your note'}: {request.note}",
                     severity="error",
                     timeout=20,
                     markup=False,

@@ -18,13 +18,14 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from stagedeck.config.userconfig import UserConfig
 from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import Event
 from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.model import Recipe
 from stagedeck.store import default_db_path
@@ -92,11 +93,18 @@ async def run_cockpit_async(
     user: str | None = None,
     db: str | None = None,
     watch_recipe: bool = True,
+    engine: Engine | None = None,
+    starting: asyncio.Future[None] | None = None,
+    replay: Iterable[Event] = (),
 ) -> int:
-    """Run the cockpit and, whatever happens, stop the engine (and local services) after."""
+    """Run the cockpit and, whatever happens, stop the engine (and local services) after.
+
+    ``engine`` and ``starting`` come from :mod:`stagedeck.tui.launch`, which starts the
+    engine while Textual is still being imported; ``replay`` is what it published then.
+    """
     from stagedeck.tui.app import StagedeckApp
 
-    engine = Engine(recipe)
+    engine = engine or Engine(recipe)
     user = current_user(user or (config.user if config else None))
     # The shared database opens after the first frame (SharedState.connect).
     shared = SharedState(None, recipe.name, user, db_path=default_db_path(db))
@@ -109,6 +117,8 @@ async def run_cockpit_async(
         user=user,
         suites_workdir=default_db_path(db).parent / "runs" / recipe.name,
         watch_recipe=watch_recipe,
+        start_engine=starting is None,
+        replay=replay,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -130,14 +140,12 @@ async def run_cockpit_async(
         # that goes away now must not cut that short.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         await shared.stop()
+        if starting is not None and not starting.done():
+            starting.cancel()
+        await app.triage.stop()
         await engine.stop()
         close_log()
     return result or 0
-
-
-def run_cockpit(recipe: Recipe, **options: Any) -> int:
-    """``run_cockpit_async`` for callers that have no event loop (the CLI)."""
-    return asyncio.run(run_cockpit_async(recipe, **options))
 
 
 def _terminal_alive() -> bool:

@@ -1,9 +1,11 @@
-"""Requests from the views to the app: data goes down to a screen, requests come up.
+"""Cockpit-wide requests: posted by screens and widgets, handled by the app with ``@on``.
 
-A screen that wants something beyond itself (run a suite, write a note, show a
-trace) posts one of these; it bubbles to the app, which handles it with ``@on``
-and owns the rules (through the controller) and the switching between views. So
-no screen imports the app or calls through ``self.app``.
+Data goes down to a screen (what it shows is given to it), requests come up.
+Screens do not reach into each other, nor import the app or call through
+``self.app``. A view that wants something that lives elsewhere (run a suite,
+write a note, the explain view, the log explorer at a moment) says so with one
+of these; the app, which owns the rules (through the controller) and the modes,
+decides how to get there.
 """
 
 from __future__ import annotations
@@ -14,6 +16,27 @@ from textual.message import Message
 
 from stagedeck.store import Annotation
 from stagedeck.store.shared import FailureView
+from stagedeck.triage.model import Where
+
+
+@dataclass
+class ExplainRequested(Message):
+    """``w``: open the explain view (why is it broken?).
+
+    With ``failure``: why that recorded test failed (its stored ranking). Otherwise the
+    environment now, with ``service`` (the one selected where ``w`` was pressed) first
+    in focus when it is a suspect.
+    """
+
+    service: str | None = None
+    failure: FailureView | None = None
+
+
+@dataclass
+class JumpTo(Message):
+    """Go where a piece of evidence lives: the log explorer, graph, chart, audit or test."""
+
+    where: Where
 
 
 @dataclass

@@ -19,6 +19,7 @@ SEMANTIC_DEFAULTS: dict[str, str] = {
     "down": "#E5534B",
     "unknown": "#8B949E",
     "impacted": "#D9822B",
+    "suspect": "#3FC8D8",
     "flaky": "#B37FEB",
     "log-error": "#F47067",
     "log-warn": "#DAAA3F",
@@ -35,6 +36,7 @@ HEALTH_SYMBOL = {
     Health.DEGRADED: "◐",
     Health.DOWN: "✖",
     Health.UNKNOWN: "○",
+    Health.UNCHECKED: "◌",
 }
 
 

@@ -31,6 +31,7 @@ from stagedeck.targets.docker.state import (
     WORKDIR_LABEL,
     parse_depends_on,
 )
+from stagedeck.text import clean
 
 HTTP_PORTS = (80, 8080, 8000, 3000, 5000, 8081, 8888, 9000, 443, 8443)
 """Container ports that most likely speak HTTP, best first, when a service publishes several."""
@@ -241,33 +242,68 @@ def project_recipe(
             by_service.setdefault(str(name), []).append(c)
     over = dict(overlay.services) if overlay is not None else {}
     services: dict[str, Service] = {}
-    for name in sorted(by_service):
-        chosen = _pick(by_service[name])
+    shown = {raw: clean(raw) for raw in by_service}  # labels are anyone's text: see text.py
+    for raw in sorted(by_service):
+        name = shown[raw]
+        chosen = _pick(by_service[raw])
         labels = (chosen.get("Config") or {}).get("Labels") or {}
         deps = tuple(
-            d for d, _ in parse_depends_on(str(labels.get(DEPENDS_LABEL, ""))) if d in by_service
+            shown[d]
+            for d, _ in parse_depends_on(str(labels.get(DEPENDS_LABEL, "")))
+            if d in by_service and d != raw
         )
         url = published_url(chosen, engine_host)
-        parts = urlsplit(url) if url else None
+        try:
+            parts = urlsplit(url) if url else None
+            port = parts.port if parts else None
+        except ValueError:
+            parts, port = None, None
         svc = Service(
             name=name,
             host=parts.hostname or "127.0.0.1" if parts else "127.0.0.1",
-            port=parts.port if parts else None,
-            url=url,
+            port=port,
+            url=url if parts else "",
             depends_on=deps,
+            # A name the gate changed no longer matches the label: select by the raw one.
+            labels={PROJECT_LABEL: project, SERVICE_LABEL: raw} if name != raw else {},
         )
         if name in over:
             svc = _overlay_service(svc, over.pop(name))
         services[name] = svc
+    found = frozenset(services)
     services.update(over)  # overlay services Docker did not show (plain containers by name)
+    _break_cycles(services)
     if overlay is not None:
         environment = dataclasses.replace(overlay.environment, target="docker", project=project)
-        return dataclasses.replace(overlay, environment=environment, services=services)
+        return dataclasses.replace(
+            overlay, environment=environment, services=services, compose_services=found
+        )
     return Recipe(
         path=Path(f"docker-compose:{project}"),
-        environment=Environment(name=project, target="docker", project=project),
+        environment=Environment(name=clean(project), target="docker", project=project),
         services=services,
+        compose_services=found,
     )
+
+
+def _break_cycles(services: dict[str, Service]) -> None:
+    """Drop the edge that closes each ``depends_on`` cycle the labels describe.
+
+    A recipe with a cycle is refused with a message; a running project is what it
+    is, and the cockpit must still open on it. The dropped edge is the last of the
+    cycle, so bring-up order follows the rest of what compose was told.
+    """
+    from stagedeck.engine.graph import DependencyGraph
+
+    for _ in range(len(services) + 1):
+        cycle = DependencyGraph({n: s.depends_on for n, s in services.items()}).find_cycle()
+        if not cycle:
+            return
+        user, dep = cycle[-2], cycle[-1]
+        svc = services[user]
+        services[user] = dataclasses.replace(
+            svc, depends_on=tuple(d for d in svc.depends_on if d != dep)
+        )
 
 
 def _overlay_service(found: Service, mine: Service) -> Service:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stagedeck.recipe.model import Environment, Service
+from stagedeck.text import clean
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -158,6 +159,12 @@ class ContainerView:
     labels: Mapping[str, str] = field(default_factory=dict)
     restart_count: int = 0
     """Restarts by the container's restart policy (not by ``docker restart``)."""
+
+    def __post_init__(self) -> None:
+        # What the engine and Docker's health check say is shown as a reason: the gate.
+        # ``labels`` stay raw: they pick containers, they are not shown.
+        for name in ("name", "status", "health", "health_output", "error"):
+            object.__setattr__(self, name, clean(getattr(self, name)))
 
     @property
     def running(self) -> bool:

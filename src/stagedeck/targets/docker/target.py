@@ -97,6 +97,9 @@ STABLE_SECONDS = 10.0
 """A connection that lasted this long resets the backoff."""
 RECENT_NS = 5_000_000_000
 """Lines younger than this are stamped on arrival; older ones (a backfill) keep their time."""
+BACKFILL_LINES = 5_000
+"""Lines of log history read at start, shared among the containers (20 get 250 each)."""
+MIN_TAIL = 50
 CLEAN_EXIT_CODES = frozenset({0, 130, 143})
 """Exit codes of a process that was asked to stop (0, SIGINT, SIGTERM)."""
 
@@ -530,7 +533,7 @@ class DockerTarget(Target):
                     exit_code=derived.exit_code if gone else None,
                     pid=derived.pid if alive else None,
                 )
-        verdict = bound.view.health if bound.view.running else ""
+        verdict = (bound.view.health or "none") if bound.view.running else ""
         if verdict != bound.platform:
             bound.platform = verdict
             self.sink.platform_health(service, verdict, reason=bound.view.health_output)
@@ -549,12 +552,19 @@ class DockerTarget(Target):
             self._batcher,
             tty=bound.view.tty,
             resume=follower.last if follower is not None else None,
-            tail=self.log_tail,
+            tail=self._backfill_tail(),
         )
         self._followers[bound.container_id] = follower
         self._all_followers = {f for f in self._all_followers if not f.finished}
         self._all_followers.add(follower)
         follower.start()
+
+    def _backfill_tail(self) -> int:
+        """Lines of history each container's log starts with: ``log_tail``, shared out
+        when there are many (all of them start at once, and the first frames wait on the
+        back-fill being read and drawn), never fewer than :data:`MIN_TAIL`."""
+        share = BACKFILL_LINES // max(1, len(self._selectors))
+        return max(min(self.log_tail, MIN_TAIL), min(self.log_tail, share))
 
     def _update_stat_targets(self) -> None:
         self._stat_targets = {s: b.container_id for s, b in self._bound.items() if b.view.running}

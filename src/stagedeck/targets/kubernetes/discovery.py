@@ -25,6 +25,7 @@ from stagedeck.targets.kubernetes.client import (
 )
 from stagedeck.targets.kubernetes.client import list_contexts as _list_contexts
 from stagedeck.targets.kubernetes.model import DEPENDS_ON, HEALTH_URL, WorkloadInfo
+from stagedeck.text import clean
 
 log = logging.getLogger("stagedeck.k8s")
 
@@ -113,7 +114,8 @@ def build_recipe(
     names: dict[tuple[str, str], str] = {}
     for w in sorted(workloads, key=lambda w: (w.kind != "Deployment", w.name)):
         clash = w.kind == "StatefulSet" and w.name in deployments
-        names[(w.kind, w.name)] = f"{w.name}-statefulset" if clash else w.name
+        # Shown everywhere; the API checks names, but the answer is still outside text.
+        names[(w.kind, w.name)] = clean(f"{w.name}-statefulset" if clash else w.name)
     by_workload_name = {w.name: names[(w.kind, w.name)] for w in workloads}
     deps: dict[str, list[str]] = {}
     for w in workloads:
@@ -146,4 +148,4 @@ def build_recipe(
         name=f"{namespace} ({context})", target="kubernetes", context=context, namespace=namespace
     )
     path = Path(f"kubernetes:{context}/{namespace}")
-    return Recipe(path, environment, services), notes
+    return Recipe(path, environment, services), [clean(n) for n in notes]  # annotations' text

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from stagedeck.engine.events import ProcState
+from stagedeck.text import gate_fields
 
 WorkloadKind = Literal["Deployment", "StatefulSet"]
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -136,6 +137,9 @@ class ContainerInfo:
     exit_code: int | None = None
     """The current or, failing that, the previous run's exit code."""
 
+    def __post_init__(self) -> None:
+        gate_fields(self, "waiting", "waiting_message", "terminated", "last_terminated")
+
 
 @dataclass(frozen=True, slots=True)
 class PodInfo:
@@ -155,6 +159,9 @@ class PodInfo:
     """pod-template-hash (Deployment) or controller-revision-hash (StatefulSet)."""
     default_container: str = ""
     """kubectl.kubernetes.io/default-container: where exec goes in a multi-container pod."""
+
+    def __post_init__(self) -> None:
+        gate_fields(self, "phase", "unschedulable", "pod_reason")
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> PodInfo:
@@ -305,6 +312,9 @@ class WorkloadInfo:
     stalled: str = ""
     """Why the controller gave up (ProgressDeadlineExceeded, ReplicaFailure), if it did."""
 
+    def __post_init__(self) -> None:
+        gate_fields(self, "stalled")
+
     @classmethod
     def from_json(cls, kind: WorkloadKind, obj: Mapping[str, Any]) -> WorkloadInfo:
         meta = _dict(obj.get("metadata"))
@@ -388,6 +398,9 @@ class Verdict:
     exit_code: int | None = None
     platform: str = ""
     """The platform_health verdict: 'ready 2/3'."""
+
+    def __post_init__(self) -> None:
+        gate_fields(self, "reason", "platform")
 
 
 def verdict_for(

@@ -10,12 +10,16 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
+from textual.widgets.data_table import RowDoesNotExist
 
 from stagedeck.engine.engine import Engine
+from stagedeck.store import AuditEntry
 from stagedeck.store.shared import SharedSnapshot, SharedState
+from stagedeck.triage.model import Ranking
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.statusbar import StatusBar
+from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
 from stagedeck.tui.widgets.table import KeyTable
 
 
@@ -27,13 +31,14 @@ class ActivityScreen(Screen[None]):
         self.engine = engine
         self.shared = shared
         self._unsubscribe: Callable[[], None] = lambda: None
-        self._shown: tuple[object, ...] = ()
+        self._shown: tuple[AuditEntry, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Banner()
         with Vertical(id="activity-panel") as panel:
             panel.border_title = "activity · everyone sharing this environment"
             yield KeyTable(id="activity", cursor_type="row")
+        yield SuspectLine()
         yield StatusBar(self.engine)
         yield Footer()
 
@@ -52,6 +57,10 @@ class ActivityScreen(Screen[None]):
         table.focus()
         if self.shared is not None:
             self._unsubscribe = self.shared.subscribe(self._on_shared)
+        follow_ranking(self, self.show_ranking)
+
+    def show_ranking(self, ranking: Ranking) -> None:
+        self.query_one(SuspectLine).show(ranking)
 
     def on_unmount(self) -> None:
         self._unsubscribe()
@@ -84,3 +93,23 @@ class ActivityScreen(Screen[None]):
                 Text(detail[0] if detail else ""),
                 key=str(entry.id),
             )
+
+    def show_entry(self, audit_id: int | None, at: float | None = None) -> None:
+        """Put the cursor on audit entry ``audit_id``, else on the entry nearest ``at``
+        (a jump from a change in the explain view)."""
+        table = self.query_one(DataTable)
+        row: int | None = None
+        if audit_id is not None:
+            try:
+                row = table.get_row_index(str(audit_id))
+            except RowDoesNotExist:  # older than the entries shown
+                row = None
+        if row is None and at is not None and self._shown:
+            entries = list(self._shown)
+            nearest = min(entries, key=lambda e: abs(e.started - at))
+            row = entries.index(nearest)
+        if row is None:
+            self.notify("that change is not in the recent activity", severity="warning", timeout=4)
+            return
+        table.move_cursor(row=row)
+        table.focus()

@@ -8,10 +8,12 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from stagedeck.engine.engine import Engine
+from stagedeck.triage.model import Ranking
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.charts import ChartsPanel
 from stagedeck.tui.widgets.graph import GraphPanel, GraphView
 from stagedeck.tui.widgets.statusbar import StatusBar
+from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
 
 
 class GraphScreen(Screen[None]):
@@ -30,6 +32,7 @@ class GraphScreen(Screen[None]):
         with Vertical(id="charts-panel") as panel:
             panel.border_title = "latency · a: every service"
             yield ChartsPanel(self.engine, id="charts")
+        yield SuspectLine()
         yield StatusBar(self.engine)
         yield Footer()
 
@@ -39,6 +42,17 @@ class GraphScreen(Screen[None]):
             self.query_one(ChartsPanel).focus()
         else:
             self.query_one("#graph-view").focus()
+        follow_ranking(self, self.show_ranking)
+
+    def show_ranking(self, ranking: Ranking) -> None:
+        self.query_one(SuspectLine).show(ranking)
+        self.query_one(GraphPanel).show_ranking(ranking)
+
+    def show_service(self, service: str) -> None:
+        """Select ``service`` in the graph and its chart (a jump from the explain view)."""
+        self._selected = service
+        self.query_one(GraphPanel).select(service)
+        self.query_one(ChartsPanel).select(service)
 
     @property
     def selected_service(self) -> str | None:

@@ -14,10 +14,12 @@ from textual.widgets import Footer, Input, Static
 
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.logquery import LogFilter, QueryError, parse_query
+from stagedeck.triage.model import Ranking
 from stagedeck.tui.messages import OpenTrace
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.logview import LogView, stats_text
 from stagedeck.tui.widgets.statusbar import StatusBar
+from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
 
 
 class LogsScreen(Screen[None]):
@@ -48,6 +50,7 @@ class LogsScreen(Screen[None]):
                 self.engine.logs, service_order=list(self.engine.recipe.services), id="explorer"
             )
         yield Static(id="log-filter-line")
+        yield SuspectLine()
         yield StatusBar(self.engine)
         yield Footer()
 
@@ -59,6 +62,10 @@ class LogsScreen(Screen[None]):
         self.query_one("#log-query", Input).display = False
         self.view.focus()
         self._describe()
+        follow_ranking(self, self.show_ranking)
+
+    def show_ranking(self, ranking: Ranking) -> None:
+        self.query_one(SuspectLine).show(ranking)
 
     def apply_filter(self, new: LogFilter, *, remember: bool = True) -> None:
         if remember:
@@ -185,3 +192,12 @@ class LogsScreen(Screen[None]):
     def show_service(self, service: str) -> None:
         """Open on one service (from the services table's ``enter``)."""
         self.apply_filter(LogFilter(services=frozenset({service})))
+
+    def show_evidence(
+        self, new: LogFilter, *, seq: int | None = None, at: float | None = None
+    ) -> None:
+        """Open on a piece of evidence (the explain view): its request or service, with the
+        cursor on its line (``seq``) or at its moment (``at``); esc goes back."""
+        self.apply_filter(new)
+        if (seq is not None or at is not None) and not self.view.go_to(seq=seq, at=at):
+            self.notify("that line is no longer in the log buffer", severity="warning", timeout=4)

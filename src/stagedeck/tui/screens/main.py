@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from stagedeck.engine.engine import Engine
+from stagedeck.triage.model import Ranking
 from stagedeck.tui.messages import OpenLogs
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.charts import ChartsPanel
@@ -16,6 +17,7 @@ from stagedeck.tui.widgets.graph import GraphPanel, GraphView
 from stagedeck.tui.widgets.logview import LogView, stats_text
 from stagedeck.tui.widgets.services import ServicesTable
 from stagedeck.tui.widgets.statusbar import StatusBar
+from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
 
 WIDE = (150, 40)
 """From this size up, graph and charts sit beside services and logs."""
@@ -46,6 +48,7 @@ class MainScreen(Screen[None]):
                 with Vertical(id="charts-panel") as panel:
                     panel.border_title = "latency"
                     yield ChartsPanel(self.engine, id="charts")
+        yield SuspectLine()
         yield StatusBar(self.engine)
         yield Footer()
 
@@ -56,6 +59,19 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(ServicesTable).focus()
         self._fit(self.app.size.width, self.app.size.height)
+        follow_ranking(self, self.show_ranking)
+
+    def show_ranking(self, ranking: Ranking) -> None:
+        """A new environment ranking (triage): the suspect line and the graph's mark."""
+        self.query_one(SuspectLine).show(ranking)
+        self.query_one(GraphPanel).show_ranking(ranking)
+
+    def show_service(self, service: str) -> None:
+        """Select ``service`` in the table (graph and chart follow), from a jump."""
+        table = self.query_one(ServicesTable)
+        if service in table.rows:
+            table.move_cursor(row=table.get_row_index(service))
+            table.focus()
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)

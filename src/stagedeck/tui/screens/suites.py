@@ -17,10 +17,19 @@ from stagedeck.store import Annotation
 from stagedeck.store.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.suites.report import seen_text
 from stagedeck.suites.runner import SuiteProgress, SuiteRunner, SuiteState
-from stagedeck.tui.messages import Annotate, CancelSuite, DeleteAnnotation, OpenTrace, RunSuites
+from stagedeck.triage.model import Ranking, Suspect
+from stagedeck.tui.messages import (
+    Annotate,
+    CancelSuite,
+    DeleteAnnotation,
+    ExplainRequested,
+    OpenTrace,
+    RunSuites,
+)
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.statusbar import StatusBar
+from stagedeck.tui.widgets.suspects import SUSPECT_MARK, SuspectLine, follow_ranking
 from stagedeck.tui.widgets.table import KeyTable
 
 STATE_STYLE = {
@@ -71,6 +80,14 @@ class SuitesScreen(Screen[None]):
         Binding("a", "annotate", "Annotate", id="suites.annotate"),
         Binding("e", "edit_annotation", "Edit note", show=False, id="suites.edit"),
         Binding("x", "delete_annotation", "Delete note", show=False, id="suites.delete"),
+        Binding(
+            "w",
+            "why",
+            "Why",
+            show=False,  # the failure's detail says "w: why"; the footer is full at 80 columns
+            tooltip="Why did the selected failure fail (its ranked suspects)",
+            id="suites.why",
+        ),
         Binding("v", "open_trace", "Trace", id="suites.trace"),
     ]
 
@@ -98,6 +115,7 @@ class SuitesScreen(Screen[None]):
             yield KeyTable(id="failures", cursor_type="row")
         with VerticalScroll(id="failure-detail-panel"):
             yield Static(id="failure-detail")
+        yield SuspectLine()
         yield StatusBar(self.engine)
         yield Footer()
 
@@ -117,6 +135,10 @@ class SuitesScreen(Screen[None]):
         self.set_interval(0.25, self.refresh_suites)
         if self.shared is not None:
             self._unsubscribe = self.shared.subscribe(self._on_shared)
+        follow_ranking(self, self.show_ranking)
+
+    def show_ranking(self, ranking: Ranking) -> None:
+        self.query_one(SuspectLine).show(ranking)
 
     def on_unmount(self) -> None:
         self._unsubscribe()
@@ -174,6 +196,13 @@ class SuitesScreen(Screen[None]):
         table.clear()
         for index, view in enumerate(snapshot.failures):
             known = Text()
+            top = top_suspect(view)
+            if top is not None:
+                # The stored ranking's head first: where to look, before what anyone wrote.
+                known.append(
+                    f"{SUSPECT_MARK} {top.label}", style=style(self.app, "suspect", bold=True)
+                )
+                known.append(f" {top.fault.value} · ")
             if view.annotations:
                 note = view.annotations[-1]
                 known.append(
@@ -237,11 +266,41 @@ class SuitesScreen(Screen[None]):
             text.append("\n")
         if not view.annotations:
             text.append("Nothing written about it yet: press a to annotate.\n", style="dim")
+        top = top_suspect(view)
+        if top is not None:
+            text.append(
+                f"{SUSPECT_MARK} likely cause: ", style=style(self.app, "suspect", bold=True)
+            )
+            text.append(top.line())
+            text.append("  (w: why, with the evidence)\n", style="dim")
+            for evidence in [e for e in top.evidence if e.text][:2]:
+                # One line each: the full evidence is one key away.
+                line = evidence.text if len(evidence.text) <= 110 else evidence.text[:109] + "…"
+                text.append(f"    {line}\n", style="dim")
         message = r.message.splitlines()
         text.append(f"{r.outcome}: {message[0] if message else ''}\n")
         for line in message[1:8]:
             text.append(f"  {line}\n", style="dim")
         detail.update(text)
+
+    def action_why(self) -> None:
+        """On the failures list: why the selected failure failed; elsewhere: the environment."""
+        failures = self.query_one("#failures", DataTable)
+        view = self.selected_failure
+        if failures.has_focus and view is not None:
+            self.post_message(ExplainRequested(failure=view))
+        else:
+            self.post_message(ExplainRequested())
+
+    def show_failure(self, test_id: str) -> None:
+        """Select the failure of ``test_id`` in the latest run (a jump from the explain view)."""
+        table = self.query_one("#failures", DataTable)
+        for index, view in enumerate(self._failures):
+            if view.failure.result.test_id == test_id:
+                table.move_cursor(row=index)
+                table.focus()
+                return
+        self.notify(f"{test_id} is not among the latest run's failures", timeout=4)
 
     def action_open_trace(self) -> None:
         """The selected failure's trace: the one its spans name, else one in its time window."""
@@ -296,3 +355,8 @@ class SuitesScreen(Screen[None]):
         found = self._my_note()
         if found:
             self.post_message(DeleteAnnotation(found[1]))
+
+
+def top_suspect(view: FailureView) -> Suspect | None:
+    """The head of the ranking stored with a failure, if one was."""
+    return Suspect.from_dict(view.suspects[0]) if view.suspects else None

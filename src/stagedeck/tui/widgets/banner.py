@@ -10,6 +10,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from stagedeck.tui.ticker import every
+
 
 class Banner(Static):
     DEFAULT_CSS = """
@@ -28,7 +30,7 @@ class Banner(Static):
     def on_mount(self) -> None:
         self._shown = ""
         self.refresh_banner()
-        self.set_interval(0.5, self.refresh_banner)
+        every(self, 0.5, self.refresh_banner)
 
     def refresh_banner(self) -> None:
         messages: dict[str, str] = getattr(self.app, "banners", {})

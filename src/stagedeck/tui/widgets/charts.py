@@ -30,6 +30,7 @@ from stagedeck.engine.clock import wall
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.latency import Bucket
 from stagedeck.tui.palette import colour
+from stagedeck.tui.ticker import every
 
 PlotColour = str | int | tuple[int, int, int]
 """What plotext accepts: a name (``"red+"``), 0-255, or an RGB tuple."""
@@ -256,7 +257,7 @@ class LatencyChart(Widget):
 
     def on_mount(self) -> None:
         self.redraw(force=True)
-        self.set_interval(1.0, self.redraw)
+        every(self, 1.0, self.redraw)
         self.app.theme_changed_signal.subscribe(self, lambda _: self.redraw(force=True))
 
     def on_resize(self) -> None:

@@ -5,7 +5,11 @@ its dependencies are healthy: where to look first) is drawn reversed and bold
 with ``✖``; a service that is down only because something below it is down
 keeps ``✖`` without the emphasis; a service that is up but has a down
 dependency is **impacted** (``⚠``, the theme's ``$impacted``), and so are the
-edges the failure travels along.
+edges the failure travels along; so is a service the triage ranking names as
+impacted by a suspect that is not down yet (a hang shows as degraded first).
+The **top suspect** of the live triage ranking (what most likely broke, which
+may be degraded rather than down) is drawn reversed in the theme's
+``$suspect`` with ``◆`` (``S`` in ASCII) in place of its health mark.
 
 Selecting a service (``j``/``k`` in dependency order, ``h``/``l`` across
 layers, or a click) highlights what it needs and what needs it, edges too, and
@@ -42,7 +46,10 @@ from stagedeck.engine.graph import DependencyGraph
 from stagedeck.engine.graph_layout import Edge, GraphLayout, Role, layout_graph
 from stagedeck.recipe.model import Recipe
 from stagedeck.triage.conditions import DOWN, IMPACTED, ROOT, Condition, conditions
+from stagedeck.triage.model import Ranking, SubjectKind, Suspect
 from stagedeck.tui.palette import HEALTH_SYMBOL, style
+from stagedeck.tui.ticker import every
+from stagedeck.tui.widgets.suspects import SUSPECT_LABEL, SUSPECT_MARK, SUSPECT_MARK_ASCII
 
 POLL_SECONDS = 0.25
 SYNC_LAYOUT_NODES = 40
@@ -62,6 +69,7 @@ ASCII_MARKERS = {
     Health.DEGRADED.value: "~",
     Health.DOWN.value: "x",
     Health.UNKNOWN.value: "?",
+    Health.UNCHECKED.value: "-",
 }
 SELECTED_BOX = str.maketrans("╭╮╰╯─│├", "┏┓┗┛━┃┣")
 """The selected service's box is redrawn heavy: visible without colour."""
@@ -121,6 +129,11 @@ class GraphView(ScrollView, can_focus=True):
         self.engine = engine
         self.ascii = ascii
         self.selected: str | None = selected
+        self.suspect: str | None = None
+        """The service the triage ranking suspects most (set by the screen)."""
+        self.impacted: frozenset[str] = frozenset()
+        """Services the triage ranking says are impacted by a suspect (up, but suffering:
+        a hung dependency is not *down* yet, so the health-only rule misses them)."""
         self.graph_layout: GraphLayout | None = None
         self.graph: DependencyGraph | None = None
         self._recipe: Recipe | None = None
@@ -134,12 +147,23 @@ class GraphView(ScrollView, can_focus=True):
         self._alarm: set[Edge] = set()
         self.restyles = 0
         """How many times the rows were restyled (tests check that idle views do not)."""
+        self._waiting_first_frame = False
 
     # ------------------------------------------------------------------ lifecycle
 
     def on_mount(self) -> None:
+        if len(self.engine.recipe.graph.nodes) <= SYNC_LAYOUT_NODES:
+            self.poll(force=True)
+        else:
+            # A big graph is laid out in a thread, which holds the GIL for seconds at 500
+            # services: it starts after the first frame instead of slowing it down.
+            self._waiting_first_frame = True
+            self.call_after_refresh(self._after_first_frame)
+        every(self, POLL_SECONDS, self.poll)
+
+    def _after_first_frame(self) -> None:
+        self._waiting_first_frame = False
         self.poll(force=True)
-        self.set_interval(POLL_SECONDS, self.poll)
         self.app.theme_changed_signal.subscribe(self, lambda _: self.poll(force=True))
 
     def on_show(self) -> None:
@@ -151,18 +175,39 @@ class GraphView(ScrollView, can_focus=True):
 
     def poll(self, force: bool = False) -> None:
         """Re-lay out on a new recipe; restyle when status, selection or theme changed."""
-        if not force and not self.is_on_screen:
+        if self._waiting_first_frame:
             return
         recipe = self.engine.recipe
+        if not force and recipe is self._recipe and self.graph_layout is not None:
+            key = (self.engine.version, self.selected, self.app.theme, id(self.graph_layout))
+            if key == self._drawn:
+                return  # nothing changed: no need to ask whether we are on screen
+        if not force and not self.is_on_screen:
+            return
         if recipe is not self._recipe and recipe is not self._pending:
             self._relayout(recipe)
         if self.graph_layout is None:
             return
-        key = (self.engine.version, self.selected, self.app.theme, id(self.graph_layout))
+        key = (
+            self.engine.version,
+            self.selected,
+            self.suspect,
+            self.impacted,
+            self.app.theme,
+            id(self.graph_layout),
+        )
         if force or key != self._drawn:
             self._drawn = key
             self._restyle()
             self.refresh()
+
+    def show_suspect(self, service: str | None, impacted: frozenset[str] = frozenset()) -> None:
+        """Mark ``service`` as the top suspect (None: nothing suspected) and ``impacted`` as
+        impacted. Restyled when next shown, not before."""
+        if (service, impacted) == (self.suspect, self.impacted):
+            return
+        self.suspect, self.impacted = service, impacted
+        self.poll()
 
     def _relayout(self, recipe: Recipe) -> None:
         graph = recipe.graph
@@ -193,9 +238,15 @@ class GraphView(ScrollView, can_focus=True):
         graph = self.graph
         self.restyles += 1
         self._conditions = conditions(self.engine, graph)
+        for name in self.impacted:
+            cond = self._conditions.get(name)
+            if cond is not None and cond.kind not in (ROOT, DOWN):
+                self._conditions[name] = Condition(IMPACTED, "impacted")
         self._styles.clear()
         self._strips.clear()
         troubled = {n for n, c in self._conditions.items() if c.kind in (ROOT, DOWN, IMPACTED)}
+        if self.suspect is not None:
+            troubled.add(self.suspect)  # the trouble travels from the suspect too
         edges = self.graph_layout.edges
         self._alarm = {(a, b) for a, b in edges if a in troubled and b in troubled}
         self._related = set()
@@ -222,8 +273,11 @@ class GraphView(ScrollView, can_focus=True):
             cond = self._conditions.get(role.node)
             colour = cond.colour if cond else "unknown"
             root = cond is not None and cond.kind == ROOT
-            result = style(app, colour, bold=root)
-            if root and role.part in ("label", "marker"):
+            suspect = role.node == self.suspect
+            if suspect:
+                colour = "suspect"
+            result = style(app, colour, bold=root or suspect)
+            if (root or suspect) and role.part in ("label", "marker"):
                 result += Style(reverse=True)
             if role.part == "label":
                 if role.node == self.selected:
@@ -252,7 +306,9 @@ class GraphView(ScrollView, can_focus=True):
         segments: list[Segment] = []
         for _, text, role in self.graph_layout.runs(y):
             if role.node is not None:
-                if role.part == "marker":
+                if role.part == "marker" and role.node == self.suspect:
+                    text = SUSPECT_MARK_ASCII if self.ascii else SUSPECT_MARK
+                elif role.part == "marker":
                     cond = self._conditions.get(role.node)
                     text = markers.get(cond.kind if cond else "unknown", "?")
                 elif role.part == "border" and role.node == self.selected:
@@ -365,9 +421,12 @@ def _clock_time(at: float, now: float) -> str:
 
 
 def _ago(seconds: float) -> str:
+    """Coarse like the services table's ages: each change of the text repaints the panel."""
     seconds = max(0.0, seconds)
-    if seconds < 60:
+    if seconds < 10:
         return f"{int(seconds)}s"
+    if seconds < 60:
+        return "<1m"
     if seconds < 3600:
         return f"{int(seconds // 60)}m"
     if seconds < 86400:
@@ -438,28 +497,36 @@ class GraphDetails(Static):
         self.engine = engine
         self.clock = clock
         self.service: str | None = None
+        self.suspect: Suspect | None = None
+        """The triage ranking's top suspect (set by the panel)."""
         self._errors = LastError()
         self._drawn: tuple[object, ...] | None = None
         self._lines = -1
 
     def on_mount(self) -> None:
         self.tick(force=True)
-        self.set_interval(0.5, self.tick)
+        every(self, 0.5, self.tick)
 
     def show(self, service: str | None) -> None:
         self.service = service
         self.tick(force=True)
 
+    def show_suspect(self, suspect: Suspect | None) -> None:
+        if suspect != self.suspect:
+            self.suspect = suspect
+            self.tick(force=True)
+
     def tick(self, force: bool = False) -> None:
         """Redraw when status, latency, this service's log or the (coarse) time changed."""
-        if not force and not self.is_on_screen:
-            return
         engine, service = self.engine, self.service
         known = service is not None and service in engine.statuses
         now = self.clock()
         errors = engine.logs.errors(service) if known and service else 0
-        key = (service, engine.version, errors, int(now // 10), self.app.theme)
+        suspect = self.suspect.line() if self.suspect else ""
+        key = (service, engine.version, errors, int(now // 10), self.app.theme, suspect)
         if not force and key == self._drawn:
+            return
+        if not force and not self.is_on_screen:
             return
         self._drawn = key
         text = self.describe(now)
@@ -485,6 +552,13 @@ class GraphDetails(Static):
                 text.append(", ".join(impacted), style=style(app, "impacted"))
             if not roots and not impacted:
                 text.append(" · nothing down")
+            if self.suspect is not None:
+                text.append("\n")
+                text.append(
+                    f"{SUSPECT_MARK} {SUSPECT_LABEL}: {self.suspect.label}",
+                    style=style(app, "suspect", bold=True),
+                )
+                text.append(f" — {self.suspect.verdict}")
             text.append("\nj/k: select a service · h/l: across layers · esc: clear", style="dim")
             return text
         status = engine.statuses[service]
@@ -493,6 +567,10 @@ class GraphDetails(Static):
         text = Text()
         text.append(f"{marker} {service}", style=style(app, cond.colour, bold=True))
         text.append(f"  {status.health.value} · {status.state.value}")
+        top = self.suspect
+        if top is not None and top.kind is SubjectKind.SERVICE and top.name == service:
+            mark = style(app, "suspect", bold=True) + Style(reverse=True)
+            text.append(f"  {SUSPECT_MARK} {SUSPECT_LABEL.upper()}", style=mark)
         if cond.kind == ROOT:
             text.append("  ROOT FAILURE", style=style(app, "down", bold=True) + Style(reverse=True))
         elif cond.kind in (DOWN, IMPACTED):
@@ -579,6 +657,14 @@ class GraphPanel(Vertical):
         """Follow a selection made elsewhere (the services table), without echoing it back."""
         self.query_one(GraphView).select(service)
         self.query_one(GraphDetails).show(service)
+
+    def show_ranking(self, ranking: Ranking) -> None:
+        """The triage ranking: its top suspect marked (when a service), what it impacts too."""
+        top = ranking.top
+        service = top.name if top and top.kind is SubjectKind.SERVICE else None
+        impacted = frozenset(ranking.impacted()) - {service}
+        self.query_one(GraphView).show_suspect(service, impacted)
+        self.query_one(GraphDetails).show_suspect(top)
 
     def on_graph_view_selected(self, event: GraphView.Selected) -> None:
         # Not stopped: the screen hears it too and can move the services table's cursor.

@@ -32,9 +32,16 @@ from stagedeck.engine.clock import wall
 from stagedeck.engine.logquery import LogFilter, compile_search
 from stagedeck.engine.logs import LogHub, LogLine
 from stagedeck.tui.palette import colour, rich_colour, service_colour, style
+from stagedeck.tui.ticker import every
 
 FRAME_SECONDS = 0.2
-"""New lines reach the screen at most five times a second."""
+"""How often the view looks for new lines (a comparison of two numbers when there are none)."""
+SCROLL_FRAME_SECONDS = 0.75
+"""A frame that scrolls the view redraws every visible row (about 5 KB at 160x48 for the
+overview's log pane), so while lines trickle in it comes at most every 0.75 s: twenty
+containers logging a line a second each cost 40 KB/s at five frames a second. The newest
+line stays under a second old. Lines that land on empty rows, the first lines, and frames
+after a quiet spell are drawn at once; a flood keeps BUSY_FRAME_SECONDS."""
 STRIP_CACHE = 400
 """Rows drawn through the general path (search, wrap, wide text), a few screens' worth."""
 BUSY_FRAME_LINES = 100
@@ -43,6 +50,9 @@ BUSY_FRAME_SECONDS = 0.5
 """...and during a flood the view redraws at most twice a second: every visible row
 changes each frame then, so each frame costs the whole panel in terminal bytes."""
 MAX_WIDTH = 4000
+STATS_SECONDS = 5.0
+"""While following, the line count in the panel's title moves every frame: it is redrawn
+(two border rows) every five seconds; paused, every second (the count of new lines)."""
 
 
 def _text_width(text: str) -> int:
@@ -79,7 +89,8 @@ class LogView(ScrollView, can_focus=True):
         Binding("G,end", "last", "Bottom (follow)", show=False, id="logs.bottom"),
         Binding("n", "next_match(1)", "Next match", show=False, id="logs.next"),
         Binding("N", "next_match(-1)", "Previous match", show=False, id="logs.previous"),
-        Binding("w", "toggle_wrap", "Wrap", id="logs.wrap"),
+        # W, not w: w is "why" (the explain view) everywhere in the cockpit.
+        Binding("W", "toggle_wrap", "Wrap", id="logs.wrap"),
         Binding("enter", "follow_request", "Follow request", id="logs.request"),
     ]
 
@@ -133,6 +144,7 @@ class LogView(ScrollView, can_focus=True):
         self._width = 0
         self._strips: OrderedDict[int, Strip] = OrderedDict()
         self._stats: tuple[int, int, int] = (-1, -1, -1)
+        self._stats_held = False
         self._stats_at = 0.0
         self._busy = False
         self._drawn_at = 0.0
@@ -209,8 +221,9 @@ class LogView(ScrollView, can_focus=True):
             self.action_next_match(-1 if self.follow else 1)
 
     def on_mount(self) -> None:
+        self.set_class(self.follow, "-following")
         self.set_filter(self.filter)
-        self.set_interval(FRAME_SECONDS, self.pull)
+        every(self, FRAME_SECONDS, self.pull)
 
     def pull(self) -> None:
         """Take the lines that arrived since the last frame (one batch, not one per line).
@@ -219,14 +232,20 @@ class LogView(ScrollView, can_focus=True):
         whole panel in terminal bytes; so during a flood we draw at most twice a second,
         which keeps the newest line under a second old.
         """
-        if not self.screen.is_active:
-            return  # hidden (another mode, or an overlay on top): catch up when shown
+        # Cheapest test first: this runs ten times a second, and asking the screen
+        # anything walks the DOM.
         hub = self.hub
         if hub.seq == self._seen and self._head_valid():
-            self._post_stats()  # a throttled count still due goes out on a quiet frame
+            if self._stats_due():
+                self._post_stats()  # a throttled count still due goes out on a quiet frame
             return
-        if self._busy and time.monotonic() - self._drawn_at < BUSY_FRAME_SECONDS:
+        if not self.screen.is_active:
+            return  # hidden (another mode, or an overlay on top): catch up when shown
+        since_drawn = time.monotonic() - self._drawn_at
+        if self._busy and since_drawn < BUSY_FRAME_SECONDS:
             return
+        if not self._busy and since_drawn < SCROLL_FRAME_SECONDS and self._scrolls():
+            return  # a trickle: (a flood keeps its two frames a second, freshest first)
         records = hub.records_since(self._seen)
         self._seen = hub.seq
         flt = self.filter
@@ -255,6 +274,12 @@ class LogView(ScrollView, can_focus=True):
                 self._place_cursor_after_change()
             self.refresh()
         self._post_stats()
+
+    def _scrolls(self) -> bool:
+        """Whether new lines would move every visible row (rather than fill empty ones)."""
+        # The size, not scrollable_content_region: that one asks the compositor for our
+        # region (a walk of its map), and this runs ten times a second while paced.
+        return not self.follow or self.row_count >= (self.size.height or 1)
 
     def _head_valid(self) -> bool:
         return self._head >= len(self._rows) or self._rows[self._head] >= self.hub.all.start
@@ -378,19 +403,27 @@ class LogView(ScrollView, can_focus=True):
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
+    def _stats_due(self) -> bool:
+        """A count held back by the throttle is still to go out (counts only move when
+        lines arrive, so a quiet frame has nothing else to tell)."""
+        return self._stats_held
+
     def _post_stats(self, now: bool = False) -> None:
         """Counts for the panel title, at most once a second (they change every frame)."""
         stats = (self.line_count, self._unseen, self.hub.dropped())
+        self._stats_held = False
         if stats == self._stats:
             return
         moment = time.monotonic()
-        if not now and moment - self._stats_at < 1.0:
+        if not now and moment - self._stats_at < (STATS_SECONDS if self.follow else 1.0):
+            self._stats_held = True
             return
         self._stats_at = moment
         self._stats = stats
         self.post_message(self.Stats(self, *stats))
 
     def watch_follow(self, follow: bool) -> None:
+        self.set_class(follow, "-following")
         if follow:
             self._unseen = 0
             self._place_cursor_after_change()
@@ -460,6 +493,32 @@ class LogView(ScrollView, can_focus=True):
             return
         self.post_message(self.RequestSelected(line.rid))
 
+    def go_to(self, *, seq: int | None = None, at: float | None = None) -> bool:
+        """Stop following and put the cursor on line ``seq`` if it passes the filter, else
+        on the line nearest in time to ``at``. False when neither applies (cursor stays)."""
+        rows = self._rows[self._head :]
+        if not rows:
+            return False
+        target: int | None = None
+        if seq is not None:
+            found = bisect.bisect_left(rows, seq)
+            if found < len(rows) and rows[found] == seq:
+                target = seq
+        if target is None and at is not None:
+            best = float("inf")
+            for row_seq in rows:
+                try:
+                    gap = abs(self.hub.all[row_seq].ts - at)
+                except IndexError:
+                    continue
+                if gap < best:
+                    best, target = gap, row_seq
+        if target is None:
+            return False
+        self.follow = False
+        self.cursor = self._row_of_seq(target)
+        return True
+
     def action_toggle_wrap(self) -> None:
         self.wrap = not self.wrap
 
@@ -485,10 +544,15 @@ class LogView(ScrollView, can_focus=True):
             text_style = style(app, "log-warn")
         elif line.level in ("debug", "trace"):
             text_style = style(app, "log-debug")
-        level_mark = {"error": "E ", "warn": "W "}.get(line.level, "  ")
+        level_mark = {"error": "E ", "warn": "W "}.get(line.level)
+        # A blank mark goes with the time: one segment fewer (its colour codes, about
+        # 20 bytes) on most rows of every frame.
+        if level_mark is None:
+            head = [Segment(stamp + "   ", style(app, "log-time"))]
+        else:
+            head = [Segment(stamp + " ", style(app, "log-time")), Segment(level_mark, text_style)]
         return [
-            Segment(stamp + " ", style(app, "log-time")),
-            Segment(level_mark, text_style),
+            *head,
             Segment(
                 f"{line.service:<{self._name_width}} ",
                 Style(color=service_colour(line.service, self.service_order), bold=True),
@@ -524,9 +588,14 @@ class LogView(ScrollView, can_focus=True):
             return None
         shown = text[:room]
         out = [Segment(seg.text, base + seg.style if seg.style else base) for seg in segments]
-        out.append(Segment(shown, base + text_style if text_style else base))
-        if len(shown) < room:
-            out.append(Segment(" " * (room - len(shown)), base))
+        if text_style is None:
+            # Text and padding in one segment: each segment costs its full colour codes
+            # (about 20 bytes) on every row of every frame.
+            out.append(Segment(shown.ljust(room), base))
+        else:
+            out.append(Segment(shown, base + text_style))
+            if len(shown) < room:
+                out.append(Segment(" " * (room - len(shown)), base))
         return Strip(out, width)
 
     def _highlighted(self, text: str, base: Style | None) -> list[Segment]:

@@ -28,6 +28,7 @@ from stagedeck.engine.events import ProcState, ServiceStatus
 from stagedeck.engine.sparkline import latency_sparkline
 from stagedeck.triage.conditions import health_style_name
 from stagedeck.tui.palette import HEALTH_SYMBOL, style
+from stagedeck.tui.ticker import every
 
 SLOW_COLUMNS_SECONDS = 5.0
 """How often p95, trend and age may redraw the table (a minute's p95 moves slowly)."""
@@ -46,13 +47,14 @@ WIDTHS = {
 
 
 def age(seconds: float) -> str:
-    """Coarse on purpose: "7s", "40s", "3m", "2h". Each label change redraws the table,
-    so under ten seconds it counts seconds, then tens of seconds, then minutes."""
+    """Coarse on purpose: "7s", "<1m", "3m", "2h". Each label change redraws the table
+    (every row, when the services started together), so under ten seconds it counts
+    seconds (a fresh restart is worth seeing), then says "<1m", then minutes."""
     seconds = max(0.0, seconds)
     if seconds < 10:
         return f"{int(seconds)}s"
     if seconds < 60:
-        return f"{int(seconds // 10) * 10}s"
+        return "<1m"
     if seconds < 3600:
         return f"{int(seconds // 60)}m"
     if seconds < 86400:
@@ -137,7 +139,7 @@ class ServicesTable(ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         self.refresh_rows(force=True)
-        self.set_interval(0.25, self.refresh_rows)
+        every(self, 0.25, self.refresh_rows)
         self.app.theme_changed_signal.subscribe(self, lambda _: self.refresh_rows(force=True))
 
     # ------------------------------------------------------------------ rows
@@ -186,9 +188,12 @@ class ServicesTable(ScrollView, can_focus=True):
         if self._platform:
             # The platform's own verdict (Docker HEALTHCHECK, Kubernetes readiness), beside ours.
             verdict = s.platform_health or "–"
-            name = {"healthy": "healthy", "unhealthy": "down", "starting": "unknown"}.get(
-                verdict, "unknown" if verdict == "–" else "degraded"
-            )
+            name = {
+                "healthy": "healthy",
+                "unhealthy": "down",
+                "starting": "unknown",
+                "none": "unknown",
+            }.get(verdict, "unknown" if verdict == "–" else "degraded")
             cells.append(Text(verdict, style=style(app, name)))
         return cells
 
@@ -199,11 +204,11 @@ class ServicesTable(ScrollView, can_focus=True):
         (p95 over a minute, trend, age) every few seconds, in one batch: an idle
         cockpit should draw almost nothing.
         """
-        if not force and not self.is_on_screen:
-            return
         now = time.monotonic()
         slow_due = force or now - self._slow_at >= SLOW_COLUMNS_SECONDS
         if self.engine.version == self._seen_version and not slow_due:
+            return  # before asking whether we are on screen, which walks the DOM
+        if not force and not self.is_on_screen:
             return
         self._seen_version = self.engine.version
         if slow_due:

@@ -13,6 +13,7 @@ from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Health
 from stagedeck.store.shared import SharedSnapshot
 from stagedeck.tui.palette import style
+from stagedeck.tui.ticker import every
 
 
 class StatusBar(Static):
@@ -27,6 +28,7 @@ class StatusBar(Static):
         self.engine = engine
         self._clock = clock
         self._drawn = ""
+        self._key: tuple[object, ...] = ()
         self._unsubscribe: Callable[[], None] | None = None
         self.extra: dict[str, Text] = {}
         """Segments other features add (lease, presence, read-only), keyed by name."""
@@ -40,7 +42,7 @@ class StatusBar(Static):
             badge = style(self.app, "degraded", bold=True)
             self.extra["read-only"] = Text("read-only", style=badge)
         self.tick()
-        self.set_interval(1.0, self.tick)
+        every(self, 1.0, self.tick)
 
     def on_resize(self) -> None:
         """The clock sits at the right edge: place it again when the width is known or changes."""
@@ -75,9 +77,21 @@ class StatusBar(Static):
 
     def tick(self) -> None:
         engine = self.engine
+        key = (
+            engine.version,
+            engine.connected,
+            engine.connection_detail,
+            tuple((k, v.plain) for k, v in self.extra.items()),
+            int(self._clock() // 60),
+            self.size.width,
+        )
+        if key == self._key and self._drawn:
+            return  # nothing it shows changed (the clock shows minutes)
+        self._key = key
         env = engine.recipe.environment
         statuses = engine.statuses.values()
         healthy = sum(1 for s in statuses if s.health is Health.HEALTHY)
+        unchecked = sum(1 for s in statuses if s.health is Health.UNCHECKED)
         total = len(engine.statuses)
         text = Text()
         text.append(f" {env.name} ", style="bold reverse")
@@ -87,8 +101,11 @@ class StatusBar(Static):
         else:
             text.append(f"✖ {engine.connection_detail}", style=style(self.app, "down", bold=True))
         text.append("  ")
-        summary_style = "healthy" if healthy == total else ("down" if engine.down() else "degraded")
+        up = healthy + unchecked
+        summary_style = "healthy" if up == total else ("down" if engine.down() else "degraded")
         text.append(f"{healthy}/{total} healthy", style=style(self.app, summary_style))
+        if unchecked:
+            text.append(f" · {unchecked} without a check", style=style(self.app, "unknown"))
         for segment in self.extra.values():
             text.append("  ")
             text.append_text(segment)

@@ -1,0 +1,96 @@
+"""Zero-config Docker follows its compose project: services that join or leave show up.
+
+``stagedeck docker --project P`` describes P as it was when the cockpit opened.
+A ``docker compose up`` of one more service, a scaled or removed service, used
+to stay invisible for the session. The follower lists the project's containers
+every few seconds (one cheap API call, in a thread) and, when the set of
+services changes, discovers the project again and puts the new recipe in
+force through :meth:`Engine.apply_recipe`: new services are watched at once,
+vanished ones are dropped, the rest keep their state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from stagedeck.targets.docker.state import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
+from stagedeck.text import clean
+
+if TYPE_CHECKING:
+    from stagedeck.engine.engine import Engine
+    from stagedeck.recipe.model import Recipe
+
+log = logging.getLogger(__name__)
+
+FOLLOW_INTERVAL_S = 2.0
+
+
+def _overlay(recipe: Recipe) -> Recipe | None:
+    """The user's overlay recipe the project was discovered with (None: pure zero-config)."""
+    if not recipe.sources:
+        return None
+    from stagedeck.recipe.model import load_recipe
+
+    try:
+        return load_recipe(recipe.path)
+    except Exception:  # the overlay was valid at start; an edit since is the reloader's business
+        return None
+
+
+def project_services(project: str, docker_host: str | None = None) -> frozenset[str]:
+    """The (cleaned) service names with a container in ``project`` (blocking)."""
+    from stagedeck.targets.docker.discovery import _connect
+
+    client = _connect(docker_host)
+    try:
+        summaries = client.api.containers(
+            all=True, filters={"label": [f"{PROJECT_LABEL}={project}"]}
+        )
+    finally:
+        client.close()
+    names = set()
+    for c in summaries:
+        labels = c.get("Labels") or {}
+        if labels.get(ONEOFF_LABEL, "False") == "True" or not labels.get(SERVICE_LABEL):
+            continue
+        names.add(clean(str(labels[SERVICE_LABEL])))
+    return frozenset(names)
+
+
+async def follow_project(engine: Engine, *, interval: float | None = None) -> None:
+    """Keep ``engine``'s recipe in step with its compose project until cancelled."""
+    from stagedeck.engine.events import Notice
+    from stagedeck.targets.docker.discovery import DiscoveryError, discover_project_recipe
+
+    project = engine.recipe.environment.project
+    overlay = await asyncio.to_thread(_overlay, engine.recipe)
+    known = engine.recipe.compose_services or frozenset()
+    while True:
+        await asyncio.sleep(FOLLOW_INTERVAL_S if interval is None else interval)
+        try:
+            now = await asyncio.to_thread(project_services, project)
+        except Exception as exc:  # the target reports the engine's loss; try again later
+            log.debug("listing project %s failed: %s", project, exc)
+            continue
+        if now == known:
+            continue
+        try:
+            recipe = await discover_project_recipe(project, overlay)
+        except DiscoveryError as exc:
+            if now:  # a project with no container left is simply empty: keep going
+                log.debug("rediscovering %s failed: %s", project, exc)
+                continue
+            recipe = None
+        if recipe is None:
+            from dataclasses import replace
+
+            keep = {n: s for n, s in engine.recipe.services.items() if n not in known}
+            recipe = replace(engine.recipe, services=keep)
+        joined, left = sorted(now - known), sorted(known - now)
+        await engine.apply_recipe(recipe)
+        known = now
+        words = [f"joined: {', '.join(joined)}"] if joined else []
+        words += [f"left: {', '.join(left)}"] if left else []
+        engine.bus.publish(Notice(f"compose project {project}: " + "; ".join(words)))
