@@ -173,22 +173,9 @@ class GraphView(ScrollView, can_focus=True):
         super().notify_style_update()
         self._drawn = None
 
-    def poll(self, force: bool = False) -> None:
-        """Re-lay out on a new recipe; restyle when status, selection or theme changed."""
-        if self._waiting_first_frame:
-            return
-        recipe = self.engine.recipe
-        if not force and recipe is self._recipe and self.graph_layout is not None:
-            key = (self.engine.version, self.selected, self.app.theme, id(self.graph_layout))
-            if key == self._drawn:
-                return  # nothing changed: no need to ask whether we are on screen
-        if not force and not self.is_on_screen:
-            return
-        if recipe is not self._recipe and recipe is not self._pending:
-            self._relayout(recipe)
-        if self.graph_layout is None:
-            return
-        key = (
+    def _paint_key(self) -> tuple[object, ...]:
+        """Everything the drawn graph depends on: the same key decides both early exits."""
+        return (
             self.engine.version,
             self.selected,
             self.suspect,
@@ -196,6 +183,26 @@ class GraphView(ScrollView, can_focus=True):
             self.app.theme,
             id(self.graph_layout),
         )
+
+    def poll(self, force: bool = False) -> None:
+        """Re-lay out on a new recipe; restyle when status, selection or theme changed."""
+        if self._waiting_first_frame:
+            return
+        recipe = self.engine.recipe
+        if (
+            not force
+            and recipe is self._recipe
+            and self.graph_layout is not None
+            and self._paint_key() == self._drawn
+        ):
+            return  # nothing changed: no need to ask whether we are on screen
+        if not force and not self.is_on_screen:
+            return
+        if recipe is not self._recipe and recipe is not self._pending:
+            self._relayout(recipe)
+        if self.graph_layout is None:
+            return
+        key = self._paint_key()
         if force or key != self._drawn:
             self._drawn = key
             self._restyle()
