@@ -81,7 +81,7 @@ def test_open_creates_the_schema_in_wal_mode(store: Store, db_path: Path) -> Non
     assert db_path.exists()
     assert store.writable and store.problem is None
     con = raw(db_path)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {
@@ -91,6 +91,9 @@ def test_open_creates_the_schema_in_wal_mode(store: Store, db_path: Path) -> Non
         "test_results",
         "failure_context",
         "failure_suspects",
+        "run_window",
+        "gate_verdicts",
+        "scenario_results",
         "annotations",
         "audit",
         "leases",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from support.envproc import isolated_env
 from support.procs import marked_pids, new_marker, wait_until_gone
 from support.tmux import Terminal, have_tmux
 
@@ -31,6 +32,7 @@ def cockpit(
     width: int = 120,
     height: int = 40,
     record: bool = False,
+    grace: float | None = 1.0,
 ) -> Terminal:
     return Terminal(
         [sys.executable, "-m", "stagedeck", *args],
@@ -41,6 +43,7 @@ def cockpit(
             "XDG_CONFIG_HOME": str(tmp_path / "config"),
             "STAGEDECK_DB": str(tmp_path / "shared.db"),
             "USER": "alice",
+            **isolated_env(tmp_path, grace=grace),
         },
         record=tmp_path / "terminal.bytes" if record else None,
         cwd=tmp_path,
@@ -52,15 +55,18 @@ def all_healthy(screen: str) -> bool:
 
 
 def test_demo_comes_up_healthy_and_q_leaves_nothing(tmp_path: Path) -> None:
+    """One command for a new user; their `q` leaves nothing behind once the demo's
+    environment process has waited its (default) grace period for a returning viewer."""
     marker = new_marker()
-    with cockpit(tmp_path, marker, "demo", "--free-ports") as term:
+    with cockpit(tmp_path, marker, "demo", "--free-ports", grace=None) as term:
         screen = term.wait_for(all_healthy, timeout=30)
         for name in ("ledger", "inventory", "payments", "orders", "gateway", "worker"):
             assert name in screen
-        assert len(marked_pids(marker)) >= 7  # the cockpit, its watchdog and six services
+        # The cockpit, the environment process, its watchdog and six services.
+        assert len(marked_pids(marker)) >= 9
         term.send("q")
         term.wait_for(lambda s: "healthy" not in s, timeout=15)
-        assert wait_until_gone(marker, timeout=10) == []
+        assert wait_until_gone(marker, timeout=20) == []
 
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 60)])

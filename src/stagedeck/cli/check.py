@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 from stagedeck.cli.common import EXIT_OK, load_recipe_arg
 
@@ -40,8 +41,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from stagedeck.cli.headless import print_status, probe_all
+    from stagedeck.cli.envproc import run_attached
+    from stagedeck.cli.headless import print_status, probe_all, status_of_engine
 
     recipe = load_recipe_arg(args.recipe, args)
-    results = asyncio.run(probe_all(recipe))
-    return print_status(recipe, results, args.json, sys.stdout)
+
+    async def attached(engine: Any) -> int:
+        return print_status(recipe, status_of_engine(engine), args.json, sys.stdout)
+
+    def alone() -> int:
+        results = asyncio.run(probe_all(recipe))
+        return print_status(recipe, results, args.json, sys.stdout)
+
+    return run_attached(recipe, args, attached, alone)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from stagedeck.cli.common import (
     EXIT_BAD_INPUT,
@@ -29,10 +30,16 @@ def open_cockpit(recipe: Recipe, args: argparse.Namespace) -> int:
     from stagedeck.engine.engine import Engine
 
     if args.headless:
+        from stagedeck.cli.envproc import headless_on_environment
         from stagedeck.cli.headless import run_foreground
 
-        asyncio.run(run_foreground(Engine(recipe)))
-        return EXIT_OK
+        def alone() -> int:
+            asyncio.run(run_foreground(Engine(recipe)))
+            return EXIT_OK
+
+        if getattr(args, "standalone", False) or not recipe.path.is_file():
+            return alone()
+        return headless_on_environment(recipe, args, alone)
     from stagedeck.config.userconfig import load_user_config
     from stagedeck.tui.launch import run_cockpit
 
@@ -46,15 +53,25 @@ def open_cockpit(recipe: Recipe, args: argparse.Namespace) -> int:
         recipe=recipe.environment.read_only,
         config=config.read_only,
     )
-    return run_cockpit(
-        recipe,
-        theme=args.theme,
-        config=config,
-        read_only=read_only,
-        user=getattr(args, "user", None),
-        db=getattr(args, "db", None),
-        watch_recipe=getattr(args, "watch_recipe", True),
-    )
+    options = {
+        "theme": args.theme,
+        "config": config,
+        "read_only": read_only,
+        "user": getattr(args, "user", None),
+        "db": getattr(args, "db", None),
+        "watch_recipe": getattr(args, "watch_recipe", True),
+    }
+    if getattr(args, "standalone", False) or not recipe.path.is_file():
+        # A discovered environment (docker/k8s with no recipe file) has nothing an
+        # environment process could load again: this cockpit watches it itself.
+        if not getattr(args, "standalone", False):
+            print(
+                f"stagedeck: {recipe.name!r} has no recipe file for an environment process: "
+                "this cockpit watches it itself",
+                file=sys.stderr,
+            )
+        return run_cockpit(recipe, **options)
+    return cockpit_on_environment(recipe, args, options)
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -143,3 +160,53 @@ def cmd_docker(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     args.watch_recipe = False
     return open_cockpit(recipe, args)
+
+
+def cockpit_on_environment(
+    recipe: Recipe, args: argparse.Namespace, options: dict[str, Any]
+) -> int:
+    """The cockpit, attached: to the running environment process, or to one started now.
+
+    A local environment always runs in an environment process (started ephemeral:
+    it stops a grace period after its last viewer leaves), so a second cockpit on
+    the same recipe attaches instead of starting the services twice. Docker and
+    Kubernetes environments outlive any viewer anyway: without an environment
+    process the cockpit watches them itself, as before.
+    """
+    from stagedeck.cli.envproc import refused, say, user_of
+    from stagedeck.envproc.client import Connection, NoAccess, connect, ensure, spawn
+    from stagedeck.envproc.mirror import MirrorEngine
+    from stagedeck.tui.lifecycle import run_cockpit_async
+
+    user = user_of(args)
+    db = getattr(args, "db", None)
+
+    async def main() -> int:
+        try:
+            conn = await connect(recipe, user=user, role="cockpit")
+        except NoAccess as exc:
+            return refused(exc)
+        if conn is None and recipe.environment.target != "local":
+            say(f"no environment process for {recipe.name!r}: this cockpit watches it itself")
+            return await run_cockpit_async(recipe, **options)
+        if conn is None:
+            proc = spawn(recipe, ephemeral=True, db=db)
+            first: Any = proc
+        else:
+            first = conn
+
+        async def connector() -> Connection:
+            nonlocal first
+            start, first = first, None
+            if start is not None and not hasattr(start, "poll"):
+                return start  # type: ignore[no-any-return]
+            return await ensure(recipe, user=user, proc=start, db=db)
+
+        engine = MirrorEngine(recipe, connector)
+        engine.announce_attach = conn is not None
+        return await run_cockpit_async(recipe, **{**options, "watch_recipe": False}, engine=engine)
+
+    try:
+        return asyncio.run(main())
+    except NoAccess as exc:
+        return refused(exc)

@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -43,6 +44,27 @@ async def probe_all(recipe: Recipe) -> list[OneShot]:
             return OneShot(name, result.ok, result.ms, result.detail)
 
         return list(await asyncio.gather(*(one(n) for n in recipe.graph.order())))
+
+
+def status_of_engine(engine: Engine) -> list[OneShot]:
+    """What an engine (an environment process's, through a mirror) knows now, as one-shots."""
+    from stagedeck.engine.events import Health
+
+    out: list[OneShot] = []
+    for name in engine.recipe.graph.order():
+        status = engine.statuses.get(name)
+        if status is None:
+            continue
+        # "exit 0 when all are healthy": degraded is not; unknown (starting) is not known.
+        healthy = {Health.HEALTHY: True, Health.DOWN: False, Health.DEGRADED: False}.get(
+            status.health
+        )
+        window = engine.latency.get(name)
+        last = window.tail(1) if window is not None else []
+        ms = last[0][1] if last else None
+        detail = status.reason or f"{status.state.value}, {status.health.value}"
+        out.append(OneShot(name, healthy, ms, detail))
+    return out
 
 
 def print_status(recipe: Recipe, results: list[OneShot], as_json: bool, out: TextIO) -> int:
@@ -96,14 +118,21 @@ def format_event(event: Event) -> str | None:
     return None
 
 
-async def run_foreground(engine: Engine, out: TextIO = sys.stdout) -> None:
-    """Run the environment, printing every state change, until SIGINT or SIGTERM."""
+def event_printer(out: TextIO = sys.stdout) -> Callable[[Event], None]:
+    """A subscriber that prints each state change worth a line (see ``format_event``)."""
 
     def printer(event: Event) -> None:
         line = format_event(event)
         if line:
             out.write(line + "\n")
             out.flush()
+
+    return printer
+
+
+async def run_foreground(engine: Engine, out: TextIO = sys.stdout) -> None:
+    """Run the environment, printing every state change, until SIGINT or SIGTERM."""
+    printer = event_printer(out)
 
     engine.subscribe(printer)
     stop = asyncio.Event()

@@ -15,12 +15,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from stagedeck import __version__
-from stagedeck.cli.actions import cmd_redeploy, cmd_reseed, cmd_up
+from stagedeck.cli.actions import cmd_redeploy, cmd_reseed
 from stagedeck.cli.check import cmd_check, cmd_status
 from stagedeck.cli.cockpit import cmd_demo, cmd_docker, cmd_k8s, cmd_open
 from stagedeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
+from stagedeck.cli.envproc import add_commands as add_envproc_commands
+from stagedeck.cli.envproc import cmd_up
 from stagedeck.cli.fault import register as register_fault
+from stagedeck.cli.gate import register as register_gate
 from stagedeck.cli.records import register
+from stagedeck.cli.scenario import register as register_scenario
 from stagedeck.cli.traces import register as register_traces
 from stagedeck.cli.why import register as register_why
 from stagedeck.recipe.errors import ConfigError
@@ -66,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="give local services free ports instead of the recipe's (run beside another copy)",
         )
+        standalone_option(p)
+
+    def standalone_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--standalone",
+            action="store_true",
+            help="do not attach to (or start) an environment process: work on my own",
+        )
 
     p = add("demo", cmd_demo, "bring up the embedded demo environment and open the cockpit")
     cockpit_options(p)
@@ -108,12 +120,24 @@ def build_parser() -> argparse.ArgumentParser:
             "--db", help="the shared SQLite file (default: $STAGEDECK_DB or XDG data dir)"
         )
         p.add_argument("--user", help="who you are to the people you share with (default: $USER)")
+        standalone_option(p)
 
-    p = add("up", cmd_up, "bring every service up (or redeploy it) in dependency order")
+    p = add(
+        "up",
+        cmd_up,
+        "start the environment process (in the background; --foreground to stay attached)",
+    )
     p.add_argument("recipe")
     cockpit_options(p)
+    p.add_argument(
+        "--foreground", action="store_true", help="run it here, printing every state change"
+    )
+    # How a cockpit starts one for itself (stopping when nobody watches, on its ports).
+    p.add_argument("--ephemeral", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--ports", default="", help=argparse.SUPPRESS)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     force_option(p)
+    add_envproc_commands(add)
 
     p = add("redeploy", cmd_redeploy, "restart one service and wait until it is healthy")
     p.add_argument("recipe")
@@ -130,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_traces(add)
     register_why(add)
     register_fault(add)
+    register_gate(add)
+    register_scenario(add)
 
     p = add("check", cmd_check, "validate a recipe and summarise it")
     p.add_argument("recipe")
@@ -138,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status", cmd_status, "probe every service once; exit 0 when all are healthy")
     p.add_argument("recipe")
     p.add_argument("--json", action="store_true")
+    standalone_option(p)
     return parser
 
 

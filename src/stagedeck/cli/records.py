@@ -64,10 +64,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         say(f"{p.suite}: {text}")
 
     async def main() -> int:
-        engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
+        from stagedeck.cli.envproc import attach, mirror_of, remote_operations
+        from stagedeck.envproc.client import NoAccess
+
+        try:
+            conn = await attach(recipe, args, "cli")
+        except NoAccess as exc:
+            print(f"stagedeck: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        engine: Engine
+        if conn is not None:
+            # One more viewer of the running environment: its logs and history are the
+            # failure context; --up and --reseed are performed by the environment process.
+            engine = mirror_of(recipe, conn)
+            await engine.start()
+            ops = remote_operations(engine, args)
+        else:
+            engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
+            ops = operations(engine, args, store)
         monitor_for(engine)  # from the start: a reseed or redeploy now is evidence later
-        ops = operations(engine, args, store)
-        runner = SuiteRunner(recipe, workdir=workdir, on_change=show)
+        runner = SuiteRunner(engine.recipe, workdir=workdir, on_change=show)
 
         async def run() -> RunRecord:
             return await run_and_record(
@@ -108,6 +124,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             await engine.stop()
         record = result.value
+        if args.gate:
+            return _gate_after(record, store, recipe, args)
         if args.json:
             print(json.dumps(_run_json(record), indent=2, default=str))
         else:
@@ -136,6 +154,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK if record.ok else EXIT_FAILED
 
     return asyncio.run(main())
+
+
+def _gate_after(record: Any, store: Any, recipe: Any, args: argparse.Namespace) -> int:
+    """``run --gate``: the run's failures in brief, then the verdict; its exit code wins."""
+    from stagedeck.cli.gate import print_verdict
+
+    if store is None or record.run_id is None:
+        print(
+            f"gate: cannot judge: the run was not saved ({record.store_problem})", file=sys.stderr
+        )
+        return EXIT_FAILED
+    if not args.json:
+        print(record.describe())
+    return print_verdict(store, recipe, record.run_id, args, _run_json(record))
 
 
 def _suspects(record: Any, suite: str, test_id: str) -> list[dict[str, Any]]:
@@ -418,6 +450,11 @@ def register(add: Any) -> None:
     p.add_argument("--up", action="store_true", help="start the (local) environment first")
     p.add_argument("--reseed", action="store_true", help="load the seeds before the suites")
     p.add_argument(
+        "--gate",
+        action="store_true",
+        help="then judge the run: exit 0 GO, 1 NO-GO (see gate); --json gives {run, gate}",
+    )
+    p.add_argument(
         "--force",
         action="store_true",
         help="run exclusive suites (and --up, --reseed) despite a lease; recorded in the audit log",
@@ -426,6 +463,9 @@ def register(add: Any) -> None:
         "--read-only", action="store_true", help="refuse --up, --reseed, exclusive suites"
     )
     p.add_argument("--free-ports", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--standalone", action="store_true", help="do not attach to an environment process"
+    )
     shared(p)
 
     p = add(

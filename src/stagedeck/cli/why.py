@@ -67,9 +67,35 @@ async def live_ranking(
 ) -> tuple[Ranking, str]:
     """The environment's ranking and a note on where it came from.
 
-    The seam for issue 19: ask a running watcher first (a local socket or the
-    shared store) and return its ranking; until then, observe.
+    An environment process, when one runs, has the history (transitions, logs,
+    latency): rank from a mirror of it at once. Otherwise observe.
     """
+    from stagedeck.envproc.client import NoAccess, connect
+    from stagedeck.envproc.mirror import MirrorEngine
+    from stagedeck.store.identity import current_user
+
+    try:
+        conn = await connect(recipe, user=current_user(None), role="cli")
+    except NoAccess as exc:
+        ranking = await observe(recipe, seconds, changes)
+        return ranking, f"observed for {seconds:.1f}s itself: {exc}"
+    if conn is not None:
+        from stagedeck.triage.live import monitor_for
+
+        async def already() -> Any:
+            return conn
+
+        mirror = MirrorEngine(recipe, already)
+        await mirror.start()
+        try:
+            monitor = monitor_for(mirror)
+            monitor.add_changes(changes)
+            return monitor.recompute(), (
+                f"ranked from the history of the {mirror.describe_source} "
+                f"({len(mirror.transitions)} transitions, {mirror.logs.seq} log lines held)"
+            )
+        finally:
+            await mirror.stop()
     ranking = await observe(recipe, seconds, changes)
     note = (
         f"nothing this command can read from is watching {recipe.name}: observed it for "
@@ -110,7 +136,7 @@ def cmd_why(args: argparse.Namespace) -> int:
             watchers = store.watchers(recipe.name)
         except StoreError:
             watchers = []
-    if watchers:
+    if watchers and not note.startswith("ranked from"):
         who = ", ".join(sorted({w.user for w in watchers}))
         note += f" ({who} also watching; reading another process's history is not possible yet)"
     if args.json:

@@ -58,11 +58,21 @@ class LatencyWindow:
     def __len__(self) -> int:
         return len(self._samples)
 
+    def tail(self, n: int) -> list[tuple[float, float, bool]]:
+        """The newest ``n`` samples, oldest first (an environment process forwards these)."""
+        if n <= 0:
+            return []
+        return list(self._samples)[-n:]
+
     def summary(self, window: float | None = None, now: float | None = None) -> Summary:
         """Percentiles of successful samples and the error count over the last ``window`` s."""
         now = time.time() if now is None else now
         cutoff = now - (self.window if window is None else window)
         return _summarise([s for s in self._samples if s[0] >= cutoff])
+
+    def between(self, start: float, end: float) -> list[tuple[float, float, bool]]:
+        """The samples taken in [start, end]: (time, ms, ok), oldest first (a run's window)."""
+        return [s for s in self._samples if start <= s[0] <= end]
 
     def series(self, bucket: float, span: float, now: float | None = None) -> list[Bucket]:
         """Per-bucket summaries over the last ``span`` seconds, oldest first (for charts)."""

@@ -363,6 +363,32 @@ class LogHub:
         assert record is not None
         return LogLine(*record)
 
+    def adopt(self, records: Sequence[tuple[float, str, str, str, str]]) -> None:
+        """Store lines another LogHub already ingested (masked, levelled):
+        ``(ts, service, stream, text, level)``. An attached viewer mirrors the
+        environment process's hub this way without parsing every line again."""
+        every = self.all
+        # The other hub sanitised them, but it is another process (maybe another
+        # user's): one scan of the batch re-checks, as at ingest.
+        unsafe = UNSAFE.search("".join(r[3] for r in records)) is not None
+        for ts, service, stream, text, level in records:
+            if unsafe:
+                text, service = sanitize(text), sanitize(service)
+            ring = self._services.get(service) or self.ring(service)
+            record = (every.end, ts, service, stream, text, level)
+            ring.append(record)
+            every.append(record)
+
+    def set_counts(
+        self, service: str, received: int, dropped: int, errors: int, over_ceiling: int
+    ) -> None:
+        """Take another hub's counters for ``service`` (a mirror shows the source's)."""
+        self.ring(service)
+        self._received[service] = received
+        self._dropped[service] = dropped
+        self._errors[service] = errors
+        self._ceiling_hits[service] = over_ceiling
+
     def admit(self, service: str, count: int) -> int:
         """How many of ``count`` new lines ``service`` may add now; the rest are counted
         as dropped. Readers call this before decoding, so a flood costs a newline count."""

@@ -163,6 +163,11 @@ async def _one(engine: Engine, seed: Seed, health_timeout: float | None) -> Seed
     return _done(engine, seed, started, True, "", output, verified)
 
 
+async def verify_seed(seed: Seed) -> tuple[bool, str]:
+    """Run ``seed``'s verify step alone: (ok, detail). A gate checks the data is still there."""
+    return await _verify(seed)
+
+
 async def _verify(seed: Seed) -> tuple[bool, str]:
     verify = seed.verify
     assert verify is not None

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from stagedeck.engine.graph import DependencyGraph
 from stagedeck.inputfile import MAX_VALUE_FILE_BYTES, UnreadableFile, parse_toml, read_text
 from stagedeck.recipe.errors import Problem, RecipeError
+from stagedeck.recipe.gate import Gate, Scenario, load_gate, load_scenarios
 from stagedeck.recipe.placeholders import UnknownPlaceholder, resolve
 from stagedeck.recipe.secrets import MIN_SECRET_LENGTH, is_secret_name, mask_secrets
 from stagedeck.recipe.tomlpos import Positions
@@ -187,6 +188,10 @@ class Environment:
     context: str = ""
     namespace: str = ""
     project: str = ""
+    share_group: str = ""
+    """A Unix group whose members may attach to this environment's process (none: private)."""
+    share_mode: str = "read-only"
+    """What ``share_group`` members may do: 'read-only' (watch) or 'read-write' (act too)."""
     state_dir: Path | None = None
     """Where local services keep their data: ``{state_dir}`` in the recipe.
 
@@ -239,6 +244,10 @@ class Recipe:
     cockpit follows the project (services joining or leaving it appear and disappear)."""
     traces: Traces | None = None
     """Where spans are received; None when the recipe has no ``[traces]`` section."""
+    gate: Gate | None = None
+    """What a run needs to be GO; None when the recipe has no ``[gate]`` section."""
+    scenarios: Mapping[str, Scenario] = field(default_factory=dict)
+    """Failure scenarios (``[scenarios.NAME]``): a fault, suites under it, expectations."""
 
     @property
     def name(self) -> str:
@@ -355,6 +364,12 @@ def _is_target(v: Any) -> str | None:
     return 'must be one of "local", "docker", "kubernetes"'
 
 
+def _is_share_mode(v: Any) -> str | None:
+    if v in ("read-only", "read-write"):
+        return None
+    return 'must be "read-only" or "read-write"'
+
+
 def _is_str_or_table(v: Any) -> str | None:
     return None if isinstance(v, str | dict) else "must be a URL string or a table"
 
@@ -373,6 +388,8 @@ ENVIRONMENT_KEYS: dict[str, Check] = {
     "namespace": _is_str,
     "project": _is_str,
     "state_dir": _is_str,
+    "share_group": _is_str,
+    "share_mode": _is_share_mode,
 }
 HEALTH_KEYS: dict[str, Check] = {
     "url": _is_str,
@@ -445,7 +462,17 @@ TRACES_KEYS: dict[str, Check] = {
     "max_body": _whole(1024, 256 * 1024 * 1024),
     "container_endpoint": _is_str,
 }
-TOP_KEYS = ("include", "environment", "secrets", "services", "seeds", "suites", "traces")
+TOP_KEYS = (
+    "include",
+    "environment",
+    "secrets",
+    "services",
+    "seeds",
+    "suites",
+    "traces",
+    "gate",
+    "scenarios",
+)
 REQUIRED: dict[str, tuple[str, ...]] = {"seeds": ("service", "command"), "suites": ("command",)}
 
 
@@ -945,6 +972,8 @@ class _Loader:
             context=env_raw.get("context", ""),
             namespace=env_raw.get("namespace", ""),
             project=env_raw.get("project", ""),
+            share_group=env_raw.get("share_group", ""),
+            share_mode=env_raw.get("share_mode", "read-only"),
             state_dir=self.state_dir,
         )
         self.load_secrets(data)
@@ -1033,6 +1062,12 @@ class _Loader:
         }
 
         traces = self.traces(data, taken) if "traces" in data else None
+        gate = load_gate(self, data["gate"], suites, suggest) if "gate" in data else None
+        scenarios = (
+            load_scenarios(self, data["scenarios"], services, suites, facts, suggest)
+            if "scenarios" in data
+            else {}
+        )
 
         if self.problems:
             order = {source.path: i for i, source in reversed(list(enumerate(self.sources)))}
@@ -1048,6 +1083,8 @@ class _Loader:
             secrets=frozenset(self.secrets),
             auto_ports=self.auto_ports,
             traces=traces,
+            gate=gate,
+            scenarios=scenarios,
         )
 
     def traces(self, data: dict[str, Any], taken: set[int]) -> Traces:

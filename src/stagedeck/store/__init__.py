@@ -19,6 +19,7 @@ from stagedeck.store.connection import (
     session_id,
 )
 from stagedeck.store.errors import LeaseHeld, LeaseLost, NotAuthor, StoreError
+from stagedeck.store.gates import Gates
 from stagedeck.store.leases import Leases
 from stagedeck.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from stagedeck.store.presence import Presence
@@ -54,7 +55,7 @@ from stagedeck.store.records import (
 from stagedeck.store.runs import Runs
 
 
-class Store(Runs, Annotations, Leases, AuditLog, Presence, Connection):
+class Store(Runs, Annotations, Leases, AuditLog, Presence, Gates, Connection):
     """The shared SQLite store: every table family on one connection layer.
 
     Open with :meth:`Store.open`; safe to call from any thread. How the file is

@@ -184,7 +184,50 @@ def _migration_3(db: Database) -> None:
     resign_all(db)
 
 
-MIGRATIONS: Final[list[Callable[[Database], None]]] = [_migration_1, _migration_2, _migration_3]
+def _migration_4(db: Database) -> None:
+    """Gate and scenarios: what a run's window showed, the verdicts, the scenario results.
+
+    ``run_window`` keeps what the environment did during a run (latency per
+    service, restarts, seed verification) because the engine that saw it is gone
+    when someone asks ``stagedeck gate --run N`` tomorrow. Each is one JSON
+    document, so a newer stagedeck can add fields without a migration.
+    """
+    db.table("run_window").create(
+        {"run_id": int, "recorded": str, "data": str},
+        pk="run_id",
+        not_null={"recorded", "data"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("gate_verdicts").create(
+        {
+            "id": int,
+            "run_id": int,
+            "verdict": str,
+            "failing": int,
+            "evaluated": str,
+            "user": str,
+            "data": str,
+        },
+        pk="id",
+        not_null={"run_id", "verdict", "failing", "evaluated", "data"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("gate_verdicts").create_index(["run_id", "id"])
+    db.table("scenario_results").create(
+        {"id": int, "run_id": int, "scenario": str, "ok": int, "recorded": str, "data": str},
+        pk="id",
+        not_null={"run_id", "scenario", "ok", "recorded", "data"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("scenario_results").create_index(["run_id"])
+
+
+MIGRATIONS: Final[list[Callable[[Database], None]]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+]
 """Ordered; migration *i* (1-based) takes a file from user_version i-1 to i.
 
 To change the schema, append a function: it runs inside the open write

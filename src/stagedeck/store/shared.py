@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,10 @@ class SharedSnapshot:
     audit: tuple[AuditEntry, ...] = ()
     failures: tuple[FailureView, ...] = ()
     last_run_id: int | None = None
+    last_run_open: bool = False
+    """The latest run has not ended yet (its gate is pending)."""
+    gate: Mapping[str, Any] | None = None
+    """The latest gate verdict on the latest run (``Verdict.to_dict()``), None if not judged."""
     problem: str = ""
     """Why the shared database cannot be used right now ('' when it can)."""
     version: int = 0
@@ -219,6 +223,8 @@ class SharedState:
             audit=tuple(store.recent_audit(self.env, limit=100)),
             failures=tuple(views),
             last_run_id=run_id,
+            last_run_open=bool(runs) and runs[0].ended is None,
+            gate=store.gate_verdict(run_id) if run_id is not None else None,
             problem="" if store.writable else (str(store.problem) if store.problem else ""),
             version=self.snapshot.version + 1,
             at=self.clock(),

@@ -169,13 +169,23 @@ class RunRecorder:
     """One run (one or more suites) against one engine, written to the store as it goes."""
 
     def __init__(
-        self, engine: Engine, store: Store | None, user: str, *, db_path: Path | None = None
+        self,
+        engine: Engine,
+        store: Store | None,
+        user: str,
+        *,
+        db_path: Path | None = None,
+        verify_seeds: bool = True,
     ) -> None:
         self.engine = engine
         self.store = store
         self.db_path = db_path
         self.user = user
         self.record = RunRecord(None)
+        self.verify_seeds = verify_seeds
+        """Run the seeds' verify steps first when the gate asks (not under a fault)."""
+        self._seeds: list[dict[str, Any]] | None = None
+        """Their outcomes, stored with the run window (None: not verified in this run)."""
 
     async def _store(self, fn: Callable[[], object]) -> object:
         if self.store is None:
@@ -196,6 +206,13 @@ class RunRecorder:
 
     async def begin(self) -> int | None:
         monitor_for(self.engine)  # watching from now: reseeds and changes are evidence
+        gate = self.engine.recipe.gate
+        if gate is not None and gate.seeds_verified and self.verify_seeds:
+            # Before the suites: they change the data (orders take stock), so "verified in
+            # this run" means the data the suites started from was what the seeds promise.
+            from stagedeck.gate.window import verify_seeds
+
+            self._seeds = await verify_seeds(self.engine)
         store = self.store
         recipe = self.engine.recipe
         if store is not None and store.writable:
@@ -334,6 +351,7 @@ class RunRecorder:
         store, run_id = self.store, self.record.run_id
         outcome = "passed" if self.record.ok else "failed"
         if store is not None and run_id is not None:
+            await self._keep_window(store, run_id)
             await self._store(lambda: store.finish_run(run_id, outcome))
         path = store.path if store is not None else self.db_path
         if store is None and path is not None:
@@ -341,6 +359,17 @@ class RunRecorder:
         if path is not None and self.record.store_problem:
             self.record.spooled = await asyncio.to_thread(self._spool, path, outcome)
         return self.record
+
+    async def _keep_window(self, store: Store, run_id: int) -> None:
+        """What the environment did during the run, for a gate judging it later."""
+        from stagedeck.gate.window import run_window
+
+        started = min((p.started for p in self.record.suites if p.started), default=0.0)
+        run = await self._store(lambda: store.run(run_id))
+        start = getattr(run, "started", None) or started or self.engine.clock()
+        window = run_window(self.engine, start, self.engine.clock())
+        window["seeds"] = self._seeds
+        await self._store(lambda: store.set_run_window(run_id, window))
 
     def _spool(self, db_path: Path, outcome: str) -> Path | None:
         from stagedeck.store.spool import result_dict, spool_run
@@ -401,12 +430,14 @@ async def run_and_record(
     user: str,
     *,
     db_path: Path | None = None,
+    verify_seeds: bool = True,
 ) -> RunRecord:
     """Run ``names`` (concurrently, lock-aware), each after its services are healthy.
 
     ``db_path``: the database ``store`` should have been (when it could not be
-    opened), so the run is spooled for it rather than lost."""
-    recorder = RunRecorder(engine, store, user, db_path=db_path)
+    opened), so the run is spooled for it rather than lost. ``verify_seeds``: False
+    under a scenario's fault (the gate's seed check is for ordinary runs)."""
+    recorder = RunRecorder(engine, store, user, db_path=db_path, verify_seeds=verify_seeds)
     run_id = await recorder.begin()
 
     async def one(name: str) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from stagedeck.gate import report as gate_report
 from stagedeck.store import (
     Annotation,
     ContextItem,
@@ -75,6 +76,10 @@ class RunReport:
     suites: list[SuiteRun]
     results: dict[int, list[TestResult]]
     failures: list[FailureReport] = field(default_factory=list)
+    gate: dict[str, Any] | None = None
+    """The latest gate verdict on the run, as stored (None: never judged)."""
+    scenario: dict[str, Any] | None = None
+    """The scenario this run rehearsed, with its result (None: an ordinary run)."""
 
 
 def build_report(store: Store, run_id: int, mask: Callable[[str], str] = lambda s: s) -> RunReport:
@@ -83,7 +88,13 @@ def build_report(store: Store, run_id: int, mask: Callable[[str], str] = lambda 
         raise LookupError(f"no run {run_id} in {store.path}")
     suites = store.suite_runs(run_id)
     results = {s.id: store.test_results(s.id) for s in suites}
-    report = RunReport(run, suites, results)
+    report = RunReport(
+        run,
+        suites,
+        results,
+        gate=store.gate_verdict(run_id),
+        scenario=store.scenario_result(run_id),
+    )
     now = time.time()
     for suite in suites:
         for result in results[suite.id]:
@@ -181,6 +192,7 @@ def to_markdown(report: RunReport) -> str:
         ctx = _context_lines(f.context)
         if ctx:
             out += ["", "Environment while it ran:", "", "```", *ctx, "```"]
+    out += gate_report.markdown(report.gate, report.scenario)
     return "\n".join(out) + "\n"
 
 
@@ -221,6 +233,7 @@ def to_html(report: RunReport) -> str:
         f"{_stamp(run.started)} → {_stamp(run.ended)}</p>"
         f"<table><tr><th>suite</th><th>state</th><th>passed</th><th>failed</th><th>errors</th>"
         f"<th>skipped</th><th></th></tr>{rows}</table>"
+        + gate_report.html_section(report.gate, report.scenario)
         + ("<h2>Failures</h2>" if failures else "")
         + "".join(failures)
         + "</body></html>\n"
@@ -263,6 +276,7 @@ def to_junit(report: RunReport) -> str:
                 )
             elif r.outcome == "skipped":
                 ET.SubElement(case, "skipped", message=r.message)
+    gate_report.junit(root, report.gate, report.scenario)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 

@@ -59,7 +59,11 @@ class StagedeckApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding(
-            "q", "quit", "Quit", tooltip="Quit (stops services this cockpit started)", id="app.quit"
+            "q",
+            "quit",
+            "Quit",
+            tooltip="Quit (an attached cockpit detaches; one on its own stops its services)",
+            id="app.quit",
         ),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding(
@@ -103,6 +107,22 @@ class StagedeckApp(App[int]):
             tooltip="Inject a temporary fault into the selected service (or lift faults)",
             id="action.fault",
         ),
+        Binding(
+            "X",
+            "stop_environment",
+            "Stop env",
+            show=False,
+            tooltip="Stop the environment process (for everyone watching)",
+            id="envproc.stop",
+        ),
+        Binding(
+            "ctrl+r",
+            "restart_environment",
+            "Restart env",
+            show=False,
+            tooltip="Start the environment process again after it went away",
+            id="envproc.restart",
+        ),
         Binding("1", "view('overview')", "Overview", show=False, id="view.overview"),
         Binding("2", "view('logs')", "Logs", show=False, id="view.logs"),
         Binding("3", "view('graph')", "Graph", show=False, id="view.graph"),
@@ -110,9 +130,18 @@ class StagedeckApp(App[int]):
         Binding("5", "view('suites')", "Suites", show=False, id="view.suites"),
         Binding("6", "view('activity')", "Activity", show=False, id="view.activity"),
         Binding("7", "view('traces')", "Traces", show=False, id="view.traces"),
+        Binding("8", "view('gate')", "Gate", show=False, id="view.gate"),
+        Binding(
+            "X",
+            "scenario",
+            "Scenario",
+            show=False,
+            tooltip="Rehearse one of the recipe's failure scenarios",
+            id="action.scenario",
+        ),
     ]
 
-    VIEWS = ("overview", "logs", "graph", "charts", "suites", "activity", "traces")
+    VIEWS = ("overview", "logs", "graph", "charts", "suites", "activity", "traces", "gate")
     """Each view is a Textual mode with its own screen stack, so switching keeps state."""
 
     def __init__(
@@ -245,6 +274,7 @@ class StagedeckApp(App[int]):
         )
         self.add_mode("activity", lambda: _screens().ActivityScreen(engine, self.shared))
         self.add_mode("traces", lambda: _screens().TracesScreen(engine))
+        self.add_mode("gate", lambda: _screens().GateScreen(self))
         self.switch_mode("overview")
         if self.shared is not None:
             self.shared.start()
@@ -255,6 +285,10 @@ class StagedeckApp(App[int]):
                 f"no theme named '{self._wanted_theme}'; using {self.theme}",
                 severity="warning",
             )
+        if getattr(self.engine, "remote", False):
+            from stagedeck.tui.attached import install
+
+            install(self)
         for event in self._replay:
             self._on_engine_event(event)
         self._replay.clear()
@@ -396,6 +430,7 @@ class StagedeckApp(App[int]):
 
     def _on_engine_event(self, event: Event) -> None:
         if isinstance(event, RecipeReloaded):
+            self.suites.recipe = self.engine.recipe
             if event.problems:
                 self.banners["recipe"] = (
                     "⚠ recipe not reloaded; still running on the last good one:\n  "
@@ -465,6 +500,44 @@ class StagedeckApp(App[int]):
 
     def action_fault(self) -> None:
         self.controller.fault(self.selected_service())
+
+    def action_scenario(self) -> None:
+        """Choose one of the recipe's scenarios; its fault is confirmed like any other."""
+        from stagedeck.tui.screens.scenario import ScenarioScreen
+
+        scenarios = self.engine.recipe.scenarios
+        if not scenarios:
+            self.notify("the recipe has no [scenarios.NAME]", severity="warning")
+            return
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.controller.scenario(name)
+
+        self.push_screen(ScenarioScreen(dict(scenarios)), chosen)
+
+    async def on_gate_screen_jump(self, message: Any) -> None:
+        """A failed criterion's evidence: its failing tests, its latency chart, its suspect."""
+        c = message.criterion
+        if c.jump.value == "tests":
+            await self.switch_mode("suites")
+            show = getattr(self.screen, "show_failure", None)
+            if show is not None and c.tests:
+                show(c.tests[0])
+        elif c.jump.value == "suspect" and c.suspects:
+            # The explain view (`w`) on the criterion's own suspects, as the verdict stored them.
+            from stagedeck.triage.model import ranking_from_rows
+            from stagedeck.tui.screens.explain import ExplainScreen
+
+            ranking = ranking_from_rows(list(c.suspects), subject=c.title)
+            run = message.run_id
+            title = f"why the gate failed: {c.title}" + (f" (run {run})" if run else "")
+            await self.push_screen(ExplainScreen(ranking, live=False, title=title, note=c.summary))
+        elif c.jump.value in ("chart", "suspect", "service") and c.service:
+            await self.switch_mode("charts" if c.jump.value == "chart" else "graph")
+            show = getattr(self.screen, "show_service", None)
+            if show is not None:
+                show(c.service)
 
     def run_suites(self, names: list[str]) -> None:
         self.controller.run_suites(names)
@@ -541,8 +614,21 @@ class StagedeckApp(App[int]):
         return dict(self.config.keys)
 
     async def action_quit(self) -> None:
-        self.notify("stopping services…", timeout=2)
+        if getattr(self.engine, "remote", False):
+            self.notify("detaching; the environment keeps running for others", timeout=2)
+        else:
+            self.notify("stopping services…", timeout=2)
         self.exit(0)
+
+    def action_stop_environment(self) -> None:
+        from stagedeck.tui.attached import stop_environment
+
+        stop_environment(self)
+
+    def action_restart_environment(self) -> None:
+        from stagedeck.tui.attached import restart_environment
+
+        restart_environment(self)
 
 
 def all_binding_ids() -> set[str]:
@@ -573,6 +659,7 @@ def all_binding_keys() -> dict[str, str]:
         screens.GraphScreen,
         screens.TracesScreen,
         screens.WaterfallScreen,
+        screens.GateScreen,
         ConfirmScreen,
         ExplainScreen,
         HelpScreen,
@@ -596,6 +683,7 @@ def _screens() -> Any:
     from types import SimpleNamespace
 
     from stagedeck.tui.screens.activity import ActivityScreen
+    from stagedeck.tui.screens.gate import GateScreen
     from stagedeck.tui.screens.graph import GraphScreen
     from stagedeck.tui.screens.logs import LogsScreen
     from stagedeck.tui.screens.suites import SuitesScreen
@@ -603,6 +691,7 @@ def _screens() -> Any:
 
     return SimpleNamespace(
         ActivityScreen=ActivityScreen,
+        GateScreen=GateScreen,
         GraphScreen=GraphScreen,
         LogsScreen=LogsScreen,
         SuitesScreen=SuitesScreen,

@@ -10,7 +10,7 @@ hands the answer back to :meth:`Operations.perform` in a worker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from stagedeck.engine.engine import Engine
@@ -24,6 +24,9 @@ from stagedeck.tui.screens.forms import AnnotateScreen, AnnotationRequest, Lease
 
 if TYPE_CHECKING:
     from textual.app import App
+
+Perform = Callable[[Request, Decision], Awaitable[None]]
+"""Carries a confirmed request out in place of ``Operations.perform``."""
 
 FORCE_TEXT = (
     "Act anyway? Forcing past someone's lease is recorded in the audit log "
@@ -48,7 +51,17 @@ class ActionController:
         self.shared = shared
         self.suites = suites or SuiteRunner(engine.recipe)
         self.user = user
-        self.ops = Operations(
+        self.scenario_running = ""
+        """The scenario this cockpit is rehearsing now ('' when none): one at a time."""
+        self.last_scenario: dict[str, Any] | None = None
+        """The result of the last scenario run from this cockpit (the gate view shows it)."""
+        # Attached to an environment process, its actions are performed (and audited) there.
+        kind = Operations
+        if getattr(engine, "remote", False):
+            from stagedeck.envproc.remote import RemoteOperations
+
+            kind = RemoteOperations
+        self.ops = kind(
             engine,
             user=shared.user if shared is not None else user,
             read_only=read_only,
@@ -71,8 +84,14 @@ class ActionController:
         build: Callable[[Operations], Request],
         done: Callable[[Any], None] | None = None,
         failed: Callable[[Exception], None] | None = None,
+        *,
+        perform: Perform | None = None,
     ) -> None:
-        """Build, refuse at once what needs no database, else review and ask in a worker."""
+        """Build, refuse at once what needs no database, else review and ask in a worker.
+
+        ``perform`` carries the confirmed request out instead of :meth:`Operations.perform`
+        (a scenario performs its fault itself, then runs suites under it).
+        """
         try:
             request = build(self.ops)
         except ValueError as exc:
@@ -83,7 +102,7 @@ class ActionController:
             self._warn(str(refused))
             return
         self.app.run_worker(
-            self._review(request, done, failed),
+            self._review(request, done, failed, perform),
             name=describe_action(request),
             group="actions",
             exit_on_error=False,
@@ -94,18 +113,19 @@ class ActionController:
         request: Request,
         done: Callable[[Any], None] | None,
         failed: Callable[[Exception], None] | None = None,
+        perform: Perform | None = None,
     ) -> None:
         review = await self.ops.review(request)
         if review.refusal:
             self._warn(review.refusal)
             return
         if not review.needs_force:
-            self._confirm(request, False, done, failed)
+            self._confirm(request, False, done, failed, perform)
             return
 
         def forced(result: tuple[bool, bool] | None) -> None:
             if result and result[0]:
-                self._confirm(request, True, done, failed)
+                self._confirm(request, True, done, failed, perform)
 
         self.app.push_screen(
             ConfirmScreen(review.lease_refusal, FORCE_TEXT, confirm="Force"), forced
@@ -117,15 +137,18 @@ class ActionController:
         forced: bool,
         done: Callable[[Any], None] | None,
         failed: Callable[[Exception], None] | None,
+        perform: Perform | None = None,
     ) -> None:
         def answered(result: tuple[bool, bool] | None) -> None:
             if result and result[0]:
                 decision = Decision(confirmed=True, forced=forced, option=result[1])
+                work = (
+                    perform(request, decision)
+                    if perform is not None
+                    else self._perform(request, decision, done, failed)
+                )
                 self.app.run_worker(
-                    self._perform(request, decision, done, failed),
-                    name=describe_action(request),
-                    group="actions",
-                    exit_on_error=False,
+                    work, name=describe_action(request), group="actions", exit_on_error=False
                 )
 
         if not request.confirm:
@@ -278,6 +301,13 @@ class ActionController:
         shared = self.shared
         store = shared.store if shared is not None else None  # not writable: spooled, and said
         record = await run_and_record(self.engine, self.suites, names, store, self.user)
+        if (
+            store is not None
+            and store.writable
+            and record.run_id is not None
+            and self.engine.recipe.gate
+        ):
+            await self._judge(store, record.run_id)
         if shared is not None:
             await shared.refresh(force=True)
         failed = [p for p in record.suites if p.state is not SuiteState.PASSED]
@@ -286,6 +316,84 @@ class ActionController:
         if store is not None and not record.saved:
             self.app.notify(record.storage_note(), severity="error", timeout=20, markup=False)
         return record
+
+    async def _judge(self, store: Any, run_id: int) -> None:
+        """The recipe's gate on a run just recorded: stored, so every cockpit shows it."""
+        from stagedeck.gate.gather import GateError, judge
+
+        try:
+            verdict = await asyncio.to_thread(
+                judge, store, self.engine.recipe, run_id, user=self.user
+            )
+        except (GateError, StoreError) as exc:
+            self.app.notify(f"gate not evaluated: {exc}", severity="error", markup=False)
+            return
+        self.app.notify(
+            verdict.line(), severity="information" if verdict.go else "error", markup=False
+        )
+
+    def judge_latest(self) -> None:
+        """Evaluate the gate on the latest run now (the gate view's refresh key)."""
+        shared = self.shared
+        run_id = shared.snapshot.last_run_id if shared is not None else None
+        if shared is None or shared.store is None or run_id is None:
+            self._warn("no run recorded yet: run the suites first")
+            return
+        store = shared.store
+
+        async def judge() -> None:
+            await self._judge(store, run_id)
+            await shared.refresh(force=True)
+
+        self.app.run_worker(judge(), group="gate", exit_on_error=False)
+
+    # ---------------------------------------------------------------- scenarios
+
+    def scenario(self, name: str) -> None:
+        """Rehearse a recipe scenario: its fault goes the usual path (confirm, audit)."""
+        from stagedeck.gate.scenario import scenario_request
+
+        scenario = self.engine.recipe.scenarios.get(name)
+        if scenario is None:
+            self._warn(f"no scenario '{name}' in the recipe")
+            return
+        if self.scenario_running:
+            self._warn(f"scenario {self.scenario_running} is still running")
+            return
+        self.go(
+            lambda ops: scenario_request(ops, scenario),
+            perform=lambda request, decision: self._run_scenario(scenario, request, decision),
+        )
+
+    async def _run_scenario(self, scenario: Any, request: Request, decision: Decision) -> None:
+        from stagedeck.gate.report import scenario_lines
+        from stagedeck.gate.scenario import run_scenario
+
+        shared = self.shared
+        store = shared.store if shared is not None and shared.writable else None
+
+        def step(text: str) -> None:
+            self.app.notify(f"scenario {scenario.name}: {text}", timeout=4, markup=False)
+
+        self.scenario_running = scenario.name
+        try:
+            result = await run_scenario(
+                self.ops, scenario, request, decision, self.suites, store, self.user, on_step=step
+            )
+        finally:
+            self.scenario_running = ""
+        if shared is not None:
+            await shared.refresh(force=True)
+        if result.problem:
+            self._warn(f"scenario {scenario.name}: {result.problem}")
+            return
+        self.last_scenario = result.to_dict()
+        self.app.notify(
+            "\n".join(scenario_lines(self.last_scenario)),
+            severity="information" if result.ok else "error",
+            timeout=20,
+            markup=False,
+        )
 
     def annotate(self, view: FailureView, edit: Annotation | None = None) -> None:
         shared = self.shared

@@ -101,6 +101,8 @@ async def run_cockpit_async(
 
     ``engine`` and ``starting`` come from :mod:`stagedeck.tui.launch`, which starts the
     engine while Textual is still being imported; ``replay`` is what it published then.
+    ``engine`` may be a mirror of an environment process: stopping it only detaches,
+    and the environment keeps running for whoever else watches.
     """
     from stagedeck.tui.app import StagedeckApp
 

@@ -49,7 +49,7 @@ class GraphScreen(Screen[None]):
         self.query_one(GraphPanel).show_ranking(ranking)
 
     def show_service(self, service: str) -> None:
-        """Select ``service`` in the graph and its chart (a jump from the explain view)."""
+        """Select ``service`` in the graph and its chart (a jump from the explain or gate view)."""
         self._selected = service
         self.query_one(GraphPanel).select(service)
         self.query_one(ChartsPanel).select(service)

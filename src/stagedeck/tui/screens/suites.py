@@ -293,7 +293,7 @@ class SuitesScreen(Screen[None]):
             self.post_message(ExplainRequested())
 
     def show_failure(self, test_id: str) -> None:
-        """Select the failure of ``test_id`` in the latest run (a jump from the explain view)."""
+        """Select the failure of ``test_id`` in the latest run (a jump from explain or gate)."""
         table = self.query_one("#failures", DataTable)
         for index, view in enumerate(self._failures):
             if view.failure.result.test_id == test_id:

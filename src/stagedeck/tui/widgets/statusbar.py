@@ -16,6 +16,19 @@ from stagedeck.tui.palette import style
 from stagedeck.tui.ticker import every
 
 
+def gate_segment(snapshot: SharedSnapshot) -> tuple[str, str] | None:
+    """ "gate NO-GO 2✗" and its semantic colour; None before any run."""
+    if snapshot.last_run_id is None:
+        return None
+    gate = snapshot.gate
+    if snapshot.last_run_open or gate is None:
+        return f"gate pending (run {snapshot.last_run_id})", "degraded"
+    failing = int(gate.get("failing") or 0)
+    if gate.get("verdict") == "GO":
+        return "gate GO", "healthy"
+    return f"gate NO-GO {failing}✗", "down"
+
+
 class StatusBar(Static):
     """One line; redrawn once a second and only when its text changed."""
 
@@ -68,6 +81,14 @@ class StatusBar(Static):
             self.extra["presence"] = Text(watching)
         else:
             self.extra.pop("presence", None)
+        # A recipe without [gate] judges nothing here: no "pending" that never ends.
+        judged = self.engine.recipe.gate is not None or snapshot.gate is not None
+        gate = gate_segment(snapshot) if judged else None
+        if gate is not None:
+            text, name = gate
+            self.extra["gate"] = Text(text, style=style(self.app, name, bold=name == "down"))
+        else:
+            self.extra.pop("gate", None)
         if snapshot.problem:
             self.extra["problem"] = Text(f"⚠ {snapshot.problem}", style=style(self.app, "down"))
         else:

@@ -1,0 +1,1 @@
+"""The progression gate: may this run's build move on? (GO / NO-GO, criteria as code)."""

@@ -1,0 +1,78 @@
+"""Commands from another shell attach to the running environment process (real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from support.envproc import isolated_env
+from support.procs import new_marker, wait_until_gone
+
+SERVICE = Path(__file__).parent / "support" / "services.py"
+
+
+def stagedeck(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stagedeck", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+@pytest.mark.slow
+def test_why_status_and_redeploy_from_another_shell(tmp_path: Path) -> None:
+    marker = new_marker()
+    recipe = tmp_path / "shop.toml"
+    recipe.write_text(
+        textwrap.dedent(f"""
+        [environment]
+        name = "shop"
+        probe_interval = 0.3
+
+        [services.db]
+        command = ["{{python}}", "{SERVICE}", "{{self.port}}"]
+        port = "auto"
+        health = "/"
+
+        [services.api]
+        command = ["{{python}}", "{SERVICE}", "{{self.port}}"]
+        port = "auto"
+        health = "/"
+        depends_on = ["db"]
+        """)
+    )
+    env = {
+        **os.environ,
+        **isolated_env(tmp_path),
+        "STAGEDECK_TEST_MARKER": marker,
+        "STAGEDECK_DB": str(tmp_path / "shared.db"),
+        "USER": "carol",
+    }
+    up = stagedeck(env, "up", str(recipe))
+    assert up.returncode == 0, up.stderr
+    try:
+        status = stagedeck(env, "status", str(recipe), "--json")
+        assert "attached to the environment process" in status.stderr
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert [s["healthy"] for s in json.loads(status.stdout)["services"]] == [True, True]
+
+        why = stagedeck(env, "why", str(recipe), "--json")
+        assert "ranked from the history of the environment process" in why.stderr, why.stderr
+        assert json.loads(why.stdout)["environment"] == "shop"
+
+        redeploy = stagedeck(env, "redeploy", str(recipe), "db", "--yes")
+        assert redeploy.returncode == 0, redeploy.stderr
+        assert "redeploy db: db healthy" in redeploy.stdout
+        assert "written by the environment process" in redeploy.stderr
+    finally:
+        down = stagedeck(env, "down", str(recipe), "--yes")
+        assert down.returncode == 0, down.stderr
+    assert wait_until_gone(marker, timeout=15) == []
