@@ -28,7 +28,7 @@ import docker
 from common import ROOT, cpu_seconds, rss_mb
 
 sys.path.insert(0, str(ROOT / "tests"))
-from dockerkit import Kit, new_prefix, require_engine
+from support.dockerkit import Kit, new_prefix, require_engine
 
 LOGGER = (
     "i=0; while true; do i=$((i+1)); "

@@ -1,6 +1,6 @@
 """Benchmark: the Kubernetes target against 500 pods in 50 deployments.
 
-The API emulator (tests/k8skit.py, over kmock) runs in a child process, so
+The API emulator (tests/support/k8skit.py, over kmock) runs in a child process, so
 the figures are the cockpit's own: its CPU, its memory, its latency. The
 cockpit side is a headless Engine with the Kubernetes target, exactly what
 ``stagedeck up`` runs under the TUI.
@@ -44,7 +44,7 @@ SENT = "bench.stagedeck.dev/sent"
 
 
 async def serve(deployments: int, pods: int, namespace: str) -> None:
-    import k8skit
+    from support import k8skit
 
     async with k8skit.Emulator() as emu:
         cluster = k8skit.EmulatedCluster(emu, namespace, Path(os.devnull))
@@ -80,7 +80,7 @@ async def serve(deployments: int, pods: int, namespace: str) -> None:
 
 async def churn(cluster: Any, pods: list[tuple[str, str]], rate: float, seconds: float) -> int:
     """Flip pods between ready and not ready at ``rate`` a second, round robin."""
-    import k8skit
+    from support import k8skit
 
     ready: dict[str, bool] = {}
     start = time.monotonic()

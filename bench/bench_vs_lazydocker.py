@@ -39,7 +39,7 @@ from bench_docker import LOGGER, Meter, cpu_of, pids_named
 from common import ROOT, Terminal, peak_rss_mb
 
 sys.path.insert(0, str(ROOT / "tests"))
-from dockerkit import Kit, new_prefix, require_engine
+from support.dockerkit import Kit, new_prefix, require_engine
 
 FLOOD = 'while true; do seq -f "$NAME level=info msg=\\"flood %g\\"" 1 200; sleep 0.1; done'
 """About 2,000 lines a second (200 every 0.1 s plus the time seq takes)."""

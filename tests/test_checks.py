@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import shutil
 import signal
 import subprocess
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,9 @@ from stagedeck.engine.events import Health, ProcState
 from stagedeck.engine.probes import HealthTracker, ProbeResult
 from stagedeck.recipe.errors import RecipeError
 from stagedeck.recipe.model import load_recipe
+from support.wait import wait_until
 
 REALWORLD = Path(__file__).resolve().parent.parent / "recipes" / "realworld" / "realworld.toml"
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def write(path: Path, text: str) -> Path:
@@ -63,23 +55,37 @@ def test_command_check_can_run_inside_the_service(tmp_path: Path) -> None:
     assert check.describe() == "in service: pg_isready -q"
 
 
-def test_in_service_is_only_for_command_checks(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("health", "message"),
+    [
+        ('{ tcp = "127.0.0.1:5432", in_service = true }', "applies only to command checks"),
+        # On the local target it would run on this machine while the view says "in service".
+        (
+            '{ command = ["pg_isready", "-q"], in_service = true }',
+            "a local service has no container to run the check in",
+        ),
+    ],
+)
+def test_in_service_is_refused_where_it_cannot_hold(
+    tmp_path: Path, health: str, message: str
+) -> None:
     path = write(
         tmp_path / "r.toml",
-        """
+        f"""
         [environment]
         name = "x"
 
         [services.db]
         command = ["run"]
-        health = { tcp = "127.0.0.1:5432", in_service = true }
+        health = {health}
         """,
     )
     with pytest.raises(RecipeError) as info:
         load_recipe(path)
     (problem,) = info.value.problems
-    assert (problem.line, problem.key) == (7, "services.db.health.in_service")
-    assert problem.message == "applies only to command checks"
+    assert (problem.file, problem.line, problem.key) == (path, 7, "services.db.health.in_service")
+    assert problem.message == message
+    assert f"{path}:7:" in str(info.value)
 
 
 def test_start_period_ends_at_the_first_pass() -> None:
@@ -119,7 +125,7 @@ async def test_tcp_and_command_checks_record_latency(tmp_path: Path) -> None:
     await engine.start(bring_up=False)
     try:
         assert (await bring_up(engine)).ok
-        await until(
+        await wait_until(
             lambda: len(engine.latency["web"]) >= 3 and len(engine.latency["check"]) >= 3,
             what="latency samples",
         )
@@ -204,30 +210,32 @@ async def test_real_servers_go_healthy_down_with_reason_and_back(servers: Engine
     pg, redis = engine.service("postgres"), engine.service("redis")
     assert pg.health is not None and pg.health.kind == "command"
     assert redis.health is not None and redis.health.kind == "tcp"
-    await until(lambda: len(engine.latency["postgres"]) > 0 and len(engine.latency["redis"]) > 0)
+    await wait_until(
+        lambda: len(engine.latency["postgres"]) > 0 and len(engine.latency["redis"]) > 0
+    )
     sids = {pid for n in ("postgres", "redis") if (pid := engine.statuses[n].pid)}
 
     # Redis stops listening on its port (the process lives on): the tcp check says so.
     cli = ["redis-cli", "-h", "127.0.0.1"]
     spare = redis.port + 1 if redis.port and redis.port < 65000 else 40000
     subprocess.run([*cli, "-p", str(redis.port), "CONFIG", "SET", "port", str(spare)], check=True)
-    await until(lambda: engine.statuses["redis"].health is Health.DOWN, what="redis down")
+    await wait_until(lambda: engine.statuses["redis"].health is Health.DOWN, what="redis down")
     status = engine.statuses["redis"]
     assert status.state is ProcState.RUNNING
     assert status.reason == f"tcp 127.0.0.1:{redis.port}: connection refused"
     subprocess.run([*cli, "-p", str(spare), "CONFIG", "SET", "port", str(redis.port)], check=True)
-    await until(lambda: engine.statuses["redis"].ok, what="redis back")
+    await wait_until(lambda: engine.statuses["redis"].ok, what="redis back")
 
     # PostgreSQL hangs (SIGSTOP): pg_isready times out and the command check says so.
     pid = engine.statuses["postgres"].pid
     assert pid
     os.kill(pid, signal.SIGSTOP)
     try:
-        await until(lambda: engine.statuses["postgres"].health is Health.DOWN, what="pg down")
+        await wait_until(lambda: engine.statuses["postgres"].health is Health.DOWN, what="pg down")
         assert engine.statuses["postgres"].reason == "pg_isready: timed out after 1s"
     finally:
         os.kill(pid, signal.SIGCONT)
-    await until(lambda: engine.statuses["postgres"].ok, what="postgres back")
+    await wait_until(lambda: engine.statuses["postgres"].ok, what="postgres back")
 
     # Stopped for real, then started again on the same data directory (no second initdb).
     await engine.target.stop(pg)
@@ -243,4 +251,4 @@ async def test_real_servers_go_healthy_down_with_reason_and_back(servers: Engine
     sids.add(engine.statuses["postgres"].pid or 0)
 
     await engine.stop()
-    await until(lambda: not sessions_alive(sids), timeout=10, what="servers gone")
+    await wait_until(lambda: not sessions_alive(sids), timeout=10, what="servers gone")

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-import k8skit
 from stagedeck.cli.info import _engines
 from stagedeck.cli.main import main
+from support import k8skit
 
 cluster = k8skit.cluster
 

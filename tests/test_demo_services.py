@@ -25,6 +25,7 @@ from stagedeck.demo.logfmt import LINE_PATTERN
 from stagedeck.demo.services import DEFAULT_PORTS, GRAPH, NAMES, url_variable
 from stagedeck.recipe.model import load_recipe
 from support.procs import new_marker, wait_until_gone
+from support.wait import wait_until_sync
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +54,6 @@ def call(url: str, method: str = "GET", json: Any = None, rid: str = "") -> http
 
 def chaos(demo: Demo, name: str, **knobs: Any) -> httpx.Response:
     return call(f"{demo.url(name)}/admin/chaos", "POST", knobs)
-
-
-def wait_for(check: Any, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return result
 
 
 def stock(demo: Demo, sku: str, on_hand: int = 50) -> None:
@@ -94,10 +87,10 @@ def test_an_order_flows_across_every_service(demo: Demo) -> None:
 
     debits = call(f"{demo.url('ledger')}/entries?order_id={order['id']}&kind=debit").json()
     assert [(d["account"], d["amount_cents"]) for d in debits] == [("customer:tess", 2500)]
-    wait_for(
+    wait_until_sync(
         lambda: call(f"{demo.url('orders')}/orders/{order['id']}").json()["status"] == "fulfilled"
     )
-    credits = wait_for(
+    credits = wait_until_sync(
         lambda: call(f"{demo.url('ledger')}/entries?order_id={order['id']}&kind=credit").json()
     )
     assert [(c["account"], c["amount_cents"]) for c in credits] == [("revenue", 2500)]

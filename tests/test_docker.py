@@ -19,7 +19,6 @@ import docker
 import httpx
 import pytest
 
-from dockerkit import SocketProxy, in_thread, kit, require_engine, short_socket_path, wait_for
 from stagedeck.engine.actions import redeploy
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Health, ProcState, TargetConnection
@@ -33,6 +32,14 @@ from stagedeck.targets.docker.discovery import (
     list_compose_projects,
 )
 from stagedeck.targets.docker.target import DockerTarget
+from support.dockerkit import (
+    SocketProxy,
+    in_thread,
+    kit,
+    require_engine,
+    short_socket_path,
+    wait_for,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -362,6 +369,39 @@ async def test_exec_runs_a_seed_step_inside_the_container(tmp_path: Path) -> Non
             missing = await engine.target.exec(db, ["no-such-program"])
             assert missing.exit_code in (126, 127)
             assert "no-such-program" in missing.output
+        finally:
+            await engine.stop()
+
+
+async def test_in_service_health_check_runs_inside_the_container(tmp_path: Path) -> None:
+    """The check's file exists only inside the container: a check run on this machine
+    would never pass. Its output, every probe, stays out of the service's log."""
+    flag = f"/tmp/ready-{tmp_path.name}"
+    assert not Path(flag).exists()
+    with kit() as k:
+        k.container("db", project=k.prefix)
+        r = recipe(
+            tmp_path,
+            k.prefix,
+            f"""
+            [services.db]
+            health = {{ command = ["sh", "-c", "cat {flag} && echo probed-inside"], in_service = true, retries = 1 }}
+            """,
+        )
+        engine, _ = await started(r)
+        statuses = engine.statuses
+        try:
+            await wait_for(lambda: statuses["db"].health is Health.DOWN, 10, "down: no flag yet")
+            reason = statuses["db"].reason
+            assert f"sh exited 1: cat: can't open '{flag}'" in reason, reason
+            ready = await engine.target.exec(r.services["db"], ["sh", "-c", f"echo ok > {flag}"])
+            assert ready.exit_code == 0
+            await wait_for(lambda: statuses["db"].health is Health.HEALTHY, 10, "healthy, inside")
+            seen = engine.probe_seq
+            await wait_for(lambda: engine.probe_seq >= seen + 3, 10, "three more probes")
+            last = engine.probe_log["db"][-1]
+            assert last.ok and last.ms > 0 and last.detail == "probed-inside"
+            assert not any("probed-inside" in ln for ln in lines_of(engine, "db"))
         finally:
             await engine.stop()
 

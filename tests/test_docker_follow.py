@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from dockerkit import in_thread, kit, require_engine, wait_for
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Health, Notice
 from stagedeck.targets.docker.discovery import discover_project_recipe
+from support.dockerkit import in_thread, kit, require_engine, wait_for
 
 pytestmark = pytest.mark.docker
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dockerkit import in_thread, kit, require_engine, wait_for
 from stagedeck.engine.events import Health
 from stagedeck.recipe.model import load_recipe
+from support.dockerkit import in_thread, kit, require_engine, wait_for
 from support.envproc import isolated_env, mirror_of, serve
 
 pytestmark = pytest.mark.docker

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-import k8skit
-from k8skit import emulator_only, recipe_for, until
 from stagedeck.engine.events import Health, ProcState
+from support import k8skit
 from support.envproc import isolated_env, mirror_of, serve
+from support.k8skit import emulator_only, recipe_for, until
 
 cluster = k8skit.cluster
 pytestmark = k8skit.real_cluster_is_slow

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from dockerkit import Kit, kit, wait_for
 from stagedeck.engine.engine import Engine
 from stagedeck.operations import Decision, Operations, ReadOnly, Refused, requests
 from stagedeck.recipe.model import load_recipe
 from stagedeck.store import Store
+from support.dockerkit import Kit, kit, wait_for
 from support.operations import BOB_REASON, ENV, audit, bob_leases
 
 pytestmark = pytest.mark.docker

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import k8skit
-from k8skit import recipe_for, running_engine, until
 from stagedeck.engine.events import ProcState
 from stagedeck.operations import Decision, Operations, Refused, requests
 from stagedeck.store import Store
+from support import k8skit
+from support.k8skit import recipe_for, running_engine, until
 from support.operations import BOB_REASON
 
 cluster = k8skit.cluster

@@ -6,7 +6,6 @@ SIGKILL test runs the owner as a real separate process and kills it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import subprocess
@@ -23,15 +22,9 @@ from stagedeck.recipe.model import load_recipe
 from stagedeck.store import Store
 from support.operations import BOB_REASON, ENV, audit, bob_leases, write_recipe
 from support.procstate import alive, frozen, state
+from support.wait import wait_until
 
 YES = Decision(confirmed=True)
-
-
-async def wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def started(tmp_path: Path, read_only: ReadOnly | None = None) -> tuple[Engine, Operations]:
@@ -60,13 +53,13 @@ async def test_pause_freezes_the_process_group_and_resumes_it_when_it_expires(
         assert "process group is frozen (SIGSTOP)" in request.touches
         assert "After 1.5s it is resumed" in request.touches
         result = await ops.perform(request, YES)
-        await wait_for(lambda: frozen(pid), 2)
+        await wait_until(lambda: frozen(pid), 2)
         entry = audit(tmp_path / "shared.db")[-1]
         assert (entry.action, entry.services, entry.ended) == ("fault pause", ("api",), None)
         await result.value.wait()
-        await wait_for(lambda: not frozen(pid), 2)
+        await wait_until(lambda: not frozen(pid), 2)
         assert alive(pid)
-        await wait_for(lambda: audit(tmp_path / "shared.db")[-1].ended is not None)
+        await wait_until(lambda: audit(tmp_path / "shared.db")[-1].ended is not None)
         entry = audit(tmp_path / "shared.db")[-1]
         assert entry.outcome == "ok" and entry.details["lifted"] == "expired"
     finally:
@@ -82,11 +75,11 @@ async def test_kill_and_stop_take_the_service_down_and_start_it_again(
     try:
         pid = pid_of(engine, "api")
         result = await ops.perform(requests.fault(ops, "api", kind, 1.0), YES)
-        await wait_for(lambda: not alive(pid))
-        await wait_for(lambda: engine.target.pid("api") is None)  # type: ignore[attr-defined]
+        await wait_until(lambda: not alive(pid))
+        await wait_until(lambda: engine.target.pid("api") is None)  # type: ignore[attr-defined]
         assert result.value.active  # down for the fault's duration
         await result.value.wait()
-        await wait_for(lambda: engine.target.pid("api") is not None)  # type: ignore[attr-defined]
+        await wait_until(lambda: engine.target.pid("api") is not None)  # type: ignore[attr-defined]
         assert pid_of(engine, "api") != pid and alive(pid_of(engine, "api"))
     finally:
         await ops.close()
@@ -99,12 +92,12 @@ async def test_lifting_early_and_quitting_lift_every_fault(tmp_path: Path) -> No
         api, worker = pid_of(engine, "api"), pid_of(engine, "worker")
         first = await ops.perform(requests.fault(ops, "api", "pause", 60), YES)
         await ops.perform(requests.fault(ops, "worker", "pause", 60), YES)
-        await wait_for(lambda: frozen(api) and frozen(worker), 2)
+        await wait_until(lambda: frozen(api) and frozen(worker), 2)
         await first.value.lift()
-        await wait_for(lambda: not frozen(api), 2)
+        await wait_until(lambda: not frozen(api), 2)
         assert frozen(worker)
         await ops.close("the cockpit quit")  # quitting lifts what is left
-        await wait_for(lambda: not frozen(worker), 2)
+        await wait_until(lambda: not frozen(worker), 2)
         entries = audit(tmp_path / "shared.db")
         assert [e.details["lifted"] for e in entries] == ["lifted early", "the cockpit quit"]
         assert all(e.ended is not None for e in entries)

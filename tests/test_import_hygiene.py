@@ -30,8 +30,11 @@ TEXTUAL_ALLOWED = {
 }
 
 
-COCKPIT_LAUNCHERS = {"stagedeck.cli.cockpit", "stagedeck.cli.main"}
-"""CLI modules that start the cockpit (main only to end a run whose terminal is gone)."""
+COCKPIT_LAUNCHERS = {"stagedeck.cli.cockpit"}
+"""CLI modules that open the cockpit (lazily, in the command that does)."""
+PROCESS_LIFECYCLE = "stagedeck.tui.lifecycle"
+"""How a cockpit process starts and ends. Any CLI module may use it (``cli.main``
+ends a run whose terminal is gone with it): it loads no Textual until a cockpit runs."""
 
 
 def _module_name(path: Path) -> str:
@@ -106,9 +109,14 @@ def test_nothing_below_the_front_ends_imports_them() -> None:
 
 
 def test_the_cli_leaves_textual_to_the_cockpit_commands() -> None:
-    """Only the module that opens the cockpit may reach for the TUI (lazily)."""
+    """Only the module that opens the cockpit may reach for the TUI (lazily); the
+    others may use the process lifecycle, which is no UI."""
+
+    def ui(name: str) -> bool:
+        return _in(name, ("textual", "stagedeck.tui")) and not _in(name, (PROCESS_LIFECYCLE,))
+
     offenders = {
-        module: sorted(i for i in _imports(path, module) if _in(i, ("textual", "stagedeck.tui")))
+        module: sorted(i for i in _imports(path, module) if ui(i))
         for module, path in _modules().items()
         if _in(module, ("stagedeck.cli",)) and module not in COCKPIT_LAUNCHERS
     }
@@ -133,3 +141,13 @@ def test_importing_every_core_module_loads_no_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"core imported: {out.stdout}"
+
+
+def test_the_process_lifecycle_loads_no_textual_until_a_cockpit_runs() -> None:
+    """What lets the CLI import it: ending a process must not cost the TUI's import."""
+    code = (
+        f"import sys, {PROCESS_LIFECYCLE}\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] == 'textual')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"{PROCESS_LIFECYCLE} imported: {out.stdout}"

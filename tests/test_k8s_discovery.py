@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-import k8skit
-from k8skit import EMULATOR_CONTEXT, REAL_CONTEXT, emulator_only, running_engine, until
 from stagedeck.engine.events import ProcState
 from stagedeck.targets.base import TargetError
 from stagedeck.targets.kubernetes.discovery import (
@@ -19,6 +17,8 @@ from stagedeck.targets.kubernetes.discovery import (
     recipe_for_namespace,
 )
 from stagedeck.targets.kubernetes.model import WorkloadInfo
+from support import k8skit
+from support.k8skit import EMULATOR_CONTEXT, REAL_CONTEXT, emulator_only, running_engine, until
 
 cluster = k8skit.cluster  # the fixture: a namespace in the emulator or a real cluster
 pytestmark = k8skit.real_cluster_is_slow

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from k8skit import container_status, pod_status, rfc3339
 from stagedeck.engine.events import ProcState
 from stagedeck.targets.kubernetes.client import (
     Forbidden,
@@ -25,6 +24,7 @@ from stagedeck.targets.kubernetes.model import (
     verdict_for,
 )
 from stagedeck.targets.kubernetes.target import parse_workload_ref
+from support.k8skit import container_status, pod_status, rfc3339
 
 
 def pod(name: str, state: str = "ready", restarts: int = 0, **extra: Any) -> PodInfo:

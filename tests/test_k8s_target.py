@@ -13,8 +13,12 @@ from typing import Any
 
 import pytest
 
-import k8skit
-from k8skit import (
+from stagedeck.engine.actions import redeploy
+from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import Health, ProcState, StatusChanged
+from stagedeck.targets.base import TargetError
+from support import k8skit
+from support.k8skit import (
     FAST,
     describe,
     emulator_only,
@@ -24,10 +28,6 @@ from k8skit import (
     target_of,
     until,
 )
-from stagedeck.engine.actions import redeploy
-from stagedeck.engine.engine import Engine
-from stagedeck.engine.events import Health, ProcState, StatusChanged
-from stagedeck.targets.base import TargetError
 
 cluster = k8skit.cluster  # the fixture: a namespace in the emulator or a real cluster
 pytestmark = k8skit.real_cluster_is_slow
@@ -420,6 +420,36 @@ async def test_exec_runs_in_a_ready_pod(cluster: Any, tmp_path: Path) -> None:
         assert engine.logs.ring("orders")[engine.logs.ring("orders").end - 1].stream == "exec"
         failed = await engine.target.exec(svc, ["fail"])
         assert failed.exit_code == 3
+
+
+@emulator_only
+async def test_in_service_health_check_runs_in_the_pod(cluster: Any, tmp_path: Path) -> None:
+    """``in_service = true``: the check goes through the pod's exec, not this machine,
+    and its output is not written to the service's log on every probe."""
+    pods = await cluster.deployment("orders", 1)
+    calls: list[tuple[str, list[str]]] = []
+    ready = {"now": False}
+
+    async def handler(pod: str, argv: list[str]) -> tuple[int, str]:
+        calls.append((pod, argv))
+        return (0, "accepting connections\n") if ready["now"] else (2, "no response\n")
+
+    cluster.emu.exec_handler = handler
+    recipe = recipe_for(
+        cluster,
+        tmp_path,
+        """
+        [services.orders]
+        health = { command = ["pg_isready", "-q"], in_service = true, retries = 1 }
+        """,
+    )
+    async with running_engine(recipe) as engine:
+        await until(lambda: engine.statuses["orders"].health is Health.DOWN)
+        assert engine.statuses["orders"].reason == "pg_isready exited 2: no response"
+        ready["now"] = True
+        await until(lambda: engine.statuses["orders"].health is Health.HEALTHY)
+        assert calls[0] == (pods[0], ["pg_isready", "-q"])
+        assert not any("accepting" in ln or "no response" in ln for ln in lines(engine, "orders"))
 
 
 @emulator_only

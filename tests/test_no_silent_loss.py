@@ -224,7 +224,8 @@ async def test_the_cockpit_keeps_a_note_the_file_refuses_and_says_where(tmp_path
     from stagedeck.store.spool import pending
     from stagedeck.tui.screens.forms import AnnotateScreen
     from stagedeck.tui.screens.suites import SuitesScreen
-    from test_tui_shared import make_app, wait_until  # the shared-cockpit pilot fixtures
+    from support.wait import wait_until
+    from test_tui_shared import make_app  # the shared-cockpit pilot fixture
 
     os.environ["XDG_STATE_HOME"] = str(tmp_path / "state")
     app = make_app(tmp_path)
@@ -234,7 +235,7 @@ async def test_the_cockpit_keeps_a_note_the_file_refuses_and_says_where(tmp_path
         screen = app.screen
         assert isinstance(screen, SuitesScreen)
         await pilot.press("t")
-        await wait_until(pilot, lambda: screen.selected_failure is not None)
+        await wait_until(lambda: screen.selected_failure is not None, pilot=pilot)
         # The open connection writes to the -wal file: make all three immutable.
         files = [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()]
         if not all(_chattr(p, "+i") for p in files):
@@ -245,12 +246,13 @@ async def test_the_cockpit_keeps_a_note_the_file_refuses_and_says_where(tmp_path
             await pilot.press("a")
             assert isinstance(app.screen, AnnotateScreen)
             await pilot.press(*"fixtures not loaded", "enter")
-            await wait_until(pilot, lambda: bool(pending(db)), timeout=15)
+            await wait_until(lambda: bool(pending(db)), timeout=15, pilot=pilot)
         finally:
             for p in files:
                 _chattr(p, "-i")
         await wait_until(
-            pilot, lambda: any("annotation not saved" in n.message for n in app._notifications)
+            lambda: any("annotation not saved" in n.message for n in app._notifications),
+            pilot=pilot,
         )
         said = next(n.message for n in app._notifications if "annotation not saved" in n.message)
         assert "kept in" in said and "fixtures not loaded" in said

@@ -187,7 +187,7 @@ def test_an_interrupted_command_is_audited_as_cancelled(tmp_path: Path) -> None:
 def test_redeploy_on_docker_under_a_lease_read_only_and_forced(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from dockerkit import kit
+    from support.dockerkit import kit
 
     db = tmp_path / "shared.db"
     with kit() as k:
@@ -224,7 +224,7 @@ def test_redeploy_on_docker_under_a_lease_read_only_and_forced(
 def test_redeploy_with_dependents_on_docker_audits_them_all(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from dockerkit import kit
+    from support.dockerkit import kit
 
     db = tmp_path / "shared.db"
     with kit() as k:

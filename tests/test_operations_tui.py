@@ -7,7 +7,6 @@ lease is written by another Store, as another person's cockpit would.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from stagedeck.tui.screens.confirm import ConfirmScreen
 from stagedeck.tui.screens.forms import LeaseScreen
 from stagedeck.tui.screens.suites import SuitesScreen
 from support.operations import BOB_REASON, ENV, audit, bob_leases, write_recipe
+from support.wait import wait_until
 
 
 def make_app(tmp_path: Path, seed: str = "ok") -> tuple[StagedeckApp, Path]:
@@ -42,7 +42,7 @@ def make_app(tmp_path: Path, seed: str = "ok") -> tuple[StagedeckApp, Path]:
 
 @contextlib.asynccontextmanager
 async def cockpit(app: StagedeckApp) -> AsyncIterator[Any]:
-    """Run the cockpit; afterwards stop its services, as ``run_cockpit_async`` does."""
+    """Run the cockpit; afterwards stop its services, as ``lifecycle.run_cockpit_async`` does."""
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             yield pilot
@@ -50,16 +50,9 @@ async def cockpit(app: StagedeckApp) -> AsyncIterator[Any]:
         await app.engine.stop()
 
 
-async def wait_until(pilot: Any, predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
-
-
 async def all_healthy(pilot: Any, app: StagedeckApp) -> None:
     # worker has no health check: up, shown as "no check" (Health.UNCHECKED), counts as ok
-    await wait_until(pilot, lambda: all(s.ok for s in app.engine.statuses.values()))
+    await wait_until(lambda: all(s.ok for s in app.engine.statuses.values()), pilot=pilot)
 
 
 def finished(db: Path, action: str) -> list[AuditEntry]:
@@ -86,31 +79,31 @@ async def test_a_key_under_someone_elses_lease_asks_to_force_and_audits_the_over
     async with cockpit(app) as pilot:
         await all_healthy(pilot, app)
         await press_for_action(pilot, app, action)
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot)
         screen = app.screen
         assert isinstance(screen, ConfirmScreen)
         assert screen.title_text.startswith(f"{action} refused: leased by bob for 2")
         assert screen.title_text.endswith(BOB_REASON)
         assert "recorded in the audit log" in screen.body
         await pilot.press("n")  # declined: nothing runs, nothing is written
-        await pilot.pause(0.2)
+        await wait_until(lambda: not isinstance(app.screen, ConfirmScreen), pilot=pilot)
         assert audit(db) == []
 
         await press_for_action(pilot, app, action)
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot)
         await pilot.press("y")  # force
         if action != "run load":  # then the confirmation naming what is touched
             await wait_until(
-                pilot,
                 lambda: (
                     isinstance(app.screen, ConfirmScreen)
                     and not app.screen.title_text.endswith(BOB_REASON)
                 ),
+                pilot=pilot,
             )
             assert isinstance(app.screen, ConfirmScreen)
             assert app.screen.body  # what this will touch
             await pilot.press("y")
-        await wait_until(pilot, lambda: bool(finished(db, action)), timeout=30)
+        await wait_until(lambda: bool(finished(db, action)), timeout=30, pilot=pilot)
     (entry,) = finished(db, action)
     assert (entry.user, entry.forced, entry.outcome) == ("alice", True, "ok")
     assert BOB_REASON in entry.details["overrode_lease"]
@@ -121,15 +114,15 @@ async def test_the_lease_key_takes_a_lease_from_bob_only_when_forced(tmp_path: P
     app, db = make_app(tmp_path)
     bob_leases(db)
     async with cockpit(app) as pilot:
-        await wait_until(pilot, lambda: app.shared.snapshot.lease is not None)  # type: ignore[union-attr]
+        await wait_until(lambda: app.shared.snapshot.lease is not None, pilot=pilot)  # type: ignore[union-attr]
         await pilot.press("L")
-        await wait_until(pilot, lambda: isinstance(app.screen, LeaseScreen))
+        await wait_until(lambda: isinstance(app.screen, LeaseScreen), pilot=pilot)
         await pilot.press(*"hotfix", "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert "leased by bob" in app.screen.title_text and BOB_REASON in app.screen.title_text
         await pilot.press("y")
-        await wait_until(pilot, lambda: Store.open(db).current_lease(ENV).owner == "alice")  # type: ignore[union-attr]
+        await wait_until(lambda: Store.open(db).current_lease(ENV).owner == "alice", pilot=pilot)  # type: ignore[union-attr]
     forced = [e for e in audit(db) if e.forced]
     assert [(e.action, e.user, e.details["previous_owner"]) for e in forced] == [
         ("lease.force", "alice", "bob")
@@ -143,14 +136,16 @@ async def test_cockpit_audits_success_and_failure_and_quitting_mid_action_cancel
     async with cockpit(app) as pilot:
         await all_healthy(pilot, app)
         await pilot.press("s")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot)
         await pilot.press("y")
-        await wait_until(pilot, lambda: bool(finished(db, "reseed")))
-        await wait_until(pilot, lambda: any("req-7f3a9c" in n.message for n in app._notifications))
+        await wait_until(lambda: bool(finished(db, "reseed")), pilot=pilot)
+        await wait_until(
+            lambda: any("req-7f3a9c" in n.message for n in app._notifications), pilot=pilot
+        )
         await pilot.press("r")  # the selected service: api
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot)
         await pilot.press("y")
-        await wait_until(pilot, lambda: bool(finished(db, "redeploy")))
+        await wait_until(lambda: bool(finished(db, "redeploy")), pilot=pilot)
     assert [(e.action, e.outcome) for e in audit(db)] == [("reseed", "failed"), ("redeploy", "ok")]
 
     (tmp_path / "slow").mkdir()
@@ -158,9 +153,9 @@ async def test_cockpit_audits_success_and_failure_and_quitting_mid_action_cancel
     async with cockpit(slow) as pilot:
         await all_healthy(pilot, slow)
         await pilot.press("s")
-        await wait_until(pilot, lambda: isinstance(slow.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(slow.screen, ConfirmScreen), pilot=pilot)
         await pilot.press("y")
-        await wait_until(pilot, lambda: any(e.action == "reseed" for e in audit(db2)))
+        await wait_until(lambda: any(e.action == "reseed" for e in audit(db2)), pilot=pilot)
         await pilot.pause(0.3)
         # leaving the block quits the cockpit while the seed still runs
     (entry,) = audit(db2)
@@ -178,30 +173,30 @@ async def test_the_fault_key_pauses_the_selected_service_visibly_and_lifts_it(
         await all_healthy(pilot, app)
         pid = app.engine.target.pid("api")  # type: ignore[attr-defined]
         await pilot.press("F")  # the selected service: api
-        await wait_until(pilot, lambda: isinstance(app.screen, FaultScreen))
+        await wait_until(lambda: isinstance(app.screen, FaultScreen), pilot=pilot)
         app.screen.query_one("#duration").value = "2s"  # type: ignore[attr-defined]
         await pilot.press("tab", "enter")  # to the duration, and submit
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot)
         screen = app.screen
         assert isinstance(screen, ConfirmScreen)
         assert screen.title_text == "Pause api for 2s?"
         assert "api's process group is frozen (SIGSTOP)" in screen.body
         assert "After 2s it is resumed" in screen.body
         await pilot.press("y")
-        await wait_until(pilot, lambda: frozen(pid))
+        await wait_until(lambda: frozen(pid), pilot=pilot)
         await pilot.press("6")  # Activity shows it while it is in force
         await wait_until(
-            pilot, lambda: any(e.action == "fault pause" for e in app.shared.snapshot.audit)
+            lambda: any(e.action == "fault pause" for e in app.shared.snapshot.audit), pilot=pilot
         )  # type: ignore[union-attr]
-        await wait_until(pilot, lambda: not frozen(pid), timeout=10)
-        await wait_until(pilot, lambda: bool(finished(db, "fault pause")))
+        await wait_until(lambda: not frozen(pid), timeout=10, pilot=pilot)
+        await wait_until(lambda: bool(finished(db, "fault pause")), pilot=pilot)
         # A longer one is lifted when the cockpit quits.
         await pilot.press("1", "F")
-        await wait_until(pilot, lambda: isinstance(app.screen, FaultScreen))
+        await wait_until(lambda: isinstance(app.screen, FaultScreen), pilot=pilot)
         await pilot.press("tab", "enter")  # 30s
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot)
         await pilot.press("y")
-        await wait_until(pilot, lambda: frozen(pid))
+        await wait_until(lambda: frozen(pid), pilot=pilot)
     assert not frozen(pid)
     entries = finished(db, "fault pause")
     assert [e.details["lifted"] for e in entries] == ["expired", "the cockpit quit"]
@@ -215,14 +210,14 @@ async def test_the_fault_key_under_someone_elses_lease_asks_to_force(tmp_path: P
     async with cockpit(app) as pilot:
         await all_healthy(pilot, app)
         await pilot.press("F")
-        await wait_until(pilot, lambda: isinstance(app.screen, FaultScreen))
+        await wait_until(lambda: isinstance(app.screen, FaultScreen), pilot=pilot)
         await pilot.press("tab", "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert app.screen.title_text.startswith("fault pause refused: leased by bob")
         assert BOB_REASON in app.screen.title_text
         await pilot.press("n")
-        await pilot.pause(0.2)
+        await wait_until(lambda: not isinstance(app.screen, ConfirmScreen), pilot=pilot)
     assert audit(db) == []
 
 
@@ -233,10 +228,10 @@ async def test_redeploy_with_its_dependents_audits_every_service_it_touched(
     async with cockpit(app) as pilot:
         await all_healthy(pilot, app)
         await pilot.press("r")  # api; worker depends on it
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot)
         assert app.screen.option is not None and "worker" in app.screen.option  # type: ignore[attr-defined]
         await pilot.press("d", "y")  # the option, then yes
-        await wait_until(pilot, lambda: bool(finished(db, "redeploy")))
+        await wait_until(lambda: bool(finished(db, "redeploy")), pilot=pilot)
     (entry,) = finished(db, "redeploy")
     assert entry.services == ("api", "worker") and entry.outcome == "ok"
     assert "worker" in entry.details["option"]

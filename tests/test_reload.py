@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from stagedeck.engine.reload import RecipeWatcher, watch_engine
 from stagedeck.recipe.errors import RecipeError
 from stagedeck.recipe.model import Recipe, load_recipe
 from support.procs import new_marker, wait_until_gone
+from support.wait import wait_until
 
 SERVICE = Path(__file__).parent / "support" / "services.py"
 
@@ -50,14 +50,6 @@ def pid_alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat").read_text()
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.05)
 
 
 # --------------------------------------------------------------------------- diff
@@ -113,7 +105,7 @@ async def test_engine_follows_saves_and_survives_a_broken_one(
     async def save(text: str) -> RecipeReloaded:
         before = len(reloads())
         path.write_text(text)
-        await until(lambda: len(reloads()) > before, what="RecipeReloaded")
+        await wait_until(lambda: len(reloads()) > before, what="RecipeReloaded")
         return reloads()[-1]
 
     await engine.start(bring_up=False)
@@ -138,8 +130,8 @@ async def test_engine_follows_saves_and_survives_a_broken_one(
         assert (outcome.added, outcome.removed, outcome.changed) == (["new"], ["old"], ["api"])
         assert outcome.needs_restart == []
         assert "old" not in engine.statuses and "old" not in engine.recipe.services
-        await until(lambda: not pid_alive(old_pid), what="old stopped")
-        await until(lambda: engine.statuses["new"].ok, what="new healthy")
+        await wait_until(lambda: not pid_alive(old_pid), what="old stopped")
+        await wait_until(lambda: engine.statuses["new"].ok, what="new healthy")
         assert engine.graph.dependents("new") == ["api"]
         api_check = engine.service("api").health
         assert api_check is not None and api_check.url.endswith("/health")
@@ -166,7 +158,7 @@ async def test_engine_follows_saves_and_survives_a_broken_one(
         assert "did you mean 'depends_on'?" in event.problems[0]
         assert engine.recipe is good
         seen = len(engine.latency["db"])
-        await until(lambda: len(engine.latency["db"]) > seen, what="db still probed")
+        await wait_until(lambda: len(engine.latency["db"]) > seen, what="db still probed")
         assert all(s.health is Health.HEALTHY for s in engine.statuses.values())
 
         # Fixing it clears the problems.
@@ -190,7 +182,7 @@ async def test_a_removed_service_that_was_waiting_never_starts(tmp_path: Path) -
         path.write_text(path.read_text() + service("web", ("db",)))
         outcome = await engine.apply_recipe(load_recipe(path, previous=engine.recipe))
         assert outcome.added == ["web"]
-        await until(lambda: "waiting for db" in engine.statuses["web"].reason)
+        await wait_until(lambda: "waiting for db" in engine.statuses["web"].reason)
         assert engine.statuses["web"].state is ProcState.PENDING
         path.write_text(HEAD + service("db").replace("{self.port}", '{self.port}", "--delay", "30'))
         outcome = await engine.apply_recipe(load_recipe(path, previous=engine.recipe))
@@ -218,11 +210,11 @@ async def test_watcher_follows_includes(tmp_path: Path) -> None:
         assert watcher.files == {main, base}
 
         base.write_text('[environment]\nname = "two"\n')
-        await until(lambda: len(seen) == 1, what="reload after editing the include")
+        await wait_until(lambda: len(seen) == 1, what="reload after editing the include")
         assert isinstance(seen[-1], Recipe) and seen[-1].name == "two"
 
         base.write_text('[environment]\nnmae = "three"\n')
-        await until(lambda: len(seen) == 2, what="reload of a broken include")
+        await wait_until(lambda: len(seen) == 2, what="reload of a broken include")
         error = seen[-1]
         assert isinstance(error, RecipeError)
         assert (error.problems[0].file, error.problems[0].line) == (base, 2)
@@ -232,11 +224,11 @@ async def test_watcher_follows_includes(tmp_path: Path) -> None:
         extra.write_text("[environment]\nprobe_interval = 5\n")
         base.write_text('[environment]\nname = "four"\n')
         main.write_text('include = ["conf/base.toml", "extra.toml"]\n')
-        await until(lambda: isinstance(seen[-1], Recipe) and seen[-1].name == "four")
-        await until(lambda: extra in watcher.files, what="extra watched")
+        await wait_until(lambda: isinstance(seen[-1], Recipe) and seen[-1].name == "four")
+        await wait_until(lambda: extra in watcher.files, what="extra watched")
         count = len(seen)
         extra.write_text("[environment]\nprobe_interval = 7\n")
-        await until(lambda: len(seen) > count, what="reload after editing the new include")
+        await wait_until(lambda: len(seen) > count, what="reload after editing the new include")
         last = seen[-1]
         assert isinstance(last, Recipe) and last.environment.probe_interval == 7
     finally:
@@ -256,7 +248,7 @@ async def test_watcher_survives_atomic_rename_saves(tmp_path: Path) -> None:
             temp = tmp_path / ".main.toml.swp"
             temp.write_text(f'[environment]\nname = "{name}"\n')
             temp.replace(main)  # how vim and most editors save
-            await until(lambda: len(seen) >= count, what=f"reload {count}")  # noqa: B023
+            await wait_until(lambda: len(seen) >= count, what=f"reload {count}")  # noqa: B023
             last = seen[-1]
             assert isinstance(last, Recipe) and last.name == name
     finally:

@@ -18,7 +18,9 @@ from stagedeck.engine.probes import ProbeResult
 from stagedeck.store import ContextItem, Store, TestResult
 from stagedeck.store.shared import SharedState
 from stagedeck.tui.app import StagedeckApp
+from stagedeck.tui.screens.suites import SuitesScreen
 from support.apps import feed_logs, offline_engine
+from support.wait import wait_until
 
 NOW = 1_763_780_000.0  # a fixed moment
 
@@ -121,7 +123,13 @@ def test_failures_list_with_annotations(snap_compare: Any, tmp_path: Path) -> No
     async def open_suites(pilot: Any) -> None:
         await shared.refresh(force=True)
         await pilot.press("5")
-        await pilot.pause(0.3)
+        await wait_until(
+            lambda: (
+                isinstance(pilot.app.screen, SuitesScreen)
+                and pilot.app.screen.query_one("#failures").row_count > 0
+            ),
+            pilot=pilot,
+        )
 
     app = make(tmp_path, shared=shared, user="alice")
     assert snap_compare(app, terminal_size=(120, 32), run_before=open_suites)

@@ -1,6 +1,6 @@
 """Several cockpits, one file: real processes writing at once, one of them killed.
 
-Each writer is ``tests/store_writer.py`` in its own Python process. They open the
+Each writer is ``tests/support/store_writer.py`` in its own Python process. They open the
 (new) database together, so they also race the first migration; a file barrier
 then starts their writes at the same moment.
 """
@@ -21,7 +21,7 @@ import pytest
 
 from stagedeck.store import SCHEMA_VERSION, Store
 
-WRITER = Path(__file__).with_name("store_writer.py")
+WRITER = Path(__file__).parent / "support" / "store_writer.py"
 WRITERS = 8
 EACH = 200
 

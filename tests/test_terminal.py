@@ -316,7 +316,7 @@ def test_an_orphaned_cockpit_with_a_stuck_main_thread_still_ends(tmp_path: Path)
     pid_file = tmp_path / "pid"
     child = f"""
 import asyncio, os, time
-from stagedeck.tui.app import guard_orphaned_shutdown
+from stagedeck.tui.lifecycle import guard_orphaned_shutdown
 async def main():
     guard_orphaned_shutdown(os.getppid(), asyncio.get_running_loop(), lambda: None)
     await asyncio.sleep(0.3)

@@ -15,6 +15,7 @@ from stagedeck.recipe.errors import ConfigError
 from stagedeck.tui.app import StagedeckApp
 from stagedeck.tui.widgets.logview import LogView
 from support.apps import offline_engine
+from support.wait import wait_until
 
 
 def test_shipped_themes_are_complete() -> None:
@@ -69,18 +70,11 @@ async def test_hot_reload_applies_and_rejects(tmp_path: Path) -> None:
         assert app.theme == "team"
         await asyncio.sleep(0.3)  # let the watcher start
         path.write_text(path.read_text().replace('healthy = "#4EBF71"', 'healthy = "#00FF00"'))
-        for _ in range(60):
-            await pilot.pause(0.1)
-            if app.theme_variables.get("healthy") == "#00FF00":
-                break
-        assert app.theme_variables["healthy"] == "#00FF00"
+        await wait_until(lambda: app.theme_variables.get("healthy") == "#00FF00", pilot=pilot)
         # A broken save: one notification naming file, line and key; the theme stays.
         good = path.read_text()
         path.write_text(good.replace('down = "#F0524A"', 'down = "#F0524A"\nbogus = "#000000"'))
-        for _ in range(60):
-            await pilot.pause(0.1)
-            if any("bogus" in n.message for n in app._notifications):
-                break
+        await wait_until(lambda: any("bogus" in n.message for n in app._notifications), pilot=pilot)
         messages = [n.message for n in app._notifications if "bogus" in n.message]
         assert len(messages) == 1
         line = good.splitlines().index('down = "#F0524A"') + 2

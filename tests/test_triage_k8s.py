@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import k8skit
-from k8skit import describe, emulator_only, recipe_for, running_engine, state_of, until
 from stagedeck.engine.actions import redeploy
 from stagedeck.engine.events import ProcState
 from stagedeck.triage.live import monitor_for
 from stagedeck.triage.model import EvidenceKind, Fault, SubjectKind
+from support import k8skit
+from support.k8skit import describe, emulator_only, recipe_for, running_engine, state_of, until
 
 cluster = k8skit.cluster
 pytestmark = k8skit.real_cluster_is_slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from stagedeck.demo import recipe_path
@@ -10,6 +9,7 @@ from stagedeck.engine.engine import Engine
 from stagedeck.recipe.model import load_recipe
 from stagedeck.tui.app import StagedeckApp
 from support.procs import new_marker, wait_until_gone
+from support.wait import wait_until
 
 
 async def test_every_demo_service_shows_healthy(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -19,16 +19,18 @@ async def test_every_demo_service_shows_healthy(tmp_path: Path, monkeypatch) -> 
     app = StagedeckApp(engine, watch_themes=False, watch_recipe=False)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            deadline = time.monotonic() + 30
             table = app.screen.query_one("ServicesTable")
-            while time.monotonic() < deadline:
-                await pilot.pause(0.1)
-                rows = [[str(c) for c in table.get_row(key)] for key in table.rows]
-                if len(rows) == 6 and all("● healthy" in row[2] for row in rows):
-                    break
-            else:
-                raise AssertionError(f"not all healthy: {rows}")
-            assert {row[0] for row in rows} == {
+
+            def rows() -> list[list[str]]:
+                return [[str(c) for c in table.get_row(key)] for key in table.rows]
+
+            await wait_until(
+                lambda: len(rows()) == 6 and all("● healthy" in row[2] for row in rows()),
+                timeout=30,
+                what=lambda: f"not all healthy: {rows()}",
+                pilot=pilot,
+            )
+            assert {row[0] for row in rows()} == {
                 "ledger",
                 "inventory",
                 "payments",
@@ -36,7 +38,7 @@ async def test_every_demo_service_shows_healthy(tmp_path: Path, monkeypatch) -> 
                 "gateway",
                 "worker",
             }
-            assert all(row[1] == "running" for row in rows)
+            assert all(row[1] == "running" for row in rows())
     finally:
         await engine.stop()
     assert wait_until_gone(marker) == []

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-from k8skit import FAST, cluster, recipe_for, stop_engine  # noqa: F401  (cluster is a fixture)
 from stagedeck.engine.engine import Engine
 from stagedeck.targets.kubernetes.target import KubernetesTarget
 from stagedeck.tui.app import StagedeckApp
+from support.k8skit import FAST, cluster, recipe_for, stop_engine  # noqa: F401  (cluster is a fixture)
+from support.wait import wait_until
 
 
 async def test_cockpit_shows_readiness_and_crash_loops(cluster: Any, tmp_path: Path) -> None:  # noqa: F811
@@ -27,27 +27,33 @@ async def test_cockpit_shows_readiness_and_crash_loops(cluster: Any, tmp_path: P
             def row(name: str) -> list[str]:
                 return [str(c) for c in table.get_row(name)] if name in table.rows else []
 
-            async def until(predicate: Any, timeout: float = 15.0) -> None:
-                deadline = time.monotonic() + timeout
-                while not predicate():
-                    assert time.monotonic() < deadline, f"orders row: {row('orders')}"
-                    await pilot.pause(0.1)
+            def orders_row() -> str:
+                return f"orders row: {row('orders')}"
 
             # The platform column shows readiness; the status bar says what target we are on.
-            await until(lambda: "ready 2/3" in " ".join(row("orders")))
+            await wait_until(
+                lambda: "ready 2/3" in " ".join(row("orders")), what=orders_row, pilot=pilot
+            )
             assert "kubernetes" in str(app.screen.query_one("StatusBar").render())
             for pod in pods:
                 await cluster.set_pod(pod, "crashloop")
-            await until(lambda: "crashed" in row("orders"))
+            await wait_until(lambda: "crashed" in row("orders"), what=orders_row, pilot=pilot)
             assert "✖ down" in row("orders")[2]
             # The graph view marks orders as the failure (the top suspect, ◆, in place of its
             # root-failure ✖); ledger, its dependency, stays healthy.
             await pilot.press("3")
-            await pilot.pause(0.5)
-            view = app.screen.query_one("#graph-view")
-            text = "\n".join(
-                "".join(seg.text for seg in view.render_line(y)) for y in range(view.size.height)
-            )
-            assert "◆ orders" in text and "● ledger" in text, text
+
+            def graph() -> str:
+                views = app.screen.query("#graph-view")
+                if not views:
+                    return ""
+                view = views.first()
+                return "\n".join(
+                    "".join(seg.text for seg in view.render_line(y))
+                    for y in range(view.size.height)
+                )
+
+            await wait_until(lambda: "◆ orders" in graph(), what=graph, pilot=pilot)
+            assert "● ledger" in graph(), graph()
     finally:
         await stop_engine(engine)

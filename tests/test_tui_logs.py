@@ -11,6 +11,7 @@ from stagedeck.tui.app import StagedeckApp
 from stagedeck.tui.screens.logs import LogsScreen
 from stagedeck.tui.widgets.logview import LogView
 from support.apps import feed_logs, offline_engine
+from support.wait import wait_until
 
 
 def make_app(tmp_path: Path) -> StagedeckApp:
@@ -85,13 +86,13 @@ async def test_pause_counts_new_lines_and_follow_resumes(tmp_path: Path) -> None
         view.pull()
         await pilot.pause()
         assert view.cursor == cursor  # paused: nothing moves
+
         # The counter is refreshed about once a second (it changes on every frame otherwise).
-        for _ in range(30):
-            if "paused, 7 new" in str(screen.query_one("#explorer-panel").border_subtitle):
-                break
+        def counted() -> bool:
             view.pull()
-            await pilot.pause(0.1)
-        assert "paused, 7 new" in str(screen.query_one("#explorer-panel").border_subtitle)
+            return "paused, 7 new" in str(screen.query_one("#explorer-panel").border_subtitle)
+
+        await wait_until(counted, timeout=5, pilot=pilot)
         await pilot.press("G")
         assert view.follow and view.cursor == view.row_count - 1
         assert view.selected_line is not None and view.selected_line.text.endswith("late line 6")

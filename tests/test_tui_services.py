@@ -10,6 +10,7 @@ from stagedeck.tui.screens.logs import LogsScreen
 from stagedeck.tui.widgets.graph import GraphView
 from stagedeck.tui.widgets.services import ServicesTable
 from support.apps import feed_logs, offline_engine
+from support.wait import wait_until
 
 
 async def test_keys_move_the_selection_and_enter_opens_that_log(tmp_path: Path) -> None:
@@ -44,7 +45,10 @@ async def test_a_state_change_redraws_only_its_row(tmp_path: Path) -> None:
         before = dict(table._strips)
         assert len(before) == 6
         engine.process_state("orders", ProcState.CRASHED, reason="exited with code 3")
-        await pilot.pause(0.5)
+        await wait_until(
+            lambda: table._strips.get(("orders", False)) not in (None, before[("orders", False)]),
+            pilot=pilot,
+        )
         assert [str(c) for c in table.get_row("orders")][1:3] == ["crashed", "✖ down"]
         after = table._strips
         changed = {key for key in before if after.get(key) is not before[key]}
@@ -57,16 +61,16 @@ async def test_many_services_scroll_under_a_fixed_header(tmp_path: Path) -> None
     app = StagedeckApp(engine, start_engine=False, watch_themes=False)
     async with app.run_test(size=(80, 24)) as pilot:
         table = app.screen.query_one(ServicesTable)
-        await pilot.pause(0.2)
+        await wait_until(lambda: table.row_count == 21 and table.size.height, pilot=pilot)
         height = table.size.height
         assert 2 < height < 22  # fewer rows than services: the table scrolls
-        await pilot.press("G")
-        await pilot.pause(0.1)
 
         def shown() -> list[str]:
             return [table.render_line(y).text.split()[0] for y in range(height)]
 
-        assert shown()[0] == "SERVICE" and shown()[-1] == "svc20"
+        await pilot.press("G")
+        await wait_until(lambda: shown()[-1] == "svc20", what=lambda: str(shown()), pilot=pilot)
+        assert shown()[0] == "SERVICE"
         await pilot.press("g")
-        await pilot.pause(0.1)
-        assert shown()[:2] == ["SERVICE", "svc00"]
+        await wait_until(lambda: shown()[1] == "svc00", what=lambda: str(shown()), pilot=pilot)
+        assert shown()[0] == "SERVICE"

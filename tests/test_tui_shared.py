@@ -20,6 +20,7 @@ from stagedeck.tui.app import StagedeckApp
 from stagedeck.tui.screens.confirm import ConfirmScreen
 from stagedeck.tui.screens.forms import AnnotateScreen
 from stagedeck.tui.screens.suites import SuitesScreen
+from support.wait import wait_until
 
 SUITE = """
 def test_checkout():
@@ -74,13 +75,6 @@ def make_app(
     )
 
 
-async def wait_until(pilot, predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.1)
-
-
 async def test_run_suite_annotate_and_see_it_resurface(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -89,11 +83,11 @@ async def test_run_suite_annotate_and_see_it_resurface(tmp_path: Path) -> None:
         assert isinstance(screen, SuitesScreen)
         await pilot.press("t")  # the cursor is on the first suite: shop
         await wait_until(
-            pilot,
             lambda: "shop" in app.suites.progress and app.suites.progress["shop"].state.finished,
+            pilot=pilot,
         )
         assert app.suites.progress["shop"].state is SuiteState.FAILED
-        await wait_until(pilot, lambda: screen.selected_failure is not None)
+        await wait_until(lambda: screen.selected_failure is not None, pilot=pilot)
         failure = screen.selected_failure
         assert failure is not None and failure.failure.result.test_id.endswith("test_checkout")
 
@@ -102,7 +96,7 @@ async def test_run_suite_annotate_and_see_it_resurface(tmp_path: Path) -> None:
         await pilot.press(*"payments sandbox times out under load", "enter")
         store = app.shared.store  # type: ignore[union-attr]
         signature = failure.failure.result.signature
-        await wait_until(pilot, lambda: bool(store.annotations_for(signature)))
+        await wait_until(lambda: bool(store.annotations_for(signature)), pilot=pilot)
         (note,) = store.annotations_for(signature)
         assert (note.author, note.tag, note.note) == (
             "alice",
@@ -112,9 +106,10 @@ async def test_run_suite_annotate_and_see_it_resurface(tmp_path: Path) -> None:
 
         # The same failure again: the cockpit shows what is known, inline.
         await pilot.press("t")
-        await wait_until(pilot, lambda: app.shared.snapshot.last_run_id == 2)  # type: ignore[union-attr]
+        await wait_until(lambda: app.shared.snapshot.last_run_id == 2, pilot=pilot)  # type: ignore[union-attr]
         await wait_until(
-            pilot, lambda: screen.selected_failure is not None and screen.selected_failure.seen == 2
+            lambda: screen.selected_failure is not None and screen.selected_failure.seen == 2,
+            pilot=pilot,
         )
         detail = str(screen.query_one("#failure-detail").render())
         assert "seen 2 times since today" in detail
@@ -149,11 +144,13 @@ async def test_another_process_lease_and_audit_appear_within_two_seconds(tmp_pat
             check=True,
             capture_output=True,
         )
-        await wait_until(pilot, lambda: app.shared.snapshot.lease is not None, timeout=5)  # type: ignore[union-attr]
+        await wait_until(lambda: app.shared.snapshot.lease is not None, timeout=5, pilot=pilot)  # type: ignore[union-attr]
         assert time.monotonic() - started < 2.5
         status = app.screen.query_one("StatusBar")
-        await pilot.pause(0.2)
-        assert "leased by bob for 25 more minutes: load test" in str(status.render())
+        await wait_until(
+            lambda: "leased by bob for 25 more minutes: load test" in str(status.render()),
+            pilot=pilot,
+        )
         # bob's lease stops alice's exclusive suite and asks before a redeploy.
         await pilot.press("5")
         screen = app.screen
@@ -161,17 +158,17 @@ async def test_another_process_lease_and_audit_appear_within_two_seconds(tmp_pat
         await pilot.press("j")
         assert screen.selected_suite == "load"
         await pilot.press("t")  # load is exclusive: bob's lease must be forced, or nothing runs
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert (
             app.screen.title_text
             == "run load refused: leased by bob for 25 more minutes: load test"
         )
         await pilot.press("n")
-        await pilot.pause(0.1)
+        await wait_until(lambda: not isinstance(app.screen, ConfirmScreen), pilot=pilot)
         assert "load" not in app.suites.progress
         await pilot.press("1", "r")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert "leased by bob" in app.screen.title_text
 
@@ -179,14 +176,20 @@ async def test_another_process_lease_and_audit_appear_within_two_seconds(tmp_pat
 async def test_read_only_refuses_every_mutating_key(tmp_path: Path) -> None:
     app = make_app(tmp_path, read_only=ReadOnly("read-only (--read-only)"))
     async with app.run_test(size=(120, 40)) as pilot:
-        for key in ("r", "R", "s", "L"):
+
+        def refusals() -> int:
+            return sum(
+                "refused: this cockpit is read-only" in n.message for n in app._notifications
+            )
+
+        for count, key in enumerate(("r", "R", "s", "L"), start=1):
             await pilot.press(key)
-            await pilot.pause(0.05)
+            await wait_until(lambda: refusals() >= count, what=key, pilot=pilot)  # noqa: B023
             assert not isinstance(app.screen, ConfirmScreen), key
         await pilot.press("5", "j")
         assert isinstance(app.screen, SuitesScreen) and app.screen.selected_suite == "load"
         await pilot.press("t")  # the exclusive suite
-        await pilot.pause(0.1)
+        await wait_until(lambda: refusals() >= 5, what="run load", pilot=pilot)
         messages = [n.message for n in app._notifications]
         for action in ("redeploy", "bring-up", "reseed", "lease", "run load"):
             assert any(
@@ -223,9 +226,10 @@ async def test_unwritable_database_disables_annotations_but_keeps_running(tmp_pa
     engine = Engine(load_recipe(recipe(tmp_path)))
     app = StagedeckApp(engine, start_engine=False, watch_themes=False, shared=shared, user="alice")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.2)
         banner = app.screen.query_one("Banner")
-        assert banner.display and "annotations disabled" in str(banner.render())
+        await wait_until(
+            lambda: banner.display and "annotations disabled" in str(banner.render()), pilot=pilot
+        )
         assert str(bad) in str(banner.render())
         await pilot.press("L")
         assert any("leases need the shared database" in n.message for n in app._notifications)

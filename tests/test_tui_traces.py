@@ -19,9 +19,11 @@ from stagedeck.store import Store, TestResult
 from stagedeck.store.shared import SharedState
 from stagedeck.tui.app import StagedeckApp
 from stagedeck.tui.screens.logs import LogsScreen
+from stagedeck.tui.screens.suites import SuitesScreen
 from stagedeck.tui.screens.traces import TracesScreen, WaterfallScreen
 from support.apps import DEMO_LIKE, feed_logs, offline_engine
 from support.traces import checkout
+from support.wait import wait_until
 
 NOW = 1_763_780_000.0
 TEST_ID = "test_flows.py::test_checkout_pays"
@@ -52,6 +54,17 @@ def traced_engine(tmp_path: Path) -> tuple[Engine, dict[str, str]]:
     return engine, ids
 
 
+def listed(app: Any, rows: int) -> bool:
+    """The traces view is up and lists ``rows`` traces."""
+    screen = app.screen
+    return isinstance(screen, TracesScreen) and screen.query_one("#traces").row_count == rows
+
+
+def waterfall_drawn(app: Any) -> bool:
+    screen = app.screen
+    return isinstance(screen, WaterfallScreen) and screen.query_one("#waterfall").row_count > 0
+
+
 def make(tmp_path: Path, theme: str = "stagedeck-dark", **kwargs: Any) -> StagedeckApp:
     engine, _ = traced_engine(tmp_path)
     return StagedeckApp(engine, start_engine=False, watch_themes=False, theme=theme, **kwargs)
@@ -60,7 +73,7 @@ def make(tmp_path: Path, theme: str = "stagedeck-dark", **kwargs: Any) -> Staged
 def test_traces_view_80x24(snap_compare: Any, tmp_path: Path) -> None:
     async def open_traces(pilot: Any) -> None:
         await pilot.press("7")
-        await pilot.pause(0.2)
+        await wait_until(lambda: listed(pilot.app, 7), pilot=pilot)
 
     assert snap_compare(make(tmp_path), terminal_size=(80, 24), run_before=open_traces)
 
@@ -70,9 +83,9 @@ def test_waterfall_of_a_failed_checkout_80x24_sixteen_colours(
 ) -> None:
     async def open_failed(pilot: Any) -> None:
         await pilot.press("7", "e")  # errors only: the failed checkout is the one row
-        await pilot.pause(0.2)
+        await wait_until(lambda: listed(pilot.app, 1), pilot=pilot)
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await wait_until(lambda: waterfall_drawn(pilot.app), pilot=pilot)
 
     app = make(tmp_path, theme="stagedeck-16")
     assert snap_compare(app, terminal_size=(80, 24), run_before=open_failed)
@@ -81,9 +94,9 @@ def test_waterfall_of_a_failed_checkout_80x24_sixteen_colours(
 def test_waterfall_of_a_slow_checkout_80x24(snap_compare: Any, tmp_path: Path) -> None:
     async def open_slow(pilot: Any) -> None:
         await pilot.press("7", "f", *"min:300ms", "enter")
-        await pilot.pause(0.2)
+        await wait_until(lambda: listed(pilot.app, 1), pilot=pilot)
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await wait_until(lambda: waterfall_drawn(pilot.app), pilot=pilot)
 
     assert snap_compare(make(tmp_path), terminal_size=(80, 24), run_before=open_slow)
 
@@ -114,7 +127,10 @@ async def test_list_filters_open_a_waterfall_and_jump_to_the_span_logs(tmp_path:
         target = next(i for i, r in enumerate(waterfall._rows) if r.span.service == "payments")
         waterfall.query_one("#waterfall", DataTable).move_cursor(row=target)
         await pilot.press("l")
-        await pilot.pause(0.2)
+        await wait_until(
+            lambda: isinstance(app.screen, LogsScreen) and app.screen.view.selected_line,
+            pilot=pilot,
+        )
         logs = app.screen
         assert isinstance(logs, LogsScreen)
         assert logs.view.filter == LogFilter(
@@ -153,12 +169,11 @@ async def test_from_a_log_line_open_its_trace(tmp_path: Path) -> None:
         logs = app.screen
         assert isinstance(logs, LogsScreen)
         await pilot.press("f", *"rid:req-0001 service:payments", "enter")
-        await pilot.pause(0.2)
+        await wait_until(lambda: logs.view.filter.request_id == "req-0001", pilot=pilot)
         line = logs.view.selected_line
         assert line is not None and line.rid == "req-0001"
         await pilot.press("v")
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, WaterfallScreen)
+        await wait_until(lambda: isinstance(app.screen, WaterfallScreen), pilot=pilot)
         assert app.screen.trace.trace_id == ids["failed"]
 
 
@@ -187,11 +202,13 @@ async def test_from_a_failed_test_open_its_trace(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await shared.refresh(force=True)
         await pilot.press("5")
-        await pilot.pause(0.3)
+        await wait_until(
+            lambda: isinstance(app.screen, SuitesScreen) and app.screen.selected_failure,
+            pilot=pilot,
+        )
         app.screen.query_one("#failures", DataTable).focus()
         await pilot.press("v")
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, WaterfallScreen)
+        await wait_until(lambda: isinstance(app.screen, WaterfallScreen), pilot=pilot)
         assert app.screen.trace.trace_id == ids["failed"]
 
 

@@ -200,7 +200,7 @@ def cockpit_on_environment(
     from stagedeck.cli.envproc import refused, say, user_of
     from stagedeck.envproc.client import Connection, NoAccess, connect, ensure, spawn
     from stagedeck.envproc.mirror import MirrorEngine
-    from stagedeck.tui.app import run_cockpit_async
+    from stagedeck.tui.lifecycle import run_cockpit_async
 
     user = user_of(args)
     db = getattr(args, "db", None)

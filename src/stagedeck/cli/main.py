@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.debug("stagedeck %s: recipe %s", args.command, getattr(args, "recipe", None))
         code = int(args.func(args))
         if "stagedeck.tui.app" in sys.modules:
-            from stagedeck.tui.app import exit_if_input_thread_lingers
+            from stagedeck.tui.lifecycle import exit_if_input_thread_lingers
 
             exit_if_input_thread_lingers(code)
         return code

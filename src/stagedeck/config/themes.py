@@ -2,8 +2,9 @@
 
 Built-in themes ship in the package (``stagedeck/themes``, the repository's
 ``themes/`` folder); users add or override themes in
-``$XDG_CONFIG_HOME/stagedeck/themes``. Parsing is UI-free so that
-``stagedeck check-theme`` and tests need no terminal; the TUI turns a
+``$XDG_CONFIG_HOME/stagedeck/themes``. Parsing is UI-free so that tests
+need no terminal and a bad theme is reported (file, line) before the TUI
+draws anything; the TUI turns a
 :class:`ThemeSpec` into a Textual ``Theme``.
 """
 

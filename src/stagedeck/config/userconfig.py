@@ -93,7 +93,7 @@ class UserConfig:
     ascii_graph: bool = False
     """Draw the dependency graph with ASCII instead of box-drawing characters."""
     keys: dict[str, str] = field(default_factory=dict)
-    """Binding id → key(s), e.g. ``"logs.follow" = "p"``; see ``?`` for the ids."""
+    """Binding id → key(s), e.g. ``"logs.pause" = "p"``; see ``?`` for the ids."""
 
 
 def config_path() -> Path:

@@ -43,6 +43,7 @@ from stagedeck.engine.probes import (
     ProbeResult,
     probe_http,
     probe_http_lean,
+    probe_in_service,
     run_check,
 )
 from stagedeck.engine.recipe_diff import ReloadOutcome, diff_recipes
@@ -513,13 +514,20 @@ class Engine:
                         await kick.wait()
             kick.clear()
 
+    async def _run_health(self, svc: Service) -> ProbeResult:
+        """One run of the service's health check, where the recipe says it runs."""
+        assert svc.health is not None
+        if svc.health.in_service:
+            return await probe_in_service(self.target, svc, svc.health)
+        return await self._check(svc.health)
+
     async def _probe_once(self, svc: Service) -> None:
         assert svc.health is not None
         starting = self.statuses[svc.name].state is ProcState.STARTING
         if svc.latency and not starting:
             timeout = svc.health.timeout
             result, samples = await asyncio.gather(
-                self._check(svc.health),
+                self._run_health(svc),
                 asyncio.gather(*(self._get(url, timeout, (200, 499)) for url in svc.latency)),
             )
             for sample in samples:
@@ -527,7 +535,7 @@ class Engine:
                 self._log_probe(svc.name, sample, latency=True)
             api_answers = bool(samples) and all(s.ok for s in samples)
         else:
-            result = await self._check(svc.health)
+            result = await self._run_health(svc)
             if not starting:
                 self.latency[svc.name].add(result.ms, result.ok)
             api_answers = False

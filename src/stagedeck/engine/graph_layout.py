@@ -1,7 +1,7 @@
 """Lay out the dependency DAG as text: layers as columns, edges routed between them.
 
 The graph view draws this; it lives in the core (no Textual) so it can be tested
-as plain text and reused by a headless printer.
+as plain text, without a terminal.
 
 Layout, in the usual layered-graph steps:
 

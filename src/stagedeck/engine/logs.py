@@ -92,7 +92,7 @@ def sanitize(text: str) -> str:
     return text.expandtabs(4) if "\t" in text else text
 
 
-def detect_level(text: str, stream: str = "out") -> str:
+def detect_level(text: str) -> str:
     """The line's level from common formats (``ERROR``, ``level=warn``, JSON); '' if none.
 
     The first level word in the first 160 characters wins, so ``INFO retrying after
@@ -343,7 +343,7 @@ class LogHub:
             stamped = None
             if text[:1].isdigit() or text[:1] == "[":
                 stamped, text = split_timestamp(text)
-            level = detect_level(text, stream)
+            level = detect_level(text)
             record = (
                 every.end,
                 stamped if stamped is not None else ts if ts is not None else time.time(),

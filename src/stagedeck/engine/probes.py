@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from stagedeck.engine.events import Health
 from stagedeck.engine.http_probe import KeepAliveClient, ProbeError
-from stagedeck.recipe.model import HealthCheck
+from stagedeck.recipe.model import HealthCheck, Service
+from stagedeck.targets.base import Target, TargetError
 from stagedeck.text import clean
 
 if TYPE_CHECKING:
@@ -174,6 +175,25 @@ async def probe_command(argv: tuple[str, ...], timeout: float) -> ProbeResult:
             False, ms, f"{argv[0]} exited {proc.returncode}: {last[0][:200]}", "error"
         )
     return ProbeResult(True, ms, last[0][:200])
+
+
+async def probe_in_service(target: Target, service: Service, check: HealthCheck) -> ProbeResult:
+    """A command check run inside the service (``in_service = true``) through the
+    target's exec, timed like :func:`probe_command`. Its output stays out of the
+    service's log: this runs every few seconds."""
+    argv = check.command
+    start = time.perf_counter()
+    try:
+        result = await target.exec(service, argv, timeout=check.timeout, log_output=False)
+    except TargetError as exc:
+        return ProbeResult(False, _ms(start), f"{argv[0]} in service: {exc}", "error")
+    ms = _ms(start)
+    last = result.output.strip().splitlines()[-1:] or [""]
+    if result.exit_code == 0:
+        return ProbeResult(True, ms, last[0][:200])
+    if result.exit_code == -1 and ms >= check.timeout * 1000:
+        return ProbeResult(False, ms, f"{argv[0]}: timed out after {check.timeout:g}s", "timeout")
+    return ProbeResult(False, ms, f"{argv[0]} exited {result.exit_code}: {last[0][:200]}", "error")
 
 
 async def run_check(client: httpx.AsyncClient | None, check: HealthCheck) -> ProbeResult:

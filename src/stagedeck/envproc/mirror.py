@@ -64,6 +64,8 @@ class RemoteTarget(AttachedTarget):
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         timeout: float = 120.0,
+        *,
+        log_output: bool = True,
     ) -> ExecResult:
         raise self._refuse(service, "run a command in")
 

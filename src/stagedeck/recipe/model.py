@@ -70,14 +70,9 @@ class HealthCheck:
     start_period: float = 0.0
     """Failures during this many seconds after a start do not count."""
     in_service: bool = False
-    """Command checks only: run the command inside the service (docker/kubernetes exec).
-
-    TODO(engine): the probe loop still runs every command check on this machine.
-    Honouring this needs ``Engine._probe_once`` to call ``target.exec(service,
-    check.command, timeout=check.timeout)`` (an exec that does not echo its
-    output into the service's log on every probe) and time it like
-    ``probe_command`` does.
-    """
+    """Command checks only: run the command inside the service's container or pod
+    (``probes.probe_in_service``: the target's exec, its output kept out of the
+    service's log). Refused on the local target, which has no inside to run in."""
 
     def describe(self) -> str:
         if self.kind == "http":
@@ -1257,6 +1252,12 @@ class _Loader:
                 kp + ("in_service",),
                 "applies only to command checks",
                 "remove it, or check with command = [...] run inside the service",
+            )
+        elif table.get("in_service") and env.target == "local":
+            self.problem(
+                kp + ("in_service",),
+                "a local service has no container to run the check in",
+                "remove in_service: on the local target the command runs on this machine",
             )
         if kinds[0] == "url":
             url = table["url"]

@@ -24,8 +24,9 @@ store is built for many processes at once:
   understand them. In Python every time is a float of epoch seconds.
 * **Change detection**: :meth:`Store.changed` polls ``PRAGMA data_version`` on its
   own connection (no table is read unless something changed) and then a tiny
-  ``changes`` table of per-topic counters, so a cockpit can poll every second and
-  refresh only the panes whose topic moved.
+  ``changes`` table of per-topic counters, so a cockpit can poll every second for
+  the cost of one pragma. The topics name what moved; the cockpit's
+  ``SharedState`` re-reads its whole snapshot when any of them did.
 
 A file that cannot be written (permissions, a read-only mount, ``read_only=True``)
 still opens for reading: :attr:`Store.writable` is false, :attr:`Store.problem`

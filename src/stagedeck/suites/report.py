@@ -8,7 +8,6 @@ what the environment was doing while the test ran.
 from __future__ import annotations
 
 import html
-import json
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -29,8 +28,6 @@ from stagedeck.store import (
 from stagedeck.traces.evidence import describe as describe_trace
 from stagedeck.triage.model import Suspect
 from stagedeck.triage.render import suspect_lines
-
-FORMATS = ("md", "html", "junit")
 
 
 def _when(ts: float, now: float) -> str:
@@ -386,7 +383,3 @@ def _suspect_properties(props: ET.Element, top: Suspect, test_id: str) -> None:
 
 def render(report: RunReport, fmt: str) -> str:
     return {"md": to_markdown, "html": to_html, "junit": to_junit}[fmt](report)
-
-
-def failures_json(items: list[dict[str, Any]]) -> str:
-    return json.dumps(items, indent=2, default=str)

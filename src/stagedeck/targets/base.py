@@ -99,8 +99,14 @@ class Target(abc.ABC):
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         timeout: float = 120.0,
+        *,
+        log_output: bool = True,
     ) -> ExecResult:
-        """Run a command inside (or next to) a service, streaming its output to the log."""
+        """Run a command inside (or next to) a service, streaming its output to the log.
+
+        ``log_output=False`` keeps the output out of the service's log (a health check
+        run every few seconds would otherwise fill it); the result's tail still has it.
+        """
 
     @abc.abstractmethod
     async def close(self, *, stop_services: bool = True) -> None:

@@ -1,27 +1,24 @@
-"""The cockpit application: wiring only; screens and widgets do the work."""
+"""The cockpit application: builds the views on an engine and shared state, routes keys,
+engine events, reloads and banners to them. Actions run through ``controller``; screens
+and widgets draw."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import importlib
-import os
-import signal
-import sys
-import termios
-import threading
-import time
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.worker import Worker, WorkerState
 
 from stagedeck.config.themes import DEFAULT_THEME, ThemeError
 from stagedeck.config.userconfig import UserConfig, key_conflicts
@@ -30,20 +27,25 @@ from stagedeck.engine.events import Event, Notice, RecipeReloaded
 from stagedeck.engine.recipe_diff import ReloadOutcome
 from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
-from stagedeck.recipe.model import Recipe
-from stagedeck.store import default_db_path
 from stagedeck.store.identity import current_user
 from stagedeck.store.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.suites.runner import SuiteRunner
 from stagedeck.triage.live import TriageMonitor, monitor_for
 from stagedeck.triage.model import Ranking, SuspectsChanged
+from stagedeck.tui import messages
 from stagedeck.tui.controller import ActionController
+from stagedeck.tui.lifecycle import guard_resume_signal, log_file
 from stagedeck.tui.messages import ExplainRequested, JumpTo
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
 from stagedeck.tui.screens.help import HelpScreen
 from stagedeck.tui.screens.main import MainScreen
 from stagedeck.tui.theming import register_all, reload_file, theme_dirs
 from stagedeck.tui.ticker import Ticker
+
+if TYPE_CHECKING:
+    from stagedeck.engine.reload import RecipeWatcher
+
+log = logging.getLogger("stagedeck.tui")
 
 FREEZE_AFTER_SECONDS = 3.0
 """By then the first frame is out and the deferred imports (httpx, plotext) are in."""
@@ -185,6 +187,7 @@ class StagedeckApp(App[int]):
             flag=False, recipe=engine.recipe.environment.read_only, config=self.config.read_only
         )
         self.shared = shared
+        self.recipe_watcher: RecipeWatcher | None = None
         self.banners: dict[str, str] = {}
         """Problems shown in the banner, by source ('database', 'recipe')."""
         self._help_screens: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = {}
@@ -265,8 +268,11 @@ class StagedeckApp(App[int]):
             "charts", lambda: _screens().GraphScreen(engine, ascii_graph=ascii_graph, charts=True)
         )
         self.add_mode("logs", lambda: _screens().LogsScreen(engine))
-        self.add_mode("suites", lambda: _screens().SuitesScreen(self))
-        self.add_mode("activity", lambda: _screens().ActivityScreen(self))
+        self.add_mode(
+            "suites",
+            lambda: _screens().SuitesScreen(engine, self.suites, self.shared, self.user),
+        )
+        self.add_mode("activity", lambda: _screens().ActivityScreen(engine, self.shared))
         self.add_mode("traces", lambda: _screens().TracesScreen(engine))
         self.add_mode("gate", lambda: _screens().GateScreen(self))
         self.switch_mode("overview")
@@ -299,18 +305,20 @@ class StagedeckApp(App[int]):
         # File watching waits for the first frame (importing watchfiles alone was 0.17 s
         # of start-up on the event loop).
         self.call_after_refresh(self._start_watchers)
-        self._guard_resume_signal()
+        guard_resume_signal(lambda: self.is_running)
         self.set_timer(FREEZE_AFTER_SECONDS, self._freeze_startup_objects)
 
     async def on_unmount(self) -> None:
         """Triage was started with the cockpit and stops with it (its task is on our loop)."""
         self._unsubscribe_triage()
         await self.triage.stop()
+        # The engine may outlive this app (tests, a second cockpit on one engine).
+        self._unsubscribe()
         # Quitting mid-action: the audit log must not say "running" forever.
         await self.controller.ops.close()
 
     def _start_engine_now(self) -> None:
-        self.run_worker(self.engine.start(), name="engine-start", exit_on_error=False)
+        self.run_worker(self.engine.start(), name="starting the environment", exit_on_error=False)
 
     def _freeze_startup_objects(self) -> None:
         """Exempt what start-up built (modules, classes, widgets: most of the heap) from
@@ -319,32 +327,28 @@ class StagedeckApp(App[int]):
         gc.collect()
         gc.freeze()
 
-    def _guard_resume_signal(self) -> None:
-        """Let Textual's SIGCONT handler resume the app only when there is something to
-        resume. When a terminal goes away the kernel sends SIGHUP *and* SIGCONT; the
-        handler then started a second output thread on the dead terminal, the first was
-        never stopped, and shutdown blocked for good on the second's full queue (caught
-        by CI, with the services still running). Only a SIGCONT that follows a SIGTSTP
-        (job control) is passed on to Textual."""
-        resume = signal.getsignal(signal.SIGCONT)
-        suspend = signal.getsignal(signal.SIGTSTP)
-        if not callable(resume) or not callable(suspend):
-            return  # headless (tests): nothing to guard
-        suspended = False
-
-        def on_stop(signum: int, frame: Any) -> None:
-            nonlocal suspended
-            suspended = True
-            suspend(signum, frame)
-
-        def on_continue(signum: int, frame: Any) -> None:
-            nonlocal suspended
-            if suspended and self.is_running and _terminal_alive():
-                suspended = False
-                resume(signum, frame)
-
-        signal.signal(signal.SIGTSTP, on_stop)
-        signal.signal(signal.SIGCONT, on_continue)
+    @on(Worker.StateChanged)
+    def report_failed_worker(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker is reported. Workers run with
+        ``exit_on_error=False`` (a failed action must not close the cockpit) and would
+        otherwise fail in silence: the user gets a notification naming the action, the
+        log file the traceback. Every worker the app runs (the controller's actions,
+        the watchers, screens' ``self.app.run_worker``) reports here."""
+        if event.state is not WorkerState.ERROR:
+            return
+        worker, error = event.worker, event.worker.error
+        what = worker.name or worker.group
+        log.error(
+            "%s failed", what, exc_info=(type(error), error, error.__traceback__) if error else None
+        )
+        where = log_file()
+        self.notify(
+            f"{what} failed: {type(error).__name__}: {error}"
+            + (f"\n(traceback in {where})" if where else ""),
+            severity="error",
+            timeout=12,
+            markup=False,
+        )
 
     def show_config_error(self, error: ConfigError, what: str) -> None:
         """One notification per bad file, naming file, line and key."""
@@ -357,7 +361,7 @@ class StagedeckApp(App[int]):
         if self._watch_themes:
             self.watch_theme_files()
 
-    @work(exclusive=True, group="theme-watch", exit_on_error=False)
+    @work(exclusive=True, group="theme-watch", name="watching theme files", exit_on_error=False)
     async def watch_theme_files(self) -> None:
         """Hot reload: a saved theme file applies at once; a broken one leaves the old in place."""
         awatch = (await asyncio.to_thread(importlib.import_module, "watchfiles")).awatch
@@ -401,12 +405,13 @@ class StagedeckApp(App[int]):
         else:
             self.banners.pop("database", None)
 
-    @work(exclusive=True, group="recipe-watch", exit_on_error=False)
+    @work(exclusive=True, group="recipe-watch", name="watching the recipe", exit_on_error=False)
     async def watch_recipe_file(self) -> None:
         """Living recipes: a valid save applies live; a broken one raises the banner."""
         from stagedeck.engine.reload import watch_engine
 
         watcher = watch_engine(self.engine, on_outcome=self._on_reload)
+        self.recipe_watcher = watcher  # its ``ready`` says when saves are seen
         await watcher.run()
 
     def _on_reload(self, outcome: ReloadOutcome) -> None:
@@ -414,9 +419,8 @@ class StagedeckApp(App[int]):
         if outcome.rejected:
             self.banners["recipe"] = f"⚠ {outcome.describe()}"
             return
-        summary = outcome.describe()
-        if summary:
-            self.notify(f"recipe reloaded: {summary}", timeout=6, markup=False)
+        # describe() already says "recipe reloaded: …"; prefixing it again doubled it.
+        self.notify(outcome.describe(), timeout=6, markup=False)
         if outcome.needs_restart:
             self.controller.restart_changed(list(outcome.needs_restart))
 
@@ -544,6 +548,39 @@ class StagedeckApp(App[int]):
     def delete_annotation(self, note: Any) -> None:
         self.controller.delete_annotation(note)
 
+    # ---------------------------------------------------------- requests from the views
+
+    @on(messages.RunSuites)
+    def _run_suites_requested(self, request: messages.RunSuites) -> None:
+        self.run_suites(list(request.names))
+
+    @on(messages.CancelSuite)
+    def _cancel_suite_requested(self, request: messages.CancelSuite) -> None:
+        if not self.suites.cancel(request.name):
+            self.notify(f"{request.name} is not running", severity="warning", markup=False)
+
+    @on(messages.Annotate)
+    def _annotate_requested(self, request: messages.Annotate) -> None:
+        self.annotate(request.failure, request.edit)
+
+    @on(messages.DeleteAnnotation)
+    def _delete_annotation_requested(self, request: messages.DeleteAnnotation) -> None:
+        self.delete_annotation(request.note)
+
+    @on(messages.OpenTrace)
+    async def _open_trace_requested(self, request: messages.OpenTrace) -> None:
+        await self.open_trace(request.trace_id)
+
+    @on(messages.OpenLogs)
+    async def _open_logs_requested(self, request: messages.OpenLogs) -> None:
+        await self.open_logs_for(request.service)
+
+    @on(messages.OpenSpanLogs)
+    async def _open_span_logs_requested(self, request: messages.OpenSpanLogs) -> None:
+        await self.open_logs_for_span(
+            request.service, request.request_id, request.trace_id, request.at
+        )
+
     def action_view(self, name: str) -> None:
         if name in self.VIEWS:
             self.switch_mode(name)
@@ -592,73 +629,6 @@ class StagedeckApp(App[int]):
         from stagedeck.tui.attached import restart_environment
 
         restart_environment(self)
-
-
-async def run_cockpit_async(
-    recipe: Recipe,
-    *,
-    theme: str | None = None,
-    config: UserConfig | None = None,
-    read_only: ReadOnly | None = None,
-    user: str | None = None,
-    db: str | None = None,
-    watch_recipe: bool = True,
-    engine: Engine | None = None,
-    starting: asyncio.Future[None] | None = None,
-    replay: Iterable[Event] = (),
-) -> int:
-    """Run the cockpit and, whatever happens, stop the engine (and local services) after.
-
-    ``engine`` and ``starting`` come from :mod:`stagedeck.tui.launch`, which starts the
-    engine while Textual is still being imported; ``replay`` is what it published then.
-    ``engine`` may be a mirror of an environment process: stopping it only detaches,
-    and the environment keeps running for whoever else watches.
-    """
-    engine = engine or Engine(recipe)
-    user = current_user(user or (config.user if config else None))
-    # The shared database opens after the first frame (SharedState.connect).
-    shared = SharedState(None, recipe.name, user, db_path=default_db_path(db))
-    app = StagedeckApp(
-        engine,
-        theme=theme,
-        config=config,
-        read_only=read_only,
-        shared=shared,
-        user=user,
-        suites_workdir=default_db_path(db).parent / "runs" / recipe.name,
-        watch_recipe=watch_recipe,
-        start_engine=starting is None,
-        replay=replay,
-    )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, app.exit)
-    guard_orphaned_shutdown(os.getppid(), loop, partial(app.exit, 0))
-    try:
-        result = await app.run_async()
-    finally:
-        # Textual leaves its SIGCONT/SIGTSTP handlers installed after the app exits. When the
-        # terminal goes away (an SSH drop, a closed tmux) the kernel sends SIGHUP *and*
-        # SIGCONT; the SIGCONT would "resume" the app and start an input thread on a dead
-        # terminal that spins forever. Nothing is left to resume: restore the defaults.
-        for sig in (signal.SIGCONT, signal.SIGTSTP):
-            signal.signal(sig, signal.SIG_DFL)
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
-        # From here on we only clean up (stop services, remove a demo stack): a terminal
-        # that goes away now must not cut that short.
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        await shared.stop()
-        if starting is not None and not starting.done():
-            starting.cancel()
-        await app.triage.stop()
-        await engine.stop()
-    return result or 0
-
-
-def run_cockpit(recipe: Recipe, **options: Any) -> int:
-    """``run_cockpit_async`` for callers that have no event loop (the CLI)."""
-    return asyncio.run(run_cockpit_async(recipe, **options))
 
 
 def all_binding_ids() -> set[str]:
@@ -728,73 +698,3 @@ def _screens() -> Any:
         TracesScreen=TracesScreen,
         WaterfallScreen=WaterfallScreen,
     )
-
-
-def _terminal_alive() -> bool:
-    """False once the terminal has hung up (its attributes can no longer be read).
-    Textual's driver reads keys from stdin and sets the terminal's modes on it."""
-    try:
-        termios.tcgetattr(sys.__stdin__.fileno() if sys.__stdin__ else 0)
-    except (termios.error, OSError, ValueError):
-        return False
-    return True
-
-
-ORPHAN_GRACE_SECONDS = 15.0
-"""How long a cockpit whose terminal is gone may take to stop its services itself."""
-STUCK_SECONDS = 3.0
-"""An event loop silent this long, with the terminal gone, is not coming back."""
-
-
-def guard_orphaned_shutdown(
-    parent: int,
-    loop: asyncio.AbstractEventLoop,
-    on_orphaned: Callable[[], object],
-    grace: float = ORPHAN_GRACE_SECONDS,
-) -> None:
-    """Make sure a cockpit whose terminal went away always ends, even if its main thread
-    is stuck.
-
-    A vanished terminal (SSH drop, killed tmux) takes our parent with it and the kernel
-    reparents us. SIGHUP normally says so first; once we are orphaned this thread asks
-    for the graceful path too (``on_orphaned``, run on the loop: the app exits and the
-    services are stopped). But a terminal that vanishes mid-shutdown can leave
-    Textual's main thread blocked for good on a write to that terminal (seen in CI:
-    ``WriterThread.stop`` waiting on a full queue), and a blocked main thread handles no
-    signals. So if the event loop then stops beating (or cleanup runs past ``grace``),
-    this thread ends the process, and the watchdog process stops the services.
-    """
-    beat = [time.monotonic()]
-
-    def tick() -> None:
-        beat[0] = time.monotonic()
-        loop.call_later(0.5, tick)
-
-    loop.call_soon(tick)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        orphaned = time.monotonic()
-        with contextlib.suppress(RuntimeError):  # the loop may be closed already
-            loop.call_soon_threadsafe(on_orphaned)
-        while True:
-            now = time.monotonic()
-            if now - beat[0] > STUCK_SECONDS or now - orphaned > grace:
-                break
-            time.sleep(0.25)
-        with contextlib.suppress(Exception):
-            sys.stderr.write("stagedeck: terminal gone and shutdown stuck; exiting\n")
-        os._exit(1)
-
-    threading.Thread(target=watch, name="stagedeck-orphan-guard", daemon=True).start()
-
-
-def exit_if_input_thread_lingers(code: int) -> None:
-    """Belt and braces for the SIGCONT race above: a signal that lands while the app is
-    still shutting down can restart Textual's input thread, which would keep the process
-    alive (and busy) forever. Called last, after every cleanup has run."""
-    if any(t.name == "textual-input" and t.is_alive() for t in threading.enumerate()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)

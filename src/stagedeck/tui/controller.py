@@ -102,7 +102,10 @@ class ActionController:
             self._warn(str(refused))
             return
         self.app.run_worker(
-            self._review(request, done, failed, perform), group="actions", exit_on_error=False
+            self._review(request, done, failed, perform),
+            name=describe_action(request),
+            group="actions",
+            exit_on_error=False,
         )
 
     async def _review(
@@ -144,7 +147,9 @@ class ActionController:
                     if perform is not None
                     else self._perform(request, decision, done, failed)
                 )
-                self.app.run_worker(work, group="actions", exit_on_error=False)
+                self.app.run_worker(
+                    work, name=describe_action(request), group="actions", exit_on_error=False
+                )
 
         if not request.confirm:
             answered((True, False))
@@ -221,7 +226,10 @@ class ActionController:
                 return
             if choice.kind == "lift":
                 self.app.run_worker(
-                    self.ops.faults.lift_all("lifted early"), group="actions", exit_on_error=False
+                    self.ops.faults.lift_all("lifted early"),
+                    name="lift faults",
+                    group="actions",
+                    exit_on_error=False,
                 )
                 return
             self.go(
@@ -459,3 +467,8 @@ class ActionController:
             lambda ops: requests.delete_annotation(ops, note.id, note.note),
             lambda _: self.app.notify(f"annotation #{note.id} deleted", timeout=3),
         )
+
+
+def describe_action(request: Request) -> str:
+    """How a running action is named to the user: 'redeploy orders, payments'."""
+    return " ".join(filter(None, (request.action, ", ".join(request.services))))

@@ -26,6 +26,7 @@ from typing import Any
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event
 from stagedeck.recipe.model import Recipe
+from stagedeck.tui.lifecycle import run_cockpit_async
 
 log = logging.getLogger("stagedeck")
 
@@ -37,8 +38,7 @@ async def launch_cockpit(recipe: Recipe, **options: Any) -> int:
         # Our own processes: starting them is CPU work that competes with the import on
         # the same cores (500 services gave a 10 s first frame). They start when the
         # cockpit is mounted, as before.
-        app_module = importlib.import_module("stagedeck.tui.app")
-        return int(await app_module.run_cockpit_async(recipe, engine=engine, **options))
+        return int(await run_cockpit_async(recipe, engine=engine, **options))
     early: list[Event] = []
     unsubscribe = engine.subscribe(early.append)
     loop = asyncio.get_running_loop()
@@ -68,11 +68,9 @@ async def launch_cockpit(recipe: Recipe, **options: Any) -> int:
             await starting
         await engine.stop()
         return 0
-    app_module = importing.result()
+    importing.result()  # the cockpit is imported: run_cockpit_async finds it loaded
     return int(
-        await app_module.run_cockpit_async(
-            recipe, engine=engine, starting=starting, replay=early, **options
-        )
+        await run_cockpit_async(recipe, engine=engine, starting=starting, replay=early, **options)
     )
 
 

@@ -740,6 +740,8 @@ class DockerTarget(Target):
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         timeout: float = 120.0,
+        *,
+        log_output: bool = True,
     ) -> ExecResult:
         """Run ``argv`` inside the service's container; its output goes to the service's log."""
         bound = await self._bound_for(service)
@@ -753,8 +755,9 @@ class DockerTarget(Target):
 
         def on_lines(lines: list[str]) -> None:  # in the exec thread
             tail.extend(lines)
-            now = time.time_ns()
-            batcher.add([(name, "exec", now, text) for text in lines])
+            if log_output:
+                now = time.time_ns()
+                batcher.add([(name, "exec", now, text) for text in lines])
 
         session = ExecSession(api, bound.container_id, argv, env, on_lines)
         running = asyncio.ensure_future(self._call(f"exec in {name}", session.run))

@@ -698,6 +698,8 @@ class KubernetesTarget(Target, Observer):
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         timeout: float = 120.0,
+        *,
+        log_output: bool = True,
     ) -> ExecResult:
         """Run ``argv`` in a pod of the service through the API server's exec endpoint."""
         client = self._require_client()
@@ -720,7 +722,8 @@ class KubernetesTarget(Target, Observer):
             lines = [line.decode(errors="replace").rstrip("\r") for line in complete]
             tail.extend(lines)
             del tail[:-200]
-            self.sink.log_many(service.name, [f"{pod.name} | {ln}" for ln in lines], "exec")
+            if log_output:
+                self.sink.log_many(service.name, [f"{pod.name} | {ln}" for ln in lines], "exec")
 
         container = pod.default_container or None
         started = time.monotonic()
@@ -748,6 +751,7 @@ class KubernetesTarget(Target, Observer):
         if pending:
             line = bytes(pending).decode(errors="replace")
             tail.append(line)
-            self.sink.log_many(service.name, [f"{pod.name} | {line}"], "exec")
+            if log_output:
+                self.sink.log_many(service.name, [f"{pod.name} | {line}"], "exec")
         log.debug("exec in %s took %.1fs", pod.name, time.monotonic() - started)
         return ExecResult(code, "\n".join(tail))

@@ -49,8 +49,10 @@ class AttachedTarget(Target):
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         timeout: float = 120.0,
+        *,
+        log_output: bool = True,
     ) -> ExecResult:
-        return await self._runner.exec(service, argv, env, timeout)
+        return await self._runner.exec(service, argv, env, timeout, log_output=log_output)
 
     async def close(self, *, stop_services: bool = True) -> None:
         await self._runner.close(stop_services=False)

@@ -248,6 +248,8 @@ class LocalTarget(Target):
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         timeout: float = 120.0,
+        *,
+        log_output: bool = True,
     ) -> ExecResult:
         """Local services share our machine, so exec is a local process with the service's env."""
         full_env = {**os.environ, **service.env, **(env or {})}
@@ -269,7 +271,8 @@ class LocalTarget(Target):
         def deliver(lines: list[str], stream: str) -> None:
             tail.extend(lines)
             del tail[:-200]
-            self.sink.log_many(service.name, lines, "exec")
+            if log_output:
+                self.sink.log_many(service.name, lines, "exec")
 
         assert proc.stdout is not None
         reader = asyncio.create_task(read_stream(proc.stdout, deliver, "out"))

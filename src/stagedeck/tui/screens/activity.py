@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,8 +12,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 from textual.widgets.data_table import RowDoesNotExist
 
+from stagedeck.engine.engine import Engine
 from stagedeck.store import AuditEntry
-from stagedeck.store.shared import SharedSnapshot
+from stagedeck.store.shared import SharedSnapshot, SharedState
 from stagedeck.triage.model import Ranking
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
@@ -22,14 +22,14 @@ from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
 from stagedeck.tui.widgets.table import KeyTable
 
-if TYPE_CHECKING:
-    from stagedeck.tui.app import StagedeckApp
-
 
 class ActivityScreen(Screen[None]):
-    def __init__(self, app_ref: StagedeckApp) -> None:
+    """The shared audit log. Given the engine (status bar) and the shared state it shows."""
+
+    def __init__(self, engine: Engine, shared: SharedState | None) -> None:
         super().__init__()
-        self.cockpit = app_ref
+        self.engine = engine
+        self.shared = shared
         self._unsubscribe: Callable[[], None] = lambda: None
         self._shown: tuple[AuditEntry, ...] = ()
 
@@ -39,7 +39,7 @@ class ActivityScreen(Screen[None]):
             panel.border_title = "activity · everyone sharing this environment"
             yield KeyTable(id="activity", cursor_type="row")
         yield SuspectLine()
-        yield StatusBar(self.cockpit.engine)
+        yield StatusBar(self.engine)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -55,8 +55,8 @@ class ActivityScreen(Screen[None]):
             table.add_column(name, key=name.lower(), width=width)
         table.add_column("DETAIL", key="detail")
         table.focus()
-        if self.cockpit.shared is not None:
-            self._unsubscribe = self.cockpit.shared.subscribe(self._on_shared)
+        if self.shared is not None:
+            self._unsubscribe = self.shared.subscribe(self._on_shared)
         follow_ranking(self, self.show_ranking)
 
     def show_ranking(self, ranking: Ranking) -> None:

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Input, Static
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.logquery import LogFilter, QueryError, parse_query
 from stagedeck.triage.model import Ranking
+from stagedeck.tui.messages import OpenTrace
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.logview import LogView, stats_text
 from stagedeck.tui.widgets.statusbar import StatusBar
@@ -168,9 +169,7 @@ class LogsScreen(Screen[None]):
         if trace is None:
             self.notify("no trace held for this line's request", severity="warning", timeout=4)
             return
-        opener = getattr(self.app, "open_trace", None)
-        if opener is not None:
-            await opener(trace.trace_id)
+        self.post_message(OpenTrace(trace.trace_id))
 
     def show_span(self, service: str, request_id: str, trace_id: str, at: float) -> None:
         """A span's service's lines of its request, the cursor on the first at the span's time.

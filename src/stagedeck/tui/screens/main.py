@@ -10,6 +10,7 @@ from textual.widgets import Footer
 
 from stagedeck.engine.engine import Engine
 from stagedeck.triage.model import Ranking
+from stagedeck.tui.messages import OpenLogs
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.charts import ChartsPanel
 from stagedeck.tui.widgets.graph import GraphPanel, GraphView
@@ -89,11 +90,9 @@ class MainScreen(Screen[None]):
         table = self.query_one(ServicesTable)
         table.move_cursor(row=table.get_row_index(event.service))
 
-    async def on_services_table_row_selected(self, event: ServicesTable.RowSelected) -> None:
+    def on_services_table_row_selected(self, event: ServicesTable.RowSelected) -> None:
         """``enter`` on a service opens the log explorer on it."""
-        opener = getattr(self.app, "open_logs_for", None)
-        if opener is not None:
-            await opener(event.service)
+        self.post_message(OpenLogs(event.service))
 
     def on_log_view_stats(self, event: LogView.Stats) -> None:
         self.query_one("#logs-panel").border_subtitle = stats_text(event)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,19 +12,25 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
-from stagedeck.store.shared import FailureView, SharedSnapshot
+from stagedeck.engine.engine import Engine
+from stagedeck.store import Annotation
+from stagedeck.store.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.suites.report import seen_text
-from stagedeck.suites.runner import SuiteProgress, SuiteState
+from stagedeck.suites.runner import SuiteProgress, SuiteRunner, SuiteState
 from stagedeck.triage.model import Ranking, Suspect
-from stagedeck.tui.messages import ExplainRequested
+from stagedeck.tui.messages import (
+    Annotate,
+    CancelSuite,
+    DeleteAnnotation,
+    ExplainRequested,
+    OpenTrace,
+    RunSuites,
+)
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SUSPECT_MARK, SuspectLine, follow_ranking
 from stagedeck.tui.widgets.table import KeyTable
-
-if TYPE_CHECKING:
-    from stagedeck.tui.app import StagedeckApp
 
 STATE_STYLE = {
     SuiteState.PASSED: "healthy",
@@ -54,7 +59,6 @@ class OutputScreen(ModalScreen[None]):
         self.progress = progress
 
     def compose(self) -> ComposeResult:
-        yield Banner()
         with Vertical() as box:
             box.border_title = f"{self.progress.suite} output · {self.progress.describe()}"
             if self.progress.output_path:
@@ -87,14 +91,22 @@ class SuitesScreen(Screen[None]):
         Binding("v", "open_trace", "Trace", id="suites.trace"),
     ]
 
-    def __init__(self, app_ref: StagedeckApp) -> None:
+    def __init__(
+        self, engine: Engine, suites: SuiteRunner, shared: SharedState | None, user: str
+    ) -> None:
+        """Given what it shows: the suites' progress, the shared failures and notes, and
+        who is looking (people edit their own notes). Requests go up as messages."""
         super().__init__()
-        self.cockpit = app_ref
+        self.engine = engine
+        self.suites = suites
+        self.shared = shared
+        self.user = user
         self._unsubscribe: Callable[[], None] = lambda: None
-        self._drawn: dict[str, tuple[Any, ...]] = {}
+        self._drawn: dict[str, tuple[object, ...]] = {}
         self._failures: tuple[FailureView, ...] = ()
 
     def compose(self) -> ComposeResult:
+        yield Banner()
         with Vertical(id="suites-panel") as panel:
             panel.border_title = "suites"
             yield KeyTable(id="suites", cursor_type="row")
@@ -104,7 +116,7 @@ class SuitesScreen(Screen[None]):
         with VerticalScroll(id="failure-detail-panel"):
             yield Static(id="failure-detail")
         yield SuspectLine()
-        yield StatusBar(self.cockpit.engine)
+        yield StatusBar(self.engine)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -112,7 +124,7 @@ class SuitesScreen(Screen[None]):
         suites.add_column("SUITE", key="suite", width=14)
         suites.add_column("STATE", key="state", width=10)
         suites.add_column("PROGRESS", key="progress")
-        for name in self.cockpit.engine.recipe.suites:
+        for name in self.engine.recipe.suites:
             suites.add_row(name, "–", "never run here", key=name)
         failures = self.query_one("#failures", DataTable)
         failures.add_column("SUITE", key="suite", width=10)
@@ -121,8 +133,8 @@ class SuitesScreen(Screen[None]):
         failures.add_column("KNOWN", key="known")
         suites.focus()
         self.set_interval(0.25, self.refresh_suites)
-        if self.cockpit.shared is not None:
-            self._unsubscribe = self.cockpit.shared.subscribe(self._on_shared)
+        if self.shared is not None:
+            self._unsubscribe = self.shared.subscribe(self._on_shared)
         follow_ranking(self, self.show_ranking)
 
     def show_ranking(self, ranking: Ranking) -> None:
@@ -143,7 +155,7 @@ class SuitesScreen(Screen[None]):
 
     def refresh_suites(self) -> None:
         table = self.query_one("#suites", DataTable)
-        for name, progress in self.cockpit.suites.progress.items():
+        for name, progress in self.suites.progress.items():
             key = (progress.version, progress.state)
             if self._drawn.get(name) == key or name not in table.rows:
                 continue
@@ -155,19 +167,19 @@ class SuitesScreen(Screen[None]):
     def action_run_selected(self) -> None:
         name = self.selected_suite
         if name:
-            self.cockpit.run_suites([name])
+            self.post_message(RunSuites((name,)))
 
     def action_run_all(self) -> None:
-        self.cockpit.run_suites(list(self.cockpit.engine.recipe.suites))
+        self.post_message(RunSuites(tuple(self.engine.recipe.suites)))
 
     def action_cancel(self) -> None:
         name = self.selected_suite
-        if name and not self.cockpit.suites.cancel(name):
-            self.notify(f"{name} is not running", severity="warning")
+        if name:
+            self.post_message(CancelSuite(name))
 
     def action_output(self) -> None:
         name = self.selected_suite
-        progress = self.cockpit.suites.progress.get(name or "")
+        progress = self.suites.progress.get(name or "")
         if progress is None:
             self.notify("this suite has not run in this cockpit yet", severity="warning")
             return
@@ -290,12 +302,12 @@ class SuitesScreen(Screen[None]):
                 return
         self.notify(f"{test_id} is not among the latest run's failures", timeout=4)
 
-    async def action_open_trace(self) -> None:
+    def action_open_trace(self) -> None:
         """The selected failure's trace: the one its spans name, else one in its time window."""
         from stagedeck.traces.query import traces_for_test
 
         view = self.selected_failure
-        store = self.cockpit.engine.traces
+        store = self.engine.traces
         if view is None or store is None:
             self.notify(
                 "select a failure first (and give the recipe a [traces] section)",
@@ -315,18 +327,18 @@ class SuitesScreen(Screen[None]):
             return
         # The failing one if there is one, else the slowest.
         trace = max(found, key=lambda t: (t.error, t.duration))
-        await self.cockpit.open_trace(trace.trace_id)
+        self.post_message(OpenTrace(trace.trace_id))
 
     def action_annotate(self) -> None:
         view = self.selected_failure
         if view is None:
             self.notify("select a failure first", severity="warning")
             return
-        self.cockpit.annotate(view)
+        self.post_message(Annotate(view))
 
-    def _my_note(self) -> tuple[FailureView, Any] | None:
+    def _my_note(self) -> tuple[FailureView, Annotation] | None:
         view = self.selected_failure
-        mine = [a for a in (view.annotations if view else ()) if a.author == self.cockpit.user]
+        mine = [a for a in (view.annotations if view else ()) if a.author == self.user]
         if view is None or not mine:
             self.notify(
                 "you have no note on this failure (people edit their own only)", severity="warning"
@@ -337,12 +349,12 @@ class SuitesScreen(Screen[None]):
     def action_edit_annotation(self) -> None:
         found = self._my_note()
         if found:
-            self.cockpit.annotate(found[0], edit=found[1])
+            self.post_message(Annotate(found[0], edit=found[1]))
 
     def action_delete_annotation(self) -> None:
         found = self._my_note()
         if found:
-            self.cockpit.delete_annotation(found[1])
+            self.post_message(DeleteAnnotation(found[1]))
 
 
 def top_suspect(view: FailureView) -> Suspect | None:

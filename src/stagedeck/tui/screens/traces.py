@@ -10,8 +10,6 @@ the CLI and the report use.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,7 +20,9 @@ from textual.widgets import DataTable, Footer, Input, Static
 from stagedeck.engine.engine import Engine
 from stagedeck.traces import query
 from stagedeck.traces.store import Trace, TraceStore
+from stagedeck.tui.messages import OpenSpanLogs
 from stagedeck.tui.palette import style
+from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.table import KeyTable
 from stagedeck.tui.widgets.waterfall import row_cells, summary_cells
 
@@ -75,6 +75,7 @@ class TracesScreen(Screen[None]):
         return trace_store(self.engine)
 
     def compose(self) -> ComposeResult:
+        yield Banner()
         yield Input(id="traces-query", placeholder="")
         with Vertical(id="traces-panel") as panel:
             panel.border_title = "traces"
@@ -316,10 +317,7 @@ class WaterfallScreen(Screen[None]):
             return
         span = row.span
         rid = span.request_id or next((s.request_id for s in self.trace.spans if s.request_id), "")
-        opener: Any = getattr(self.app, "open_logs_for_span", None)
-        if opener is None:
-            return
-        self.app.run_worker(opener(span.service, rid, self.trace.trace_id, span.start))
+        self.post_message(OpenSpanLogs(span.service, rid, self.trace.trace_id, span.start))
 
     def action_back(self) -> None:
         self.dismiss()

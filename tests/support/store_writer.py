@@ -1,7 +1,7 @@
 """A separate process hammering one store, for tests/test_store_concurrency.py.
 
-    python tests/store_writer.py annotate DB WRITER COUNT GO [--hold-after N]
-    python tests/store_writer.py lease DB OWNER ENVS GO [--ttl S] [--force]
+    python tests/support/store_writer.py annotate DB WRITER COUNT GO [--hold-after N]
+    python tests/support/store_writer.py lease DB OWNER ENVS GO [--ttl S] [--force]
 
 Each prints ``ready`` once its store is open, then waits for the file GO to exist,
 so that every process starts writing at the same moment. ``annotate`` prints
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from sqlite_utils import Database
 

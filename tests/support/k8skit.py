@@ -56,6 +56,7 @@ from stagedeck.engine.events import ProcState
 from stagedeck.recipe.model import Recipe, load_recipe
 from stagedeck.targets.kubernetes.target import KubernetesTarget
 from stagedeck.targets.kubernetes.watch import Timing
+from support.wait import wait_until
 
 REAL_CONTEXT = os.environ.get("STAGEDECK_K8S_CONTEXT", "")
 EMULATOR_CONTEXT = "kmock"
@@ -1045,14 +1046,8 @@ def target_of(engine: Engine) -> KubernetesTarget:
 async def until(
     check: Callable[[], bool], timeout: float = 10.0, what: str | Callable[[], str] = ""
 ) -> None:
-    """Wait until ``check()`` holds (re-checked every few milliseconds), or fail with ``what``."""
-    timeout = timeout * (12 if REAL_CONTEXT else 1)
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            detail = what() if callable(what) else what
-            raise AssertionError(f"not within {timeout:g}s: {detail}")
-        await asyncio.sleep(0.01)
+    """``support.wait.wait_until``, with more time against a real cluster."""
+    await wait_until(check, timeout * (12 if REAL_CONTEXT else 1), what, interval=0.01)
 
 
 def state_of(engine: Engine, name: str) -> ProcState:

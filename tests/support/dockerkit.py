@@ -18,7 +18,6 @@ import shutil
 import socket
 import tarfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import Any
 
 import docker
 import pytest
+
+from support.wait import wait_until
 
 TEST_LABEL = "stagedeck.test"
 PROJECT_LABEL = "com.docker.compose.project"
@@ -225,12 +226,8 @@ def kit() -> Iterator[Kit]:
 async def wait_for(
     predicate: Callable[[], bool], timeout: float, what: str = "condition", interval: float = 0.05
 ) -> None:
-    """Poll ``predicate`` on the loop until it holds; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(interval)
+    """``support.wait.wait_until`` with the timeout said at every call (Docker is slow)."""
+    await wait_until(predicate, timeout, what, interval=interval)
 
 
 async def in_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
