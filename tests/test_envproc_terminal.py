@@ -119,7 +119,12 @@ def test_two_cockpits_one_environment(tmp_path: Path) -> None:
         owner = announcement(env)
         pids_before = set(marked_pids(marker))
 
-        # The same log line reaches both within a second of each other.
+        # The same log line reaches both within a second of each other. Notifications
+        # (bring-up, seeding, "attached to …") are drawn over the right of the log pane
+        # and hide the end of a line from capture-pane: let them time out first, or the
+        # test measures how long a toast stays up rather than when the line arrived.
+        for term in (alice, bob):
+            term.wait_for(lambda s: "▌" not in s, timeout=15)
         ports = ports_of(env, "carol")
         token = f"tok{uuid.uuid4().hex[:10]}"
         started = time.monotonic()
@@ -127,10 +132,7 @@ def test_two_cockpits_one_environment(tmp_path: Path) -> None:
             f"http://127.0.0.1:{ports['ledger']}/balance?seen={token}", timeout=5
         ).read()
         when = first_seen([alice, bob], token, timeout=10)
-        # Issue 19 asks for 1 s. Since the hostile-input work merged, the second cockpit
-        # shows the line 1.6-1.9 s after the first (3 runs, not yet explained: issue 19
-        # stays open on it); this bound keeps the regression from growing unnoticed.
-        assert abs(when[0] - when[1]) <= 2.5, when
+        assert abs(when[0] - when[1]) <= 1.0, when
         assert max(when) - started < 3.0
 
         # A redeploy from bob is seen by both, and audited once.
@@ -155,6 +157,15 @@ def test_two_cockpits_one_environment(tmp_path: Path) -> None:
         assert redeploys[0].user == "bob" and redeploys[0].outcome == "ok"
 
         # A suite run from a third shell records the environment's log lines as context.
+        # The demo starts seeded and healthy, so make payments fail every request: the
+        # suite then fails with the environment's own log lines behind each failure.
+        chaos = urllib.request.Request(
+            f"http://127.0.0.1:{ports['payments']}/admin/chaos",
+            data=json.dumps({"error_rate": 1.0}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        urllib.request.urlopen(chaos, timeout=5).read()
         run = subprocess.run(
             [sys.executable, "-m", "stagedeck", "run", str(recipe_path()), "api"],
             env={**os.environ, **env, "USER": "carol"},
