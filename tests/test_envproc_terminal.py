@@ -223,7 +223,7 @@ def test_two_cockpits_one_environment(tmp_path: Path) -> None:
         bob.wait_for(lambda s: all_healthy(s) and "process gone" not in s, timeout=40)
         assert announcement(env)["pid"] != owner["pid"]
         # Stopping it is explicit, confirmed, and audited.
-        bob.send("X")
+        bob.send("C-x")
         bob.wait_for(lambda s: "Stop the environment demo?" in s and "Nobody else" in s, 5)
         bob.send("y")
         bob.wait_for("environment stopped (stopped by bob)", timeout=20)

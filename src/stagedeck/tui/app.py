@@ -108,7 +108,7 @@ class StagedeckApp(App[int]):
             id="action.fault",
         ),
         Binding(
-            "X",
+            "ctrl+x",
             "stop_environment",
             "Stop env",
             show=False,
