@@ -58,7 +58,7 @@ def test_demo_first_frame_imports_no_kubernetes(tmp_path: Path) -> None:
 
 
 def test_docker_first_frame_imports_no_kubernetes(tmp_path: Path) -> None:
-    from dockerkit import kit
+    from support.dockerkit import kit
 
     with kit() as k:
         k.container("api", project=k.prefix)
