@@ -42,6 +42,7 @@ from stagedeck.tui.widgets.logview import LogView
 from stagedeck.tui.widgets.services import ServicesTable
 from stagedeck.tui.widgets.suspects import SuspectLine
 from support.apps import offline_engine
+from support.wait import wait_until
 
 TIMEOUT = ProbeResult(False, 1000.0, "GET /health: timed out after 1s", "timeout")
 
@@ -66,16 +67,15 @@ def line_text(app: StagedeckApp) -> str:
 
 
 async def wait_for(pilot, predicate, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
-    """Pause until ``predicate`` holds; a view still being composed counts as not yet."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """The shared wait, where a view still being composed counts as not yet."""
+
+    def holds() -> object:
         try:
-            if predicate():
-                return
+            return predicate()
         except NoMatches:
-            pass
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
+            return False
+
+    await wait_until(holds, timeout, pilot=pilot)
 
 
 async def test_suspect_line_appears_on_a_hang_and_goes_when_it_clears(tmp_path: Path) -> None:
