@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -68,6 +67,10 @@ def handles(url: str) -> bool:
     if parts.scheme != "http" or not parts.hostname or parts.username or parts.password:
         return False
     del port
+    # Imported here: urllib.request pulls in http.client and the email package (15-30 ms
+    # of start-up for every command), and the first check comes after the first frame.
+    import urllib.request
+
     proxies = urllib.request.getproxies()
     if "http" in proxies or "all" in proxies:
         return bool(urllib.request.proxy_bypass(parts.hostname))

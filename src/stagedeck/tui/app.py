@@ -8,7 +8,7 @@ import asyncio
 import gc
 import importlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ from stagedeck.triage.live import TriageMonitor, monitor_for
 from stagedeck.triage.model import Ranking, SuspectsChanged
 from stagedeck.tui import messages
 from stagedeck.tui.controller import ActionController
+from stagedeck.tui.fresh_css import styled_now
 from stagedeck.tui.lifecycle import guard_resume_signal, log_file
 from stagedeck.tui.messages import ExplainRequested, JumpTo
 from stagedeck.tui.palette import SEMANTIC_DEFAULTS
@@ -143,6 +144,9 @@ class StagedeckApp(App[int]):
 
     VIEWS = ("overview", "logs", "graph", "charts", "suites", "activity", "traces", "gate")
     """Each view is a Textual mode with its own screen stack, so switching keeps state."""
+    DEFAULT_MODE = "overview"
+    """The overview is the mode the app composes first: no empty default screen, and no
+    switch to the overview after mount (that restyled every widget of it a second time)."""
 
     def __init__(
         self,
@@ -175,6 +179,8 @@ class StagedeckApp(App[int]):
         wanted = theme or self.config.theme or DEFAULT_THEME
         self._wanted_theme = wanted
         self.theme = wanted if self.get_theme(wanted) else DEFAULT_THEME
+        ascii_graph = self.config.ascii_graph
+        self.add_mode("overview", lambda: MainScreen(engine, ascii_graph=ascii_graph))
         self.triage: TriageMonitor = monitor_for(engine)
         """The engine's live triage ranking; the cockpit starts it and listens to it."""
         self.ranking: Ranking = self.triage.ranking
@@ -231,6 +237,12 @@ class StagedeckApp(App[int]):
         known = all_binding_ids()
         return sorted(set(self.config.keys) - known)
 
+    def add_mode(self, mode: str, base_screen: str | Callable[[], Screen[Any]]) -> None:
+        """A view's screen opens without re-parsing every stylesheet (see tui/fresh_css.py)."""
+        if callable(base_screen):
+            base_screen = styled_now(self, base_screen)
+        super().add_mode(mode, base_screen)
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(SEMANTIC_DEFAULTS)
 
@@ -261,8 +273,7 @@ class StagedeckApp(App[int]):
                 )
         engine = self.engine
         ascii_graph = self.config.ascii_graph
-        self.add_mode("overview", lambda: MainScreen(engine, ascii_graph=ascii_graph))
-        # The other views are imported when first opened: start-up only pays for the overview.
+        # The overview is DEFAULT_MODE (added in __init__). The other views are imported when first opened: start-up only pays for the overview.
         self.add_mode("graph", lambda: _screens().GraphScreen(engine, ascii_graph=ascii_graph))
         self.add_mode(
             "charts", lambda: _screens().GraphScreen(engine, ascii_graph=ascii_graph, charts=True)
@@ -275,9 +286,10 @@ class StagedeckApp(App[int]):
         self.add_mode("activity", lambda: _screens().ActivityScreen(engine, self.shared))
         self.add_mode("traces", lambda: _screens().TracesScreen(engine))
         self.add_mode("gate", lambda: _screens().GateScreen(self))
-        self.switch_mode("overview")
         if self.shared is not None:
-            self.shared.start()
+            # After the first frame: opening the database imports sqlite-utils (0.15 s of
+            # CPU in a thread, holding the GIL the first frame is drawn with).
+            self.call_after_refresh(self.shared.start)
         for error in self._theme_errors:
             self.show_config_error(error, "theme")
         if self.theme != self._wanted_theme:

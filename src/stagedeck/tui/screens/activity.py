@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 from stagedeck.engine.engine import Engine
@@ -21,6 +21,7 @@ from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
 from stagedeck.tui.widgets.table import KeyTable
+from stagedeck.tui.widgets.footer import QuietFooter
 
 
 class ActivityScreen(Screen[None]):
@@ -40,7 +41,7 @@ class ActivityScreen(Screen[None]):
             yield KeyTable(id="activity", cursor_type="row")
         yield SuspectLine()
         yield StatusBar(self.engine)
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -23,13 +23,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from stagedeck.triage.model import Evidence, Fault, Ranking, SubjectKind, Suspect, View, Where
 from stagedeck.tui.messages import JumpTo
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.suspects import SUSPECT_MARK, follow_ranking
+from stagedeck.tui.widgets.footer import QuietFooter
 
 SUSPECTS_SHOWN = 10
 EVIDENCE_SHOWN = 8
@@ -143,7 +144,7 @@ class ExplainScreen(Screen[None]):
             yield Static(id="explain-head", markup=False)
             yield OptionList(id="explain-list", markup=False)
         yield Static(id="explain-detail", markup=False)
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from stagedeck.gate.model import Criterion, Verdict
 from stagedeck.gate.report import scenario_lines
@@ -29,6 +29,7 @@ from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.statusbar import StatusBar, gate_segment
 from stagedeck.tui.widgets.table import KeyTable
+from stagedeck.tui.widgets.footer import QuietFooter
 
 if TYPE_CHECKING:
     from stagedeck.tui.app import StagedeckApp
@@ -68,7 +69,7 @@ class GateScreen(Screen[None]):
             detail.border_title = "evidence"
             yield Static(id="gate-detail")
         yield StatusBar(self.cockpit.engine)
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

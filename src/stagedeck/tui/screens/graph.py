@@ -5,7 +5,6 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from stagedeck.engine.engine import Engine
 from stagedeck.triage.model import Ranking
@@ -14,6 +13,7 @@ from stagedeck.tui.widgets.charts import ChartsPanel
 from stagedeck.tui.widgets.graph import GraphPanel, GraphView
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
+from stagedeck.tui.widgets.footer import QuietFooter
 
 
 class GraphScreen(Screen[None]):
@@ -34,7 +34,7 @@ class GraphScreen(Screen[None]):
             yield ChartsPanel(self.engine, id="charts")
         yield SuspectLine()
         yield StatusBar(self.engine)
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         if self.charts_first:

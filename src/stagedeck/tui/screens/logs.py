@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.logquery import LogFilter, QueryError, parse_query
@@ -20,6 +20,7 @@ from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.logview import LogView, stats_text
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
+from stagedeck.tui.widgets.footer import QuietFooter
 
 
 class LogsScreen(Screen[None]):
@@ -52,7 +53,7 @@ class LogsScreen(Screen[None]):
         yield Static(id="log-filter-line")
         yield SuspectLine()
         yield StatusBar(self.engine)
-        yield Footer()
+        yield QuietFooter()
 
     @property
     def view(self) -> LogView:

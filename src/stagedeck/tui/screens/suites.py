@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Log, Static
+from textual.widgets import DataTable, Log, Static
 
 from stagedeck.engine.engine import Engine
 from stagedeck.store import Annotation
@@ -31,6 +31,7 @@ from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SUSPECT_MARK, SuspectLine, follow_ranking
 from stagedeck.tui.widgets.table import KeyTable
+from stagedeck.tui.widgets.footer import QuietFooter
 
 STATE_STYLE = {
     SuiteState.PASSED: "healthy",
@@ -117,7 +118,7 @@ class SuitesScreen(Screen[None]):
             yield Static(id="failure-detail")
         yield SuspectLine()
         yield StatusBar(self.engine)
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         suites = self.query_one("#suites", DataTable)

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from stagedeck.engine.engine import Engine
 from stagedeck.traces import query
@@ -25,6 +25,7 @@ from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.table import KeyTable
 from stagedeck.tui.widgets.waterfall import row_cells, summary_cells
+from stagedeck.tui.widgets.footer import QuietFooter
 
 REFRESH_SECONDS = 0.5
 MAX_ROWS = 300
@@ -82,7 +83,7 @@ class TracesScreen(Screen[None]):
             yield KeyTable(id="traces", cursor_type="row")
             yield Static(Text(NO_RECEIVER), id="traces-off")
         yield Static(id="traces-line")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self.query_one("#traces-query", Input).display = False
@@ -219,7 +220,7 @@ class WaterfallScreen(Screen[None]):
             panel.border_title = f"trace {self.trace.trace_id}"
             yield KeyTable(id="waterfall", cursor_type="row")
         yield Static(id="waterfall-detail")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#waterfall", DataTable)
