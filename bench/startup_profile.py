@@ -201,6 +201,12 @@ def main() -> int:
             }
         ),
     )
+    try:  # what the entry points do first (python -m stagedeck, the console script)
+        from stagedeck.startup_gc import pause_gc
+    except ImportError:  # a build from before start-up GC pausing
+        pass
+    else:
+        pause_gc()
     import stagedeck.cli.main as cli
 
     mark("cli imported")

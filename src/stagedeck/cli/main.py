@@ -39,6 +39,7 @@ from stagedeck.cli.scenario import register as register_scenario
 from stagedeck.cli.traces import register as register_traces
 from stagedeck.cli.why import register as register_why
 from stagedeck.recipe.errors import ConfigError
+from stagedeck.startup_gc import resume_gc
 from stagedeck.store import StoreError
 
 # --------------------------------------------------------------------------- parser
@@ -246,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log = logging.getLogger("stagedeck.cli")
         if log.isEnabledFor(logging.DEBUG):
             log.debug("stagedeck %s: recipe %s", args.command, getattr(args, "recipe", None))
+        if args.func not in (cmd_demo, cmd_docker, cmd_k8s, cmd_open):
+            resume_gc()  # the cockpit resumes it after its first frame (stagedeck/startup_gc.py)
         code = int(args.func(args))
         if "stagedeck.tui.app" in sys.modules:
             from stagedeck.tui.lifecycle import exit_if_input_thread_lingers

@@ -27,6 +27,7 @@ from stagedeck.engine.events import Event, Notice, RecipeReloaded
 from stagedeck.engine.recipe_diff import ReloadOutcome
 from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
+from stagedeck.startup_gc import resume_gc
 from stagedeck.store.identity import current_user
 from stagedeck.store.shared import FailureView, SharedSnapshot, SharedState
 from stagedeck.suites.runner import SuiteRunner
@@ -286,6 +287,7 @@ class StagedeckApp(App[int]):
         self.add_mode("activity", lambda: _screens().ActivityScreen(engine, self.shared))
         self.add_mode("traces", lambda: _screens().TracesScreen(engine))
         self.add_mode("gate", lambda: _screens().GateScreen(self))
+        self.call_after_refresh(resume_gc)  # paused for start-up (stagedeck/startup_gc.py)
         if self.shared is not None:
             # After the first frame: opening the database imports sqlite-utils (0.15 s of
             # CPU in a thread, holding the GIL the first frame is drawn with).

@@ -30,6 +30,7 @@ from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.model import Recipe
 from stagedeck.store import default_db_path
 from stagedeck.store.identity import current_user
+from stagedeck.startup_gc import resume_gc
 from stagedeck.store.shared import SharedState
 
 LOG_BYTES = 1_000_000
@@ -141,6 +142,7 @@ async def run_cockpit_async(
         # From here on we only clean up (stop services, remove a demo stack): a terminal
         # that goes away now must not cut that short.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        resume_gc()  # if the app never drew a frame (stagedeck/startup_gc.py)
         await shared.stop()
         if starting is not None and not starting.done():
             starting.cancel()
@@ -217,17 +219,18 @@ def guard_orphaned_shutdown(
 
     def tick() -> None:
         beat[0] = time.monotonic()
-        loop.call_later(0.5, tick)
-
-    loop.call_soon(tick)
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)
-        orphaned = time.monotonic()
+        orphaned = beat[0] = time.monotonic()
         with contextlib.suppress(RuntimeError):  # the loop may be closed already
             loop.call_soon_threadsafe(on_orphaned)
         while True:
+            # The loop's heartbeat is asked for only now: a live cockpit's loop is not
+            # woken twice a second for it. A loop that is stuck (or closed) never answers.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(tick)
             now = time.monotonic()
             if now - beat[0] > STUCK_SECONDS or now - orphaned > grace:
                 break

@@ -20,6 +20,7 @@ from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.logview import LogView, stats_text
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
+from stagedeck.tui.widgets.border import set_border_subtitle
 from stagedeck.tui.widgets.footer import QuietFooter
 
 
@@ -127,7 +128,7 @@ class LogsScreen(Screen[None]):
         )
 
     def on_log_view_stats(self, event: LogView.Stats) -> None:
-        self.query_one("#explorer-panel").border_subtitle = stats_text(event)
+        set_border_subtitle(self.query_one("#explorer-panel"), stats_text(event))
 
     def action_errors_only(self) -> None:
         flt = self.view.filter

@@ -17,6 +17,7 @@ from stagedeck.tui.widgets.logview import LogView, stats_text
 from stagedeck.tui.widgets.services import ServicesTable
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
+from stagedeck.tui.widgets.border import set_border_subtitle
 from stagedeck.tui.widgets.footer import QuietFooter
 
 WIDE = (150, 40)
@@ -98,4 +99,4 @@ class MainScreen(Screen[None]):
         self.post_message(OpenLogs(event.service))
 
     def on_log_view_stats(self, event: LogView.Stats) -> None:
-        self.query_one("#logs-panel").border_subtitle = stats_text(event)
+        set_border_subtitle(self.query_one("#logs-panel"), stats_text(event))

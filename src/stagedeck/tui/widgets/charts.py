@@ -13,9 +13,12 @@ the terminal draws from its own palette; otherwise 24-bit RGB.
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 
 from rich.console import RenderableType
 from rich.text import Text
@@ -258,7 +261,19 @@ class LatencyChart(Widget):
     def on_mount(self) -> None:
         self.redraw(force=True)
         every(self, 1.0, self.redraw)
+        # plotext takes 30-60 ms to import. Loaded in a thread after the first frame, the
+        # first chart with data (10 s or more after start) does not stall the event loop.
+        self.call_after_refresh(self._load_plotext)
         self.app.theme_changed_signal.subscribe(self, lambda _: self.redraw(force=True))
+
+    def _load_plotext(self) -> None:
+        if "plotext" not in sys.modules:
+            self.run_worker(
+                partial(importlib.import_module, "plotext"),
+                thread=True,
+                name="loading the chart library",
+                exit_on_error=False,
+            )
 
     def on_resize(self) -> None:
         self.redraw(force=True)

@@ -6,7 +6,8 @@ mounting. At start-up that was four rebuilds of the same keys, and each focus
 change in the cockpit cost another. This footer remembers what it last showed
 (key, label, action, enabled, tooltip, group for every active binding) and
 rebuilds only when that differs; at most one rebuild is pending at a time, and
-it shows the bindings as they are when it runs.
+it shows the bindings as they are when it runs. Each key is also made with the
+footer's compactness, instead of being restyled twice to reach it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 
 class QuietFooter(Footer):
@@ -36,7 +38,13 @@ class QuietFooter(Footer):
     def compose(self) -> ComposeResult:
         if self._bindings_ready:
             self._shown = self._showing()
-        yield from super().compose()
+        for widget in super().compose():
+            if isinstance(widget, FooterKey) and not widget.has_class("-command-palette"):
+                # A key starts compact and is then bound to the footer's (not compact):
+                # two restyles of every key per rebuild. Start it as it will be. (The
+                # palette's key is not bound, and stays as it starts.)
+                widget.set_reactive(FooterKey.compact, self.compact)
+            yield widget
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
         self._bindings_ready = True

@@ -34,8 +34,10 @@ from stagedeck.engine.logs import LogHub, LogLine
 from stagedeck.tui.palette import colour, rich_colour, service_colour, style
 from stagedeck.tui.ticker import every
 
-FRAME_SECONDS = 0.2
-"""How often the view looks for new lines (a comparison of two numbers when there are none)."""
+FRAME_SECONDS = 0.25
+"""How often the view looks for new lines (a comparison of two numbers when there are none).
+A quarter second shares the clock's wakes with the table's and graph's polls (0.25 s,
+0.5 s, 1 s: see tui/ticker.py); 0.2 s woke it five more times a second on its own."""
 SCROLL_FRAME_SECONDS = 0.75
 """A frame that scrolls the view redraws every visible row (about 5 KB at 160x48 for the
 overview's log pane), so while lines trickle in it comes at most every 0.75 s: twenty
@@ -97,8 +99,9 @@ class LogView(ScrollView, can_focus=True):
     follow: reactive[bool] = reactive(True)
     """Keep the newest line in view; moving the cursor up pauses, ``G`` resumes."""
     wrap: reactive[bool] = reactive(False)
-    cursor: reactive[int] = reactive(-1, always_update=True)
-    """Selected row (-1: none); the cursor sits on the newest row while following."""
+    cursor: reactive[int] = reactive(-1, always_update=True, repaint=False)
+    """Selected row (-1: none); the cursor sits on the newest row while following.
+    Moving it repaints the two rows concerned (``watch_cursor``), not the whole view."""
 
     class Stats(Message):
         """Counts for the panel title: shown, new while paused, dropped."""
@@ -272,7 +275,7 @@ class LogView(ScrollView, can_focus=True):
             self._resize()
             if self.follow:
                 self._place_cursor_after_change()
-            self.refresh()
+            self._refresh_rows()
         self._post_stats()
 
     def _scrolls(self) -> bool:
@@ -373,8 +376,41 @@ class LogView(ScrollView, can_focus=True):
             self.virtual_size = new
             return
         self.set_reactive(LogView.virtual_size, new)
-        self._scroll_update(new)
-        self.refresh()
+        self._update_scrollbars(new)
+        self._refresh_rows()
+
+    def _update_scrollbars(self, virtual_size: Size) -> None:
+        """Textual's ``_scroll_update``, without repainting scrollbars that did not change.
+
+        Textual repaints both scrollbars whenever the scrollable size changes; with lines
+        arriving, the height changes every frame and the horizontal scrollbar under the
+        rows (94 cells, about 2 KB to draw) went out again each time, unchanged. A
+        scrollbar's own reactives repaint it when what it shows moves.
+        """
+        self._refresh_scrollbars()
+        width, height = self.container_size
+        if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
+            self.vertical_scrollbar.window_virtual_size = virtual_size.height
+            self.vertical_scrollbar.window_size = height - self.scrollbar_size_horizontal
+        if self.show_horizontal_scrollbar and self.styles.scrollbar_size_horizontal:
+            self.horizontal_scrollbar.window_virtual_size = virtual_size.width
+            self.horizontal_scrollbar.window_size = width - self.scrollbar_size_vertical
+        self.scroll_x = self.validate_scroll_x(self.scroll_x)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
+
+    def _refresh_rows(self) -> None:
+        """Repaint the rows, not the scrollbars around them (see ``_update_scrollbars``)."""
+        width = self.size.width - self.scrollbar_size_vertical
+        height = self.size.height - self.scrollbar_size_horizontal
+        self.refresh(Region(0, 0, max(width, 0), max(height, 0)))
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """As ScrollView's, but a scroll repaints the rows only (the scrollbar's position
+        repaints the scrollbar)."""
+        if self.show_vertical_scrollbar:
+            self.vertical_scrollbar.position = new_value
+        if round(old_value) != round(new_value):
+            self._refresh_rows()
 
     def _place_cursor_after_change(self) -> None:
         if self.follow:

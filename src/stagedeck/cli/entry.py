@@ -1,0 +1,16 @@
+"""The ``stagedeck`` console script: the command line with start-up GC paused.
+
+Kept apart from ``cli/main.py`` so that importing the command line (tests, other
+tools) never pauses the collector; only starting the program does.
+"""
+
+from __future__ import annotations
+
+from stagedeck.startup_gc import pause_gc
+
+
+def main() -> int:
+    pause_gc()  # before the imports (see stagedeck/startup_gc.py)
+    from stagedeck.cli.main import main as run
+
+    return run()
