@@ -19,6 +19,8 @@ from stagedeck.targets.docker.state import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_
 from stagedeck.text import clean
 
 if TYPE_CHECKING:
+    import docker
+
     from stagedeck.engine.engine import Engine
     from stagedeck.recipe.model import Recipe
 
@@ -39,17 +41,25 @@ def _overlay(recipe: Recipe) -> Recipe | None:
         return None
 
 
-def project_services(project: str, docker_host: str | None = None) -> frozenset[str]:
-    """The (cleaned) service names with a container in ``project`` (blocking)."""
+def project_services(
+    project: str, docker_host: str | None = None, client: docker.DockerClient | None = None
+) -> frozenset[str]:
+    """The (cleaned) service names with a container in ``project`` (blocking).
+
+    With ``client`` the listing goes through it (and it stays open); without, a client
+    is opened and closed around the one call.
+    """
     from stagedeck.targets.docker.discovery import _connect
 
-    client = _connect(docker_host)
+    own = client is None
+    api = _connect(docker_host) if client is None else client
     try:
-        summaries = client.api.containers(
+        summaries = api.api.containers(
             all=True, filters={"label": [f"{PROJECT_LABEL}={project}"]}
         )
     finally:
-        client.close()
+        if own:
+            api.close()
     names = set()
     for c in summaries:
         labels = c.get("Labels") or {}
@@ -61,36 +71,57 @@ def project_services(project: str, docker_host: str | None = None) -> frozenset[
 
 async def follow_project(engine: Engine, *, interval: float | None = None) -> None:
     """Keep ``engine``'s recipe in step with its compose project until cancelled."""
-    from stagedeck.engine.events import Notice
-    from stagedeck.targets.docker.discovery import DiscoveryError, discover_project_recipe
+    from stagedeck.targets.docker.discovery import _connect
 
     project = engine.recipe.environment.project
     overlay = await asyncio.to_thread(_overlay, engine.recipe)
     known = engine.recipe.compose_services or frozenset()
-    while True:
-        await asyncio.sleep(FOLLOW_INTERVAL_S if interval is None else interval)
-        try:
-            now = await asyncio.to_thread(project_services, project)
-        except Exception as exc:  # the target reports the engine's loss; try again later
-            log.debug("listing project %s failed: %s", project, exc)
-            continue
-        if now == known:
-            continue
-        try:
-            recipe = await discover_project_recipe(project, overlay)
-        except DiscoveryError as exc:
-            if now:  # a project with no container left is simply empty: keep going
-                log.debug("rediscovering %s failed: %s", project, exc)
+    # One client for the whole session: opening one per listing (a connection and a
+    # version request) tripled the listing's CPU, every two seconds for the session.
+    client: docker.DockerClient | None = None
+    try:
+        while True:
+            await asyncio.sleep(FOLLOW_INTERVAL_S if interval is None else interval)
+            try:
+                if client is None:
+                    client = await asyncio.to_thread(_connect, None)
+                now = await asyncio.to_thread(project_services, project, None, client)
+            except Exception as exc:  # the target reports the engine's loss; try again later
+                log.debug("listing project %s failed: %s", project, exc)
+                if client is not None:
+                    client.close()
+                    client = None
                 continue
-            recipe = None
-        if recipe is None:
-            from dataclasses import replace
+            known = await _follow_change(engine, project, overlay, known, now)
+    finally:
+        if client is not None:
+            client.close()
 
-            keep = {n: s for n, s in engine.recipe.services.items() if n not in known}
-            recipe = replace(engine.recipe, services=keep)
-        joined, left = sorted(now - known), sorted(known - now)
-        await engine.apply_recipe(recipe)
-        known = now
-        words = [f"joined: {', '.join(joined)}"] if joined else []
-        words += [f"left: {', '.join(left)}"] if left else []
-        engine.bus.publish(Notice(f"compose project {project}: " + "; ".join(words)))
+
+async def _follow_change(
+    engine: Engine, project: str, overlay: Recipe | None, known: frozenset[str], now: frozenset[str]
+) -> frozenset[str]:
+    """Put a changed set of services in force; returns the set now known."""
+    from stagedeck.engine.events import Notice
+    from stagedeck.targets.docker.discovery import DiscoveryError, discover_project_recipe
+
+    if now == known:
+        return known
+    try:
+        recipe = await discover_project_recipe(project, overlay)
+    except DiscoveryError as exc:
+        if now:  # a project with no container left is simply empty: keep going
+            log.debug("rediscovering %s failed: %s", project, exc)
+            return known
+        recipe = None
+    if recipe is None:
+        from dataclasses import replace
+
+        keep = {n: s for n, s in engine.recipe.services.items() if n not in known}
+        recipe = replace(engine.recipe, services=keep)
+    joined, left = sorted(now - known), sorted(known - now)
+    await engine.apply_recipe(recipe)
+    words = [f"joined: {', '.join(joined)}"] if joined else []
+    words += [f"left: {', '.join(left)}"] if left else []
+    engine.bus.publish(Notice(f"compose project {project}: " + "; ".join(words)))
+    return now

@@ -406,8 +406,11 @@ class LogView(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         """As ScrollView's, but a scroll repaints the rows only (the scrollbar's position
-        repaints the scrollbar)."""
-        if self.show_vertical_scrollbar:
+        repaints the scrollbar), and a hidden scrollbar is left alone: while following it
+        has no width, and repainting a widget the compositor does not show made it
+        rebuild its whole map (every widget on the screen) on each frame that scrolled.
+        ``watch_follow`` sets the position when the scrollbar shows again."""
+        if self.show_vertical_scrollbar and self.scrollbar_size_vertical:
             self.vertical_scrollbar.position = new_value
         if round(old_value) != round(new_value):
             self._refresh_rows()
@@ -460,6 +463,8 @@ class LogView(ScrollView, can_focus=True):
 
     def watch_follow(self, follow: bool) -> None:
         self.set_class(follow, "-following")
+        if not follow and self.show_vertical_scrollbar:
+            self.vertical_scrollbar.position = self.scroll_y  # not kept while hidden
         if follow:
             self._unseen = 0
             self._place_cursor_after_change()
