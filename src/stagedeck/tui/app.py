@@ -274,7 +274,8 @@ class StagedeckApp(App[int]):
                 )
         engine = self.engine
         ascii_graph = self.config.ascii_graph
-        # The overview is DEFAULT_MODE (added in __init__). The other views are imported when first opened: start-up only pays for the overview.
+        # The overview is DEFAULT_MODE (added in __init__). The other views are imported
+        # when first opened: start-up only pays for the overview.
         self.add_mode("graph", lambda: _screens().GraphScreen(engine, ascii_graph=ascii_graph))
         self.add_mode(
             "charts", lambda: _screens().GraphScreen(engine, ascii_graph=ascii_graph, charts=True)

@@ -28,9 +28,9 @@ from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event
 from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.model import Recipe
+from stagedeck.startup_gc import resume_gc
 from stagedeck.store import default_db_path
 from stagedeck.store.identity import current_user
-from stagedeck.startup_gc import resume_gc
 from stagedeck.store.shared import SharedState
 
 LOG_BYTES = 1_000_000

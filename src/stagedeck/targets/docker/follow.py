@@ -54,9 +54,7 @@ def project_services(
     own = client is None
     api = _connect(docker_host) if client is None else client
     try:
-        summaries = api.api.containers(
-            all=True, filters={"label": [f"{PROJECT_LABEL}={project}"]}
-        )
+        summaries = api.api.containers(all=True, filters={"label": [f"{PROJECT_LABEL}={project}"]})
     finally:
         if own:
             api.close()

@@ -18,10 +18,10 @@ from stagedeck.store.shared import SharedSnapshot, SharedState
 from stagedeck.triage.model import Ranking
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
+from stagedeck.tui.widgets.footer import QuietFooter
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
 from stagedeck.tui.widgets.table import KeyTable
-from stagedeck.tui.widgets.footer import QuietFooter
 
 
 class ActivityScreen(Screen[None]):

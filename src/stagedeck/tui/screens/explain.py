@@ -29,8 +29,8 @@ from textual.widgets.option_list import Option
 from stagedeck.triage.model import Evidence, Fault, Ranking, SubjectKind, Suspect, View, Where
 from stagedeck.tui.messages import JumpTo
 from stagedeck.tui.palette import style
-from stagedeck.tui.widgets.suspects import SUSPECT_MARK, follow_ranking
 from stagedeck.tui.widgets.footer import QuietFooter
+from stagedeck.tui.widgets.suspects import SUSPECT_MARK, follow_ranking
 
 SUSPECTS_SHOWN = 10
 EVIDENCE_SHOWN = 8

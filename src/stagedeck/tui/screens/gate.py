@@ -27,9 +27,9 @@ from stagedeck.triage.model import Suspect
 from stagedeck.triage.render import evidence_line
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
+from stagedeck.tui.widgets.footer import QuietFooter
 from stagedeck.tui.widgets.statusbar import StatusBar, gate_segment
 from stagedeck.tui.widgets.table import KeyTable
-from stagedeck.tui.widgets.footer import QuietFooter
 
 if TYPE_CHECKING:
     from stagedeck.tui.app import StagedeckApp

@@ -10,10 +10,10 @@ from stagedeck.engine.engine import Engine
 from stagedeck.triage.model import Ranking
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.charts import ChartsPanel
+from stagedeck.tui.widgets.footer import QuietFooter
 from stagedeck.tui.widgets.graph import GraphPanel, GraphView
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
-from stagedeck.tui.widgets.footer import QuietFooter
 
 
 class GraphScreen(Screen[None]):

@@ -17,11 +17,11 @@ from stagedeck.engine.logquery import LogFilter, QueryError, parse_query
 from stagedeck.triage.model import Ranking
 from stagedeck.tui.messages import OpenTrace
 from stagedeck.tui.widgets.banner import Banner
+from stagedeck.tui.widgets.border import set_border_subtitle
+from stagedeck.tui.widgets.footer import QuietFooter
 from stagedeck.tui.widgets.logview import LogView, stats_text
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
-from stagedeck.tui.widgets.border import set_border_subtitle
-from stagedeck.tui.widgets.footer import QuietFooter
 
 
 class LogsScreen(Screen[None]):

@@ -11,14 +11,14 @@ from stagedeck.engine.engine import Engine
 from stagedeck.triage.model import Ranking
 from stagedeck.tui.messages import OpenLogs
 from stagedeck.tui.widgets.banner import Banner
+from stagedeck.tui.widgets.border import set_border_subtitle
 from stagedeck.tui.widgets.charts import ChartsPanel
+from stagedeck.tui.widgets.footer import QuietFooter
 from stagedeck.tui.widgets.graph import GraphPanel, GraphView
 from stagedeck.tui.widgets.logview import LogView, stats_text
 from stagedeck.tui.widgets.services import ServicesTable
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SuspectLine, follow_ranking
-from stagedeck.tui.widgets.border import set_border_subtitle
-from stagedeck.tui.widgets.footer import QuietFooter
 
 WIDE = (150, 40)
 """From this size up, graph and charts sit beside services and logs."""

@@ -28,10 +28,10 @@ from stagedeck.tui.messages import (
 )
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
+from stagedeck.tui.widgets.footer import QuietFooter
 from stagedeck.tui.widgets.statusbar import StatusBar
 from stagedeck.tui.widgets.suspects import SUSPECT_MARK, SuspectLine, follow_ranking
 from stagedeck.tui.widgets.table import KeyTable
-from stagedeck.tui.widgets.footer import QuietFooter
 
 STATE_STYLE = {
     SuiteState.PASSED: "healthy",

@@ -23,9 +23,9 @@ from stagedeck.traces.store import Trace, TraceStore
 from stagedeck.tui.messages import OpenSpanLogs
 from stagedeck.tui.palette import style
 from stagedeck.tui.widgets.banner import Banner
+from stagedeck.tui.widgets.footer import QuietFooter
 from stagedeck.tui.widgets.table import KeyTable
 from stagedeck.tui.widgets.waterfall import row_cells, summary_cells
-from stagedeck.tui.widgets.footer import QuietFooter
 
 REFRESH_SECONDS = 0.5
 MAX_ROWS = 300
