@@ -142,3 +142,27 @@ def test_ingest_ceiling_keeps_the_newest_and_counts_the_rest() -> None:
     hub.extend("flood", [f"more {i}" for i in range(40)])
     assert hub.over_ceiling("flood") == 30 + 15
     assert hub.last("flood", 1)[0].text == "more 39"
+
+
+def test_a_view_waiting_for_the_next_line_is_told_once() -> None:
+    """A quiet log view asks to be told of the next line (so it is drawn at once, not a
+    frame later); it is told once per asking, by ingest and by a mirror's adopt alike,
+    and a failing callback loses no line."""
+    hub = LogHub()
+    calls: list[str] = []
+    hub.call_on_next_line(lambda: calls.append("a"))
+    hub.call_on_next_line(lambda: calls.append("b"))
+
+    def broken() -> None:
+        raise RuntimeError("a view's bug")
+
+    hub.call_on_next_line(broken)
+    hub.append("payments", '2026-12-01T03:12:09Z ERROR charge failed rid=9f1c {"code": 502}')
+    hub.append("payments", "second line, nobody asked")
+    assert calls == ["a", "b"] and [ln.text for ln in hub.last("payments", 5)][-1].startswith(
+        "second"
+    )
+    waiter = calls.append
+    hub.call_on_next_line(lambda: waiter("c"))
+    hub.adopt([(1.0, "orders", "out", "POST /orders 201 rid=t478bdbbc3", "info")])
+    assert calls == ["a", "b", "c"]

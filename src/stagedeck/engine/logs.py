@@ -280,6 +280,8 @@ class LogHub:
         self._ceiling_hits: dict[str, int] = {}
         self.masks: list[Masker] = []
         """Applied to each line before it is stored (secret masking)."""
+        self._on_next: list[Callable[[], None]] = []
+        """Called once when the next line arrives (see :meth:`call_on_next_line`)."""
 
     @property
     def seq(self) -> int:
@@ -288,6 +290,25 @@ class LogHub:
 
     def services(self) -> list[str]:
         return list(self._services)
+
+    def call_on_next_line(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, when the next line arrives (on the ingesting loop).
+
+        A view that found nothing new asks this instead of waiting for its next
+        frame: a line after a quiet spell is drawn at once, while a stream of lines
+        still costs one frame per period (the view re-asks only when it goes quiet)."""
+        if callback not in self._on_next:
+            self._on_next.append(callback)
+
+    def _arrived(self) -> None:
+        waiting, self._on_next = self._on_next, []
+        for callback in waiting:
+            try:
+                callback()
+            except Exception:  # a view's bug must not lose the line for everyone
+                import logging
+
+                logging.getLogger("stagedeck").exception("new-line callback failed")
 
     def ring(self, service: str) -> LineRing:
         ring = self._services.get(service)
@@ -360,6 +381,8 @@ class LogHub:
         self._received[service] += len(texts)
         self._errors[service] += errors
         self._dropped[service] += dropped
+        if self._on_next:
+            self._arrived()
         assert record is not None
         return LogLine(*record)
 
@@ -378,6 +401,8 @@ class LogHub:
             record = (every.end, ts, service, stream, text, level)
             ring.append(record)
             every.append(record)
+        if records and self._on_next:
+            self._arrived()
 
     def set_counts(
         self, service: str, received: int, dropped: int, errors: int, over_ceiling: int

@@ -11,6 +11,7 @@ and the hub has already stripped escape sequences from it.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import re
 import time
@@ -143,6 +144,8 @@ class LogView(ScrollView, can_focus=True):
         self._visual: list[tuple[int, int]] | None = None
         """With wrap on: (line seq, first cell) per screen row."""
         self._seen = hub.all.start
+        self._waiting = False
+        """Asked the hub to say when the next line arrives (see :meth:`_line_arrived`)."""
         self._unseen = 0
         self._width = 0
         self._strips: OrderedDict[int, Strip] = OrderedDict()
@@ -241,6 +244,9 @@ class LogView(ScrollView, can_focus=True):
         if hub.seq == self._seen and self._head_valid():
             if self._stats_due():
                 self._post_stats()  # a throttled count still due goes out on a quiet frame
+            if not self._waiting:  # the next line, after this quiet spell, comes at once
+                self._waiting = True
+                hub.call_on_next_line(self._line_arrived)
             return
         if not self.screen.is_active:
             return  # hidden (another mode, or an overlay on top): catch up when shown
@@ -277,6 +283,17 @@ class LogView(ScrollView, can_focus=True):
                 self._place_cursor_after_change()
             self._refresh_rows()
         self._post_stats()
+
+    def _line_arrived(self) -> None:
+        """A line after a quiet spell: drawn now rather than at the next frame (an
+        event's line on screen in tens of milliseconds, not up to a frame later)."""
+        self._waiting = False
+        if self.is_mounted:
+            asyncio.get_running_loop().call_soon(self._pull_if_mounted)
+
+    def _pull_if_mounted(self) -> None:
+        if self.is_mounted:
+            self.pull()
 
     def _scrolls(self) -> bool:
         """Whether new lines would move every visible row (rather than fill empty ones)."""
