@@ -184,6 +184,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from stagedeck.envproc.client import NoAccess, StartFailed, connect, spawn
 
     recipe = load_recipe_arg(args.recipe, args)
+    recipe = _seeding_as_asked(recipe, args)
     if getattr(args, "headless", False) and not getattr(args, "foreground", False):
         return _bring_up_once(recipe, args)  # the operations layer says no, if no
     if getattr(args, "ephemeral", False):
@@ -220,15 +221,56 @@ def cmd_up(args: argparse.Namespace) -> int:
             say(str(exc))
             return EXIT_FAILED
         h = conn.hello
-        await conn.close()
+        path = conn.path
+        engine = mirror_of(recipe, conn)
+        await engine.start()
+        try:
+            late = await _wait_brought_up(engine)
+        finally:
+            await engine.stop()
         print(
             f"environment {recipe.name!r} is up in the background: pid {h.get('pid') or proc.pid}, "
-            f"socket {conn.path}\n  watch it: stagedeck open {recipe.path}\n"
+            f"socket {path}\n  watch it: stagedeck open {recipe.path}\n"
             f"  stop it:  stagedeck down {recipe.path}"
         )
+        if late:
+            say(late)
+            return EXIT_FAILED
         return EXIT_OK
 
     return asyncio.run(main())
+
+
+def _seeding_as_asked(recipe: Recipe, args: argparse.Namespace) -> Recipe:
+    """``--no-seed`` (``demo --no-seed`` passes it on): no test data loaded at start."""
+    if not getattr(args, "no_seed", False):
+        return recipe
+    import dataclasses
+
+    env = dataclasses.replace(recipe.environment, seed_on_start=False)
+    return dataclasses.replace(recipe, environment=env)
+
+
+UP_WAIT_S = 300.0
+"""How long ``up`` waits for the bring-up (and start-up seeding) before giving up on it."""
+
+
+async def _wait_brought_up(engine: MirrorEngine) -> str:
+    """Until the environment process's first bring-up and seeding are over, as ``docker
+    compose up --wait`` does: '' when every service is up, else which are not (the
+    environment keeps running either way; `stagedeck open` shows why)."""
+    starting = engine.starting
+    if starting is not None and not starting.done():
+        await asyncio.wait({starting}, timeout=UP_WAIT_S)
+    if engine.gone:
+        from stagedeck.envproc.paths import env_key, log_file
+
+        where = log_file(env_key(engine.recipe))
+        return f"the environment process stopped during its bring-up: {where} says why"
+    if starting is not None and not starting.done():
+        return f"still bringing the environment up after {UP_WAIT_S:g}s"
+    down = sorted(n for n, st in engine.statuses.items() if not st.ok)
+    return f"up, but not healthy: {', '.join(down)}" if down else ""
 
 
 def _bring_up_once(recipe: Recipe, args: argparse.Namespace) -> int:
@@ -261,6 +303,7 @@ def _foreground(recipe: Recipe, args: argparse.Namespace) -> int:
     if getattr(args, "ports", ""):
         pairs = (item.split("=", 1) for item in args.ports.split(",") if "=" in item)
         recipe = recipe_with_ports(recipe, {n: int(p) for n, p in pairs if p.isdigit()})
+        recipe = _seeding_as_asked(recipe, args)  # the ports reloaded the file
     grace = idle_grace_default() if getattr(args, "ephemeral", False) else None
 
     async def main() -> int:

@@ -235,6 +235,8 @@ def spawn(recipe: Recipe, *, ephemeral: bool, db: str | None = None) -> subproce
             argv += ["--ports", ports]
     if db:
         argv += ["--db", db]
+    if not recipe.environment.seed_on_start and recipe.seeds:
+        argv.append("--no-seed")  # `demo --no-seed`: the process reads the file again
     out = log_file(key).open("ab")
     try:
         return subprocess.Popen(
