@@ -448,9 +448,9 @@ async def test_a_viewer_s_fault_handle_follows_the_environment_and_lifts_there(
     """A scenario run from a viewer holds a handle it can wait on and lift; another
     viewer sees whose fault it is and can lift it; a read-only member cannot."""
     from stagedeck.envproc.remote import RemoteOperations, remote_args
-    from stagedeck.recipe.gate import Scenario
     from stagedeck.gate.scenario import scenario_request
-    from stagedeck.operations import Decision, requests
+    from stagedeck.operations import Decision
+    from stagedeck.recipe.gate import Scenario
 
     recipe = make_recipe(tmp_path)
     async with serve(recipe, tmp_path) as (engine, server):
@@ -532,7 +532,7 @@ async def test_viewers_wait_for_start_up_seeding_and_know_it_happened(tmp_path: 
         """)
     recipe.path.write_text(text)
     recipe = load_recipe(recipe.path)
-    async with serve(recipe, tmp_path) as (engine, server):
+    async with serve(recipe, tmp_path) as (engine, _server):
         early = await mirror_of(recipe, "alice")
         late = None
         try:
