@@ -556,3 +556,15 @@ async def test_viewers_wait_for_start_up_seeding_and_know_it_happened(tmp_path: 
             await early.stop()
             if late is not None:
                 await late.stop()
+
+
+def test_an_environment_log_past_its_size_is_rotated_at_start(tmp_path: Path) -> None:
+    from stagedeck.envproc import client
+
+    log = tmp_path / "shop-1.log"
+    log.write_bytes(b"x" * (client.LOG_ROTATE_BYTES + 1))
+    assert client._rotated(log) == log and not log.exists()
+    assert (tmp_path / "shop-1.log.1").stat().st_size == client.LOG_ROTATE_BYTES + 1
+    log.write_bytes(b"small")
+    client._rotated(log)
+    assert log.read_bytes() == b"small"

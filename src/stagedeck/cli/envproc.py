@@ -212,6 +212,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"run by {h.get('owner')}; `stagedeck open {recipe.path}` to watch it"
             )
             return EXIT_OK
+        if not await _may_bring_up(recipe, args):
+            return EXIT_FAILED
         proc = spawn(recipe, ephemeral=False, db=getattr(args, "db", None))
         from stagedeck.envproc.client import ensure
 
@@ -249,6 +251,17 @@ def _seeding_as_asked(recipe: Recipe, args: argparse.Namespace) -> Recipe:
 
     env = dataclasses.replace(recipe.environment, seed_on_start=False)
     return dataclasses.replace(recipe, environment=env)
+
+
+async def _may_bring_up(recipe: Recipe, args: argparse.Namespace) -> bool:
+    """The bring-up's rules before starting the process that performs it: refused under
+    someone else's lease (unless --force) as a bring-up from a cockpit is."""
+    from stagedeck.cli.operate import decide, open_store, operations
+    from stagedeck.engine.engine import Engine
+    from stagedeck.operations import requests
+
+    ops = operations(Engine(recipe), args, open_store(args, required=False))
+    return await decide(ops, requests.bring_up(ops), args) is not None
 
 
 UP_WAIT_S = 300.0

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from stagedeck.engine.logs import sanitize
 from stagedeck.operations import Decision, NotConfirmed, Operations, Refused, Request, Result
 
 PERFORMED_THERE = ("redeploy", "redeploy all", "bring-up", "reseed", "down")
@@ -87,6 +88,7 @@ class RemoteFault:
         self.spec = _Spec(label, service)
         self.applied = _Applied(detail)
         self.expires = expires
+        self.started = time.time()
 
     def _state(self) -> dict[str, Any]:
         state = self.engine.faults.get(self.id)
@@ -195,7 +197,7 @@ class RemoteOperations(Operations):
                 str(state.get("label") or request.title.rstrip("?")),
                 request.services[0] if request.services else "",
                 float(fault.get("expires") or time.time()),
-                outcome.detail,
+                sanitize(str(fault.get("applied") or outcome.detail)),
             )
         return Result(
             request,

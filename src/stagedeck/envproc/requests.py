@@ -243,7 +243,11 @@ class Actions:
         handle = result.value
         if request.lasting and handle is not None and hasattr(handle, "expires"):
             self._faults[handle.id] = (caller.user, handle)
-            extra["fault"] = {"id": handle.id, "expires": handle.expires}
+            extra["fault"] = {
+                "id": handle.id,
+                "expires": handle.expires,
+                "applied": handle.applied.detail,
+            }
             self.engine.bus.publish(FaultsChanged())  # viewers learn it before the reply
         return Reply(
             result.ok,
