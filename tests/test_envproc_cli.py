@@ -28,35 +28,34 @@ def stagedeck(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
     )
 
 
+def shop(tmp_path: Path, more: str = "", *, db: bool = True) -> Path:
+    """The test environment 'shop': an api (and, with ``db``, a db it depends on) run by
+    the test service, plus ``more`` recipe text."""
+    service = f"""
+        command = ["{{python}}", "{SERVICE}", "{{self.port}}"]
+        port = "auto"
+        """
+    text = '[environment]\nname = "shop"\nprobe_interval = 0.3\n'
+    if db:
+        text += f'\n[services.db]{service}health = "/"\n'
+    text += f'\n[services.api]{service}health = {{ url = "http://127.0.0.1:{{self.port}}/", timeout = 0.5 }}\n'
+    if db:
+        text += 'depends_on = ["db"]\n'
+    recipe = tmp_path / "shop.toml"
+    recipe.write_text(textwrap.dedent(text) + textwrap.dedent(more))
+    return recipe
+
+
+def shop_env(tmp_path: Path, user: str, marker: str = "") -> dict[str, str]:
+    env = {**os.environ, **isolated_env(tmp_path), "STAGEDECK_DB": str(tmp_path / "shared.db")}
+    return {**env, "USER": user, **({"STAGEDECK_TEST_MARKER": marker} if marker else {})}
+
+
 @pytest.mark.slow
 def test_why_status_and_redeploy_from_another_shell(tmp_path: Path) -> None:
     marker = new_marker()
-    recipe = tmp_path / "shop.toml"
-    recipe.write_text(
-        textwrap.dedent(f"""
-        [environment]
-        name = "shop"
-        probe_interval = 0.3
-
-        [services.db]
-        command = ["{{python}}", "{SERVICE}", "{{self.port}}"]
-        port = "auto"
-        health = "/"
-
-        [services.api]
-        command = ["{{python}}", "{SERVICE}", "{{self.port}}"]
-        port = "auto"
-        health = "/"
-        depends_on = ["db"]
-        """)
-    )
-    env = {
-        **os.environ,
-        **isolated_env(tmp_path),
-        "STAGEDECK_TEST_MARKER": marker,
-        "STAGEDECK_DB": str(tmp_path / "shared.db"),
-        "USER": "carol",
-    }
+    recipe = shop(tmp_path)
+    env = shop_env(tmp_path, "carol", marker)
     up = stagedeck(env, "up", str(recipe))
     assert up.returncode == 0, up.stderr
     try:
@@ -95,26 +94,15 @@ def test_why_status_and_redeploy_from_another_shell(tmp_path: Path) -> None:
 
 def test_up_is_refused_under_someone_else_s_lease(tmp_path: Path) -> None:
     """Starting the environment is a bring-up: the same lease rule as from a cockpit."""
-    recipe = tmp_path / "shop.toml"
-    recipe.write_text(
-        textwrap.dedent(f"""
-        [environment]
-        name = "shop"
-
-        [services.db]
-        command = ["{{python}}", "{SERVICE}", "{{self.port}}"]
-        port = "auto"
-        health = "/"
-        """)
-    )
-    env = {**os.environ, **isolated_env(tmp_path), "STAGEDECK_DB": str(tmp_path / "shared.db")}
+    recipe = shop(tmp_path)
+    env = shop_env(tmp_path, "carol")
     store = Store.open(tmp_path / "shared.db")
     store.acquire_lease("shop", "dave", "migrating orders [OPS-1234]", 600)
-    up = stagedeck({**env, "USER": "carol"}, "up", str(recipe))
+    up = stagedeck(env, "up", str(recipe))
     assert up.returncode == 1, up.stdout + up.stderr
     assert "dave" in up.stderr and "--force" in up.stderr
     assert not list((tmp_path / "run").glob("**/*.sock"))
-    status = stagedeck({**env, "USER": "carol"}, "status", str(recipe), "--json")
+    status = stagedeck(env, "status", str(recipe), "--json")
     assert "no environment process" in status.stderr
 
 
@@ -126,33 +114,16 @@ def test_a_scenario_from_a_script_attaches_and_freezes_a_process_it_does_not_own
     (their processes belong to whoever started them); attached, the environment process
     pauses the process, lifts it when due, and the result is stored with a run."""
     marker = new_marker()
-    recipe = tmp_path / "shop.toml"
-    recipe.write_text(
-        textwrap.dedent(f"""
-        [environment]
-        name = "shop"
-        probe_interval = 0.3
-
-        [services.api]
-        command = ["{{python}}", "{SERVICE}", "{{self.port}}"]
-        port = "auto"
-        health = {{ url = "http://127.0.0.1:{{self.port}}/", timeout = 0.5 }}
-
+    scenario = """
         [scenarios."api frozen"]
         service = "api"
         fault = "pause"
         duration = 2
         detect_within = 5
         recover_within = 10
-        """)
-    )
-    env = {
-        **os.environ,
-        **isolated_env(tmp_path),
-        "STAGEDECK_TEST_MARKER": marker,
-        "STAGEDECK_DB": str(tmp_path / "shared.db"),
-        "USER": "erin",
-    }
+        """
+    recipe = shop(tmp_path, scenario, db=False)
+    env = shop_env(tmp_path, "erin", marker)
     up = stagedeck(env, "up", str(recipe))
     assert up.returncode == 0, up.stderr
     try:

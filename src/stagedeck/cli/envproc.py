@@ -21,6 +21,7 @@ from stagedeck.recipe.model import Recipe
 if TYPE_CHECKING:
     from stagedeck.envproc.client import Connection
     from stagedeck.envproc.mirror import MirrorEngine
+    from stagedeck.store import Store
 
 
 def say(message: str) -> None:
@@ -99,7 +100,9 @@ def run_attached(
     return alone() if code is None else code
 
 
-def remote_operations(engine: MirrorEngine, args: argparse.Namespace) -> Any:
+def remote_operations(
+    engine: MirrorEngine, args: argparse.Namespace, store: Store | None = None
+) -> Any:
     """The operations layer on a mirror: reviewed here, performed by the environment process."""
     from stagedeck.cli.operate import open_store, read_only_mode
     from stagedeck.envproc.remote import RemoteOperations
@@ -108,8 +111,35 @@ def remote_operations(engine: MirrorEngine, args: argparse.Namespace) -> Any:
         engine,
         user=user_of(args),
         read_only=read_only_mode(args, engine.recipe),
-        store=open_store(args, required=False),
+        store=store if store is not None else open_store(args, required=False),
     )
+
+
+async def attached_or_own(
+    recipe: Recipe, args: argparse.Namespace, store: Store | None, *, own: bool = False
+) -> tuple[Any, Any, bool] | int:
+    """(engine, operations, attached) for a command that acts on the environment.
+
+    Attached (the default when an environment process runs): a started mirror, and
+    operations whose environment actions that process performs, under its rules and
+    audit, on services it owns. Otherwise (or ``own``: ``--up`` starts our own): an
+    engine of our own, not started. An exit code when one runs that we may not use.
+    """
+    from stagedeck.cli.operate import operations
+    from stagedeck.engine.engine import Engine
+    from stagedeck.envproc.client import NoAccess
+
+    if not own:
+        try:
+            conn = await attach(recipe, args)
+        except NoAccess as exc:
+            return refused(exc)
+        if conn is not None:
+            mirror = mirror_of(recipe, conn)
+            await mirror.start()
+            return mirror, remote_operations(mirror, args, store), True
+    engine = Engine(recipe, attach=recipe.environment.target == "local" and not own)
+    return engine, operations(engine, args, store), False
 
 
 def act_on_environment(
