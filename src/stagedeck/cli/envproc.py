@@ -123,7 +123,6 @@ def act_on_environment(
     The same review and questions as on its own (``cli.operate``); the environment
     process performs it, checks the rules again and writes the one audit entry."""
     from stagedeck.cli.operate import prepare
-    from stagedeck.engine.events import ActionProgress, Event
     from stagedeck.operations import Refused
 
     async def attached(engine: MirrorEngine) -> int:
@@ -132,15 +131,13 @@ def act_on_environment(
         if isinstance(prepared, int):
             return prepared
         request, decision = prepared
+        from stagedeck.cli.steps import StepPrinter
 
-        def progress(event: Event) -> None:
-            if isinstance(event, ActionProgress) and event.action == request.action:
-                detail = f"  {event.detail}" if event.detail else ""
-                print(f"{event.action}: {event.step:<12} {event.state}{detail}", flush=True)
-
-        engine.subscribe(progress)
+        steps = StepPrinter(only=request.action)  # on stderr: stdout keeps the result
+        engine.subscribe(steps)
         try:
-            result = await ops.perform(request, decision)
+            with steps:
+                result = await ops.perform(request, decision)
         except Refused as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_FAILED
@@ -220,15 +217,47 @@ def cmd_up(args: argparse.Namespace) -> int:
             say(str(exc))
             return EXIT_FAILED
         h = conn.hello
-        await conn.close()
+        how = "ok"
+        if h.get("manages_processes") and not getattr(args, "no_wait", False):
+            how = await _follow(recipe, conn)
+        else:
+            await conn.close()
         print(
             f"environment {recipe.name!r} is up in the background: pid {h.get('pid') or proc.pid}, "
             f"socket {conn.path}\n  watch it: stagedeck open {recipe.path}\n"
             f"  stop it:  stagedeck down {recipe.path}"
         )
-        return EXIT_OK
+        if how != "ok":
+            say(_FOLLOW_ENDS[how])
+        return EXIT_OK if how in ("ok", "timeout") else EXIT_FAILED
 
     return asyncio.run(main())
+
+
+_FOLLOW_ENDS = {
+    "failed": "the bring-up failed (above); the environment process keeps running: "
+    "`stagedeck why` for the likely cause",
+    "gone": "the environment process stopped during its bring-up (see `stagedeck info` for logs)",
+    "timeout": "stopped watching: the bring-up is still going on in the background",
+}
+
+
+async def _follow(recipe: Recipe, conn: Connection) -> str:
+    """``up``: show the new environment process's bring-up step by step (stderr)."""
+    from stagedeck.cli.steps import StepPrinter, bring_up_budget, follow_bring_up
+
+    engine = mirror_of(recipe, conn)
+    await engine.start()
+    try:
+        with StepPrinter() as steps:
+            return await follow_bring_up(
+                engine,
+                steps,
+                timeout=bring_up_budget(recipe),
+                seeds=recipe.environment.seed_on_start and bool(recipe.seeds),
+            )
+    finally:
+        await engine.stop()
 
 
 def _bring_up_once(recipe: Recipe, args: argparse.Namespace) -> int:
