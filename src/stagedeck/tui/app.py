@@ -67,6 +67,15 @@ class StagedeckApp(App[int]):
         ),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding(
+            "colon",
+            "command_palette",
+            "Commands",
+            key_display=":",
+            show=False,  # ^p palette is in the footer already
+            tooltip="The command palette: every keybound action by name (as k9s's ':')",
+            id="app.palette",
+        ),
+        Binding(
             "w",
             "why",
             "Why",
@@ -211,7 +220,7 @@ class StagedeckApp(App[int]):
             for binding in node.BINDINGS:
                 if not isinstance(binding, Binding) or not binding.description:
                     continue
-                if binding.action in seen or binding.action in ("quit", "help"):
+                if binding.action in seen or binding.action in ("quit", "help", "command_palette"):
                     continue
                 seen.add(binding.action)
                 key = self.config.keys.get(binding.id or "", binding.key_display or binding.key)
