@@ -44,7 +44,13 @@ _LEVEL_NAMES = {
 }
 LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
 _REQUEST_ID = re.compile(
-    r"(?i)\b(?:rid|request[_-]?id|req[_-]?id|trace[_-]?id|x-request-id)\"?\s*[=:]\s*\"?([A-Za-z0-9][A-Za-z0-9_.\-]{3,63})"
+    # A W3C traceparent (header or log field): its trace id, the part shared across services.
+    r"(?i)\btraceparent\"?\s*[=:]\s*\"?[0-9a-f]{2}-(?!0{32})([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b"
+    # Request ids and the common trace-id fields: rid, request_id, X-Request-Id, trace_id,
+    # traceId, trace.id (ECS), dd.trace_id (Datadog), X-B3-TraceId (Zipkin), otelTraceID
+    # (OpenTelemetry log appenders), correlation_id / X-Correlation-Id.
+    r"|\b(?:rid|request[_-]?id|req[_-]?id|trace[_.-]?id|x-request-id|otel[_.]?trace[_.]?id"
+    r"|correlation[_-]?id|x-correlation-id)\"?\s*[=:]\s*\"?([A-Za-z0-9][A-Za-z0-9_.\-]{3,63})"
 )
 
 
@@ -104,8 +110,11 @@ def detect_level(text: str) -> str:
 
 
 def detect_request_id(text: str) -> str:
+    """The first request or trace id in ``text`` ('' if none): a traceparent gives its trace id."""
     m = _REQUEST_ID.search(text)
-    return m.group(1) if m else ""
+    if m is None:
+        return ""
+    return (m.group(1) or "").lower() or m.group(2)
 
 
 class LogLine:
