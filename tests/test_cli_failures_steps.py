@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from stagedeck.store import Store
+from support.cli import run_in_pty
 from support.envproc import isolated_env
 from support.procs import new_marker, wait_until_gone
 from test_failure_search import record
@@ -60,27 +60,7 @@ def piped(
 
 def in_pty(env: dict[str, str], *args: str, cwd: Path | None = None) -> tuple[int, str]:
     """Every stream a terminal (as a person typing it has): what they would see."""
-    main, child = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stagedeck", *args],
-        stdin=child,
-        stdout=child,
-        stderr=child,
-        env=env,
-        cwd=cwd,
-    )
-    os.close(child)
-    chunks = []
-    while True:
-        try:
-            data = os.read(main, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(main)
-    return proc.wait(timeout=90), b"".join(chunks).decode("utf-8", "replace")
+    return run_in_pty([sys.executable, "-m", "stagedeck", *args], cwd, env)
 
 
 @pytest.fixture
