@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from stagedeck.store import Store
 from support.envproc import isolated_env
 from support.procs import new_marker, wait_until_gone
 
@@ -72,7 +73,46 @@ def test_why_status_and_redeploy_from_another_shell(tmp_path: Path) -> None:
         assert redeploy.returncode == 0, redeploy.stderr
         assert "redeploy db: db healthy" in redeploy.stdout
         assert "written by the environment process" in redeploy.stderr
+
+        # A fault from a script: applied and lifted by the environment process, which owns
+        # the services (on its own, this command could not reach their processes).
+        fault = stagedeck(
+            env, "fault", str(recipe), "api", "pause", "--for", "1.5s", "--json", "-y"
+        )
+        assert fault.returncode == 0, fault.stderr
+        assert "attached to the environment process" in fault.stderr
+        held = json.loads(fault.stdout)
+        assert held["kind"] == "pause" and held["lifted"] == "expired", held
+        assert "SIGSTOP" in held["applied"] and 1.2 < held["seconds"] < 5
+        entry = Store.open(tmp_path / "shared.db").recent_audit("shop")[0]
+        assert (entry.action, entry.user, entry.outcome) == ("fault pause", "carol", "ok")
+        assert entry.details.get("via") == "environment process" and entry.ended is not None
     finally:
         down = stagedeck(env, "down", str(recipe), "--yes")
         assert down.returncode == 0, down.stderr
     assert wait_until_gone(marker, timeout=15) == []
+
+
+def test_up_is_refused_under_someone_else_s_lease(tmp_path: Path) -> None:
+    """Starting the environment is a bring-up: the same lease rule as from a cockpit."""
+    recipe = tmp_path / "shop.toml"
+    recipe.write_text(
+        textwrap.dedent(f"""
+        [environment]
+        name = "shop"
+
+        [services.db]
+        command = ["{{python}}", "{SERVICE}", "{{self.port}}"]
+        port = "auto"
+        health = "/"
+        """)
+    )
+    env = {**os.environ, **isolated_env(tmp_path), "STAGEDECK_DB": str(tmp_path / "shared.db")}
+    store = Store.open(tmp_path / "shared.db")
+    store.acquire_lease("shop", "dave", "migrating orders [OPS-1234]", 600)
+    up = stagedeck({**env, "USER": "carol"}, "up", str(recipe))
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert "dave" in up.stderr and "--force" in up.stderr
+    assert not list((tmp_path / "run").glob("**/*.sock"))
+    status = stagedeck({**env, "USER": "carol"}, "status", str(recipe), "--json")
+    assert "no environment process" in status.stderr

@@ -181,6 +181,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from stagedeck.envproc.client import NoAccess, StartFailed, connect, spawn
 
     recipe = load_recipe_arg(args.recipe, args)
+    recipe = _seeding_as_asked(recipe, args)
     if getattr(args, "headless", False) and not getattr(args, "foreground", False):
         return _bring_up_once(recipe, args)  # the operations layer says no, if no
     if getattr(args, "ephemeral", False):
@@ -208,6 +209,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"run by {h.get('owner')}; `stagedeck open {recipe.path}` to watch it"
             )
             return EXIT_OK
+        if not await _may_bring_up(recipe, args):
+            return EXIT_FAILED
         proc = spawn(recipe, ephemeral=False, db=getattr(args, "db", None))
         from stagedeck.envproc.client import ensure
 
@@ -217,47 +220,83 @@ def cmd_up(args: argparse.Namespace) -> int:
             say(str(exc))
             return EXIT_FAILED
         h = conn.hello
-        how = "ok"
-        if h.get("manages_processes") and not getattr(args, "no_wait", False):
-            how = await _follow(recipe, conn)
-        else:
+        path = conn.path
+        if getattr(args, "no_wait", False):
             await conn.close()
+            late = ""
+        else:
+            late = await _follow_bring_up(recipe, conn)
         print(
             f"environment {recipe.name!r} is up in the background: pid {h.get('pid') or proc.pid}, "
-            f"socket {conn.path}\n  watch it: stagedeck open {recipe.path}\n"
+            f"socket {path}\n  watch it: stagedeck open {recipe.path}\n"
             f"  stop it:  stagedeck down {recipe.path}"
         )
-        if how != "ok":
-            say(_FOLLOW_ENDS[how])
-        return EXIT_OK if how in ("ok", "timeout") else EXIT_FAILED
+        if late:
+            say(late)
+            return EXIT_FAILED
+        return EXIT_OK
 
     return asyncio.run(main())
 
 
-_FOLLOW_ENDS = {
-    "failed": "the bring-up failed (above); the environment process keeps running: "
-    "`stagedeck why` for the likely cause",
-    "gone": "the environment process stopped during its bring-up (see `stagedeck info` for logs)",
-    "timeout": "stopped watching: the bring-up is still going on in the background",
-}
-
-
-async def _follow(recipe: Recipe, conn: Connection) -> str:
-    """``up``: show the new environment process's bring-up step by step (stderr)."""
-    from stagedeck.cli.steps import StepPrinter, bring_up_budget, follow_bring_up
+async def _follow_bring_up(recipe: Recipe, conn: Connection) -> str:
+    """``up``: wait for the new environment process's bring-up and seeding, showing each
+    step on stderr as it happens (live on a terminal); '' when all is up, else what is not."""
+    from stagedeck.cli.steps import StepPrinter
 
     engine = mirror_of(recipe, conn)
-    await engine.start()
-    try:
-        with StepPrinter() as steps:
-            return await follow_bring_up(
-                engine,
-                steps,
-                timeout=bring_up_budget(recipe),
-                seeds=recipe.environment.seed_on_start and bool(recipe.seeds),
-            )
-    finally:
-        await engine.stop()
+    with StepPrinter(only=("bring-up", "reseed")) as steps:
+        # Before the snapshot arrives: the steps it carries (done before we attached)
+        # are shown too, then the rest as they happen.
+        engine.subscribe(steps.with_history)
+        await engine.start()
+        try:
+            return await _wait_brought_up(engine)
+        finally:
+            await engine.stop()
+
+
+def _seeding_as_asked(recipe: Recipe, args: argparse.Namespace) -> Recipe:
+    """``--no-seed`` (``demo --no-seed`` passes it on): no test data loaded at start."""
+    if not getattr(args, "no_seed", False):
+        return recipe
+    import dataclasses
+
+    env = dataclasses.replace(recipe.environment, seed_on_start=False)
+    return dataclasses.replace(recipe, environment=env)
+
+
+async def _may_bring_up(recipe: Recipe, args: argparse.Namespace) -> bool:
+    """The bring-up's rules before starting the process that performs it: refused under
+    someone else's lease (unless --force) as a bring-up from a cockpit is."""
+    from stagedeck.cli.operate import decide, open_store, operations
+    from stagedeck.engine.engine import Engine
+    from stagedeck.operations import requests
+
+    ops = operations(Engine(recipe), args, open_store(args, required=False))
+    return await decide(ops, requests.bring_up(ops), args) is not None
+
+
+UP_WAIT_S = 300.0
+"""How long ``up`` waits for the bring-up (and start-up seeding) before giving up on it."""
+
+
+async def _wait_brought_up(engine: MirrorEngine) -> str:
+    """Until the environment process's first bring-up and seeding are over, as ``docker
+    compose up --wait`` does: '' when every service is up, else which are not (the
+    environment keeps running either way; `stagedeck open` shows why)."""
+    starting = engine.starting
+    if starting is not None and not starting.done():
+        await asyncio.wait({starting}, timeout=UP_WAIT_S)
+    if engine.gone:
+        from stagedeck.envproc.paths import env_key, log_file
+
+        where = log_file(env_key(engine.recipe))
+        return f"the environment process stopped during its bring-up: {where} says why"
+    if starting is not None and not starting.done():
+        return f"still bringing the environment up after {UP_WAIT_S:g}s"
+    down = sorted(n for n, st in engine.statuses.items() if not st.ok)
+    return f"up, but not healthy: {', '.join(down)}" if down else ""
 
 
 def _bring_up_once(recipe: Recipe, args: argparse.Namespace) -> int:
@@ -290,6 +329,7 @@ def _foreground(recipe: Recipe, args: argparse.Namespace) -> int:
     if getattr(args, "ports", ""):
         pairs = (item.split("=", 1) for item in args.ports.split(",") if "=" in item)
         recipe = recipe_with_ports(recipe, {n: int(p) for n, p in pairs if p.isdigit()})
+        recipe = _seeding_as_asked(recipe, args)  # the ports reloaded the file
     grace = idle_grace_default() if getattr(args, "ephemeral", False) else None
 
     async def main() -> int:

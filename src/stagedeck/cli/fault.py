@@ -87,16 +87,32 @@ def _list(recipe: Recipe, args: argparse.Namespace) -> int:
 
 
 async def _inject(recipe: Recipe, args: argparse.Namespace, out: Any) -> int:
+    from stagedeck.cli.envproc import attach, mirror_of, refused, remote_operations
     from stagedeck.engine.engine import Engine
+    from stagedeck.envproc.client import NoAccess
     from stagedeck.operations import requests
 
-    engine = Engine(recipe, attach=recipe.environment.target == "local")
-    ops = operations(engine, args, open_store(args, required=False))
+    try:
+        conn = await attach(recipe, args)
+    except NoAccess as exc:
+        return refused(exc)
+    engine: Any
+    if conn is not None:
+        # The environment process owns the services: it applies the fault, keeps it
+        # (its keeper lifts it if it dies) and audits it; this command holds it.
+        engine = mirror_of(recipe, conn)
+        await engine.start()
+        ops = remote_operations(engine, args)
+    else:
+        engine = Engine(recipe, attach=recipe.environment.target == "local")
+        ops = operations(engine, args, open_store(args, required=False))
     params = {k: v for k, v in (("delay_ms", args.delay_ms), ("rate", args.rate)) if v is not None}
     prepared = await prepare(
         ops, lambda o: requests.fault(o, args.service, args.kind, args.duration, params), args
     )
     if isinstance(prepared, int):
+        if conn is not None:
+            await engine.stop()  # detach
         return prepared
     request, decision = prepared
     if not args.json:
@@ -140,8 +156,8 @@ async def _hold(
             json.dumps(
                 {
                     "service": handle.spec.service,
-                    "kind": handle.spec.kind.value,
-                    "duration_s": handle.spec.duration,
+                    "kind": request.details.get("kind", ""),
+                    "duration_s": request.details.get("duration_s"),
                     "applied": handle.applied.detail,
                     "lifted": handle.ended_by,
                     "lift_detail": handle.lift_detail,

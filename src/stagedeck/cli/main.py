@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     # How a cockpit starts one for itself (stopping when nobody watches, on its ports).
     p.add_argument("--ephemeral", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--ports", default="", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--no-seed", action="store_true", help="do not load test data at start (seed_on_start)"
+    )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     force_option(p)
     add_envproc_commands(add)

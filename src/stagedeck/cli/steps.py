@@ -10,10 +10,7 @@ imported only when a terminal is there to draw on.
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
-from collections.abc import Callable
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
@@ -48,7 +45,7 @@ class StepPrinter:
 
     Use as a context manager around the action (the live list needs starting
     and stopping) and subscribe the instance to the engine: it is a callable.
-    ``only``: show just this action's steps (an environment process also
+    ``only``: show just these actions' steps (an environment process also
     reports what other people do meanwhile).
     """
 
@@ -57,11 +54,11 @@ class StepPrinter:
         stream: IO[str] | None = None,
         *,
         live: bool | None = None,
-        only: str | None = None,
+        only: str | tuple[str, ...] | None = None,
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.live = wants_live(self.stream) if live is None else live
-        self.only = only
+        self.only = (only,) if isinstance(only, str) else only
         self.states: dict[tuple[str, str], str] = {}
         """Every step seen, by (action, step), with its latest state."""
         self._progress: Any = None
@@ -93,9 +90,23 @@ class StepPrinter:
         if not isinstance(event, ActionProgress):
             return
         only = self.only
-        if only is not None and event.action != only and not event.action.startswith(f"{only} "):
+        if only is not None and not any(
+            event.action == name or event.action.startswith(f"{name} ") for name in only
+        ):
             return  # ("redeploy" covers "redeploy api")
         self.step(event.action, event.step, event.state, event.detail)
+
+    def with_history(self, event: Event | object) -> None:
+        """As a call, and also the steps an environment process did before we attached
+        (its snapshot's ``ActionHistory``): for ``up``, which follows a bring-up that
+        may be half done when it gets there."""
+        from stagedeck.engine.events import ActionHistory
+
+        if isinstance(event, ActionHistory):
+            for step in event.steps:
+                self(step)
+        else:
+            self(event)
 
     def step(self, action: str, step: str, state: str, detail: str = "") -> None:
         """Show that ``step`` of ``action`` is now ``state`` (a repeat is not shown twice)."""
@@ -162,80 +173,3 @@ def _live_progress(stream: IO[str]) -> Any:
         console=Console(file=stream, highlight=False, force_terminal=True),
         refresh_per_second=8,  # light on SSH: a spinner does not need 10+ frames a second
     )
-
-
-# --------------------------------------------------------------------------- up
-
-
-async def follow_bring_up(
-    engine: Any,
-    printer: StepPrinter,
-    *,
-    timeout: float,
-    seeds: bool,
-    clock: Callable[[], float] = time.monotonic,
-) -> str:
-    """Show an environment process's bring-up (and seeding) until it ends; say how it went.
-
-    ``engine`` is a mirror of the environment process, just attached: its
-    snapshot says which services are already healthy and which the bring-up is
-    still working on; the events after it say the rest. Returns ``"ok"``,
-    ``"failed"``, ``"gone"`` (the process stopped) or ``"timeout"``.
-    """
-    from stagedeck.engine.events import ActionProgress, Health, ProcState
-
-    started_states = (ProcState.STARTING, ProcState.RUNNING, ProcState.RESTARTING)
-
-    names = list(engine.recipe.services)
-    seed_names = list(engine.recipe.seeds) if seeds else []
-    changed = asyncio.Event()
-    saw_bring_up = False
-
-    def on_event(event: object) -> None:
-        nonlocal saw_bring_up
-        if isinstance(event, ActionProgress) and event.action in ("bring-up", "reseed"):
-            saw_bring_up = saw_bring_up or event.action == "bring-up"
-            printer(event)
-        changed.set()
-
-    unsubscribe = engine.subscribe(on_event)
-    try:
-        for name in names:  # what the snapshot already says
-            status = engine.statuses.get(name)
-            claimed = engine.claims.get(name) == "bring-up"
-            if claimed:  # the plan holds it: started, or waiting for its dependencies
-                started = status is not None and status.state in started_states
-                printer.step("bring-up", name, "running" if started else "waiting")
-            elif status is not None and status.health is Health.HEALTHY:
-                printer.step("bring-up", name, "ok", "already healthy")
-        deadline = clock() + timeout
-        while True:
-            if engine.gone:
-                return "gone"
-            up = set(printer.finished("bring-up"))
-            if printer.failed("bring-up"):
-                return "failed"
-            if up >= set(names):
-                if not (seed_names and saw_bring_up):
-                    return "ok"  # seeding, if any, happened before we attached
-                if printer.failed("reseed"):
-                    return "failed"
-                if set(printer.finished("reseed")) >= set(seed_names):
-                    return "ok"
-            left = deadline - clock()
-            if left <= 0:
-                return "timeout"
-            changed.clear()
-            try:
-                await asyncio.wait_for(changed.wait(), timeout=min(left, 0.5))
-            except TimeoutError:
-                pass
-    finally:
-        unsubscribe()
-
-
-def bring_up_budget(recipe: Any) -> float:
-    """How long following a bring-up may take before we stop watching (it carries on)."""
-    services = sum(float(s.ready_timeout) for s in recipe.services.values())
-    seeds = sum(float(s.timeout) for s in recipe.seeds.values())
-    return min(services + seeds + 30.0, 3600.0)

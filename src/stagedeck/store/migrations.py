@@ -155,6 +155,9 @@ def _migration_1(db: Database) -> None:
 def _migration_2(db: Database) -> None:
     """Triage: each failed test's ranked suspects, as ranked when it failed.
 
+    (Tables are created only if missing, here and after: a file written by a
+    development build that numbered its migrations differently still opens.)
+
     One row per suspect; ``data`` holds the whole suspect (verdict, impacted,
     evidence) as JSON, so a newer stagedeck can add fields without a migration.
     """
@@ -173,8 +176,9 @@ def _migration_2(db: Database) -> None:
         pk="id",
         not_null={"test_result_id", "rank", "kind", "name", "score", "verdict", "data"},
         foreign_keys=[("test_result_id", "test_results", "id")],
+        if_not_exists=True,
     )
-    db.table("failure_suspects").create_index(["test_result_id", "rank"])
+    db.table("failure_suspects").create_index(["test_result_id", "rank"], if_not_exists=True)
 
 
 def _migration_3(db: Database) -> None:
@@ -197,6 +201,7 @@ def _migration_4(db: Database) -> None:
         pk="run_id",
         not_null={"recorded", "data"},
         foreign_keys=[("run_id", "runs", "id")],
+        if_not_exists=True,
     )
     db.table("gate_verdicts").create(
         {
@@ -211,15 +216,17 @@ def _migration_4(db: Database) -> None:
         pk="id",
         not_null={"run_id", "verdict", "failing", "evaluated", "data"},
         foreign_keys=[("run_id", "runs", "id")],
+        if_not_exists=True,
     )
-    db.table("gate_verdicts").create_index(["run_id", "id"])
+    db.table("gate_verdicts").create_index(["run_id", "id"], if_not_exists=True)
     db.table("scenario_results").create(
         {"id": int, "run_id": int, "scenario": str, "ok": int, "recorded": str, "data": str},
         pk="id",
         not_null={"run_id", "scenario", "ok", "recorded", "data"},
         foreign_keys=[("run_id", "runs", "id")],
+        if_not_exists=True,
     )
-    db.table("scenario_results").create_index(["run_id"])
+    db.table("scenario_results").create_index(["run_id"], if_not_exists=True)
 
 
 def _migration_5(db: Database) -> None:
