@@ -116,3 +116,57 @@ def test_up_is_refused_under_someone_else_s_lease(tmp_path: Path) -> None:
     assert not list((tmp_path / "run").glob("**/*.sock"))
     status = stagedeck({**env, "USER": "carol"}, "status", str(recipe), "--json")
     assert "no environment process" in status.stderr
+
+
+@pytest.mark.slow
+def test_a_scenario_from_a_script_attaches_and_freezes_a_process_it_does_not_own(
+    tmp_path: Path,
+) -> None:
+    """On its own, `stagedeck scenario` could only reach chaos endpoints of local services
+    (their processes belong to whoever started them); attached, the environment process
+    pauses the process, lifts it when due, and the result is stored with a run."""
+    marker = new_marker()
+    recipe = tmp_path / "shop.toml"
+    recipe.write_text(
+        textwrap.dedent(f"""
+        [environment]
+        name = "shop"
+        probe_interval = 0.3
+
+        [services.api]
+        command = ["{{python}}", "{SERVICE}", "{{self.port}}"]
+        port = "auto"
+        health = {{ url = "http://127.0.0.1:{{self.port}}/", timeout = 0.5 }}
+
+        [scenarios."api frozen"]
+        service = "api"
+        fault = "pause"
+        duration = 2
+        detect_within = 5
+        recover_within = 10
+        """)
+    )
+    env = {
+        **os.environ,
+        **isolated_env(tmp_path),
+        "STAGEDECK_TEST_MARKER": marker,
+        "STAGEDECK_DB": str(tmp_path / "shared.db"),
+        "USER": "erin",
+    }
+    up = stagedeck(env, "up", str(recipe))
+    assert up.returncode == 0, up.stderr
+    try:
+        done = stagedeck(env, "scenario", str(recipe), "api frozen", "--json", "-y")
+        assert "attached to the environment process" in done.stderr
+        assert done.returncode == 0, done.stdout + done.stderr
+        result = json.loads(done.stdout)
+        assert result["scenario"] == "api frozen" and result["ok"], result
+        assert result["detect_s"] is not None and result["detect_s"] <= 5
+        assert result["recover_s"] is not None and result["recover_s"] <= 10
+        entry = Store.open(tmp_path / "shared.db").recent_audit("shop")[0]
+        assert (entry.action, entry.user) == ("fault pause", "erin")
+        assert entry.details.get("scenario") == "api frozen" and entry.ended is not None
+    finally:
+        down = stagedeck(env, "down", str(recipe), "--yes")
+        assert down.returncode == 0, down.stderr
+    assert wait_until_gone(marker, timeout=15) == []

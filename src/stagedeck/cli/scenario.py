@@ -22,6 +22,7 @@ from stagedeck.cli.common import (
     recipe_argument,
 )
 from stagedeck.cli.operate import decide, open_store, operations, user_of
+from stagedeck.operations import Operations
 from stagedeck.recipe.gate import Scenario
 from stagedeck.recipe.model import Recipe, suggest
 from stagedeck.store import default_db_path
@@ -50,15 +51,44 @@ async def _run(recipe: Recipe, scenario: Scenario, args: argparse.Namespace) -> 
         print(text, file=out, flush=True)
 
     store = open_store(args, required=False)
-    engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
-    ops = operations(engine, args, store)
+    conn = None
+    if not args.up:
+        from stagedeck.cli.envproc import attach, refused
+        from stagedeck.envproc.client import NoAccess
+
+        try:
+            conn = await attach(recipe, args)
+        except NoAccess as exc:
+            return refused(exc)
+    engine: Any
+    ops: Operations
+    if conn is not None:
+        # The environment process owns the services: it applies the fault (any kind its
+        # target allows) and audits it; the suites run here, against its services.
+        from stagedeck.cli.envproc import mirror_of
+        from stagedeck.cli.operate import read_only_mode
+        from stagedeck.envproc.remote import RemoteOperations
+
+        engine = mirror_of(recipe, conn)
+        await engine.start()
+        recipe = engine.recipe  # its ports
+        ops = RemoteOperations(
+            engine, user=user_of(args), read_only=read_only_mode(args, recipe), store=store
+        )
+    else:
+        engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
+        ops = operations(engine, args, store)
     try:
         request = scenario_request(ops, scenario)
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
+        if conn is not None:
+            await engine.stop()
         return EXIT_BAD_INPUT
     decision = await decide(ops, request, args, say=say)
     if decision is None:
+        if conn is not None:
+            await engine.stop()
         return EXIT_FAILED
     workdir = default_db_path(getattr(args, "db", None)).parent / "runs" / recipe.name
     runner = SuiteRunner(recipe, workdir=workdir)
