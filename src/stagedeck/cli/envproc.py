@@ -153,7 +153,6 @@ def act_on_environment(
     The same review and questions as on its own (``cli.operate``); the environment
     process performs it, checks the rules again and writes the one audit entry."""
     from stagedeck.cli.operate import prepare
-    from stagedeck.engine.events import ActionProgress, Event
     from stagedeck.operations import Refused
 
     async def attached(engine: MirrorEngine) -> int:
@@ -162,15 +161,13 @@ def act_on_environment(
         if isinstance(prepared, int):
             return prepared
         request, decision = prepared
+        from stagedeck.cli.steps import StepPrinter
 
-        def progress(event: Event) -> None:
-            if isinstance(event, ActionProgress) and event.action == request.action:
-                detail = f"  {event.detail}" if event.detail else ""
-                print(f"{event.action}: {event.step:<12} {event.state}{detail}", flush=True)
-
-        engine.subscribe(progress)
+        steps = StepPrinter(only=request.action)  # on stderr: stdout keeps the result
+        engine.subscribe(steps)
         try:
-            result = await ops.perform(request, decision)
+            with steps:
+                result = await ops.perform(request, decision)
         except Refused as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_FAILED
@@ -254,12 +251,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         h = conn.hello
         path = conn.path
-        engine = mirror_of(recipe, conn)
-        await engine.start()
-        try:
-            late = await _wait_brought_up(engine)
-        finally:
-            await engine.stop()
+        if getattr(args, "no_wait", False):
+            await conn.close()
+            late = ""
+        else:
+            late = await _follow_bring_up(recipe, conn)
         print(
             f"environment {recipe.name!r} is up in the background: pid {h.get('pid') or proc.pid}, "
             f"socket {path}\n  watch it: stagedeck open {recipe.path}\n"
@@ -271,6 +267,23 @@ def cmd_up(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return asyncio.run(main())
+
+
+async def _follow_bring_up(recipe: Recipe, conn: Connection) -> str:
+    """``up``: wait for the new environment process's bring-up and seeding, showing each
+    step on stderr as it happens (live on a terminal); '' when all is up, else what is not."""
+    from stagedeck.cli.steps import StepPrinter
+
+    engine = mirror_of(recipe, conn)
+    with StepPrinter(only=("bring-up", "reseed")) as steps:
+        # Before the snapshot arrives: the steps it carries (done before we attached)
+        # are shown too, then the rest as they happen.
+        engine.subscribe(steps.with_history)
+        await engine.start()
+        try:
+            return await _wait_brought_up(engine)
+        finally:
+            await engine.stop()
 
 
 def _seeding_as_asked(recipe: Recipe, args: argparse.Namespace) -> Recipe:

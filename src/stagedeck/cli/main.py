@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--foreground", action="store_true", help="run it here, printing every state change"
     )
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return once the environment process listens, without following its bring-up",
+    )
     # How a cockpit starts one for itself (stopping when nobody watches, on its ports).
     p.add_argument("--ephemeral", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--ports", default="", help=argparse.SUPPRESS)

@@ -356,7 +356,10 @@ class MirrorEngine(Engine):
     def _logs(self, lines: list[list[Any]], counts: dict[str, list[int]]) -> None:
         if lines:
             self.logs.adopt(
-                [(float(ts), str(s), str(st), str(tx), str(lv)) for ts, s, st, tx, lv in lines]
+                [
+                    (float(ts), str(s), str(st), str(tx), str(lv), *more[:1])
+                    for ts, s, st, tx, lv, *more in lines
+                ]
             )
         for service, numbers in counts.items():
             received, dropped, errors, ceiling = (int(n) for n in numbers[:4])

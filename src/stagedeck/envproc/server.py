@@ -362,7 +362,7 @@ class EnvServer:
                 [t.at, t.service, t.state.value, t.health.value, t.reason]
                 for t in list(engine.transitions)[-SNAPSHOT_TRANSITIONS:]
             ],
-            "logs": [[r[1], r[2], r[3], r[4], r[5]] for r in records],
+            "logs": wire_lines(hub, records),
             "counts": self._counts(hub.services()),
             "latency": {
                 n: [[round(a, 3), round(ms, 2), ok] for a, ms, ok in w.tail(SNAPSHOT_LATENCY)]
@@ -463,7 +463,7 @@ class EnvServer:
             self._log_cursor = hub.seq
             if records and self.viewers:
                 services = sorted({r[2] for r in records})
-                lines = [[r[1], r[2], r[3], r[4], r[5]] for r in records]
+                lines = wire_lines(hub, records)
                 self._send_logs(lines, self._counts(services))
         samples: dict[str, list[list[Any]]] = {}
         for name, window in engine.latency.items():
@@ -500,3 +500,17 @@ class EnvServer:
                 viewer.writer.write(data)
             except Exception:
                 self._drop(viewer)
+
+
+def wire_lines(hub: Any, records: list[Any]) -> list[list[Any]]:
+    """Log records as sent: ``[ts, service, stream, text, level]``, and the colour spans
+    as a sixth item on the few lines that have them (a viewer checks them again)."""
+    colours = hub.colours
+    out: list[list[Any]] = []
+    for r in records:
+        line = [r[1], r[2], r[3], r[4], r[5]]
+        spans = colours.get(r[0]) if colours else None
+        if spans:
+            line.append(spans)
+        out.append(line)
+    return out

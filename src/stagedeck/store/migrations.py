@@ -229,11 +229,28 @@ def _migration_4(db: Database) -> None:
     db.table("scenario_results").create_index(["run_id"], if_not_exists=True)
 
 
+def _migration_5(db: Database) -> None:
+    """For people who query the file themselves: full-text search and one failures view.
+
+    ``test_results_fts`` indexes each result's test id, message and traceback, named
+    and built the way ``sqlite-utils enable-fts --create-triggers`` builds it, so
+    ``sqlite-utils search``, Datasette's search box and our ``failures --grep`` all
+    find it. ``failure_overview`` is one row per failed test with its run, its
+    notes and its top suspect: what ``stagedeck failures`` shows, as plain SQL.
+    See docs/database.md. The DDL is in ``store/search.py`` beside the queries.
+    """
+    from stagedeck.store.search import create_failure_overview, create_fts
+
+    create_fts(db.conn)
+    create_failure_overview(db.conn)
+
+
 MIGRATIONS: Final[list[Callable[[Database], None]]] = [
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 ]
 """Ordered; migration *i* (1-based) takes a file from user_version i-1 to i.
 

@@ -67,6 +67,15 @@ class StagedeckApp(App[int]):
         ),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding(
+            "colon",
+            "palette",  # not "command_palette": the footer's ^p entry would give way to it
+            "Commands",
+            key_display=":",
+            show=False,  # ^p palette is in the footer already
+            tooltip="The command palette: every keybound action by name (as k9s's ':')",
+            id="app.palette",
+        ),
+        Binding(
             "w",
             "why",
             "Why",
@@ -211,7 +220,7 @@ class StagedeckApp(App[int]):
             for binding in node.BINDINGS:
                 if not isinstance(binding, Binding) or not binding.description:
                     continue
-                if binding.action in seen or binding.action in ("quit", "help"):
+                if binding.action in seen or binding.action in ("quit", "help", "palette"):
                     continue
                 seen.add(binding.action)
                 key = self.config.keys.get(binding.id or "", binding.key_display or binding.key)
@@ -222,6 +231,10 @@ class StagedeckApp(App[int]):
                 )
         for view in self.VIEWS:
             yield SystemCommand(f"View: {view}", "switch view", partial(self.switch_mode, view))
+
+    def action_palette(self) -> None:
+        """``:`` as k9s has it: the command palette (also on ^p)."""
+        self.action_command_palette()
 
     def _run_from_palette(self, node: Any, action: str) -> None:
         self.call_later(self.run_action, action, node)
