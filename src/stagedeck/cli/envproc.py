@@ -116,14 +116,21 @@ def remote_operations(
 
 
 async def attached_or_own(
-    recipe: Recipe, args: argparse.Namespace, store: Store | None, *, own: bool = False
+    recipe: Recipe,
+    args: argparse.Namespace,
+    store: Store | None,
+    *,
+    own: bool = False,
+    bring_up: bool = False,
 ) -> tuple[Any, Any, bool] | int:
     """(engine, operations, attached) for a command that acts on the environment.
 
     Attached (the default when an environment process runs): a started mirror, and
     operations whose environment actions that process performs, under its rules and
-    audit, on services it owns. Otherwise (or ``own``: ``--up`` starts our own): an
-    engine of our own, not started. An exit code when one runs that we may not use.
+    audit, on services it owns. Otherwise (or ``own``): an engine of our own, not
+    started, that starts the local services itself when ``bring_up`` (``--up``) and
+    else watches those someone else started. An exit code when one runs that we may
+    not use.
     """
     from stagedeck.cli.operate import operations
     from stagedeck.engine.engine import Engine
@@ -138,7 +145,8 @@ async def attached_or_own(
             mirror = mirror_of(recipe, conn)
             await mirror.start()
             return mirror, remote_operations(mirror, args, store), True
-    engine = Engine(recipe, attach=recipe.environment.target == "local" and not own)
+    local = recipe.environment.target == "local"
+    engine = Engine(recipe, attach=local and not (own or bring_up))
     return engine, operations(engine, args, store), False
 
 

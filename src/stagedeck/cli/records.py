@@ -47,7 +47,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     With ``--json`` standard output holds the JSON and nothing else: progress
     and the steps before the suites go to standard error.
     """
-    from stagedeck.engine.engine import Engine
     from stagedeck.suites.recording import RunRecord, run_and_record
     from stagedeck.suites.runner import SuiteProgress, SuiteRunner
     from stagedeck.triage.live import monitor_for
@@ -76,24 +75,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         say(f"{p.suite}: {text}")
 
     async def main() -> int:
-        from stagedeck.cli.envproc import attach, mirror_of, remote_operations
-        from stagedeck.envproc.client import NoAccess
+        from stagedeck.cli.envproc import attached_or_own
 
-        try:
-            conn = await attach(recipe, args, "cli")
-        except NoAccess as exc:
-            print(f"stagedeck: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        engine: Engine
-        if conn is not None:
-            # One more viewer of the running environment: its logs and history are the
-            # failure context; --up and --reseed are performed by the environment process.
-            engine = mirror_of(recipe, conn)
-            await engine.start()
-            ops = remote_operations(engine, args)
-        else:
-            engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
-            ops = operations(engine, args, store)
+        # Attached, one more viewer of the running environment: its logs and history are
+        # the failure context; --up and --reseed are performed by the environment process.
+        found = await attached_or_own(recipe, args, store, bring_up=args.up)
+        if isinstance(found, int):
+            return found
+        engine, ops, _attached = found
         monitor_for(engine)  # from the start: a reseed or redeploy now is evidence later
         runner = SuiteRunner(engine.recipe, workdir=workdir, on_change=show)
 
