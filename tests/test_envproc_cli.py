@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,11 @@ def test_why_status_and_redeploy_from_another_shell(tmp_path: Path) -> None:
     up = stagedeck(env, "up", str(recipe))
     assert up.returncode == 0, up.stderr
     try:
+        # One environment process, started to last: not a second one racing it, and not
+        # one that stops when nobody watches (up itself attached and left: grace 1 s).
+        (log,) = (tmp_path / "state" / "stagedeck" / "envproc").glob("*.log")
+        assert "already runs" not in log.read_text()
+        time.sleep(2.0)
         status = stagedeck(env, "status", str(recipe), "--json")
         assert "attached to the environment process" in status.stderr
         assert status.returncode == 0, status.stdout + status.stderr

@@ -253,7 +253,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         from stagedeck.envproc.client import ensure
 
         try:
-            conn = await ensure(recipe, user=user, role="cli")
+            conn = await ensure(recipe, user=user, role="cli", proc=proc)
         except StartFailed as exc:
             say(str(exc))
             return EXIT_FAILED
