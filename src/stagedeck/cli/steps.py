@@ -144,11 +144,15 @@ def _live_progress(stream: IO[str]) -> Any:
     """A Rich Progress on ``stream``: every text column a ``Text``, so nothing is markup."""
     from rich.console import Console
     from rich.progress import Progress as RichProgress
-    from rich.progress import ProgressColumn, SpinnerColumn, Task
+    from rich.progress import ProgressColumn, Task
+    from rich.spinner import Spinner
     from rich.text import Text
 
+    spinner = Spinner("dots")
+
     class StepColumn(ProgressColumn):
-        """Mark (spinner while running), action, step, and what it said."""
+        """Mark (spinner while running), action, step, and what it said: one column, so a
+        step keeps its place when its spinner turns into its mark."""
 
         def render(self, task: Task) -> Text:
             state = str(task.fields.get("state", ""))
@@ -156,6 +160,12 @@ def _live_progress(stream: IO[str]) -> Any:
             text = Text()
             if mark:
                 text.append(f"{mark} ", style=style)
+            elif state == "running":
+                frame = spinner.render(task.get_time())
+                text.append_text(frame if isinstance(frame, Text) else Text(str(frame)))
+                text.append(" ")
+            else:
+                text.append("  ")
             text.append(f"{task.fields.get('action', '')}: ", style="dim")
             text.append(f"{task.fields.get('step', ''):<12} ", style="bold")
             if state not in ("ok", "running"):
@@ -168,7 +178,6 @@ def _live_progress(stream: IO[str]) -> Any:
             return text
 
     return RichProgress(
-        SpinnerColumn(finished_text=""),
         StepColumn(),
         console=Console(file=stream, highlight=False, force_terminal=True),
         refresh_per_second=8,  # light on SSH: a spinner does not need 10+ frames a second
