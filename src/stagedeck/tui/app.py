@@ -355,8 +355,17 @@ class StagedeckApp(App[int]):
             "%s failed", what, exc_info=(type(error), error, error.__traceback__) if error else None
         )
         where = log_file()
+        hint = ""
+        if "Too many open files" in str(error) and "watch" in str(what):
+            # inotify instances are per user and few (128 by default); dockerd following
+            # many containers' logs, editors and other watchers use them up.
+            hint = (
+                "\nthe system's file-watch limit is used up: raise it with "
+                "`sysctl fs.inotify.max_user_instances=1024`; until a restart, edits are "
+                "not picked up"
+            )
         self.notify(
-            f"{what} failed: {type(error).__name__}: {error}"
+            f"{what} failed: {type(error).__name__}: {error}{hint}"
             + (f"\n(traceback in {where})" if where else ""),
             severity="error",
             timeout=12,
