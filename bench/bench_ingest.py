@@ -20,6 +20,12 @@ BATCHES = {
     "clean batch": BATCH,
     "one escape in the batch": [*BATCH[:-1], "bad \x1b[31mred\x1b[0m \u202eline"],
     "every line hostile": [f"{line} \x1b]0;title\x07\u200b" for line in BATCH],
+    # A service logging in colour (the level and a field coloured, as structlog and
+    # zap's console encoders do): its colours are kept as spans (issue 16).
+    "every line in colour": [
+        line.replace("INFO", "\x1b[32mINFO\x1b[0m").replace("rid=", "\x1b[2mrid=\x1b[0m")
+        for line in BATCH
+    ],
 }
 
 

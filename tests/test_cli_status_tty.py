@@ -4,12 +4,12 @@ The terminal is a real pseudo-terminal (the child's stdout isatty), not a flag."
 
 from __future__ import annotations
 
-import os
-import pty
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from support.cli import run_in_pty
 
 RECIPE = textwrap.dedent("""
     [environment]
@@ -29,25 +29,6 @@ def write(tmp_path: Path) -> Path:
     path = tmp_path / "stagedeck.toml"
     path.write_text(RECIPE, encoding="utf-8")
     return path
-
-
-def run_in_pty(argv: list[str], cwd: Path) -> tuple[int, str]:
-    main, child = pty.openpty()
-    env = {**os.environ, "COLUMNS": "100", "LINES": "30", "TERM": "xterm-256color"}
-    env.pop("NO_COLOR", None)
-    proc = subprocess.Popen(argv, stdin=child, stdout=child, stderr=child, cwd=cwd, env=env)
-    os.close(child)
-    chunks = []
-    while True:
-        try:
-            data = os.read(main, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(main)
-    return proc.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
 
 
 def test_status_on_a_terminal_is_a_table_and_piped_is_plain(tmp_path: Path) -> None:

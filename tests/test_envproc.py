@@ -439,3 +439,132 @@ async def test_a_viewer_s_fault_is_applied_and_lifted_by_the_environment_process
             assert "stopped (SIGTERM, then SIGKILL) and started again" in redeploy.touches
         finally:
             await viewer.stop()
+
+
+@pytest.mark.usefixtures("isolated")
+async def test_a_viewer_s_fault_handle_follows_the_environment_and_lifts_there(
+    tmp_path: Path,
+) -> None:
+    """A scenario run from a viewer holds a handle it can wait on and lift; another
+    viewer sees whose fault it is and can lift it; a read-only member cannot."""
+    from stagedeck.envproc.remote import RemoteOperations, remote_args
+    from stagedeck.gate.scenario import scenario_request
+    from stagedeck.operations import Decision
+    from stagedeck.recipe.gate import Scenario
+
+    recipe = make_recipe(tmp_path)
+    async with serve(recipe, tmp_path) as (engine, server):
+        assert await wait_until(lambda: engine.statuses["api"].ok and not engine.claims, 15)
+        bob, carol = await mirror_of(recipe, "bob"), await mirror_of(recipe, "carol")
+        try:
+            store = Store.open(tmp_path / "shared.db")
+            ops = RemoteOperations(bob, user="bob", store=store)
+            scenario = Scenario("api frozen [rc-1]", "api", "pause", 30.0)
+            request = scenario_request(ops, scenario)
+            # The scenario's name travels as a label, not as a fault parameter.
+            assert remote_args(request, Decision(confirmed=True))["scenario"] == "api frozen [rc-1]"
+            result = await ops.perform(request, Decision(confirmed=True))
+            assert result.ok, result.detail
+            handle = result.value
+            assert handle.active and handle.spec.label() == "pause api for 30s"
+            assert 25 < handle.remaining() <= 30
+            assert await wait_until(lambda: engine.statuses["api"].health.value != "healthy", 10)
+            entry = store.recent_audit("envproc-test")[0]
+            assert entry.details.get("scenario") == "api frozen [rc-1]"
+            # Carol sees it, and whose it is.
+            listed = RemoteOperations(carol, user="carol").remote_faults.active
+            assert [f.describe().split(" (")[0] for f in listed.values()] == [
+                "pause api for 30s by bob"
+            ]
+            # A read-only member may not lift it.
+            refused = await server.actions.perform(
+                "fault lift", {"ids": list(listed)}, Caller("dana", "dana", "read-only")
+            )
+            assert refused.outcome == "refused" and handle.active
+            # Bob's scenario ends early: lifted in the environment process, at once.
+            began = time.monotonic()
+            await handle.lift("the scenario ended early")
+            assert time.monotonic() - began < 5
+            assert not handle.active and handle.ended_by == "the scenario ended early by bob"
+            assert handle.lifted_at is not None
+            assert await wait_until(lambda: engine.statuses["api"].ok, 10)
+            assert await wait_until(
+                lambda: store.recent_audit("envproc-test")[0].ended is not None, 10
+            )
+            # Nothing left to lift; a bad parameter is refused with its name.
+            assert not RemoteOperations(carol, user="carol").remote_faults.active
+            bad = await server.actions.perform(
+                "fault latency",
+                {"service": "api", "kind": "latency", "duration": 5, "params": {"ms": "x;rm"}},
+                Caller("bob", "bob"),
+            )
+            assert bad.outcome == "refused" and "'ms' must be a number" in bad.detail
+        finally:
+            await bob.stop()
+            await carol.stop()
+
+
+SLOW_SEED = textwrap.dedent("""
+    import time
+    print("WARN reset: data wiped (all tables)", flush=True)
+    time.sleep(1.5)
+    print("loaded 8 SKUs and 4 orders", flush=True)
+""")
+
+
+@pytest.mark.usefixtures("isolated")
+async def test_viewers_wait_for_start_up_seeding_and_know_it_happened(tmp_path: Path) -> None:
+    """A cockpit attached while the environment loads its seeds: a suite waits for them,
+    and triage knows the data was reloaded after the wipe (no false 'not reseeded')."""
+    from stagedeck.suites.recording import wait_for_dependencies
+    from stagedeck.triage.live import monitor_for
+    from stagedeck.triage.model import SubjectKind
+
+    (tmp_path / "seed.py").write_text(SLOW_SEED)
+    recipe = make_recipe(tmp_path)
+    text = recipe.path.read_text().replace(
+        "probe_interval = 0.2", "probe_interval = 0.2\nseed_on_start = true"
+    )
+    text += textwrap.dedent(f"""
+        [seeds.fixtures]
+        service = "api"
+        command = ["{{python}}", "{tmp_path / "seed.py"}"]
+        """)
+    recipe.path.write_text(text)
+    recipe = load_recipe(recipe.path)
+    async with serve(recipe, tmp_path) as (engine, _server):
+        early = await mirror_of(recipe, "alice")
+        late = None
+        try:
+            monitor = monitor_for(early)
+            assert early.starting is not None and not early.starting.done()
+            assert await wait_for_dependencies(early, ["api"]) == ""
+            # The suite went on only once the seed had loaded, as on the engine itself.
+            assert engine.starting is not None and engine.starting.done()
+            assert any((a.action, a.state) == ("reseed", "ok") for a in engine.recent_actions)
+            assert await wait_until(lambda: bool(monitor.history().seeds), 5)
+            # One who attaches later learns of the reseed from the snapshot.
+            late = await mirror_of(recipe, "bob")
+            assert late.starting is None or late.starting.done()
+            history = monitor_for(late).history()
+            assert [s.seed for s in history.seeds] == ["fixtures"] and history.seeds[0].ok
+            assert any("data wiped" in ln.text for ln in late.logs.last("api", 200))
+            for viewer in (early, late):
+                ranking = monitor_for(viewer).recompute()
+                assert not [s for s in ranking.suspects if s.kind is SubjectKind.TEST_DATA]
+        finally:
+            await early.stop()
+            if late is not None:
+                await late.stop()
+
+
+def test_an_environment_log_past_its_size_is_rotated_at_start(tmp_path: Path) -> None:
+    from stagedeck.envproc import client
+
+    log = tmp_path / "shop-1.log"
+    log.write_bytes(b"x" * (client.LOG_ROTATE_BYTES + 1))
+    assert client._rotated(log) == log and not log.exists()
+    assert (tmp_path / "shop-1.log.1").stat().st_size == client.LOG_ROTATE_BYTES + 1
+    log.write_bytes(b"small")
+    client._rotated(log)
+    assert log.read_bytes() == b"small"

@@ -26,10 +26,6 @@ pytestmark = [
 ]
 
 
-@pytest.mark.xfail(
-    reason="known bug since the environment process (issue 19): a scenario's pause fault from an attached demo cockpit does not take effect",
-    strict=False,
-)
 def test_a_scenario_from_the_cockpit(tmp_path: Path) -> None:
     marker = new_marker()
     with Terminal(

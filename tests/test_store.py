@@ -81,7 +81,7 @@ def test_open_creates_the_schema_in_wal_mode(store: Store, db_path: Path) -> Non
     assert db_path.exists()
     assert store.writable and store.problem is None
     con = raw(db_path)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {

@@ -158,10 +158,6 @@ def test_redeploy_from_the_cockpit_with_confirmation(tmp_path: Path) -> None:
     assert wait_until_gone(marker) == []
 
 
-@pytest.mark.xfail(
-    reason="written for an unseeded demo whose first suite run fails; the demo now starts seeded, so the run passes and there is nothing to annotate (needs a fault injected first)",
-    strict=False,
-)
 def test_failing_suite_annotated_then_annotation_resurfaces(tmp_path: Path) -> None:
     marker = new_marker()
     with cockpit(tmp_path, marker, "demo", "--free-ports", "--no-seed") as term:
@@ -339,10 +335,6 @@ asyncio.run(main())
         time.sleep(0.1)
 
 
-@pytest.mark.xfail(
-    reason="known bug since the environment process (issue 19): an attached cockpit does not wait for the process's start-up seeding, so a suite pressed at once races the seed's verify",
-    strict=False,
-)
 def test_demo_starts_seeded_and_the_first_suite_run_passes(tmp_path: Path) -> None:
     """A new user's first minute: T right after `stagedeck demo` must not fail on missing data."""
     marker = new_marker()
@@ -351,18 +343,15 @@ def test_demo_starts_seeded_and_the_first_suite_run_passes(tmp_path: Path) -> No
         term.send("5")
         term.wait_for("SUITE", timeout=5)
         term.send("t")  # at once: the run waits for the test data instead of failing
-        screen = term.wait_for(
-            lambda s: "api" in s and ("passed" in s or "failed:" in s), timeout=90
-        )
-        assert "failed:" not in screen and "unknown SKU" not in screen, screen
+        row = re.compile(r"│ api\s+(passed|failed)\b")
+        screen = term.wait_for(lambda s: row.search(s) is not None, timeout=90)
+        match = row.search(screen)
+        assert match is not None and match.group(1) == "passed", screen
+        assert "unknown SKU" not in screen and "verify failed" not in screen, screen
         term.send("q")
     assert wait_until_gone(marker) == []
 
 
-@pytest.mark.xfail(
-    reason="waits for a failed run of the unseeded demo; the demo now starts seeded (needs a fault injected first)",
-    strict=False,
-)
 def test_a_suite_s_traces_and_a_waterfall_in_the_real_terminal_at_80x24(tmp_path: Path) -> None:
     marker = new_marker()
     with cockpit(

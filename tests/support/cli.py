@@ -31,3 +31,30 @@ def run_cli(
         check=False,
         stdin=subprocess.DEVNULL,
     )
+
+
+def run_in_pty(
+    argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run ``argv`` with every stream a real pseudo-terminal; (exit code, all it wrote).
+
+    ``env`` defaults to this one at 100x30 with colour allowed (NO_COLOR unset)."""
+    import pty
+
+    if env is None:
+        env = {**os.environ, "COLUMNS": "100", "LINES": "30", "TERM": "xterm-256color"}
+        env.pop("NO_COLOR", None)
+    main, child = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=child, stdout=child, stderr=child, cwd=cwd, env=env)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(main)
+    return proc.wait(timeout=90), b"".join(chunks).decode("utf-8", "replace")

@@ -54,6 +54,7 @@ async def serve(
     )
     await server.start()
     await engine.start()
+    server.watch_start()
     try:
         yield engine, server
     finally:

@@ -35,4 +35,10 @@ if command -v dockerd >/dev/null && ! docker info >/dev/null 2>&1; then
         docker info >/dev/null 2>&1 || { echo "system-deps: dockerd did not start:"; tail -20 /tmp/stagedeck-dockerd.log; }
     fi
 fi
+# File watching (hot reload tests, every cockpit) needs inotify instances, 128 per user
+# by default; dockerd following the tests' containers' logs takes one per follower.
+if [ "$(id -u)" = 0 ] && [ -w /proc/sys/fs/inotify/max_user_instances ]; then
+    current=$(cat /proc/sys/fs/inotify/max_user_instances)
+    [ "$current" -lt 1024 ] && echo 1024 >/proc/sys/fs/inotify/max_user_instances 2>/dev/null
+fi
 exit 0

@@ -21,6 +21,7 @@ from stagedeck.recipe.model import Recipe
 if TYPE_CHECKING:
     from stagedeck.envproc.client import Connection
     from stagedeck.envproc.mirror import MirrorEngine
+    from stagedeck.store import Store
 
 
 def say(message: str) -> None:
@@ -99,7 +100,9 @@ def run_attached(
     return alone() if code is None else code
 
 
-def remote_operations(engine: MirrorEngine, args: argparse.Namespace) -> Any:
+def remote_operations(
+    engine: MirrorEngine, args: argparse.Namespace, store: Store | None = None
+) -> Any:
     """The operations layer on a mirror: reviewed here, performed by the environment process."""
     from stagedeck.cli.operate import open_store, read_only_mode
     from stagedeck.envproc.remote import RemoteOperations
@@ -108,8 +111,43 @@ def remote_operations(engine: MirrorEngine, args: argparse.Namespace) -> Any:
         engine,
         user=user_of(args),
         read_only=read_only_mode(args, engine.recipe),
-        store=open_store(args, required=False),
+        store=store if store is not None else open_store(args, required=False),
     )
+
+
+async def attached_or_own(
+    recipe: Recipe,
+    args: argparse.Namespace,
+    store: Store | None,
+    *,
+    own: bool = False,
+    bring_up: bool = False,
+) -> tuple[Any, Any, bool] | int:
+    """(engine, operations, attached) for a command that acts on the environment.
+
+    Attached (the default when an environment process runs): a started mirror, and
+    operations whose environment actions that process performs, under its rules and
+    audit, on services it owns. Otherwise (or ``own``): an engine of our own, not
+    started, that starts the local services itself when ``bring_up`` (``--up``) and
+    else watches those someone else started. An exit code when one runs that we may
+    not use.
+    """
+    from stagedeck.cli.operate import operations
+    from stagedeck.engine.engine import Engine
+    from stagedeck.envproc.client import NoAccess
+
+    if not own:
+        try:
+            conn = await attach(recipe, args)
+        except NoAccess as exc:
+            return refused(exc)
+        if conn is not None:
+            mirror = mirror_of(recipe, conn)
+            await mirror.start()
+            return mirror, remote_operations(mirror, args, store), True
+    local = recipe.environment.target == "local"
+    engine = Engine(recipe, attach=local and not (own or bring_up))
+    return engine, operations(engine, args, store), False
 
 
 def act_on_environment(
@@ -123,7 +161,6 @@ def act_on_environment(
     The same review and questions as on its own (``cli.operate``); the environment
     process performs it, checks the rules again and writes the one audit entry."""
     from stagedeck.cli.operate import prepare
-    from stagedeck.engine.events import ActionProgress, Event
     from stagedeck.operations import Refused
 
     async def attached(engine: MirrorEngine) -> int:
@@ -132,15 +169,13 @@ def act_on_environment(
         if isinstance(prepared, int):
             return prepared
         request, decision = prepared
+        from stagedeck.cli.steps import StepPrinter
 
-        def progress(event: Event) -> None:
-            if isinstance(event, ActionProgress) and event.action == request.action:
-                detail = f"  {event.detail}" if event.detail else ""
-                print(f"{event.action}: {event.step:<12} {event.state}{detail}", flush=True)
-
-        engine.subscribe(progress)
+        steps = StepPrinter(only=request.action)  # on stderr: stdout keeps the result
+        engine.subscribe(steps)
         try:
-            result = await ops.perform(request, decision)
+            with steps:
+                result = await ops.perform(request, decision)
         except Refused as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_FAILED
@@ -184,6 +219,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from stagedeck.envproc.client import NoAccess, StartFailed, connect, spawn
 
     recipe = load_recipe_arg(args.recipe, args)
+    recipe = _seeding_as_asked(recipe, args)
     if getattr(args, "headless", False) and not getattr(args, "foreground", False):
         return _bring_up_once(recipe, args)  # the operations layer says no, if no
     if getattr(args, "ephemeral", False):
@@ -211,24 +247,94 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"run by {h.get('owner')}; `stagedeck open {recipe.path}` to watch it"
             )
             return EXIT_OK
+        if not await _may_bring_up(recipe, args):
+            return EXIT_FAILED
         proc = spawn(recipe, ephemeral=False, db=getattr(args, "db", None))
         from stagedeck.envproc.client import ensure
 
         try:
-            conn = await ensure(recipe, user=user, role="cli")
+            conn = await ensure(recipe, user=user, role="cli", proc=proc)
         except StartFailed as exc:
             say(str(exc))
             return EXIT_FAILED
         h = conn.hello
-        await conn.close()
+        path = conn.path
+        if getattr(args, "no_wait", False):
+            await conn.close()
+            late = ""
+        else:
+            late = await _follow_bring_up(recipe, conn)
         print(
             f"environment {recipe.name!r} is up in the background: pid {h.get('pid') or proc.pid}, "
-            f"socket {conn.path}\n  watch it: stagedeck open {recipe.path}\n"
+            f"socket {path}\n  watch it: stagedeck open {recipe.path}\n"
             f"  stop it:  stagedeck down {recipe.path}"
         )
+        if late:
+            say(late)
+            return EXIT_FAILED
         return EXIT_OK
 
     return asyncio.run(main())
+
+
+async def _follow_bring_up(recipe: Recipe, conn: Connection) -> str:
+    """``up``: wait for the new environment process's bring-up and seeding, showing each
+    step on stderr as it happens (live on a terminal); '' when all is up, else what is not."""
+    from stagedeck.cli.steps import StepPrinter
+
+    engine = mirror_of(recipe, conn)
+    with StepPrinter(only=("bring-up", "reseed")) as steps:
+        # Before the snapshot arrives: the steps it carries (done before we attached)
+        # are shown too, then the rest as they happen.
+        engine.subscribe(steps.with_history)
+        await engine.start()
+        try:
+            return await _wait_brought_up(engine)
+        finally:
+            await engine.stop()
+
+
+def _seeding_as_asked(recipe: Recipe, args: argparse.Namespace) -> Recipe:
+    """``--no-seed`` (``demo --no-seed`` passes it on): no test data loaded at start."""
+    if not getattr(args, "no_seed", False):
+        return recipe
+    import dataclasses
+
+    env = dataclasses.replace(recipe.environment, seed_on_start=False)
+    return dataclasses.replace(recipe, environment=env)
+
+
+async def _may_bring_up(recipe: Recipe, args: argparse.Namespace) -> bool:
+    """The bring-up's rules before starting the process that performs it: refused under
+    someone else's lease (unless --force) as a bring-up from a cockpit is."""
+    from stagedeck.cli.operate import decide, open_store, operations
+    from stagedeck.engine.engine import Engine
+    from stagedeck.operations import requests
+
+    ops = operations(Engine(recipe), args, open_store(args, required=False))
+    return await decide(ops, requests.bring_up(ops), args) is not None
+
+
+UP_WAIT_S = 300.0
+"""How long ``up`` waits for the bring-up (and start-up seeding) before giving up on it."""
+
+
+async def _wait_brought_up(engine: MirrorEngine) -> str:
+    """Until the environment process's first bring-up and seeding are over, as ``docker
+    compose up --wait`` does: '' when every service is up, else which are not (the
+    environment keeps running either way; `stagedeck open` shows why)."""
+    starting = engine.starting
+    if starting is not None and not starting.done():
+        await asyncio.wait({starting}, timeout=UP_WAIT_S)
+    if engine.gone:
+        from stagedeck.envproc.paths import env_key, log_file
+
+        where = log_file(env_key(engine.recipe))
+        return f"the environment process stopped during its bring-up: {where} says why"
+    if starting is not None and not starting.done():
+        return f"still bringing the environment up after {UP_WAIT_S:g}s"
+    down = sorted(n for n, st in engine.statuses.items() if not st.ok)
+    return f"up, but not healthy: {', '.join(down)}" if down else ""
 
 
 def _bring_up_once(recipe: Recipe, args: argparse.Namespace) -> int:
@@ -261,6 +367,7 @@ def _foreground(recipe: Recipe, args: argparse.Namespace) -> int:
     if getattr(args, "ports", ""):
         pairs = (item.split("=", 1) for item in args.ports.split(",") if "=" in item)
         recipe = recipe_with_ports(recipe, {n: int(p) for n, p in pairs if p.isdigit()})
+        recipe = _seeding_as_asked(recipe, args)  # the ports reloaded the file
     grace = idle_grace_default() if getattr(args, "ephemeral", False) else None
 
     async def main() -> int:

@@ -87,16 +87,22 @@ def _list(recipe: Recipe, args: argparse.Namespace) -> int:
 
 
 async def _inject(recipe: Recipe, args: argparse.Namespace, out: Any) -> int:
-    from stagedeck.engine.engine import Engine
+    from stagedeck.cli.envproc import attached_or_own
     from stagedeck.operations import requests
 
-    engine = Engine(recipe, attach=recipe.environment.target == "local")
-    ops = operations(engine, args, open_store(args, required=False))
+    # Attached, the environment process owns the services: it applies the fault, keeps
+    # it (its keeper lifts it if it dies) and audits it; this command holds it.
+    found = await attached_or_own(recipe, args, open_store(args, required=False))
+    if isinstance(found, int):
+        return found
+    engine, ops, attached = found
     params = {k: v for k, v in (("delay_ms", args.delay_ms), ("rate", args.rate)) if v is not None}
     prepared = await prepare(
         ops, lambda o: requests.fault(o, args.service, args.kind, args.duration, params), args
     )
     if isinstance(prepared, int):
+        if attached:
+            await engine.stop()  # detach
         return prepared
     request, decision = prepared
     if not args.json:
@@ -140,8 +146,8 @@ async def _hold(
             json.dumps(
                 {
                     "service": handle.spec.service,
-                    "kind": handle.spec.kind.value,
-                    "duration_s": handle.spec.duration,
+                    "kind": request.details.get("kind", ""),
+                    "duration_s": request.details.get("duration_s"),
                     "applied": handle.applied.detail,
                     "lifted": handle.ended_by,
                     "lift_detail": handle.lift_detail,

@@ -154,9 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--foreground", action="store_true", help="run it here, printing every state change"
     )
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return once the environment process listens, without following its bring-up",
+    )
     # How a cockpit starts one for itself (stopping when nobody watches, on its ports).
     p.add_argument("--ephemeral", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--ports", default="", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--no-seed", action="store_true", help="do not load test data at start (seed_on_start)"
+    )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     force_option(p)
     add_envproc_commands(add)

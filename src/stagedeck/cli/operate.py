@@ -179,10 +179,14 @@ async def act(
     if isinstance(prepared, int):
         return prepared
     request, decision = prepared
-    engine.subscribe(print_progress)
+    from stagedeck.cli.steps import StepPrinter
+
+    steps = StepPrinter(only=request.action)  # on stderr: stdout keeps the result
+    engine.subscribe(steps)
     await engine.start(bring_up=False)
     try:
-        result = await ops.perform(request, decision)
+        with steps:
+            result = await ops.perform(request, decision)
     except Refused as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED

@@ -47,7 +47,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     With ``--json`` standard output holds the JSON and nothing else: progress
     and the steps before the suites go to standard error.
     """
-    from stagedeck.engine.engine import Engine
     from stagedeck.suites.recording import RunRecord, run_and_record
     from stagedeck.suites.runner import SuiteProgress, SuiteRunner
     from stagedeck.triage.live import monitor_for
@@ -76,24 +75,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         say(f"{p.suite}: {text}")
 
     async def main() -> int:
-        from stagedeck.cli.envproc import attach, mirror_of, remote_operations
-        from stagedeck.envproc.client import NoAccess
+        from stagedeck.cli.envproc import attached_or_own
 
-        try:
-            conn = await attach(recipe, args, "cli")
-        except NoAccess as exc:
-            print(f"stagedeck: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        engine: Engine
-        if conn is not None:
-            # One more viewer of the running environment: its logs and history are the
-            # failure context; --up and --reseed are performed by the environment process.
-            engine = mirror_of(recipe, conn)
-            await engine.start()
-            ops = remote_operations(engine, args)
-        else:
-            engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
-            ops = operations(engine, args, store)
+        # Attached, one more viewer of the running environment: its logs and history are
+        # the failure context; --up and --reseed are performed by the environment process.
+        found = await attached_or_own(recipe, args, store, bring_up=args.up)
+        if isinstance(found, int):
+            return found
+        engine, ops, _attached = found
         monitor_for(engine)  # from the start: a reseed or redeploy now is evidence later
         runner = SuiteRunner(engine.recipe, workdir=workdir, on_change=show)
 
@@ -252,58 +241,48 @@ def _run_json(record: Any) -> dict[str, Any]:
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
-    from stagedeck.suites.report import recurrence_line
-    from stagedeck.triage.model import Suspect
+    """The latest run's failures (or ``--run N``'s), or with ``--grep`` every failure of
+    the environment whose message, traceback or test id holds the words: newest first."""
+    from stagedeck.cli.failurelist import failure_items, print_plain, print_table
 
     store = open_store(args)
     assert store is not None
     env = _env_name(args)
     run_id = args.run
-    if run_id is None:
+    if run_id is None and not args.grep:
         runs = store.runs(env, limit=1)
         run_id = runs[0].id if runs else None
-    elif (run := store.run(run_id)) is None or run.environment != env:
+    elif run_id is not None and ((run := store.run(run_id)) is None or run.environment != env):
         where = f"of {run.environment}, not {env}" if run is not None else "recorded"
         print(f"no run {run_id} {where} in {store.path}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    failures = store.failures(env, run_id) if run_id is not None else []
-    items = []
-    for f in failures:
-        r = f.result
-        notes = store.annotations_for(r.signature) if r.signature else []
-        stats = store.signature_stats(r.signature) if r.signature else None
-        items.append(
-            {
-                "run_id": f.run_id,
-                "suite": f.suite,
-                "test_id": r.test_id,
-                "outcome": r.outcome,
-                "message": r.message,
-                "signature": r.signature,
-                "seen": stats.count if stats else 1,
-                "first_seen": stats.first_seen if stats else None,
-                "annotations": [
-                    {"id": a.id, "author": a.author, "tag": a.tag, "note": a.note, "link": a.link}
-                    for a in notes
-                ],
-                "known": recurrence_line(stats, notes) if stats else "",
-                "suspects": store.failure_suspects(r.id) if r.id is not None else [],
-            }
-        )
+    if args.limit < 1:
+        print(f"--limit {args.limit}: give at least 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.grep:
+        failures = store.search_failures(env, args.grep, run_id=run_id, limit=args.limit)
+    else:
+        failures = store.failures(env, run_id) if run_id is not None else []
+    items = failure_items(store, failures)
     if args.json:
         print(json.dumps(items, indent=2, default=str))
         return EXIT_OK
+    scope = f"run {run_id}" if run_id else ("any run" if not args.grep else "every run")
+    if args.grep:
+        from stagedeck.text import clean
+
+        scope = f"{scope}, matching {clean(args.grep)!r}"
+    tty = sys.stdout.isatty()
     if not items:
-        print(f"no failures in {'run ' + str(run_id) if run_id else 'any run'} of {env}")
-        return EXIT_OK
-    for item in items:
-        print(f"{item['suite']} {item['test_id']}  [{item['signature']}]")
-        print(f"    {item['outcome']}: {item['message']}")
-        if item["known"]:
-            print(f"    {item['known']}")
-        suspects = item["suspects"]
-        if isinstance(suspects, list) and suspects:
-            print(f"    likely cause: {Suspect.from_dict(suspects[0]).line()}")
+        # Piped, standard output stays the table (its header alone): the words go to stderr.
+        print(f"no failures in {scope} of {env}", file=sys.stdout if tty else sys.stderr)
+        if tty:
+            return EXIT_OK
+    if tty:
+        title = f"{len(items)} failure{'s' * (len(items) != 1)} · {scope} · {env}"
+        print_table(items, title, sys.stdout, with_run=bool(args.grep))
+    else:
+        print_plain(items, sys.stdout)
     return EXIT_OK
 
 
@@ -537,6 +516,15 @@ def register(add: Any) -> None:
     recipe_argument(p, required=False)
     p.add_argument("--env", help="the environment by name, instead of a RECIPE")
     p.add_argument("--run", type=int, help="run id (default: the latest run)")
+    p.add_argument(
+        "--grep",
+        metavar="WORDS",
+        help="search every run's failures (message, traceback, test id) for all the words; "
+        '"quoted phrase", prefix*; newest first',
+    )
+    p.add_argument(
+        "--limit", type=int, default=50, help="with --grep: at most this many (default 50)"
+    )
     p.add_argument("--json", action="store_true", help="the failures as JSON on stdout")
     shared(p)
 

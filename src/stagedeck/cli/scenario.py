@@ -21,7 +21,7 @@ from stagedeck.cli.common import (
     load_recipe_arg,
     recipe_argument,
 )
-from stagedeck.cli.operate import decide, open_store, operations, user_of
+from stagedeck.cli.operate import decide, open_store, user_of
 from stagedeck.recipe.gate import Scenario
 from stagedeck.recipe.model import Recipe, suggest
 from stagedeck.store import default_db_path
@@ -38,7 +38,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 
 async def _run(recipe: Recipe, scenario: Scenario, args: argparse.Namespace) -> int:
-    from stagedeck.engine.engine import Engine
+    from stagedeck.cli.envproc import attached_or_own
     from stagedeck.gate.report import scenario_lines
     from stagedeck.gate.scenario import run_scenario, scenario_request
     from stagedeck.operations import requests
@@ -50,15 +50,24 @@ async def _run(recipe: Recipe, scenario: Scenario, args: argparse.Namespace) -> 
         print(text, file=out, flush=True)
 
     store = open_store(args, required=False)
-    engine = Engine(recipe, attach=recipe.environment.target == "local" and not args.up)
-    ops = operations(engine, args, store)
+    # Attached, the environment process applies the fault (any kind its target allows)
+    # and audits it; the suites run here, against its services (on its ports).
+    found = await attached_or_own(recipe, args, store, own=args.up)
+    if isinstance(found, int):
+        return found
+    engine, ops, attached = found
+    recipe = engine.recipe
     try:
         request = scenario_request(ops, scenario)
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
+        if attached:
+            await engine.stop()
         return EXIT_BAD_INPUT
     decision = await decide(ops, request, args, say=say)
     if decision is None:
+        if attached:
+            await engine.stop()
         return EXIT_FAILED
     workdir = default_db_path(getattr(args, "db", None)).parent / "runs" / recipe.name
     runner = SuiteRunner(recipe, workdir=workdir)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from stagedeck.engine.clock import wall
 from stagedeck.engine.events import (
+    ActionProgress,
     Event,
     EventBus,
     Health,
@@ -61,6 +62,8 @@ log = logging.getLogger("stagedeck.engine")
 T = TypeVar("T")
 
 PROBES_KEPT = 120
+ACTIONS_KEPT = 300
+"""Recent action steps kept for viewers that attach later (a reseed has a few per seed)."""
 """Per service, the last probe outcomes kept for triage (a hang vs a crash vs an app error)."""
 
 STARTING_PROBE_INTERVAL = 0.1
@@ -125,8 +128,10 @@ class Engine:
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self.starting: asyncio.Task[None] | None = None
+        self.starting: asyncio.Future[None] | None = None
         """The first bring-up (and seeding): suites started meanwhile wait for it."""
+        self.recent_actions: deque[ActionProgress] = deque(maxlen=ACTIONS_KEPT)
+        """The last action steps, so what attaches later still knows what was done."""
         self._client: asyncio.Future[Any] | None = None
         """An ``httpx.AsyncClient`` being made or made, once a probe needs one."""
         self._lean = KeepAliveClient(PROBE_HEADERS)
@@ -144,6 +149,11 @@ class Engine:
         factory = target_factory or (lambda r, e: make_target(r, e, attach=attach))
         self.target: Target = factory(recipe, self)
         self._apply_services(recipe)
+        self.bus.subscribe(self._keep_action)
+
+    def _keep_action(self, event: Event) -> None:
+        if isinstance(event, ActionProgress):
+            self.recent_actions.append(event)
 
     # ------------------------------------------------------------------ basics
 

@@ -114,7 +114,35 @@ class RecipeReloaded:
     at: float = field(default_factory=time.time)
 
 
-Event = StatusChanged | TargetConnection | ActionProgress | Notice | RecipeReloaded
+@dataclass(frozen=True, slots=True)
+class ActionHistory:
+    """Action steps that happened before this engine could see them.
+
+    A viewer attaching to an environment process gets the recent steps in its
+    snapshot (the reseed that ran at start-up, a redeploy an hour ago): views
+    that track history (triage) take them in; views that announce progress
+    ignore them, since they are not news."""
+
+    steps: tuple[ActionProgress, ...]
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultsChanged:
+    """A fault was injected or lifted (the environment process tells its viewers)."""
+
+    at: float = field(default_factory=time.time)
+
+
+Event = (
+    StatusChanged
+    | TargetConnection
+    | ActionProgress
+    | Notice
+    | RecipeReloaded
+    | ActionHistory
+    | FaultsChanged
+)
 Subscriber = Callable[[Event], None]
 
 

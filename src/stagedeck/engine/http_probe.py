@@ -95,15 +95,18 @@ class KeepAliveClient:
         self.connections_made = 0
         """How many TCP connections were opened (tests check reuse)."""
 
-    async def get(self, url: str, timeout: float) -> Response:
-        """The response to ``GET url``; raises :class:`ProbeError` or ``TimeoutError``."""
+    async def get(self, url: str, timeout: float, *, traceparent: str = "") -> Response:
+        """The response to ``GET url``; raises :class:`ProbeError` or ``TimeoutError``.
+
+        ``traceparent``: this request's W3C trace context (see ``engine/tracecontext.py``)."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or 80
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host_header = parts.netloc.rsplit("@", 1)[-1]
+        trace = f"traceparent: {traceparent}\r\n" if traceparent else ""
         request = (
-            f"GET {target} HTTP/1.1\r\nHost: {host_header}\r\n{self._headers}"
+            f"GET {target} HTTP/1.1\r\nHost: {host_header}\r\n{self._headers}{trace}"
             "Accept: */*\r\nConnection: keep-alive\r\n\r\n"
         ).encode("latin-1", errors="strict")
         async with asyncio.timeout(timeout):

@@ -23,7 +23,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
-from stagedeck.text import UNSAFE, UNSAFE_EXCEPT_NEWLINE, strip_line
+from stagedeck.text import (
+    UNSAFE,
+    UNSAFE_EXCEPT_NEWLINE,
+    ColourSpans,
+    clean_keeping_colours,
+    strip_line,
+    valid_colour_spans,
+)
 
 T = TypeVar("T")
 
@@ -44,7 +51,13 @@ _LEVEL_NAMES = {
 }
 LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
 _REQUEST_ID = re.compile(
-    r"(?i)\b(?:rid|request[_-]?id|req[_-]?id|trace[_-]?id|x-request-id)\"?\s*[=:]\s*\"?([A-Za-z0-9][A-Za-z0-9_.\-]{3,63})"
+    # A W3C traceparent (header or log field): its trace id, the part shared across services.
+    r"(?i)\btraceparent\"?\s*[=:]\s*\"?[0-9a-f]{2}-(?!0{32})([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b"
+    # Request ids and the common trace-id fields: rid, request_id, X-Request-Id, trace_id,
+    # traceId, trace.id (ECS), dd.trace_id (Datadog), X-B3-TraceId (Zipkin), otelTraceID
+    # (OpenTelemetry log appenders), correlation_id / X-Correlation-Id.
+    r"|\b(?:rid|request[_-]?id|req[_-]?id|trace[_.-]?id|x-request-id|otel[_.]?trace[_.]?id"
+    r"|correlation[_-]?id|x-correlation-id)\"?\s*[=:]\s*\"?([A-Za-z0-9][A-Za-z0-9_.\-]{3,63})"
 )
 
 
@@ -82,6 +95,16 @@ def _zone_seconds(zone: str) -> int:
     return sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
 
 
+def _shift(spans: ColourSpans, by: int) -> ColourSpans:
+    """Spans over a line after its first ``by`` characters were lifted off (a timestamp)."""
+    out = []
+    for start, end, style in spans:
+        start, end = max(0, start - by), end - by
+        if end > start:
+            out.append((start, end, style))
+    return tuple(out)
+
+
 def sanitize(text: str) -> str:
     """Strip escape sequences, control and invisible characters; tabs become spaces.
 
@@ -104,8 +127,11 @@ def detect_level(text: str) -> str:
 
 
 def detect_request_id(text: str) -> str:
+    """The first request or trace id in ``text`` ('' if none): a traceparent gives its trace id."""
     m = _REQUEST_ID.search(text)
-    return m.group(1) if m else ""
+    if m is None:
+        return ""
+    return (m.group(1) or "").lower() or m.group(2)
 
 
 class LogLine:
@@ -280,6 +306,9 @@ class LogHub:
         self._ceiling_hits: dict[str, int] = {}
         self.masks: list[Masker] = []
         """Applied to each line before it is stored (secret masking)."""
+        self.colours: dict[int, ColourSpans] = {}
+        """The colours services wrote (SGR only, as spans over the clean text), by line
+        sequence number; only lines that had any, and only while ``all`` holds them."""
         self._on_next: list[Callable[[], None]] = []
         """Called once when the next line arrives (see :meth:`call_on_next_line`)."""
 
@@ -353,17 +382,29 @@ class LogHub:
         unsafe = UNSAFE_EXCEPT_NEWLINE.search("\n".join(texts)) is not None
         dropped = errors = 0
         record: Record | None = None
+        colours = self.colours
         for text in texts:
             text = text.rstrip("\r\n")
+            spans: ColourSpans = ()
             if unsafe:
-                text = sanitize(text)
+                if "\x1b[" in text:
+                    text, spans = clean_keeping_colours(text)
+                else:
+                    text = sanitize(text)
             elif "\t" in text:
                 text = text.expandtabs(4)
             for mask in masks:
-                text = mask(text)
+                masked = mask(text)
+                if masked != text:
+                    text, spans = masked, ()  # a secret moved the offsets: plain is safe
             stamped = None
             if text[:1].isdigit() or text[:1] == "[":
+                before = len(text)
                 stamped, text = split_timestamp(text)
+                if spans and stamped is not None:
+                    spans = _shift(spans, before - len(text))
+            if spans:
+                colours[every.end] = spans
             level = detect_level(text)
             record = (
                 every.end,
@@ -381,26 +422,52 @@ class LogHub:
         self._received[service] += len(texts)
         self._errors[service] += errors
         self._dropped[service] += dropped
+        if colours:
+            self._forget_colours()
         if self._on_next:
             self._arrived()
         assert record is not None
         return LogLine(*record)
 
-    def adopt(self, records: Sequence[tuple[float, str, str, str, str]]) -> None:
+    def _forget_colours(self) -> None:
+        """Drop the colours of lines the ring no longer holds (oldest first: dict order)."""
+        colours, start = self.colours, self.all.start
+        while colours:
+            oldest = next(iter(colours))
+            if oldest >= start:
+                return
+            del colours[oldest]
+
+    def colours_of(self, seq: int) -> ColourSpans:
+        """The colour spans of line ``seq`` (``()`` for most lines: plain)."""
+        return self.colours.get(seq, ())
+
+    def adopt(self, records: Sequence[Sequence[object]]) -> None:
         """Store lines another LogHub already ingested (masked, levelled):
-        ``(ts, service, stream, text, level)``. An attached viewer mirrors the
+        ``(ts, service, stream, text, level[, colours])``. An attached viewer mirrors the
         environment process's hub this way without parsing every line again."""
         every = self.all
         # The other hub sanitised them, but it is another process (maybe another
         # user's): one scan of the batch re-checks, as at ingest.
-        unsafe = UNSAFE.search("".join(r[3] for r in records)) is not None
-        for ts, service, stream, text, level in records:
+        unsafe = UNSAFE.search("".join(str(r[3]) for r in records)) is not None
+        colours = self.colours
+        for ts, service, stream, text, level, *more in records:
+            text, service = str(text), str(service)
             if unsafe:
-                text, service = sanitize(text), sanitize(service)
+                cleaned, service = sanitize(text), sanitize(service)
+                if cleaned != text:
+                    more = []  # the offsets were about other text
+                text = cleaned
+            if more:  # colour spans, checked like everything else from there
+                spans = valid_colour_spans(more[0], len(text))
+                if spans:
+                    colours[every.end] = spans
             ring = self._services.get(service) or self.ring(service)
-            record = (every.end, ts, service, stream, text, level)
+            record = (every.end, float(ts), service, str(stream), text, str(level))  # type: ignore[arg-type]
             ring.append(record)
             every.append(record)
+        if colours:
+            self._forget_colours()
         if records and self._on_next:
             self._arrived()
 

@@ -13,11 +13,12 @@ import enum
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from stagedeck.engine.events import Health
 from stagedeck.engine.http_probe import KeepAliveClient, ProbeError
+from stagedeck.engine.tracecontext import new_traceparent, trace_id_of
 from stagedeck.recipe.model import HealthCheck, Service
 from stagedeck.targets.base import Target, TargetError
 from stagedeck.text import clean
@@ -68,6 +69,9 @@ class ProbeResult:
     """How it failed, a :class:`ProbeKind` value ('timeout', 'refused', 'http-5xx',
     'http-status', 'bad-body', 'error'); '' for a success. It tells a hang from a crash
     from an application error, which the detail text only says in words."""
+    trace_id: str = ""
+    """The W3C trace id an HTTP probe sent in its ``traceparent`` ('' for other checks):
+    the service's logs may name it (see engine/tracecontext.py)."""
 
     def __post_init__(self) -> None:
         # Shown as the health reason: command output and server text, so it passes the gate.
@@ -83,17 +87,21 @@ async def probe_http(
 ) -> ProbeResult:
     import httpx
 
+    traceparent = new_traceparent()
+    trace = trace_id_of(traceparent)
     start = time.perf_counter()
     try:
-        response = await client.get(url, timeout=timeout)
+        response = await client.get(url, timeout=timeout, headers={"traceparent": traceparent})
     except httpx.TimeoutException:
-        return ProbeResult(False, _ms(start), f"GET {url}: timed out after {timeout:g}s", "timeout")
+        return ProbeResult(
+            False, _ms(start), f"GET {url}: timed out after {timeout:g}s", "timeout", trace
+        )
     except httpx.HTTPError as exc:
         refused = isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError)
-        return ProbeResult(
-            False, _ms(start), f"GET {url}: {_reason(exc)}", "refused" if refused else "error"
-        )
-    return _judge(url, _ms(start), response.status_code, lambda: response.text, status, body)
+        kind = "refused" if refused else "error"
+        return ProbeResult(False, _ms(start), f"GET {url}: {_reason(exc)}", kind, trace)
+    judged = _judge(url, _ms(start), response.status_code, lambda: response.text, status, body)
+    return replace(judged, trace_id=trace)
 
 
 async def probe_http_lean(
@@ -104,14 +112,19 @@ async def probe_http_lean(
     body: str = "",
 ) -> ProbeResult:
     """:func:`probe_http` over :mod:`stagedeck.engine.http_probe` (plain http only)."""
+    traceparent = new_traceparent()
+    trace = trace_id_of(traceparent)
     start = time.perf_counter()
     try:
-        response = await client.get(url, timeout)
+        response = await client.get(url, timeout, traceparent=traceparent)
     except TimeoutError:
-        return ProbeResult(False, _ms(start), f"GET {url}: timed out after {timeout:g}s", "timeout")
+        return ProbeResult(
+            False, _ms(start), f"GET {url}: timed out after {timeout:g}s", "timeout", trace
+        )
     except ProbeError as exc:
-        return ProbeResult(False, _ms(start), f"GET {url}: {exc}", exc.kind)
-    return _judge(url, _ms(start), response.status, lambda: response.text, status, body)
+        return ProbeResult(False, _ms(start), f"GET {url}: {exc}", exc.kind, trace)
+    judged = _judge(url, _ms(start), response.status, lambda: response.text, status, body)
+    return replace(judged, trace_id=trace)
 
 
 def _judge(

@@ -221,6 +221,19 @@ async def connect(recipe: Recipe, *, user: str, role: str = "cockpit") -> Connec
     return Connection(reader, writer, hello, path)
 
 
+LOG_ROTATE_BYTES = 5 * 1024 * 1024
+"""An environment process's log is kept to about this (and one older file beside it)."""
+
+
+def _rotated(path: Path) -> Path:
+    """``path``, moved to ``path.1`` first when it grew past :data:`LOG_ROTATE_BYTES`:
+    an environment restarted every day for months must not fill the disk."""
+    with contextlib.suppress(OSError):
+        if path.stat().st_size > LOG_ROTATE_BYTES:
+            path.replace(path.with_name(path.name + ".1"))
+    return path
+
+
 def spawn(recipe: Recipe, *, ephemeral: bool, db: str | None = None) -> subprocess.Popen[bytes]:
     """Start an environment process for ``recipe`` in its own session, output to a log file."""
     ensure_private_dir(state_dir())
@@ -235,7 +248,9 @@ def spawn(recipe: Recipe, *, ephemeral: bool, db: str | None = None) -> subproce
             argv += ["--ports", ports]
     if db:
         argv += ["--db", db]
-    out = log_file(key).open("ab")
+    if not recipe.environment.seed_on_start and recipe.seeds:
+        argv.append("--no-seed")  # `demo --no-seed`: the process reads the file again
+    out = _rotated(log_file(key)).open("ab")
     try:
         return subprocess.Popen(
             argv,

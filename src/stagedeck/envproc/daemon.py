@@ -182,6 +182,7 @@ async def serve(
         if ready is not None:
             ready(server)
         await engine.start()
+        server.watch_start()
         for note in notes:
             engine.bus.publish(Notice(note, "warning"))
         watcher = asyncio.create_task(_watch_recipe(engine))

@@ -20,6 +20,8 @@ from typing import Any
 
 from stagedeck.engine.engine import Engine, Transition
 from stagedeck.engine.events import (
+    ActionHistory,
+    ActionProgress,
     Health,
     Notice,
     ProcState,
@@ -81,6 +83,8 @@ class RemoteOutcome:
     started: float
     finished: float
     audit_id: int | None = None
+    fault: dict[str, Any] | None = None
+    """For a fault: its id and expiry in the environment process."""
 
     def describe(self) -> str:
         return self.detail or f"{self.action}: {self.outcome}"
@@ -108,6 +112,9 @@ class MirrorEngine(Engine):
         self.announce_attach = False
         """Say so when attaching (to an environment someone else started)."""
         self._lost_noticed = 0.0
+        self.faults: dict[str, dict[str, Any]] = {}
+        """Fault id → what the environment process says of it (in force or lifted)."""
+        self.faults_version = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -185,6 +192,7 @@ class MirrorEngine(Engine):
             float(reply.get("started") or now),
             float(reply.get("finished") or time.time()),
             reply.get("audit_id"),
+            reply.get("fault") if isinstance(reply.get("fault"), dict) else None,
         )
 
     # ------------------------------------------------------------------ the stream
@@ -224,6 +232,16 @@ class MirrorEngine(Engine):
         self._latency(hello.get("latency") or {})
         self.claims = dict(hello.get("claims") or {})
         self.viewers = list(hello.get("viewers") or [])
+        self._faults(hello.get("faults") or [])
+        self._start_state(bool(hello.get("starting")))
+        steps = [
+            wire.event_from_wire(d) for d in hello.get("progress") or [] if isinstance(d, dict)
+        ]
+        history = tuple(s for s in steps if isinstance(s, ActionProgress))
+        self.recent_actions.clear()
+        self.recent_actions.extend(history)
+        if history:
+            self.bus.publish(ActionHistory(history))
         self.version += 1
         detail = self.describe_source
         if not hello.get("connected", True):
@@ -260,6 +278,10 @@ class MirrorEngine(Engine):
             self._latency(m.get("s") or {})
         elif kind == "claims":
             self.claims = dict(m.get("c") or {})
+        elif kind == "faults":
+            self._faults(m.get("f") or [])
+        elif kind == "started":
+            self._start_state(False)
         elif kind == "viewers":
             self.viewers = list(m.get("list") or [])
             self.version += 1
@@ -316,10 +338,28 @@ class MirrorEngine(Engine):
         self.recipe = recipe
         self.version += 1
 
+    def _start_state(self, starting: bool) -> None:
+        """Mirror the environment's first bring-up and seeding as :attr:`starting`, which
+        suites wait for (``wait_for_dependencies``) exactly as on a local engine."""
+        if starting:
+            if self.starting is None or self.starting.done():
+                self.starting = asyncio.get_running_loop().create_future()
+        elif self.starting is not None and not self.starting.done():
+            self.starting.set_result(None)
+
+    def _faults(self, states: list[Any]) -> None:
+        self.faults = {
+            sanitize(str(d.get("id"))): d for d in states if isinstance(d, dict) and d.get("id")
+        }
+        self.faults_version += 1
+
     def _logs(self, lines: list[list[Any]], counts: dict[str, list[int]]) -> None:
         if lines:
             self.logs.adopt(
-                [(float(ts), str(s), str(st), str(tx), str(lv)) for ts, s, st, tx, lv in lines]
+                [
+                    (float(ts), str(s), str(st), str(tx), str(lv), *more[:1])
+                    for ts, s, st, tx, lv, *more in lines
+                ]
             )
         for service, numbers in counts.items():
             received, dropped, errors, ceiling = (int(n) for n in numbers[:4])
@@ -341,6 +381,9 @@ class MirrorEngine(Engine):
             window = self.latency.setdefault(name, LatencyWindow())
             for at, ms, ok in items:
                 window.add(float(ms), bool(ok), float(at))
+            # Each sample is a probe the environment process made: whoever recomputes on
+            # new probes (triage) does so here as on the engine that made them.
+            self.probe_seq += len(items)
 
     def _on_closed(self, why: str) -> None:
         self.gone = True
@@ -353,6 +396,7 @@ class MirrorEngine(Engine):
             self.statuses[name] = after
             self.bus.publish(StatusChanged(after, before, time.time()))
         self.version += 1
+        self._start_state(False)  # nobody will say it is over: do not keep suites waiting
         self.connection(False, text)
         self.bus.publish(Notice(text, "error"))
         self.on_gone(text)

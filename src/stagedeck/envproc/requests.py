@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stagedeck.engine.engine import Engine
+from stagedeck.engine.events import FaultsChanged
+from stagedeck.engine.logs import sanitize
 from stagedeck.operations import (
     Decision,
     NotConfirmed,
@@ -31,7 +33,9 @@ from stagedeck.store import Store, StoreError
 
 log = logging.getLogger("stagedeck.envproc")
 
-ACTIONS = ("redeploy", "redeploy all", "bring-up", "reseed", "down")
+ACTIONS = ("redeploy", "redeploy all", "bring-up", "reseed", "down", "fault lift")
+FAULTS_KEPT = 20
+"""Lifted faults still described to viewers (a scenario reads how its fault ended)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,20 @@ class Reply:
         }
 
 
+def _numbers(params: Any) -> dict[str, float]:
+    """A fault's parameters, each a number (the request came over a socket)."""
+    numbers: dict[str, float] = {}
+    for key, value in dict(params).items():
+        try:
+            numbers[str(key)] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"fault parameter {sanitize(str(key))[:40]!r} must be a number, "
+                f"not {sanitize(str(value))[:40]!r}"
+            ) from None
+    return numbers
+
+
 class Actions:
     """The environment process's action desk: one per environment process."""
 
@@ -87,6 +105,8 @@ class Actions:
         self._on_down = on_down
         self._ops: dict[tuple[str, str, str], Operations] = {}
         """One Operations per asker (name, account, access): its faults and its audit."""
+        self._faults: dict[str, tuple[str, Any]] = {}
+        """Fault id → (who injected it, its handle), in force or lately lifted."""
 
     async def store(self) -> Store | None:
         if not self._store_tried:
@@ -123,13 +143,19 @@ class Actions:
             return requests.reseed(ops, seeds or None)
         if action.startswith("fault "):
             params = args.get("params") or {}
-            return requests.fault(
+            request = requests.fault(
                 ops,
                 str(args.get("service") or ""),
                 str(args.get("kind") or ""),
                 float(args.get("duration") or 60.0),
-                {str(k): float(v) for k, v in dict(params).items()},
+                _numbers(params),
             )
+            scenario = sanitize(str(args.get("scenario") or ""))[:100]
+            if scenario:  # the audit says which rehearsal it was part of
+                request = dataclasses.replace(
+                    request, details={**request.details, "scenario": scenario}
+                )
+            return request
         if action == "down":
             others = caller.user
 
@@ -147,11 +173,55 @@ class Actions:
             )
         raise ValueError(f"unknown action {action!r} (known: {', '.join(ACTIONS)}, fault KIND)")
 
+    def fault_states(self) -> list[dict[str, Any]]:
+        """Every fault in force here, whoever injected it, and the last ones lifted."""
+        lifted = [i for i, (_, h) in self._faults.items() if not h.active]
+        for fault_id in lifted[: max(0, len(lifted) - FAULTS_KEPT)]:
+            del self._faults[fault_id]
+        return [
+            {
+                "id": h.id,
+                "label": h.spec.label(),
+                "service": h.spec.service,
+                "user": user,
+                "expires": h.expires,
+                "active": h.active,
+                "ended_by": h.ended_by,
+                "detail": h.lift_detail,
+                "lifted_at": h.lifted_at,
+            }
+            for user, h in self._faults.values()
+        ]
+
+    async def lift(self, args: dict[str, Any], caller: Caller) -> Reply:
+        """Lift faults early: the ones named (anyone's: lifting only restores), else the
+        asker's own. Read-only viewers may not (they may not inject either)."""
+        now = self.engine.clock()
+        if self.read_only or caller.access != "read-write":
+            why = (
+                str(self.read_only) if self.read_only else f"read-only access for {caller.account}"
+            )
+            return Reply(False, "refused", f"fault lift refused: {why}", now, now)
+        ids = {str(i) for i in args.get("ids") or []}
+        handles = [
+            h
+            for user, h in self._faults.values()
+            if h.active and (h.id in ids if ids else user == caller.user)
+        ]
+        if not handles:
+            return Reply(True, "ok", "no fault in force to lift", now, now)
+        why = f"{sanitize(str(args.get('why') or 'lifted early'))[:80]} by {caller.user}"
+        details = await asyncio.gather(*(h.lift(why) for h in handles), return_exceptions=True)
+        text = "; ".join(f"{h.spec.label()}: {d}" for h, d in zip(handles, details, strict=True))
+        return Reply(True, "ok", f"lifted {len(handles)}: {text}", now, self.engine.clock())
+
     async def perform(
         self, action: str, args: dict[str, Any], caller: Caller, *, forced: bool = False
     ) -> Reply:
         """Build the request again and perform it under the operations layer's rules."""
         await self.store()
+        if action == "fault lift":
+            return await self.lift(args, caller)
         now = self.engine.clock()
         ops = self.ops_for(caller)
         try:
@@ -169,8 +239,24 @@ class Actions:
         except Exception as exc:
             log.exception("%s failed", action)
             return Reply(False, "error", f"{action} failed: {exc}", now, self.engine.clock())
+        extra: dict[str, Any] = {}
+        handle = result.value
+        if request.lasting and handle is not None and hasattr(handle, "expires"):
+            self._faults[handle.id] = (caller.user, handle)
+            extra["fault"] = {
+                "id": handle.id,
+                "expires": handle.expires,
+                "applied": handle.applied.detail,
+            }
+            self.engine.bus.publish(FaultsChanged())  # viewers learn it before the reply
         return Reply(
-            result.ok, result.outcome, result.detail, now, self.engine.clock(), result.audit_id
+            result.ok,
+            result.outcome,
+            result.detail,
+            now,
+            self.engine.clock(),
+            result.audit_id,
+            extra,
         )
 
     async def close(self, why: str) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from stagedeck.engine.engine import Engine
-from stagedeck.engine.events import Event, RecipeReloaded, StatusChanged
+from stagedeck.engine.events import Event, FaultsChanged, RecipeReloaded, StatusChanged
 from stagedeck.envproc import wire
 from stagedeck.envproc.paths import Announcement, Sharing, announce, user_name, withdraw
 from stagedeck.envproc.requests import Actions, Caller
@@ -128,6 +128,8 @@ class EnvServer:
         """Spans received since the last flush, to forward to viewers."""
         self._hooked_store: Any = None
         self.started = time.time()
+        self.ready = False
+        """The engine's first bring-up (and start-up seeding) is over: see :meth:`watch_start`."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -168,6 +170,22 @@ class EnvServer:
         self._flusher = asyncio.create_task(self._flush_loop(), name="envproc-flush")
         if self.idle_grace is not None:
             self._arm_idle(max(self.idle_grace, STARTUP_GRACE))
+
+    def watch_start(self) -> None:
+        """After ``engine.start()``: tell viewers when its bring-up and seeding end.
+
+        A viewer that attached meanwhile waits for it before running a suite, as a
+        cockpit with its own engine does (else the first suite races the seeds)."""
+        starting = self.engine.starting
+        if starting is None or starting.done():
+            self._started()
+        else:
+            starting.add_done_callback(lambda _: self._started())
+
+    def _started(self) -> None:
+        if not self.ready:
+            self.ready = True
+            self._broadcast(wire.dumps({"t": "started"}))
 
     def _prepare_dir(self) -> None:
         base = self.path.parent
@@ -344,13 +362,16 @@ class EnvServer:
                 [t.at, t.service, t.state.value, t.health.value, t.reason]
                 for t in list(engine.transitions)[-SNAPSHOT_TRANSITIONS:]
             ],
-            "logs": [[r[1], r[2], r[3], r[4], r[5]] for r in records],
+            "logs": wire_lines(hub, records),
             "counts": self._counts(hub.services()),
             "latency": {
                 n: [[round(a, 3), round(ms, 2), ok] for a, ms, ok in w.tail(SNAPSHOT_LATENCY)]
                 for n, w in engine.latency.items()
             },
             "claims": dict(engine.claims),
+            "progress": [wire.event_to_wire(step) for step in engine.recent_actions],
+            "starting": not self.ready,
+            "faults": self.actions.fault_states(),
             "spans": self._trace_snapshot(),
             "viewers": [v.describe() for v in self.viewers],
             "idle_grace": self.idle_grace,
@@ -400,6 +421,9 @@ class EnvServer:
         }
 
     def _on_event(self, event: Event) -> None:
+        if isinstance(event, FaultsChanged):
+            self._broadcast(wire.dumps({"t": "faults", "f": self.actions.fault_states()}))
+            return
         message = wire.event_to_wire(event)
         if message is None:
             return
@@ -439,7 +463,7 @@ class EnvServer:
             self._log_cursor = hub.seq
             if records and self.viewers:
                 services = sorted({r[2] for r in records})
-                lines = [[r[1], r[2], r[3], r[4], r[5]] for r in records]
+                lines = wire_lines(hub, records)
                 self._send_logs(lines, self._counts(services))
         samples: dict[str, list[list[Any]]] = {}
         for name, window in engine.latency.items():
@@ -476,3 +500,17 @@ class EnvServer:
                 viewer.writer.write(data)
             except Exception:
                 self._drop(viewer)
+
+
+def wire_lines(hub: Any, records: list[Any]) -> list[list[Any]]:
+    """Log records as sent: ``[ts, service, stream, text, level]``, and the colour spans
+    as a sixth item on the few lines that have them (a viewer checks them again)."""
+    colours = hub.colours
+    out: list[list[Any]] = []
+    for r in records:
+        line = [r[1], r[2], r[3], r[4], r[5]]
+        spans = colours.get(r[0]) if colours else None
+        if spans:
+            line.append(spans)
+        out.append(line)
+    return out

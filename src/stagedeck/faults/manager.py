@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from stagedeck.engine.events import Notice
+from stagedeck.engine.events import FaultsChanged, Notice
 from stagedeck.faults.apply import Applied, inject, planned_undo
 from stagedeck.faults.model import FaultSpec
 
@@ -93,6 +93,7 @@ class FaultHandle:
         for callback in self._callbacks:
             with contextlib.suppress(Exception):
                 await callback(self)
+        self._owner.engine.bus.publish(FaultsChanged())
         return detail
 
     def describe(self) -> str:
@@ -129,6 +130,7 @@ class FaultManager:
         self.active[handle.id] = handle
         handle._timer = asyncio.ensure_future(self._expire(handle))
         self.engine.bus.publish(Notice(f"fault: {spec.label()} ({applied.detail})", "warning"))
+        self.engine.bus.publish(FaultsChanged())
         return handle
 
     async def _expire(self, handle: FaultHandle) -> None:

@@ -53,9 +53,10 @@ from stagedeck.store.records import (
     iso,
 )
 from stagedeck.store.runs import Runs
+from stagedeck.store.search import FailureSearch
 
 
-class Store(Runs, Annotations, Leases, AuditLog, Presence, Gates, Connection):
+class Store(Runs, FailureSearch, Annotations, Leases, AuditLog, Presence, Gates, Connection):
     """The shared SQLite store: every table family on one connection layer.
 
     Open with :meth:`Store.open`; safe to call from any thread. How the file is

@@ -155,6 +155,9 @@ def _migration_1(db: Database) -> None:
 def _migration_2(db: Database) -> None:
     """Triage: each failed test's ranked suspects, as ranked when it failed.
 
+    (Tables are created only if missing, here and after: a file written by a
+    development build that numbered its migrations differently still opens.)
+
     One row per suspect; ``data`` holds the whole suspect (verdict, impacted,
     evidence) as JSON, so a newer stagedeck can add fields without a migration.
     """
@@ -173,8 +176,9 @@ def _migration_2(db: Database) -> None:
         pk="id",
         not_null={"test_result_id", "rank", "kind", "name", "score", "verdict", "data"},
         foreign_keys=[("test_result_id", "test_results", "id")],
+        if_not_exists=True,
     )
-    db.table("failure_suspects").create_index(["test_result_id", "rank"])
+    db.table("failure_suspects").create_index(["test_result_id", "rank"], if_not_exists=True)
 
 
 def _migration_3(db: Database) -> None:
@@ -197,6 +201,7 @@ def _migration_4(db: Database) -> None:
         pk="run_id",
         not_null={"recorded", "data"},
         foreign_keys=[("run_id", "runs", "id")],
+        if_not_exists=True,
     )
     db.table("gate_verdicts").create(
         {
@@ -211,15 +216,33 @@ def _migration_4(db: Database) -> None:
         pk="id",
         not_null={"run_id", "verdict", "failing", "evaluated", "data"},
         foreign_keys=[("run_id", "runs", "id")],
+        if_not_exists=True,
     )
-    db.table("gate_verdicts").create_index(["run_id", "id"])
+    db.table("gate_verdicts").create_index(["run_id", "id"], if_not_exists=True)
     db.table("scenario_results").create(
         {"id": int, "run_id": int, "scenario": str, "ok": int, "recorded": str, "data": str},
         pk="id",
         not_null={"run_id", "scenario", "ok", "recorded", "data"},
         foreign_keys=[("run_id", "runs", "id")],
+        if_not_exists=True,
     )
-    db.table("scenario_results").create_index(["run_id"])
+    db.table("scenario_results").create_index(["run_id"], if_not_exists=True)
+
+
+def _migration_5(db: Database) -> None:
+    """For people who query the file themselves: full-text search and one failures view.
+
+    ``test_results_fts`` indexes each result's test id, message and traceback, named
+    and built the way ``sqlite-utils enable-fts --create-triggers`` builds it, so
+    ``sqlite-utils search``, Datasette's search box and our ``failures --grep`` all
+    find it. ``failure_overview`` is one row per failed test with its run, its
+    notes and its top suspect: what ``stagedeck failures`` shows, as plain SQL.
+    See docs/database.md. The DDL is in ``store/search.py`` beside the queries.
+    """
+    from stagedeck.store.search import create_failure_overview, create_fts
+
+    create_fts(db.conn)
+    create_failure_overview(db.conn)
 
 
 MIGRATIONS: Final[list[Callable[[Database], None]]] = [
@@ -227,6 +250,7 @@ MIGRATIONS: Final[list[Callable[[Database], None]]] = [
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 ]
 """Ordered; migration *i* (1-based) takes a file from user_version i-1 to i.
 

@@ -195,28 +195,10 @@ class SharedState:
             self._publish(replace(self.snapshot, problem=str(exc)))
 
     def _read(self, store: Store) -> SharedSnapshot:
-        from stagedeck.suites.report import recurrence_line
-
         runs = store.runs(self.env, limit=1)
         run_id = runs[0].id if runs else None
-        views = []
-        if run_id is not None:
-            for failure in store.failures(self.env, run_id):
-                sig = failure.result.signature
-                notes = tuple(store.annotations_for(sig)) if sig else ()
-                rid = failure.result.id
-                suspects = tuple(store.failure_suspects(rid)) if rid is not None else ()
-                stats = store.signature_stats(sig) if sig else None
-                views.append(
-                    FailureView(
-                        failure,
-                        stats.count if stats else 1,
-                        stats.first_seen if stats else None,
-                        notes,
-                        recurrence_line(stats, list(notes), self.clock()) if stats else "",
-                        suspects,
-                    )
-                )
+        failures = store.failures(self.env, run_id) if run_id is not None else []
+        views = [self._view(store, failure) for failure in failures]
         return SharedSnapshot(
             lease=store.current_lease(self.env),
             watchers=tuple(store.watchers(self.env, stale_after_s=STALE_AFTER_SECONDS)),
@@ -229,6 +211,36 @@ class SharedState:
             version=self.snapshot.version + 1,
             at=self.clock(),
         )
+
+    def _view(self, store: Store, failure: Failure) -> FailureView:
+        """A failure with what is known about it: its notes, how often seen, its suspects."""
+        from stagedeck.suites.report import recurrence_line
+
+        sig = failure.result.signature
+        notes = tuple(store.annotations_for(sig)) if sig else ()
+        rid = failure.result.id
+        suspects = tuple(store.failure_suspects(rid)) if rid is not None else ()
+        stats = store.signature_stats(sig) if sig else None
+        return FailureView(
+            failure,
+            stats.count if stats else 1,
+            stats.first_seen if stats else None,
+            notes,
+            recurrence_line(stats, list(notes), self.clock()) if stats else "",
+            suspects,
+        )
+
+    async def search(self, text: str, limit: int = 50) -> tuple[FailureView, ...]:
+        """Every run's failures matching ``text`` (full text, newest first), in a thread."""
+        store = self.store
+        if store is None:
+            raise StoreError(self.snapshot.problem or "no shared database to search")
+
+        def read() -> tuple[FailureView, ...]:
+            found = store.search_failures(self.env, text, limit=limit)
+            return tuple(self._view(store, failure) for failure in found)
+
+        return await asyncio.to_thread(read)
 
     def _publish(self, snapshot: SharedSnapshot) -> None:
         if snapshot.version == self.snapshot.version:

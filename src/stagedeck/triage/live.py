@@ -110,6 +110,8 @@ class TriageMonitor:
         self._changes: deque[ChangeRecord] = deque(maxlen=CHANGES)
         self._audit_ids: set[int] = set()
         self._seeds: deque[SeedRecord] = deque(maxlen=SEEDS)
+        self._action_at = float("-inf")
+        """The newest action step taken in: history replayed later skips what came before."""
         self._seq = engine.logs.all.start  # what the rings still hold counts too
         self._lines_seen = 0
         self._shifts: tuple[tuple[str, float, str], ...] = ()
@@ -118,6 +120,7 @@ class TriageMonitor:
         self._aliases: dict[str, tuple[str, ...]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: asyncio.Handle | None = None
+        self._replay(getattr(engine, "recent_actions", ()))
         self._unsubscribe = engine.subscribe(self._on_event)
 
     # ------------------------------------------------------------------ lifecycle
@@ -173,7 +176,12 @@ class TriageMonitor:
     # ------------------------------------------------------------------ inputs
 
     def _on_event(self, event: Event | Any) -> None:
-        from stagedeck.engine.events import ActionProgress, RecipeReloaded, StatusChanged
+        from stagedeck.engine.events import (
+            ActionHistory,
+            ActionProgress,
+            RecipeReloaded,
+            StatusChanged,
+        )
 
         if isinstance(event, StatusChanged):
             st, before = event.status, event.before
@@ -184,6 +192,9 @@ class TriageMonitor:
             self._soon()
         elif isinstance(event, ActionProgress):
             self._action(event)
+        elif isinstance(event, ActionHistory):
+            self._replay(event.steps)
+            self._soon()
         elif isinstance(event, RecipeReloaded) and not event.problems:
             self._aliases = None
             self._changes.append(ChangeRecord(event.at, "recipe reload", outcome="ok"))
@@ -195,7 +206,15 @@ class TriageMonitor:
             ring = self._transitions[record.service] = deque(maxlen=TRANSITIONS_PER_SERVICE)
         ring.append(record)
 
+    def _replay(self, steps: Iterable[Any]) -> None:
+        """Steps from before this monitor (or this viewer) existed: the seeds loaded at
+        start-up, the last redeploys. Without them a wipe logged before a reseed would
+        look like data never reloaded."""
+        for step in [s for s in steps if s.at > self._action_at]:
+            self._action(step)
+
     def _action(self, event: Any) -> None:
+        self._action_at = max(self._action_at, float(event.at))
         action, step, state = str(event.action), str(event.step), str(event.state)
         if action == "reseed" and state in ("ok", "failed"):
             seed = self.engine.recipe.seeds.get(step)
@@ -210,8 +229,12 @@ class TriageMonitor:
             self._changes.append(
                 ChangeRecord(event.at, f"reseed {step}", (service,) if service else (), "", state)
             )
+            # A reseed clears "data wiped" at once; nothing else may come to trigger a
+            # recompute (an attached viewer's engine records no probes of its own).
+            self._soon()
         elif action.startswith(_PLAN_ACTIONS) and state == "running":
             self._changes.append(ChangeRecord(event.at, action, (step,)))
+            self._soon()
 
     def add_changes(self, changes: Iterable[ChangeRecord]) -> None:
         """Changes known from elsewhere (the shared audit log); repeats by audit id are skipped."""

@@ -69,6 +69,15 @@ class StagedeckApp(App[int]):
         ),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding(
+            "colon",
+            "palette",  # not "command_palette": the footer's ^p entry would give way to it
+            "Commands",
+            key_display=":",
+            show=False,  # ^p palette is in the footer already
+            tooltip="The command palette: every keybound action by name (as k9s's ':')",
+            id="app.palette",
+        ),
+        Binding(
             "w",
             "why",
             "Why",
@@ -218,7 +227,7 @@ class StagedeckApp(App[int]):
             for binding in node.BINDINGS:
                 if not isinstance(binding, Binding) or not binding.description:
                     continue
-                if binding.action in seen or binding.action in ("quit", "help"):
+                if binding.action in seen or binding.action in ("quit", "help", "palette"):
                     continue
                 seen.add(binding.action)
                 key = self.config.keys.get(binding.id or "", binding.key_display or binding.key)
@@ -229,6 +238,10 @@ class StagedeckApp(App[int]):
                 )
         for view in self.VIEWS:
             yield SystemCommand(f"View: {view}", "switch view", partial(self.switch_mode, view))
+
+    def action_palette(self) -> None:
+        """``:`` as k9s has it: the command palette (also on ^p)."""
+        self.action_command_palette()
 
     def _run_from_palette(self, node: Any, action: str) -> None:
         self.call_later(self.run_action, action, node)
@@ -357,8 +370,17 @@ class StagedeckApp(App[int]):
             "%s failed", what, exc_info=(type(error), error, error.__traceback__) if error else None
         )
         where = log_file()
+        hint = ""
+        if "Too many open files" in str(error) and "watch" in str(what):
+            # inotify instances are per user and few (128 by default); dockerd following
+            # many containers' logs, editors and other watchers use them up.
+            hint = (
+                "\nthe system's file-watch limit is used up: raise it with "
+                "`sysctl fs.inotify.max_user_instances=1024`; until a restart, edits are "
+                "not picked up"
+            )
         self.notify(
-            f"{what} failed: {type(error).__name__}: {error}"
+            f"{what} failed: {type(error).__name__}: {error}{hint}"
             + (f"\n(traceback in {where})" if where else ""),
             severity="error",
             timeout=12,

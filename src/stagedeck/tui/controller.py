@@ -219,14 +219,16 @@ class ActionController:
         if not kinds:
             self._warn(f"no fault is possible on {name} ({self.engine.target.kind} target)")
             return
-        active = [h.describe() for h in self.ops.faults.active.values()]
+        # Attached to an environment process: its faults (anyone's), lifted there.
+        faults = getattr(self.ops, "remote_faults", None) or self.ops.faults
+        active = [h.describe() for h in faults.active.values()]
 
         def answered(choice: FaultChoice | None) -> None:
             if choice is None:
                 return
             if choice.kind == "lift":
                 self.app.run_worker(
-                    self.ops.faults.lift_all("lifted early"),
+                    faults.lift_all("lifted early"),
                     name="lift faults",
                     group="actions",
                     exit_on_error=False,

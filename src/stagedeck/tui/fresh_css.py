@@ -1,7 +1,7 @@
 """Open a view without re-reading every stylesheet the cockpit has.
 
 Textual re-parses the whole stylesheet (every widget's default CSS, the app's, the
-theme's variables: 40-60 ms at start-up on a quiet box, more under load) whenever
+theme's variables: tens of milliseconds each time) whenever
 it meets a screen whose "CSS generation" is behind the app's, and a screen made
 for a mode starts behind. Opening a mode therefore paid for two full re-parses
 (one when the mode's screen is made, one when it is switched to), at start-up for

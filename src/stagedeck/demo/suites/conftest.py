@@ -119,10 +119,16 @@ def rid() -> str:
     return value
 
 
+CLIENT_TIMEOUT_S = 15.0
+
+
 @pytest.fixture(scope="session")
 def session_client(gateway_url: str) -> Iterator[httpx.Client]:
     """One connection pool for the whole run: a client per test costs ~40 ms to set up."""
-    with httpx.Client(base_url=gateway_url, timeout=10.0) as client:
+    # Longer than the gateway's own 10 s upstream timeout: with a service hung, the
+    # gateway answers 502 first, every time (equal timeouts raced: a 502 in one run,
+    # a client ReadTimeout in the next, so one failure got two identities).
+    with httpx.Client(base_url=gateway_url, timeout=CLIENT_TIMEOUT_S) as client:
         yield client
 
 

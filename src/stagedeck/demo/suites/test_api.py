@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Shop
+from conftest import CLIENT_TIMEOUT_S, Shop
 
 FIXTURE_SKUS = [f"SKU-{n}" for n in range(1, 9)]
 
@@ -113,7 +113,7 @@ def test_orders_can_be_filtered_by_status(gateway: httpx.Client) -> None:
 
 
 def test_request_ids_are_echoed_or_made_up(gateway_url: str) -> None:
-    with httpx.Client(base_url=gateway_url, timeout=10.0) as client:
+    with httpx.Client(base_url=gateway_url, timeout=CLIENT_TIMEOUT_S) as client:
         mine = client.get("/api/inventory", headers={"X-Request-Id": "suite-abc123"})
         made_up = client.get("/api/inventory")
     assert mine.headers["X-Request-Id"] == "suite-abc123"

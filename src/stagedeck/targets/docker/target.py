@@ -72,10 +72,10 @@ from stagedeck.targets.docker.streams import (
 log = logging.getLogger("stagedeck.docker")
 
 STATS_SECONDS = 30.0
-"""Between CPU/memory samples of the containers. No view draws these figures yet (they
-reach the engine's statuses and environment-process mirrors); a round asks the engine
-for one stats document per container, parsed in Python: every 5 s that was about a
-third of an idle cockpit's CPU with twenty containers. A view that shows them can ask
+"""Between CPU/memory samples of the containers (it was 5 s). No view draws these
+figures yet (they reach the engine's statuses and environment-process mirrors), and a
+round asks the engine for one stats document per container and parses each in Python:
+a steady cost of an idle cockpit for nothing on screen. A view that shows them can ask
 for a shorter interval."""
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Log, Static
+from textual.widgets import DataTable, Input, Log, Static
 
 from stagedeck.engine.engine import Engine
 from stagedeck.store import Annotation
@@ -90,6 +90,16 @@ class SuitesScreen(Screen[None]):
             id="suites.why",
         ),
         Binding("v", "open_trace", "Trace", id="suites.trace"),
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            key_display="/",
+            show=False,  # the footer is full at 80 columns; the panel's subtitle says "/"
+            tooltip="Search every run's failures: message, traceback, test id (full text)",
+            id="suites.search",
+        ),
+        Binding("escape", "clear_search", "Clear search", show=False, id="suites.clear_search"),
     ]
 
     def __init__(
@@ -105,6 +115,10 @@ class SuitesScreen(Screen[None]):
         self._unsubscribe: Callable[[], None] = lambda: None
         self._drawn: dict[str, tuple[object, ...]] = {}
         self._failures: tuple[FailureView, ...] = ()
+        """What the failures table shows: the latest run's, or the search's matches."""
+        self._latest: SharedSnapshot | None = None
+        self._search = ""
+        """The search in force ('' : the latest run's failures are shown)."""
 
     def compose(self) -> ComposeResult:
         yield Banner()
@@ -113,6 +127,8 @@ class SuitesScreen(Screen[None]):
             yield KeyTable(id="suites", cursor_type="row")
         with Vertical(id="failures-panel") as panel:
             panel.border_title = "failures of the latest run"
+            panel.border_subtitle = "/ search"
+            yield Input(id="failure-query", placeholder="")
             yield KeyTable(id="failures", cursor_type="row")
         with VerticalScroll(id="failure-detail-panel"):
             yield Static(id="failure-detail")
@@ -132,6 +148,7 @@ class SuitesScreen(Screen[None]):
         failures.add_column("TEST", key="test", width=40)
         failures.add_column("SEEN", key="seen", width=5)
         failures.add_column("KNOWN", key="known")
+        self.query_one("#failure-query", Input).display = False
         suites.focus()
         self.set_interval(0.25, self.refresh_suites)
         if self.shared is not None:
@@ -189,13 +206,23 @@ class SuitesScreen(Screen[None]):
     # ------------------------------------------------------------------ failures
 
     def _on_shared(self, snapshot: SharedSnapshot) -> None:
+        before, self._latest = self._latest, snapshot
+        if self._search:
+            if before is None or before.version != snapshot.version:
+                self._run_search(self._search)  # a note added meanwhile shows up in the matches
+            return
         if snapshot.failures == self._failures:
             return
-        self._failures = snapshot.failures
-        table = self.query_one("#failures", DataTable)
+        run = f"run {snapshot.last_run_id}" if snapshot.last_run_id else "no run yet"
+        self._draw(snapshot.failures, f"failures · {run} · {len(snapshot.failures)}")
+
+    def _draw(self, failures: tuple[FailureView, ...], title: str, *, runs: bool = False) -> None:
+        """Fill the failures table; ``runs``: the rows come from several runs (a search)."""
         selected = self.selected_failure
+        self._failures = failures
+        table = self.query_one("#failures", DataTable)
         table.clear()
-        for index, view in enumerate(snapshot.failures):
+        for index, view in enumerate(failures):
             known = Text()
             top = top_suspect(view)
             if top is not None:
@@ -217,21 +244,83 @@ class SuitesScreen(Screen[None]):
                     if view.failure.result.message
                     else ""
                 )
+            suite = view.failure.suite
             table.add_row(
-                view.failure.suite,
+                f"{view.failure.run_id}·{suite}" if runs else suite,
                 view.failure.result.test_id.rpartition("::")[2] or view.failure.result.test_id,
                 str(view.seen),
                 known,
                 key=str(index),
             )
         panel = self.query_one("#failures-panel")
-        run = f"run {snapshot.last_run_id}" if snapshot.last_run_id else "no run yet"
-        panel.border_title = f"failures · {run} · {len(snapshot.failures)}"
+        panel.border_title = title
         if selected is not None:
-            for index, view in enumerate(snapshot.failures):
+            for index, view in enumerate(failures):
                 if view.failure.result.id == selected.failure.result.id:
                     table.move_cursor(row=index)
         self._show_detail()
+
+    # ------------------------------------------------------------------ search
+
+    def action_search(self) -> None:
+        box = self.query_one("#failure-query", Input)
+        box.placeholder = 'words in every run\'s failures ("a phrase", prefix*) — enter; esc'
+        box.value = self._search
+        box.display = True
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "failure-query":
+            return
+        event.stop()
+        text = event.value.strip()
+        self._close_query()
+        if text:
+            self._run_search(text)
+        else:
+            self.action_clear_search()
+
+    def _close_query(self) -> None:
+        box = self.query_one("#failure-query", Input)
+        box.display = False
+        self.query_one("#failures", DataTable).focus()
+
+    def _run_search(self, text: str) -> None:
+        if self.shared is None:
+            self.notify("no shared database: nothing to search", severity="warning")
+            return
+        self._search = text
+        self.run_worker(self._search_worker(text), group="failure-search", exclusive=True)
+
+    async def _search_worker(self, text: str) -> None:
+        """The store is read in a thread (``SharedState.search``); the table is drawn here."""
+        from stagedeck.store import StoreError
+        from stagedeck.text import clean
+
+        assert self.shared is not None
+        try:
+            found = await self.shared.search(text)
+        except StoreError as exc:
+            self.notify(f"search failed: {exc}", severity="error", markup=False)
+            return
+        if self._search != text:
+            return  # cleared or replaced meanwhile
+        shown = clean(text)[:40]
+        self._draw(
+            found, f"failures matching {shown!r} · {len(found)} · esc: latest run", runs=True
+        )
+
+    def action_clear_search(self) -> None:
+        if self.query_one("#failure-query", Input).display:
+            self._close_query()
+            return
+        if not self._search:
+            return
+        self._search = ""
+        snapshot = self._latest
+        if snapshot is not None:
+            self._failures = ()  # force the redraw
+            self._on_shared(snapshot)
 
     @property
     def selected_failure(self) -> FailureView | None:
@@ -249,7 +338,12 @@ class SuitesScreen(Screen[None]):
         view = self.selected_failure
         detail = self.query_one("#failure-detail", Static)
         if view is None:
-            detail.update(Text("No failures in the latest run.", style="dim"))
+            empty = (
+                "No failure matches the search."
+                if self._search
+                else "No failures in the latest run."
+            )
+            detail.update(Text(empty, style="dim"))
             return
         r = view.failure.result
         text = Text()
@@ -295,6 +389,8 @@ class SuitesScreen(Screen[None]):
 
     def show_failure(self, test_id: str) -> None:
         """Select the failure of ``test_id`` in the latest run (a jump from explain or gate)."""
+        if self._search:
+            self.action_clear_search()  # the jump is to the latest run's failure
         table = self.query_one("#failures", DataTable)
         for index, view in enumerate(self._failures):
             if view.failure.result.test_id == test_id:

@@ -261,7 +261,7 @@ class LatencyChart(Widget):
     def on_mount(self) -> None:
         self.redraw(force=True)
         every(self, 1.0, self.redraw)
-        # plotext takes 30-60 ms to import. Loaded in a thread after the first frame, the
+        # plotext takes 50-70 ms to import. Loaded in a thread after the first frame, the
         # first chart with data (10 s or more after start) does not stall the event loop.
         self.call_after_refresh(self._load_plotext)
         self.app.theme_changed_signal.subscribe(self, lambda _: self.redraw(force=True))

@@ -17,6 +17,8 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 from rich.cells import cell_len
@@ -32,6 +34,7 @@ from textual.strip import Strip
 from stagedeck.engine.clock import wall
 from stagedeck.engine.logquery import LogFilter, compile_search
 from stagedeck.engine.logs import LogHub, LogLine
+from stagedeck.text import ColourSpans
 from stagedeck.tui.palette import colour, rich_colour, service_colour, style
 from stagedeck.tui.ticker import every
 
@@ -623,8 +626,9 @@ class LogView(ScrollView, can_focus=True):
             self._strips.move_to_end(line.seq)
             return cached
         segments, text_style = self._prefix(line)
-        # The line's text is plain Segments: never parsed as markup.
-        segments.extend(self._highlighted(line.text, text_style))
+        # The line's text is plain Segments: never parsed as markup. Its colours, if the
+        # service wrote any, come as spans the gate kept (never as escape sequences).
+        segments.extend(self._highlighted(line.text, text_style, self.hub.colours_of(line.seq)))
         strip = Strip(segments)
         self._strips[line.seq] = strip
         if len(self._strips) > STRIP_CACHE:
@@ -640,6 +644,8 @@ class LogView(ScrollView, can_focus=True):
         text = line.text
         if self.search is not None or not (text.isascii() and line.service.isascii()):
             return None
+        if self.hub.colours and line.seq in self.hub.colours:
+            return None  # coloured: the general path draws its spans
         segments, text_style = self._prefix(line)
         room = width - self._prefix_width
         if room < 0:
@@ -656,7 +662,11 @@ class LogView(ScrollView, can_focus=True):
                 out.append(Segment(" " * (room - len(shown)), base))
         return Strip(out, width)
 
-    def _highlighted(self, text: str, base: Style | None) -> list[Segment]:
+    def _highlighted(
+        self, text: str, base: Style | None, colours: ColourSpans = ()
+    ) -> list[Segment]:
+        if colours:
+            return self._coloured(text, base, colours)
         if self.search is None:
             return [Segment(text, base)]
         out: list[Segment] = []
@@ -671,6 +681,36 @@ class LogView(ScrollView, can_focus=True):
             last = m.end()
         if last < len(text):
             out.append(Segment(text[last:], base))
+        return out
+
+    def _coloured(self, text: str, base: Style | None, colours: ColourSpans) -> list[Segment]:
+        """The line in the colours its service wrote, search matches marked over them."""
+        marks: list[tuple[int, int]] = []
+        if self.search is not None:
+            marks = [
+                (m.start(), m.end()) for m in self.search.finditer(text) if m.end() > m.start()
+            ]
+        cuts = {0, len(text)}
+        for start, end, _ in colours:
+            cuts.update((start, end))
+        for start, end in marks:
+            cuts.update((start, end))
+        edges = sorted(c for c in cuts if 0 <= c <= len(text))
+        mark = Style(reverse=True, bold=True, color=rich_colour(colour(self.app, "accent")))
+        out: list[Segment] = []
+        span_i = mark_i = 0
+        for a, b in pairwise(edges):
+            while span_i < len(colours) and colours[span_i][1] <= a:
+                span_i += 1
+            while mark_i < len(marks) and marks[mark_i][1] <= a:
+                mark_i += 1
+            piece_style = base
+            if span_i < len(colours) and colours[span_i][0] <= a:
+                coloured = colour_style(colours[span_i][2])
+                piece_style = coloured if piece_style is None else piece_style + coloured
+            if mark_i < len(marks) and marks[mark_i][0] <= a:
+                piece_style = mark if piece_style is None else piece_style + mark
+            out.append(Segment(text[a:b], piece_style))
         return out
 
     def render_lines(self, crop: Region) -> list[Strip]:
@@ -709,3 +749,9 @@ class LogView(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+
+
+@lru_cache(maxsize=512)
+def colour_style(spec: str) -> Style:
+    """A kept colour span's style (``"bold color(1) on #202020"``), parsed once."""
+    return Style.parse(spec)
