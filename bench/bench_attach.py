@@ -59,6 +59,12 @@ def tcp_sockets(pid: int) -> int:
     return count
 
 
+GAP_S = 0.3
+"""Seconds between one line on screen and the next request (``--gap``). At 0.3 s the
+lines are a trickle, which the log view paces (a scrolling frame at most every 0.75 s,
+to save terminal bytes: issue 14); 1 s or more measures an event after a quiet spell."""
+
+
 def event_to_display(term: Terminal, port: int, trials: int) -> list[float]:
     """Milliseconds from a request that makes the ledger log a line to the line's bytes
     reaching the cockpit's terminal (through a tmux control client)."""
@@ -77,7 +83,7 @@ def event_to_display(term: Terminal, port: int, trials: int) -> list[float]:
                 print(f"  (line {token} not seen in 5 s: counted as 5000 ms)", flush=True)
                 arrived = t0 + 5
             took.append((arrived - t0) * 1000)
-            time.sleep(0.3)
+            time.sleep(GAP_S)
     finally:
         control.close()
     return took
@@ -220,15 +226,18 @@ def flood(rate: float, viewers: list[int], window: float) -> None:
 
 
 def main() -> int:
+    global GAP_S
     parser = argparse.ArgumentParser()
     parser.add_argument("--window", type=float, default=15.0)
     parser.add_argument("--viewers", default="1,2,5,10")
     parser.add_argument("--trials", type=int, default=15)
+    parser.add_argument("--gap", type=float, default=GAP_S, help="seconds between lines")
     parser.add_argument(
         "--flood", type=float, default=None, help="lines/s (0: unbounded): the flood scenario"
     )
     args = parser.parse_args()
     steps = sorted({int(n) for n in args.viewers.split(",")})
+    GAP_S = args.gap
     if args.flood is not None:
         flood(args.flood, steps, args.window)
         return 0
