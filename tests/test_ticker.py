@@ -35,7 +35,9 @@ async def test_one_clock_calls_each_at_its_period_and_survives_a_failure() -> No
         every(a, 0.05, broken)
         await asyncio.sleep(1.05)
         await pilot.pause()
-    assert 12 <= calls["fast"] <= 22
+    # 21 periods in 1.05 s; the first call lands on the next grid point (maybe at once)
+    # and the final pause adds a moment: up to 23. A burst after a stall would be more.
+    assert 12 <= calls["fast"] <= 24
     assert 3 <= calls["slow"] <= 5
     assert calls["broken"] >= 12  # raising did not unregister it, nor stop the others
     # One wake serves every registration that is due: far fewer than one per callback.
