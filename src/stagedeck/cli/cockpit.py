@@ -15,6 +15,7 @@ from stagedeck.cli.common import (
     EXIT_OK,
     load_recipe_arg,
     print_problems,
+    seeding_as_asked,
 )
 from stagedeck.operations.policy import ReadOnly
 from stagedeck.recipe.errors import ConfigError
@@ -83,12 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.target == "docker":
         return _demo_on_docker(args)
     recipe = load_recipe(demo_recipe_path(), auto_ports=args.free_ports)
-    if getattr(args, "no_seed", False):
-        import dataclasses
-
-        env = dataclasses.replace(recipe.environment, seed_on_start=False)
-        recipe = dataclasses.replace(recipe, environment=env)
-    return open_cockpit(recipe, args)
+    return open_cockpit(seeding_as_asked(recipe, args), args)
 
 
 def _demo_on_docker(args: argparse.Namespace) -> int:

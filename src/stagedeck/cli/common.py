@@ -50,6 +50,17 @@ _RECIPE_HELP = (
 )
 
 
+def seeding_as_asked(recipe: Recipe, args: argparse.Namespace) -> Recipe:
+    """``--no-seed`` (``demo``, and ``up``, to which ``demo`` passes it on): the recipe
+    without its start-up seeding."""
+    if not getattr(args, "no_seed", False):
+        return recipe
+    import dataclasses
+
+    env = dataclasses.replace(recipe.environment, seed_on_start=False)
+    return dataclasses.replace(recipe, environment=env)
+
+
 def recipe_argument(
     p: argparse.ArgumentParser, *, required: bool = True, then: tuple[str, ...] = ()
 ) -> None:

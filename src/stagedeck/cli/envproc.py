@@ -15,7 +15,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from stagedeck.cli.common import EXIT_FAILED, EXIT_OK, load_recipe_arg, recipe_argument
+from stagedeck.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    load_recipe_arg,
+    recipe_argument,
+    seeding_as_asked,
+)
 from stagedeck.recipe.model import Recipe
 
 if TYPE_CHECKING:
@@ -219,7 +225,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from stagedeck.envproc.client import NoAccess, StartFailed, connect, spawn
 
     recipe = load_recipe_arg(args.recipe, args)
-    recipe = _seeding_as_asked(recipe, args)
+    recipe = seeding_as_asked(recipe, args)
     if getattr(args, "headless", False) and not getattr(args, "foreground", False):
         return _bring_up_once(recipe, args)  # the operations layer says no, if no
     if getattr(args, "ephemeral", False):
@@ -294,16 +300,6 @@ async def _follow_bring_up(recipe: Recipe, conn: Connection) -> str:
             await engine.stop()
 
 
-def _seeding_as_asked(recipe: Recipe, args: argparse.Namespace) -> Recipe:
-    """``--no-seed`` (``demo --no-seed`` passes it on): no test data loaded at start."""
-    if not getattr(args, "no_seed", False):
-        return recipe
-    import dataclasses
-
-    env = dataclasses.replace(recipe.environment, seed_on_start=False)
-    return dataclasses.replace(recipe, environment=env)
-
-
 async def _may_bring_up(recipe: Recipe, args: argparse.Namespace) -> bool:
     """The bring-up's rules before starting the process that performs it: refused under
     someone else's lease (unless --force) as a bring-up from a cockpit is."""
@@ -367,7 +363,7 @@ def _foreground(recipe: Recipe, args: argparse.Namespace) -> int:
     if getattr(args, "ports", ""):
         pairs = (item.split("=", 1) for item in args.ports.split(",") if "=" in item)
         recipe = recipe_with_ports(recipe, {n: int(p) for n, p in pairs if p.isdigit()})
-        recipe = _seeding_as_asked(recipe, args)  # the ports reloaded the file
+        recipe = seeding_as_asked(recipe, args)  # the ports reloaded the file
     grace = idle_grace_default() if getattr(args, "ephemeral", False) else None
 
     async def main() -> int:

@@ -62,9 +62,9 @@ log = logging.getLogger("stagedeck.engine")
 T = TypeVar("T")
 
 PROBES_KEPT = 120
+"""Per service, the last probe outcomes kept for triage (a hang vs a crash vs an app error)."""
 ACTIONS_KEPT = 300
 """Recent action steps kept for viewers that attach later (a reseed has a few per seed)."""
-"""Per service, the last probe outcomes kept for triage (a hang vs a crash vs an app error)."""
 
 STARTING_PROBE_INTERVAL = 0.1
 """While a service starts we probe fast, so "healthy" shows the moment it is."""

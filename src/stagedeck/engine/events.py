@@ -129,7 +129,8 @@ class ActionHistory:
 
 @dataclass(frozen=True, slots=True)
 class FaultsChanged:
-    """A fault was injected or lifted (the environment process tells its viewers)."""
+    """A fault was injected (published by the environment process's action desk, which
+    knows whose it is) or lifted (by its handle); the process tells its viewers."""
 
     at: float = field(default_factory=time.time)
 

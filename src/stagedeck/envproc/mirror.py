@@ -114,7 +114,6 @@ class MirrorEngine(Engine):
         self._lost_noticed = 0.0
         self.faults: dict[str, dict[str, Any]] = {}
         """Fault id → what the environment process says of it (in force or lifted)."""
-        self.faults_version = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -351,7 +350,6 @@ class MirrorEngine(Engine):
         self.faults = {
             sanitize(str(d.get("id"))): d for d in states if isinstance(d, dict) and d.get("id")
         }
-        self.faults_version += 1
 
     def _logs(self, lines: list[list[Any]], counts: dict[str, list[int]]) -> None:
         if lines:

@@ -91,8 +91,7 @@ class RemoteFault:
         self.started = time.time()
 
     def _state(self) -> dict[str, Any]:
-        state = self.engine.faults.get(self.id)
-        return state if isinstance(state, dict) else {}
+        return self.engine.faults.get(self.id) or {}  # the mirror keeps dicts only
 
     @property
     def active(self) -> bool:

@@ -130,7 +130,8 @@ class FaultManager:
         self.active[handle.id] = handle
         handle._timer = asyncio.ensure_future(self._expire(handle))
         self.engine.bus.publish(Notice(f"fault: {spec.label()} ({applied.detail})", "warning"))
-        self.engine.bus.publish(FaultsChanged())
+        # No FaultsChanged here: the environment process's action desk announces a new
+        # fault once it has recorded whose it is; a lifting announces itself (below).
         return handle
 
     async def _expire(self, handle: FaultHandle) -> None:
