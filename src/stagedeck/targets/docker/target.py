@@ -7,8 +7,10 @@ How it observes, cheaply and without polling each container:
   container in that same thread, so the loop receives events in order with the
   container's state as of that event. A full inspect happens on open and after
   every reconnect.
-* **Logs**: one :class:`LogFollower` thread per container follows its log
-  stream; all of them feed one :class:`LogBatcher`, which wakes the loop about
+* **Logs**: on a unix socket one :class:`LogMux` thread follows every
+  container's log stream over plain connections of its own; otherwise (TCP,
+  TLS, SSH) one :class:`LogFollower` thread per container does it through the
+  SDK. Either way they feed one :class:`LogBatcher`, which wakes the loop about
   ten times a second at most, not once per line.
 * **Resources**: one :class:`StatsSampler` thread takes a one-shot stats
   sample of each running container every half minute (``STATS_SECONDS``).
@@ -42,6 +44,7 @@ import docker
 from stagedeck.engine.events import ProcState
 from stagedeck.recipe.model import Recipe, Service
 from stagedeck.targets.base import ExecResult, Target, TargetError, TargetSink
+from stagedeck.targets.docker.logmux import LogMux, MuxFollower
 from stagedeck.targets.docker.ops import (
     STOP_GRACE_SECONDS,
     ExecSession,
@@ -167,6 +170,7 @@ class DockerTarget(Target):
         log_tail: int = 500,
         batch_interval: float = 0.1,
         open_timeout: float = 10.0,
+        log_mux: bool = True,
     ) -> None:
         super().__init__(recipe, sink)
         self.docker_host = docker_host
@@ -175,6 +179,8 @@ class DockerTarget(Target):
         self.log_tail = log_tail
         self.batch_interval = batch_interval
         self.open_timeout = open_timeout
+        self.log_mux = log_mux
+        """Read logs on a unix socket in one thread (:class:`LogMux`); False: a thread each."""
         self.connected = False
         self._client: docker.DockerClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -182,8 +188,8 @@ class DockerTarget(Target):
         self._bound: dict[str, _Bound] = {}
         self._missing: dict[str, str] = {}
         self._intent: dict[str, str] = {}
-        self._followers: dict[str, LogFollower] = {}
-        self._all_followers: set[LogFollower] = set()
+        self._followers: dict[str, LogFollower | MuxFollower] = {}
+        self._all_followers: set[LogFollower | MuxFollower] = set()
         """Every follower thread not known to be finished (unbound ones too), for close()."""
         self._stat_targets: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -193,6 +199,7 @@ class DockerTarget(Target):
         self._watcher: threading.Thread | None = None
         self._stats: StatsSampler | None = None
         self._batcher: LogBatcher | None = None
+        self._logmux: LogMux | None = None
         self._first: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.resyncs = 0
@@ -238,12 +245,15 @@ class DockerTarget(Target):
             follower.stop()
         if self._stats is not None:
             self._stats.stop()
+        if self._logmux is not None:
+            self._logmux.close()
         for task in list(self._tasks):
             task.cancel()
         if self._batcher is not None:
             self._batcher.flush()
             self._batcher.close()
-        threads = [t for t in (self._watcher, self._stats, *self._all_followers) if t]
+        followers = [f for f in self._all_followers if isinstance(f, LogFollower)]
+        threads = [t for t in (self._watcher, self._stats, self._logmux, *followers) if t]
         await asyncio.to_thread(_join_all, threads, 3.0)
         self._followers.clear()
         self._all_followers.clear()
@@ -552,19 +562,36 @@ class DockerTarget(Target):
         follower = self._followers.get(bound.container_id)
         if follower is not None and follower.again():
             return
-        follower = LogFollower(
-            client.api,
-            bound.container_id,
-            service,
-            self._batcher,
-            tty=bound.view.tty,
-            resume=follower.last if follower is not None else None,
-            tail=self._backfill_tail(),
-        )
-        self._followers[bound.container_id] = follower
+        resume = follower.last if follower is not None else None
+        tail = self._backfill_tail()
+        fresh: LogFollower | MuxFollower | None = None
+        if self.log_mux:
+            if self._logmux is None:
+                self._logmux = LogMux(self._batcher)
+                self._logmux.start()
+            fresh = self._logmux.follow(
+                client.api,
+                bound.container_id,
+                service,
+                tty=bound.view.tty,
+                resume=resume,
+                tail=tail,
+            )
+        if fresh is None:  # not a unix socket: the SDK's thread per container
+            thread = LogFollower(
+                client.api,
+                bound.container_id,
+                service,
+                self._batcher,
+                tty=bound.view.tty,
+                resume=resume,
+                tail=tail,
+            )
+            thread.start()
+            fresh = thread
+        self._followers[bound.container_id] = fresh
         self._all_followers = {f for f in self._all_followers if not f.finished}
-        self._all_followers.add(follower)
-        follower.start()
+        self._all_followers.add(fresh)
 
     def _backfill_tail(self) -> int:
         """Lines of history each container's log starts with: ``log_tail``, shared out
