@@ -10,6 +10,7 @@ the whole body at once with :class:`LogDecoder`.
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -45,7 +46,7 @@ def chunked(body: bytes, cuts: list[int], *, extension: bool = False) -> bytes:
     """``body`` as chunks cut at ``cuts`` (not at frame edges), then the last chunk."""
     out = bytearray()
     edges = [0, *sorted(c for c in cuts if 0 < c < len(body)), len(body)]
-    for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False)):
+    for i, (a, b) in enumerate(itertools.pairwise(edges)):
         ext = b";note=x" if extension and i % 2 else b""
         out += f"{b - a:X}".encode() + ext + b"\r\n" + body[a:b] + b"\r\n"
     out += b"0\r\nX-Trailer: done\r\n\r\n"
@@ -81,7 +82,7 @@ def feed_in_pieces(wire: bytes, cuts: list[int], tty: bool = False) -> list[tupl
     response = LogResponse(tty)
     lines: list[tuple[int, str, str]] = []
     edges = [0, *cuts, len(wire)]
-    for a, b in zip(edges, edges[1:], strict=False):
+    for a, b in itertools.pairwise(edges):
         lines += response.feed(wire[a:b])
     assert response.done and response.ok
     lines += response.eof()

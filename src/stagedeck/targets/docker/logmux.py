@@ -41,6 +41,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("stagedeck.docker")
 
 RECV_BYTES = 256 * 1024
+GATHER_SECONDS = 0.25
+"""After delivering lines the thread waits this long before it looks again, so the lines
+of many quiet containers are read and handed over together: what an idle cockpit pays
+for a log line is mostly the wake-ups (of this thread, then of the event loop), not the
+parsing. A quarter second is the log view's own look interval."""
+BUSY_BYTES = 64 * 1024
+"""A read this large means a stream is flooding: no gathering pause, read on at once
+(a pause would let the engine's socket buffer fill and slow the flood down)."""
 CONNECT_TIMEOUT = 10.0
 """Connecting and sending the request block the mux thread (a local socket: microseconds)."""
 MAX_ERRORS = 3
@@ -86,6 +94,7 @@ class MuxFollower:
         self.last: dict[str, int] = dict(resume or {})
         """Time of the last line delivered, per stream (as :attr:`LogFollower.last`)."""
         self.finished = False
+        self.busy = False
         self.connects = 0
         """Connections made (for tests: a resume is a second connection)."""
         self._guard = threading.Lock()
@@ -140,7 +149,10 @@ class MuxFollower:
         return sock
 
     def _read(self, records: list[LogRecord]) -> str | None:
-        """Read what is there; returns how the stream ended ("end", "gone", "error") or None."""
+        """Read what is there; returns how the stream ended ("end", "gone", "error") or None.
+
+        ``busy`` says whether the read was a large one (see :data:`BUSY_BYTES`).
+        """
         sock, response = self._sock, self._response
         assert sock is not None and response is not None
         if self._cancelled:
@@ -152,6 +164,7 @@ class MuxFollower:
         except OSError as exc:
             log.debug("log stream of %s broke: %s", self.service, exc)
             return "error"
+        self.busy = len(data) >= BUSY_BYTES
         try:
             if not data:
                 self._deliver(response.eof(), records)
@@ -211,9 +224,10 @@ class MuxFollower:
 class LogMux(threading.Thread):
     """Reads many containers' followed log streams in one thread and feeds the batcher."""
 
-    def __init__(self, batcher: LogBatcher) -> None:
+    def __init__(self, batcher: LogBatcher, gather: float = GATHER_SECONDS) -> None:
         super().__init__(name="docker-logs", daemon=True)
         self.batcher = batcher
+        self.gather = gather
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -223,6 +237,7 @@ class LogMux(threading.Thread):
         self._starting: list[MuxFollower] = []
         self._stopping: list[MuxFollower] = []
         self._closing = False
+        self._closed = threading.Event()
         self._timers: list[tuple[float, int, MuxFollower]] = []
         self._order = itertools.count()
         self._live: set[MuxFollower] = set()
@@ -256,6 +271,7 @@ class LogMux(threading.Thread):
         """Stop every stream; the thread ends soon after (join it)."""
         with self._lock:
             self._closing = True
+        self._closed.set()
         self._wake()
 
     def _request_stop(self, follower: MuxFollower) -> None:
@@ -294,12 +310,14 @@ class LogMux(threading.Thread):
                 timeout = max(0.0, self._timers[0][0] - time.monotonic())
             ready = selector.select(timeout)
             records: list[LogRecord] = []
+            busy = False
             for key, _ in ready:
                 follower: MuxFollower | None = key.data
                 if follower is None:
                     self._drain_wake()
                     continue
                 outcome = follower._read(records)
+                busy = busy or follower.busy
                 if outcome is not None:
                     self._end(follower, outcome)
             with self._lock:
@@ -317,7 +335,9 @@ class LogMux(threading.Thread):
                 _, _, follower = heapq.heappop(self._timers)
                 self._start(follower)
             if records:
-                self.batcher.add(records)
+                self.batcher.add(records, at_once=True)
+                if not busy and self.gather > 0:
+                    self._closed.wait(self.gather)
 
     def _drain_wake(self) -> None:
         try:

@@ -70,8 +70,10 @@ class LogBatcher:
         """Lines thrown away because the loop fell behind by more than ``max_pending``."""
         self.batches = 0
 
-    def add(self, records: list[LogRecord]) -> None:
-        """Called from any thread."""
+    def add(self, records: list[LogRecord], *, at_once: bool = False) -> None:
+        """Called from any thread. ``at_once``: the caller batched already (the log mux
+        gathers a quarter second's lines), so the loop is woken to deliver them now rather
+        than a second time when the batch interval ends."""
         if not records:
             return
         with self._lock:
@@ -83,7 +85,7 @@ class LogBatcher:
             if self._armed:
                 return
             self._armed = True
-        post(self._loop, self._arm)
+        post(self._loop, self.flush if at_once else self._arm)
 
     def _arm(self) -> None:
         self._timer = self._loop.call_later(self.interval, self.flush)
