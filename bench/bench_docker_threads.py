@@ -51,8 +51,32 @@ def threads_of(pid: int) -> dict[int, tuple[str, float]]:
 
 
 def group(name: str) -> str:
-    """Thread names Python sets are cut to 15 characters; fold the numbered ones."""
+    """Fold numbered threads ("docker-logs:s01", "docker-stats_3", "asyncio_0") into one."""
     return re.sub(r"[:_-]?\d+$", "", name.split(":")[0]) or name
+
+
+def python_names(pid: int) -> dict[int, str]:
+    """{OS thread id: Python thread name}, from two seconds of ``py-spy record`` (if on PATH).
+
+    Python 3.11 does not name its threads for the OS (all say "python"); py-spy knows both.
+    """
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "stacks.txt"
+        subprocess.run(
+            [spy, "record", "--idle", "--threads", "--nonblocking", "-r", "20", "-d", "2"]
+            + ["-f", "raw", "-o", str(out), "-p", str(pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        text = out.read_text() if out.exists() else ""
+    names: dict[int, str] = {}
+    for m in re.finditer(r"^thread \((0x[0-9a-fA-F]+|\d+)\): ([^;]*);", text, re.M):
+        names[int(m.group(1), 0)] = m.group(2)
+    return names
 
 
 def python_pid(root: int) -> int:
@@ -95,6 +119,7 @@ def main() -> None:
                     term.wait_for(lambda s: 'msg="tick' in s, timeout=30)
                     time.sleep(args.warmup)
                     pid = python_pid(term.pid)
+                    names = python_names(pid)
                     spy = None
                     if args.spy and shutil.which("py-spy"):
                         spy = subprocess.Popen(
@@ -114,7 +139,7 @@ def main() -> None:
             counts: dict[str, int] = defaultdict(int)
             for tid, (name, cpu) in after.items():
                 start = before.get(tid, (name, 0.0))[1]
-                key = "main" if tid == pid else group(name)
+                key = "main" if tid == pid else group(names.get(tid, name))
                 totals[key] += cpu - start
                 counts[key] += 1
             total = sum(totals.values())
