@@ -8,7 +8,8 @@ to one part (the log readers, the main thread's frames, the stats round) can be
 measured on its own.
 
     python bench/bench_docker_threads.py [--seconds 30] [--containers 20] [--runs 1]
-        [--spy out.svg]   # also record a py-spy profile of the window (py-spy on PATH)
+        [--spy out.txt]   # also record a py-spy profile of the window (raw stacks; .svg: a
+                          # flame graph); py-spy from PATH or next to this Python
 
 Put another tree's ``src`` first on ``PYTHONPATH`` to measure it instead.
 """
@@ -55,13 +56,19 @@ def group(name: str) -> str:
     return re.sub(r"[:_-]?\d+$", "", name.split(":")[0]) or name
 
 
+def py_spy() -> str:
+    """py-spy on PATH or next to this Python ("" when neither)."""
+    here = Path(sys.executable).parent / "py-spy"
+    return shutil.which("py-spy") or (str(here) if here.exists() else "")
+
+
 def python_names(pid: int) -> dict[int, str]:
     """{OS thread id: Python thread name}, from two seconds of ``py-spy record`` (if on PATH).
 
     Python 3.11 does not name its threads for the OS (all say "python"); py-spy knows both.
     """
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(spy).exists():
+    spy = py_spy()
+    if not spy:
         return {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "stacks.txt"
@@ -121,10 +128,11 @@ def main() -> None:
                     pid = python_pid(term.pid)
                     names = python_names(pid)
                     spy = None
-                    if args.spy and shutil.which("py-spy"):
+                    if args.spy and py_spy():
                         spy = subprocess.Popen(
-                            ["py-spy", "record", "--idle", "-r", "100", "-p", str(pid)]
-                            + ["-d", str(int(args.seconds)), "-o", args.spy, "--threads"],
+                            [py_spy(), "record", "--nonblocking", "-r", "100", "-p", str(pid)]
+                            + ["-d", str(int(args.seconds)), "-o", args.spy, "--threads"]
+                            + (["-f", "raw"] if not args.spy.endswith(".svg") else []),
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL,
                         )

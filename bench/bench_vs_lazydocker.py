@@ -159,6 +159,11 @@ FIGURES: list[tuple[str, str, bool]] = [
 of two noisy windows and can come out near zero or negative)."""
 
 
+def others_running(client: docker.DockerClient, project: str) -> int:
+    """Running containers not ours: lazydocker watches (and samples) them too."""
+    return sum(1 for c in client.api.containers() if not c["Names"][0].startswith(f"/{project}-"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30.0, help="idle window per program")
@@ -172,7 +177,9 @@ def main() -> None:
     sys.dont_write_bytecode = False
     compileall.compile_dir(str(ROOT / "src" / "stagedeck"), quiet=1)
     client = docker.from_env(timeout=120)
-    kit = Kit(client, new_prefix())
+    # "a" first: lazydocker lists containers by name, ten at this size; anyone else's
+    # running containers (a shared engine) would otherwise push ours off its list.
+    kit = Kit(client, "a" + new_prefix())
     project = kit.prefix
     tools = [
         Tool(
@@ -198,6 +205,9 @@ def main() -> None:
             "shims": pids_named("containerd-shim", "containerd-shim-runc-v2"),
         }
         time.sleep(3)
+        others = others_running(client, project)
+        if others:
+            print(f"note: {others} other running containers on this engine", flush=True)
         for run in range(args.runs):
             order = tools if run % 2 == 0 else list(reversed(tools))
             for tool in order:

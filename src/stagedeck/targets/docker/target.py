@@ -56,6 +56,7 @@ from stagedeck.targets.docker.ops import (
     where,
 )
 from stagedeck.targets.docker.state import (
+    PROJECT_LABEL,
     STOP_SIGNALS,
     ContainerView,
     Selector,
@@ -200,6 +201,9 @@ class DockerTarget(Target):
         self._stats: StatsSampler | None = None
         self._batcher: LogBatcher | None = None
         self._logmux: LogMux | None = None
+        self._project_watchers: dict[str, list[Callable[[], None]]] = {}
+        """Compose project -> callbacks (on the loop) when one of its containers is created
+        or destroyed, or the engine's state was read again (see :meth:`watch_project`)."""
         self._first: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.resyncs = 0
@@ -271,6 +275,29 @@ class DockerTarget(Target):
         self._selectors = selectors
         if changed and self.connected:
             self._spawn(self._resync())
+
+    def watch_project(self, project: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` on the loop when ``project`` may have gained or lost a container:
+        one of its containers was created or destroyed, or the engine was read again after
+        a reconnect (events may have been missed). Returns the unsubscribe.
+
+        The events come from the stream the target reads anyway, so following a compose
+        project costs nothing while nothing happens to it (it listed the project every
+        two seconds)."""
+        callbacks = self._project_watchers.setdefault(project, [])
+        callbacks.append(callback)
+
+        def unwatch() -> None:
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+        return unwatch
+
+    def _project_changed(self, project: str | None = None) -> None:
+        for name, callbacks in list(self._project_watchers.items()):
+            if project is None or name == project:
+                for callback in list(callbacks):
+                    callback()
 
     def _post(self, callback: Callable[..., object], *args: Any) -> None:
         if self._loop is not None:
@@ -355,6 +382,9 @@ class DockerTarget(Target):
         attrs: Mapping[str, str] = actor.get("Attributes") or {}
         container_id = str(actor.get("ID") or raw.get("id") or "")
         name = attrs.get("name", "")
+        project = attrs.get(PROJECT_LABEL)
+        if verb in ("create", "destroy") and project in self._project_watchers and self._loop:
+            post(self._loop, self._project_changed, project)
         services = tuple(s for s, sel in self._selectors.items() if sel.matches(name, attrs))
         if not services or not container_id:
             return None
@@ -396,6 +426,8 @@ class DockerTarget(Target):
         if detail and not self.connected:
             self.connected = True
             self.sink.connection(True, detail)
+        if detail:  # read again after (re)connecting: what changed meanwhile was not seen
+            self._project_changed()
         self._resolve_first()
 
     def _on_lost(self, detail: str) -> None:
