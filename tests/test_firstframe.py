@@ -120,7 +120,10 @@ WIDE = Known(
     "支付环境",
     "docker",
     [Row("支付-服务", "running", "healthy"), Row("a" * 40, "exited", "down"), Row("x", "?", "??")],
-    [LogLine(1_796_000_000.5, "支付-服务", "订单 o-1 已支付 " * 20), LogLine(1_796_000_001, "b", "")],
+    [
+        LogLine(1_796_000_000.5, "支付-服务", "订单 o-1 已支付 " * 20),
+        LogLine(1_796_000_001, "b", ""),
+    ],
 )
 
 
@@ -166,7 +169,7 @@ def frame(stream: int, payload: bytes) -> bytes:
 def test_multiplexed_log_frames_become_lines_in_time_order() -> None:
     out = (
         b"2026-12-01T23:41:32.1Z GET /api/orders 200 rid=9f2c\n"
-        b"2026-12-01T23:41:32.123456789Z {\"level\":\"info\",\"msg\":\"paid\"}\n"
+        b'2026-12-01T23:41:32.123456789Z {"level":"info","msg":"paid"}\n'
     )
     err = "2026-12-01T23:41:32.12Z \x1b[31mERROR\x1b[0m caf\u00e9 d\u00e9clin\u00e9\n".encode()
     # A line split over two frames, and stdout/stderr interleaved.
@@ -199,7 +202,9 @@ def test_docker_stamps_read_as_the_standard_library_reads_them(stamp: str) -> No
 
 def test_http_bodies_plain_chunked_and_refused() -> None:
     assert response_body(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n[]") == b"[]"
-    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
     assert response_body(chunked) == b"abcde"
     assert response_body(b'HTTP/1.0 404 Not Found\r\n\r\n{"message":"no such"}') is None
     assert response_body(b"HTTP/1.0 200 OK") is None  # cut off in the headers
@@ -254,8 +259,7 @@ def test_a_compose_project_on_the_real_engine(monkeypatch: pytest.MonkeyPatch) -
     with kit() as k:
         project = k.prefix
         hostile = (
-            "echo 'orders rid=7c1e \x1b]0;pwned\x07{\"status\":502}'; "
-            "echo 'second line'; sleep 600"
+            "echo 'orders rid=7c1e \x1b]0;pwned\x07{\"status\":502}'; echo 'second line'; sleep 600"
         )
         k.container("orders", project=project, script=hostile)
         k.container("ledger", project=project, script="echo 'ledger up'; sleep 600")
@@ -277,3 +281,51 @@ def test_a_compose_project_on_the_real_engine(monkeypatch: pytest.MonkeyPatch) -
         assert docker_known(project + "-nope") is None
         listing = json.dumps([r._asdict() for r in known.rows])
         assert "\x1b" not in listing and "\x07" not in listing
+
+
+# --------------------------------------------------------------------------- following
+
+
+def test_a_follow_answer_parsed_byte_by_byte_gives_each_new_line_once() -> None:
+    from stagedeck.firstframe.follow import _Stream
+
+    shown_until = parse_stamp("2026-12-01T23:41:32Z")
+    assert shown_until is not None
+    body = (
+        frame(1, b"2026-12-01T23:41:31.9Z already shown\n2026-12-01T23:41:32Z also shown\n")
+        + frame(1, '2026-12-01T23:41:33.5Z caf\u00e9 rid=ab12 {"ok":'.encode())
+        + frame(2, b"2026-12-01T23:41:33.6Z \x1b[2Jwarn: slow\n")
+        + frame(1, b"true}\n")
+    )
+    answer = b"HTTP/1.0 200 OK\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\n\r\n"
+    stream = _Stream("orders", shown_until)
+    lines: list[LogLine] = []
+    for byte in answer + body:  # the worst split there is: every byte on its own
+        got = stream.feed(bytes([byte]))
+        assert got is not None
+        lines += got
+    assert [x.text for x in lines] == ["warn: slow", 'café rid=ab12 {"ok":true}']
+    assert _Stream("x", 0).feed(b"HTTP/1.0 404 Not Found\r\n\r\nno such container") is None
+
+
+def test_the_follower_reports_new_lines_from_the_real_engine() -> None:
+    from stagedeck.firstframe.follow import EarlyFollower
+    from support.dockerkit import kit, real_socket_path
+
+    with kit() as k:
+        script = 'i=0; while true; do i=$((i+1)); echo "tick $i rid=r$i"; sleep 0.1; done'
+        container = k.container("ticker", project=k.prefix, script=script)
+        got: list[LogLine] = []
+        follower = EarlyFollower(
+            real_socket_path(), [(container.id, "ticker", time.time())], got.extend
+        )
+        follower.start()
+        deadline = time.monotonic() + 15
+        while len(got) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        follower.stop()
+        follower.join(timeout=2)
+        assert not follower.is_alive()
+        ticks = [int(x.text.split()[1]) for x in got]
+        assert len(ticks) >= 5 and ticks == sorted(set(ticks))  # in order, none twice
+        assert all(x.service == "ticker" and "rid=r" in x.text for x in got)

@@ -25,10 +25,27 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from stagedeck.firstframe.screen import handed_over, painted, release, saved_attributes
+from stagedeck.firstframe.screen import (
+    handed_over,
+    painted,
+    release,
+    saved_attributes,
+    stop_drawing,
+)
 
-__all__ = ["handed_over", "paint_early", "painted", "release", "saved_attributes"]
+if TYPE_CHECKING:
+    from stagedeck.firstframe.known import Known, LogLine
+
+__all__ = [
+    "handed_over",
+    "paint_early",
+    "painted",
+    "release",
+    "saved_attributes",
+    "stop_drawing",
+]
 
 DISABLE_VARIABLE = "STAGEDECK_NO_EARLY_FRAME"
 
@@ -58,7 +75,33 @@ def paint_early(argv: Sequence[str]) -> bool:
         if known is None:
             return False
         size = os.get_terminal_size(sys.stderr.fileno())
-        return paint(render(known, size.columns, size.lines))
+        if not paint(render(known, size.columns, size.lines)):
+            return False
+        follow_logs(known, size.columns, size.lines)
+        return True
     except Exception:  # an early frame is a nicety: the cockpit itself will tell
         release()
         return False
+
+
+def follow_logs(known: Known, width: int, height: int) -> None:
+    """Keep the frame's log box moving with the containers' new lines (see :mod:`.follow`)."""
+    from stagedeck.firstframe.layout import geometry, log_lines
+    from stagedeck.firstframe.screen import redraw, when_stopped
+
+    shape = geometry(known, width, height)
+    if known.socket is None or not known.streams or shape is None or not shape.log_rows:
+        return
+    from stagedeck.firstframe.follow import EarlyFollower
+
+    shown = list(known.logs)
+
+    def on_lines(lines: list[LogLine]) -> None:
+        shown.extend(lines)
+        shown.sort()
+        del shown[: -shape.log_rows]
+        redraw(shape.log_top, log_lines(shown, known.rows, width - 2, shape.log_rows))
+
+    follower = EarlyFollower(known.socket, known.streams, on_lines)
+    when_stopped(follower.stop)
+    follower.start()

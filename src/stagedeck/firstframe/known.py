@@ -56,6 +56,10 @@ class Known(NamedTuple):
     target: str
     rows: list[Row]
     logs: list[LogLine]
+    socket: str | None = None
+    """The Docker engine's socket, to follow ``streams`` on while the frame is up."""
+    streams: tuple[tuple[str, str, float], ...] = ()
+    """(container id, service, time of its last line shown) per running container."""
 
 
 def what_is_known(request: CockpitRequest) -> Known | None:
@@ -126,16 +130,22 @@ def docker_known(project: str | None) -> Known | None:
     tail = max(3, LOG_LINES_WANTED // max(1, len(running)))
     bodies = http_get(
         path,
-        [f"/containers/{quote(str(c.get('Id')))}/logs?stdout=1&stderr=1&timestamps=1&tail={tail}"
-         for c in running],
+        [
+            f"/containers/{quote(str(c.get('Id')))}/logs?stdout=1&stderr=1&timestamps=1&tail={tail}"
+            for c in running
+        ],
         deadline,
     )
     logs: list[LogLine] = []
+    streams: list[tuple[str, str, float]] = []
+    now = time.time()
     for container, body in zip(running, bodies, strict=True):
-        if body is not None:
-            logs.extend(log_lines(service_of(container), body))
+        service = service_of(container)
+        lines = log_lines(service, body) if body is not None else []
+        logs.extend(lines)
+        streams.append((str(container.get("Id")), service, max((x.at for x in lines), default=now)))
     logs.sort()
-    return Known(clean(name), "docker", rows, logs[-LOG_LINES_WANTED:])
+    return Known(clean(name), "docker", rows, logs[-LOG_LINES_WANTED:], path, tuple(streams))
 
 
 def choose(listing: Any, wanted: str | None) -> tuple[str, list[dict[str, Any]]] | None:
@@ -197,11 +207,18 @@ def log_lines(service: str, body: bytes) -> list[LogLine]:
         streams[1] = bytearray(body)
     lines: list[LogLine] = []
     for data in streams.values():
-        for raw in data.decode("utf-8", "replace").split("\n"):
-            stamp, _, text = raw.rstrip("\r").partition(" ")
-            at = parse_stamp(stamp)
-            if at is not None:
-                lines.append(LogLine(at, service, clean(text)))
+        lines += stamped_lines(service, bytes(data).split(b"\n"))
+    return lines
+
+
+def stamped_lines(service: str, raw_lines: list[bytes]) -> list[LogLine]:
+    """``timestamps=1`` lines (``STAMP TEXT``) through the gate; unstamped ones are dropped."""
+    lines: list[LogLine] = []
+    for raw in raw_lines:
+        stamp, _, text = raw.decode("utf-8", "replace").rstrip("\r").partition(" ")
+        at = parse_stamp(stamp)
+        if at is not None:
+            lines.append(LogLine(at, service, clean(text)))
     return lines
 
 

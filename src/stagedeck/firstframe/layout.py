@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from typing import NamedTuple
 
 from stagedeck.firstframe.known import Known, LogLine, Row
 
@@ -70,22 +71,41 @@ def boxed(content: str, width: int) -> str:
     return "│" + content + "│"
 
 
-def render(known: Known, width: int, height: int) -> list[str]:
-    """``height`` lines of at most ``width`` cells (with SGR colour), or [] if too small."""
+class Geometry(NamedTuple):
+    """Where the parts go: rows of the services box and of the log box (0: no log box)."""
+
+    service_rows: int
+    log_rows: int
+
+    @property
+    def log_top(self) -> int:
+        """The terminal row (1-based) of the first log line."""
+        return self.service_rows + 5  # services box: top, header, rows, bottom; logs: top
+
+
+def geometry(known: Known, width: int, height: int) -> Geometry | None:
     if width < MIN_WIDTH or height < MIN_HEIGHT:
-        return []
-    inner = width - 2
+        return None
     body = height - 2  # the status line and the key line
     service_rows = min(len(known.rows), max(2, body * 2 // 5 - 3))
+    log_rows = body - (service_rows + 3) - 2
+    return Geometry(service_rows, max(0, log_rows))
+
+
+def render(known: Known, width: int, height: int) -> list[str]:
+    """``height`` lines of at most ``width`` cells (with SGR colour), or [] if too small."""
+    shape = geometry(known, width, height)
+    if shape is None:
+        return []
+    inner = width - 2
     lines = [box_top("services", width)]
-    lines += service_lines(known.rows[:service_rows], inner)
+    lines += service_lines(known.rows[: shape.service_rows], inner)
     lines.append(box_bottom(width))
-    log_rows = body - len(lines) - 2
-    if log_rows >= 1:
+    if shape.log_rows:
         lines.append(box_top("logs", width))
-        lines += log_lines(known.logs[-log_rows:], known.rows, inner, log_rows)
+        lines += log_lines(known.logs, known.rows, inner, shape.log_rows)
         lines.append(box_bottom(width))
-    while len(lines) < body:
+    while len(lines) < height - 2:
         lines.append(" " * width)
     status = f"  {known.name}  {known.target}  {len(known.rows)} services"
     lines.append(BOLD + fit(status, width) + RESET)
@@ -110,16 +130,16 @@ def service_lines(rows: list[Row], inner: int) -> list[str]:
 
 
 def log_lines(logs: list[LogLine], rows: list[Row], inner: int, room: int) -> list[str]:
+    """The log box's ``room`` lines: the last lines of ``logs``, blank rows below them."""
+    logs = logs[-room:] if room else []
     colour_of = {r.name: SERVICE_COLOURS[i % len(SERVICE_COLOURS)] for i, r in enumerate(rows)}
-    name_width = min(16, max([0] + [text_cells(line.service) for line in logs]))
+    name_width = min(16, max([0] + [text_cells(r.name) for r in rows]))
     out: list[str] = []
     for line in logs:
         stamp = time.strftime("%H:%M:%S", time.localtime(line.at))
         service = fit(line.service, name_width)
         text = fit(line.text, max(0, inner - 12 - name_width))
         colour = colour_of.get(line.service, "36")
-        out.append(
-            boxed(f"{DIM}{stamp}{RESET}   \x1b[{colour}m{service}{RESET} {text}", inner)
-        )
+        out.append(boxed(f"{DIM}{stamp}{RESET}   \x1b[{colour}m{service}{RESET} {text}", inner))
     blank = boxed(" " * inner, inner)
     return out + [blank] * (room - len(out))

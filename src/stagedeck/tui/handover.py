@@ -36,6 +36,8 @@ def driver_for(base: type[Driver]) -> type[Driver]:
             first = not HandoverDriver._taken
             HandoverDriver._taken = True
             self._taking_over = first
+            if first:
+                firstframe.stop_drawing()  # the early frame's log box stops moving: ours now
             try:
                 super().start_application_mode()
             finally:
