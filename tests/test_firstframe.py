@@ -53,10 +53,23 @@ def test_the_commands_that_open_the_cockpit_get_an_early_frame(tmp_path: Path) -
     assert cockpit_request(["open", str(recipe), "--db", "x.db"]).recipe == recipe  # type: ignore[union-attr]
 
 
+def test_plain_stagedeck_and_bundled_examples_get_one_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stagedeck.recipe.discovery import examples
+
+    monkeypatch.delenv("STAGEDECK_RECIPE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cockpit_request([]) is None  # no recipe here: the CLI explains
+    (tmp_path / "stagedeck.toml").write_text("[services.a]\ncommand = ['true']\n")
+    assert cockpit_request(["--debug"]) == ("open", tmp_path / "stagedeck.toml", None)
+    first = examples()[0]
+    assert cockpit_request(["open", first.name]) == ("open", first.path, None)
+
+
 @pytest.mark.parametrize(
     "argv",
     [
-        [],
         ["status"],
         ["demo", "--headless"],
         ["demo", "--help"],
@@ -72,7 +85,7 @@ def test_the_commands_that_open_the_cockpit_get_an_early_frame(tmp_path: Path) -
         ["k8s"],
         ["open"],
         ["open", "missing.toml"],
-        ["open", "example-name"],
+        ["open", "no-such-example"],
         ["--version"],
     ],
 )

@@ -1,7 +1,8 @@
 """Which command lines open the cockpit, read without argparse (and without the CLI).
 
-Only a plain, well-formed invocation gets an early frame: ``demo``, ``docker``
-and ``open RECIPE.toml`` with the options below. Anything else (another
+Only a plain, well-formed invocation gets an early frame: ``demo``, ``docker``,
+``open RECIPE.toml`` or ``open EXAMPLE``, and plain ``stagedeck`` in a folder
+with a recipe, with the options below. Anything else (another
 command, ``--help``, ``--headless``, ``--json``, an option this list does not
 know, a malformed value) returns None and the command line runs as if this
 module did not exist, so argparse keeps the only word on errors.
@@ -44,7 +45,13 @@ def cockpit_request(argv: Sequence[str]) -> CockpitRequest | None:
     args = list(argv)
     while args and args[0] == "--debug":
         args.pop(0)
-    if not args or args[0] not in _FLAGS:
+    if not args:
+        # Plain ``stagedeck``: the cockpit on the recipe found here (as the CLI finds it).
+        from stagedeck.recipe.discovery import find_recipe
+
+        found = find_recipe().path
+        return CockpitRequest("open", recipe=found) if found is not None else None
+    if args[0] not in _FLAGS:
         return None
     command, rest = args[0], args[1:]
     values: dict[str, str] = {}
@@ -70,10 +77,20 @@ def cockpit_request(argv: Sequence[str]) -> CockpitRequest | None:
             positional.append(word)
         i += 1
     if command == "open":
-        if len(positional) != 1 or not positional[0].endswith(".toml"):
-            return None
-        path = Path(positional[0])
-        return CockpitRequest(command, recipe=path) if path.is_file() else None
+        return _open_request(positional)
     if positional or values.get("--target", "local") != "local":
         return None
     return CockpitRequest(command, project=values.get("--project"))
+
+
+def _open_request(positional: list[str]) -> CockpitRequest | None:
+    """``open FILE.toml`` or ``open EXAMPLE`` (a bundled example's name)."""
+    if len(positional) != 1:
+        return None
+    path = Path(positional[0])
+    if path.suffix == ".toml":
+        return CockpitRequest("open", recipe=path) if path.is_file() else None
+    from stagedeck.recipe.discovery import example
+
+    found = example(positional[0])
+    return CockpitRequest("open", recipe=found.path) if found is not None else None
