@@ -342,3 +342,13 @@ def test_the_follower_reports_new_lines_from_the_real_engine() -> None:
         ticks = [int(x.text.split()[1]) for x in got]
         assert len(ticks) >= 5 and ticks == sorted(set(ticks))  # in order, none twice
         assert all(x.service == "ticker" and "rid=r" in x.text for x in got)
+
+
+def test_no_color_leaves_bold_and_dim_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    coloured = "".join(render(WIDE, 80, 24))
+    assert "\x1b[32m" in coloured and "\x1b[36m" in coloured
+    monkeypatch.setenv("NO_COLOR", "1")
+    lines = render(WIDE, 80, 24)
+    codes = set(re.findall(r"\x1b\[([0-9;]*)m", "".join(lines)))
+    assert codes <= {"0", "1", "2"}, codes
+    assert "● healthy" in plain("".join(lines)) and "✖ down" in plain("".join(lines))

@@ -9,6 +9,7 @@ Pure: text in, lines out (tests call :func:`render` with plain values).
 
 from __future__ import annotations
 
+import os
 import time
 import unicodedata
 from typing import NamedTuple
@@ -32,6 +33,11 @@ SERVICE_COLOURS = ("36", "35", "32", "33", "34", "96", "95")
 """The terminal's named colours the cockpit tags services with (``tui/palette.py``)."""
 
 MIN_WIDTH, MIN_HEIGHT = 30, 8
+
+
+def colours_wanted() -> bool:
+    """No colours under ``NO_COLOR`` (no-color.org), as Textual does; bold and dim stay."""
+    return not os.environ.get("NO_COLOR")
 
 
 def cells(char: str) -> int:
@@ -125,7 +131,7 @@ def service_lines(rows: list[Row], inner: int) -> list[str]:
             out.append(boxed(fit(start, inner), inner))
             continue
         health = fit(f"{symbol} {word}", inner - start_cells)
-        out.append(boxed(start + colour + health + RESET, inner))
+        out.append(boxed(start + (colour if colours_wanted() else "") + health + RESET, inner))
     return out
 
 
@@ -139,7 +145,7 @@ def log_lines(logs: list[LogLine], rows: list[Row], inner: int, room: int) -> li
         stamp = time.strftime("%H:%M:%S", time.localtime(line.at))
         service = fit(line.service, name_width)
         text = fit(line.text, max(0, inner - 12 - name_width))
-        colour = colour_of.get(line.service, "36")
-        out.append(boxed(f"{DIM}{stamp}{RESET}   \x1b[{colour}m{service}{RESET} {text}", inner))
+        tag = f"\x1b[{colour_of.get(line.service, '36')}m" if colours_wanted() else ""
+        out.append(boxed(f"{DIM}{stamp}{RESET}   {tag}{service}{RESET} {text}", inner))
     blank = boxed(" " * inner, inner)
     return out + [blank] * (room - len(out))
