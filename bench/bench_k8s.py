@@ -223,7 +223,7 @@ async def launch(args: argparse.Namespace, namespace: str, tmp: Path) -> None:
             await asyncio.to_thread(term.wait_for, "q Quit", timeout=30, interval=0.005)
             lives.append(time.monotonic() - start)
             term.send("q")
-            await asyncio.to_thread(term.wait_for, lambda s: term.dead(), timeout=20)
+            await asyncio.to_thread(term.wait_for, lambda s, t=term: t.dead(), timeout=20)
         finally:
             term.close()
         print(f"run: listed {firsts[-1]:.3f} s, live {lives[-1]:.3f} s", flush=True)
