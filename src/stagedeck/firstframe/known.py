@@ -78,7 +78,7 @@ def what_is_known(request: CockpitRequest) -> Known | None:
 
 
 def recipe_known(path: Path) -> Known | None:
-    """The services a recipe file names, in its order, none of them started yet.
+    """The services a recipe file names, in its order, their state not known yet.
 
     A recipe that includes others is left to the cockpit: its services are spread
     over files this reader does not merge.
@@ -95,7 +95,8 @@ def recipe_known(path: Path) -> Known | None:
         return None
     name = clean(environment.get("name") or path.stem)
     target = clean(environment.get("target") or "local")
-    return Known(name, target, [Row(clean(s), "pending", "unknown") for s in services], [])
+    # "–", not "pending": an environment process may already be running them (attach).
+    return Known(name, target, [Row(clean(s), "–", "unknown") for s in services], [])
 
 
 # --------------------------------------------------------------------------- docker
