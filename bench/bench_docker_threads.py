@@ -103,7 +103,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=8.0)
     parser.add_argument("--containers", type=int, default=20)
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--spy", default="", help="py-spy record output (svg) for the window")
+    parser.add_argument(
+        "--spy", default="", help="py-spy profile of the window (.svg: flame graph)"
+    )
     args = parser.parse_args()
 
     require_engine()

@@ -30,7 +30,7 @@ import time
 from typing import TYPE_CHECKING
 
 from stagedeck.targets.docker.logwire import LogResponse, ProtocolError, TruncatedBody, request
-from stagedeck.targets.docker.state import ns_to_since
+from stagedeck.targets.docker.streams import FollowState
 
 if TYPE_CHECKING:
     import docker
@@ -69,7 +69,7 @@ def unix_socket_of(api: docker.APIClient) -> tuple[str, str] | None:
     return path, url[len(api.base_url) :].removesuffix("/containers/ID/logs")
 
 
-class MuxFollower:
+class MuxFollower(FollowState):
     """One container's log stream inside a :class:`LogMux` (the loop's handle on it)."""
 
     def __init__(
@@ -84,35 +84,20 @@ class MuxFollower:
         resume: dict[str, int] | None,
         tail: int,
     ) -> None:
+        self._init_follow(service, resume, tail)
         self.mux = mux
         self.socket_path = socket_path
         self.prefix = prefix
         self.container_id = container_id
-        self.service = service
         self.tty = tty
-        self.tail = tail
-        self.last: dict[str, int] = dict(resume or {})
-        """Time of the last line delivered, per stream (as :attr:`LogFollower.last`)."""
-        self.finished = False
         self.busy = False
         self.connects = 0
         """Connections made (for tests: a resume is a second connection)."""
-        self._guard = threading.Lock()
-        self._wanted = False
-        self._cancelled = False
         self._errors = 0
         self._sock: socket.socket | None = None
         self._response: LogResponse | None = None
 
     # -- called on the loop's thread
-
-    def again(self) -> bool:
-        """Ask for a reconnect once the current stream ends; False if this follower is done."""
-        with self._guard:
-            if self.finished:
-                return False
-            self._wanted = True
-            return True
 
     def stop(self) -> None:
         with self._guard:
@@ -122,15 +107,6 @@ class MuxFollower:
         self.mux._request_stop(self)
 
     # -- everything below runs on the mux thread
-
-    def _params(self) -> dict[str, object]:
-        params: dict[str, object] = {"follow": 1, "stdout": 1, "stderr": 1, "timestamps": 1}
-        seen = [ns for ns in self.last.values() if ns]
-        if seen:
-            params["since"] = ns_to_since(min(seen))
-        else:
-            params["tail"] = self.tail
-        return params
 
     def _connect(self) -> socket.socket:
         path = f"{self.prefix}/containers/{self.container_id}/logs"
@@ -188,13 +164,8 @@ class MuxFollower:
         return "error"
 
     def _deliver(self, lines: list[Line], records: list[LogRecord]) -> None:
-        last = self.last
-        service = self.service
-        for ts, stream, text in lines:
-            if ts <= last.get(stream, 0):
-                continue  # already delivered before a reconnect
-            last[stream] = ts
-            records.append((service, stream, ts, text))
+        if lines:
+            records.extend(self._fresh(lines))
 
     def _close(self) -> None:
         sock, self._sock, self._response = self._sock, None, None
@@ -293,7 +264,11 @@ class LogMux(threading.Thread):
         except Exception:  # a bug must not leave streams dangling without a word
             log.exception("docker log reader failed")
         finally:
-            for follower in list(self._live):
+            with self._lock:
+                self._closing = True  # a follow() from now on is finished at once
+                left = self._starting + self._stopping
+                self._starting, self._stopping = [], []
+            for follower in left + list(self._live):
                 follower._close()
                 with follower._guard:
                     follower.finished = True

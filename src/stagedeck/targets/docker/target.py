@@ -598,7 +598,7 @@ class DockerTarget(Target):
         tail = self._backfill_tail()
         fresh: LogFollower | MuxFollower | None = None
         if self.log_mux:
-            if self._logmux is None:
+            if self._logmux is None or not self._logmux.is_alive():  # (a bug may end it)
                 self._logmux = LogMux(self._batcher)
                 self._logmux.start()
             fresh = self._logmux.follow(
