@@ -1,6 +1,8 @@
 """The Docker target's threads: log followers, the stats sampler, and the batcher.
 
-The Docker SDK blocks, so every stream has a thread of its own. None of them
+The Docker SDK blocks, so on its path every stream has a thread of its own (an
+engine on a unix socket has its logs read by one thread instead: see
+:mod:`~stagedeck.targets.docker.logmux`). None of them
 touches the engine: they hand results to the event loop with
 ``loop.call_soon_threadsafe``, and log lines go through :class:`LogBatcher`,
 which wakes the loop at most once per interval however many containers are
