@@ -129,6 +129,9 @@ class ServicesTable(ScrollView, can_focus=True):
         self._strips: dict[tuple[str, bool], Strip] = {}
         self._seen_version = -1
         self._slow_at = 0.0
+        self._fresh_at: dict[str, float] = {}
+        """When each row's cells were last computed (monotonic): a row scrolled into view
+        with cells older than ``SLOW_COLUMNS_SECONDS`` is computed again as it is drawn."""
         self._platform = engine.recipe.environment.target != "local"
         self._columns = (*COLUMNS, "platform") if self._platform else COLUMNS
         self._widths = self._column_widths()
@@ -206,7 +209,8 @@ class ServicesTable(ScrollView, can_focus=True):
         """
         now = time.monotonic()
         slow_due = force or now - self._slow_at >= SLOW_COLUMNS_SECONDS
-        if self.engine.version == self._seen_version and not slow_due:
+        changed = self.engine.version != self._seen_version
+        if not changed and not slow_due:
             return  # before asking whether we are on screen, which walks the DOM
         if not force and not self.is_on_screen:
             return
@@ -217,28 +221,57 @@ class ServicesTable(ScrollView, can_focus=True):
         if force:
             self._strips.clear()
         if names != self._order:
+            changed = True
             self._order = names
             self._widths = self._column_widths()
             self._strips.clear()
             self.virtual_size = Size(self._table_width(), len(names) + 1)
             self.cursor_row = min(self.cursor_row, max(0, len(names) - 1))
             self.refresh()
-        for row, name in enumerate(names):
+        rows: range = range(len(names))
+        if not (force or changed):
+            # Only the drifting columns are due: the rows on screen. A row scrolled into
+            # view later is brought up to date as it is drawn (see ``render_line``).
+            top = self.scroll_offset.y
+            rows = range(top, min(len(names), top + max(0, self.size.height - 1)))
+        for row in rows:
+            name = names[row]
             cells = self._cells_for(self.engine.statuses[name])
             key = tuple(str(c) for c in cells)
             previous = self._drawn.get(name, ())
             if not force and previous == key:
+                self._fresh_at[name] = now
                 continue
             if not slow_due and previous and key[:3] == previous[:3]:
                 continue  # only slow columns moved: wait for their turn
-            self._cells[name] = cells
-            self._drawn[name] = key
-            self._strips.pop((name, False), None)
-            self._strips.pop((name, True), None)
+            self._store(name, cells, key, now)
             self._refresh_row(row)
         for gone in [n for n in self._drawn if n not in self.engine.statuses]:
             del self._drawn[gone]
             self._cells.pop(gone, None)
+            self._fresh_at.pop(gone, None)
+
+    def _store(self, name: str, cells: list[Text | str], key: tuple[str, ...], now: float) -> None:
+        self._cells[name] = cells
+        self._drawn[name] = key
+        self._fresh_at[name] = now
+        self._strips.pop((name, False), None)
+        self._strips.pop((name, True), None)
+
+    def _bring_up_to_date(self, name: str) -> None:
+        """A row about to be drawn whose cells are older than the slow columns' period."""
+        now = time.monotonic()
+        if now - self._fresh_at.get(name, -SLOW_COLUMNS_SECONDS) < SLOW_COLUMNS_SECONDS:
+            return
+        status = self.engine.statuses.get(name)
+        if status is None:
+            return
+        cells = self._cells_for(status)
+        key = tuple(str(c) for c in cells)
+        if key == self._drawn.get(name):
+            self._fresh_at[name] = now
+        else:
+            self._store(name, cells, key, now)
 
     def _table_width(self) -> int:
         return sum(w + 2 for w in self._widths)
@@ -328,6 +361,7 @@ class ServicesTable(ScrollView, can_focus=True):
         if not 0 <= row < len(self._order):
             return Strip.blank(width, base)
         name = self._order[row]
+        self._bring_up_to_date(name)
         is_cursor = row == self.cursor_row
         cached = self._strips.get((name, is_cursor))
         if cached is None:
