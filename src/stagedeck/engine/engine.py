@@ -124,9 +124,9 @@ class Engine:
         """Services whose health endpoint answers unhealthy while their API works."""
         self.probe_seq = 0
         """Bumped on every recorded probe: triage recomputes only when something arrived."""
-        self.probe_listeners: list[Callable[[str], None]] = []
-        """Called with the service's name after each health check or latency sample is
-        recorded: the environment process forwards them when they arrive, not by polling."""
+        self.probe_listeners: list[Callable[[str, ProbeResult], None]] = []
+        """Called with the service's name and the result after each health check or latency
+        sample is recorded: the environment process forwards them without polling."""
         self._trackers: dict[str, HealthTracker] = {}
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}
@@ -607,7 +607,7 @@ class Engine:
         log_.append(ProbeRecord(self.clock(), name, result.ok, result.ms, kind, detail, latency))
         self.probe_seq += 1
         for listener in self.probe_listeners:
-            listener(name)
+            listener(name, result)
 
     # ------------------------------------------------------------------ waiting
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, FaultsChanged, RecipeReloaded, StatusChanged
+from stagedeck.engine.probes import ProbeResult
 from stagedeck.envproc import wire
 from stagedeck.envproc.paths import Announcement, Sharing, announce, user_name, withdraw
 from stagedeck.envproc.requests import Actions, Caller
@@ -40,6 +41,12 @@ FLUSH_SECONDS = 0.025
 attaching adds little to how old a line looks. The flusher sleeps until something
 arrives (a log line, a probe, a span, an event), so a quiet environment does not wake
 forty times a second to find nothing."""
+LATENCY_BATCH_SECONDS = 1.0
+"""A latency sample that is fine (answered, within the SLO) waits this long at most for
+company: the six demo services' probes, spread over their 2 s period, otherwise wake
+every viewer six times a second, and its triage recomputes each time. A failed or
+too-slow sample, a status change or a log line goes out at once (and takes the
+waiting samples with it)."""
 QUIET_FLUSH_SECONDS = 1.0
 """With nothing announced, look anyway this often (every latency window, not only the
 ones a probe announced): a sample added without a probe record still goes out."""
@@ -128,6 +135,8 @@ class EnvServer:
         """Services whose latency window a probe added to since the last flush."""
         self._due = asyncio.Event()
         """Something arrived for viewers: the flusher's wake-up."""
+        self._latency_timer: asyncio.TimerHandle | None = None
+        """Wakes the flusher for fine latency samples (see ``LATENCY_BATCH_SECONDS``)."""
         self._flusher: asyncio.Task[None] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -226,6 +235,8 @@ class EnvServer:
             self._unsubscribe()
         with contextlib.suppress(ValueError):
             self.engine.probe_listeners.remove(self._on_probe)
+        if self._latency_timer is not None:
+            self._latency_timer.cancel()
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -436,8 +447,18 @@ class EnvServer:
     def _wake(self) -> None:
         self._due.set()
 
-    def _on_probe(self, service: str) -> None:
+    def _on_probe(self, service: str, result: ProbeResult) -> None:
         self._latency_due.add(service)
+        spec = self.engine.recipe.services.get(service)
+        slo = spec.slo_ms if spec is not None else None
+        if not result.ok or (slo is not None and result.ms > slo):
+            self._due.set()  # evidence for someone's triage: now
+        elif self._latency_timer is None:
+            loop = asyncio.get_running_loop()
+            self._latency_timer = loop.call_later(LATENCY_BATCH_SECONDS, self._latency_batch)
+
+    def _latency_batch(self) -> None:
+        self._latency_timer = None
         self._due.set()
 
     def _on_event(self, event: Event) -> None:
@@ -485,6 +506,9 @@ class EnvServer:
             full = last - last_full >= QUIET_FLUSH_SECONDS
             if full:
                 last_full = last
+            if self._latency_timer is not None:
+                self._latency_timer.cancel()  # the waiting samples leave with this flush
+                self._latency_timer = None
             try:
                 self._flush_now(every_window=full)
             except Exception:
