@@ -42,11 +42,12 @@ attaching adds little to how old a line looks. The flusher sleeps until somethin
 arrives (a log line, a probe, a span, an event), so a quiet environment does not wake
 forty times a second to find nothing."""
 LATENCY_BATCH_SECONDS = 1.0
-"""A latency sample that is fine (answered, within the SLO) waits this long at most for
-company: the six demo services' probes, spread over their 2 s period, otherwise wake
-every viewer six times a second, and its triage recomputes each time. A failed or
-too-slow sample, a status change or a log line goes out at once (and takes the
-waiting samples with it)."""
+"""A latency sample that is fine (answered, within the SLO), or spans without an error,
+wait this long at most for company: the six demo services' probes, spread over their
+2 s period, and the spans each probed request exports, otherwise woke every viewer
+about nine times a second, and its triage recomputed each time. A failed or too-slow
+sample, a span with an error, a status change or a log line goes out at once (and
+takes whatever waits with it)."""
 QUIET_FLUSH_SECONDS = 1.0
 """With nothing announced, look anyway this often (every latency window, not only the
 ones a probe announced): a sample added without a probe record still goes out."""
@@ -420,7 +421,10 @@ class EnvServer:
                 pending.extend(spans)
                 if len(pending) > PENDING_SPANS:
                     del pending[: len(pending) - PENDING_SPANS]
-                self._due.set()
+                if any(getattr(span, "error", False) for span in spans):
+                    self._due.set()  # a failed request: evidence, at once
+                else:
+                    self._batch_soon()  # the probes' own spans, three batches a second
             return result
 
         store.add = add  # type: ignore[method-assign]
@@ -453,8 +457,16 @@ class EnvServer:
         slo = spec.slo_ms if spec is not None else None
         if not result.ok or (slo is not None and result.ms > slo):
             self._due.set()  # evidence for someone's triage: now
-        elif self._latency_timer is None:
-            loop = asyncio.get_running_loop()
+        else:
+            self._batch_soon()
+
+    def _batch_soon(self) -> None:
+        if self._latency_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # called off the loop: no timer to arm, flush at the next wake
+                self._due.set()
+                return
             self._latency_timer = loop.call_later(LATENCY_BATCH_SECONDS, self._latency_batch)
 
     def _latency_batch(self) -> None:
