@@ -8,10 +8,10 @@ from rich.text import Text
 
 from stagedeck.engine.latency import LatencyWindow
 from stagedeck.tui.widgets.braille_chart import braille_chart
-from stagedeck.tui.widgets.charts import build_chart, chart_scales
+from stagedeck.tui.widgets.charts import ChartColours, build_chart
 
 T0 = 1_700_000_000.0
-STYLES = {"p50": "cyan", "p95": "blue", "p99": "yellow", "slo": "red", "errors": "magenta"}
+COLOURS = ChartColours(p50="cyan", p95="blue", p99="yellow", slo="red", errors="magenta")
 
 
 def window_with(errors_every: int = 0) -> LatencyWindow:
@@ -24,17 +24,8 @@ def window_with(errors_every: int = 0) -> LatencyWindow:
 
 def draw(window: LatencyWindow, width: int = 60, height: int = 14, slo: float | None = 200) -> Text:
     series = window.series(10, 600, now=T0 + 600)
-    top, error_top = chart_scales(series, slo)
     return braille_chart(
-        series,
-        width=width,
-        height=height,
-        now=T0 + 600,
-        bucket=10,
-        slo_ms=slo,
-        styles=STYLES,
-        top=top,
-        error_top=error_top,
+        series, width=width, height=height, now=T0 + 600, bucket=10, slo_ms=slo, colours=COLOURS
     )
 
 

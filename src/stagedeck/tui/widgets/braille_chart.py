@@ -16,10 +16,12 @@ uses this.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 
 from rich.text import Text
 
 from stagedeck.engine.latency import Bucket
+from stagedeck.tui.widgets.charts import ChartColours, chart_scales, rich_colour
 
 BRAILLE_BASE = 0x2800
 DOT_BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
@@ -71,16 +73,12 @@ def braille_chart(
     now: float,
     bucket: float,
     slo_ms: float | None,
-    styles: dict[str, str],
-    top: float,
-    error_top: float,
+    colours: ChartColours,
 ) -> Text:
-    """The chart as styled text, ``width`` x ``height`` cells (the layout plotext gives).
-
-    ``styles`` holds a Rich colour for ``p50``, ``p95``, ``p99``, ``slo`` and ``errors``;
-    ``top`` and ``error_top`` are the two axes' upper limits (chosen by the caller, so
-    both renderers agree on the scale).
-    """
+    """The chart as styled text, ``width`` x ``height`` cells (the layout plotext gives,
+    the same axes' limits as :func:`~stagedeck.tui.widgets.charts.build_chart` chooses)."""
+    top, error_top = chart_scales(series, slo_ms)
+    styles = {f.name: rich_colour(getattr(colours, f.name)) for f in fields(colours)}
     span = len(series) * bucket
     left = -span / 60 if span else -1.0
     errors = [100 * b.summary.error_rate if b.summary.errors else None for b in series]
@@ -139,12 +137,12 @@ def braille_chart(
     for row in range(rows):
         label = left_ticks.get(row)
         text.append(f"{label:>{label_width}}┤" if label is not None else f"{pad}│")
-        bits, colours = canvas.bits[row], canvas.colour[row]
+        bits, cell_colours = canvas.bits[row], canvas.colour[row]
         run: list[str] = []
         run_style = ""
         for column in range(columns):
             if bits[column]:
-                char, style = chr(BRAILLE_BASE + bits[column]), colours[column]
+                char, style = chr(BRAILLE_BASE + bits[column]), cell_colours[column]
             elif row == slo_row:
                 char, style = "─", styles["slo"]
             else:

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from functools import partial
+from typing import Any
 
 from rich.console import RenderableType
 from rich.text import Text
@@ -185,6 +186,13 @@ def build_chart(
     return out
 
 
+def plotext_chart(series: Sequence[Bucket], **geometry: Any) -> Text:
+    """:func:`build_chart`'s plot as styled text (its ANSI codes parsed)."""
+    chart = Text.from_ansi(build_chart(series, **geometry), no_wrap=True, overflow="crop")
+    chart.end = ""
+    return chart
+
+
 def rich_colour(value: PlotColour) -> str:
     """A plotext colour as a Rich colour, for the legend drawn above the plot."""
     if isinstance(value, tuple):
@@ -348,21 +356,10 @@ class LatencyChart(Widget):
         if self.lean:
             from stagedeck.tui.widgets.braille_chart import braille_chart
 
-            top, error_top = chart_scales(series, slo)
-            styles = {f.name: rich_colour(getattr(colours, f.name)) for f in fields(colours)}
-            drawn = braille_chart(
-                series,
-                width=width,
-                height=height - 1,
-                now=end,
-                bucket=self.bucket,
-                slo_ms=slo,
-                styles=styles,
-                top=top,
-                error_top=error_top,
-            )
-            return Text("\n", no_wrap=True).join([head, drawn])
-        ansi = build_chart(
+            draw: Callable[..., Text] = braille_chart
+        else:
+            draw = plotext_chart
+        chart = draw(
             series,
             width=width,
             height=height - 1,
@@ -371,8 +368,6 @@ class LatencyChart(Widget):
             slo_ms=slo,
             colours=colours,
         )
-        chart = Text.from_ansi(ansi, no_wrap=True, overflow="crop")
-        chart.end = ""
         return Text("\n", no_wrap=True).join([head, chart])
 
 
