@@ -16,6 +16,9 @@ Measured:
   the API server to the engine's new state;
 * peak RSS of the cockpit process, with a log follower per pod.
 
+With ``--launch`` it times ``stagedeck k8s`` itself instead, in tmux at 160x48:
+launch -> the deployments listed, and -> live (the cockpit's key line on screen).
+
 Run: ``python bench/bench_k8s.py`` (``--help`` for sizes and rates).
 """
 
@@ -26,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -139,43 +143,95 @@ async def cockpit(args: argparse.Namespace) -> None:
         f"(set up in {hello['setup']:.1f}s)"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        # Not k8skit's writer: importing the test kit (kmock, pytest) would inflate our RSS.
-        kubeconfig = Path(tmp) / "kubeconfig"
-        kubeconfig.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "kmock",
-                            "cluster": {"server": f"http://127.0.0.1:{hello['port']}"},
-                        }
-                    ],
-                    "users": [{"name": "bench", "user": {"token": "not-checked"}}],
-                    "contexts": [
-                        {
-                            "name": "kmock",
-                            "context": {
-                                "cluster": "kmock",
-                                "user": "bench",
-                                "namespace": namespace,
-                            },
-                        }
-                    ],
-                    "current-context": "kmock",
-                }
-            )
-        )
-        os.environ["KUBECONFIG"] = str(kubeconfig)
+        os.environ["KUBECONFIG"] = str(write_kubeconfig(Path(tmp), hello["port"], namespace))
         try:
-            await measure(args, child, namespace, Path(tmp))
+            if args.launch:
+                await launch(args, namespace, Path(tmp))
+            else:
+                await measure(args, child, namespace, Path(tmp))
         finally:
             child.stdin.write(b"quit\n")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(child.wait(), 10)
             if child.returncode is None:
                 child.kill()
+
+
+def write_kubeconfig(folder: Path, port: int, namespace: str) -> Path:
+    """A kubeconfig for the emulator (not k8skit's writer: importing the test kit, kmock
+    and pytest, would inflate our RSS)."""
+    kubeconfig = folder / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "kmock",
+                        "cluster": {"server": f"http://127.0.0.1:{port}"},
+                    }
+                ],
+                "users": [{"name": "bench", "user": {"token": "not-checked"}}],
+                "contexts": [
+                    {
+                        "name": "kmock",
+                        "context": {
+                            "cluster": "kmock",
+                            "user": "bench",
+                            "namespace": namespace,
+                        },
+                    }
+                ],
+                "current-context": "kmock",
+            }
+        )
+    )
+    return kubeconfig
+
+
+async def launch(args: argparse.Namespace, namespace: str, tmp: Path) -> None:
+    """``stagedeck k8s`` in tmux at 160x48: launch -> every deployment listed, and -> live."""
+    import compileall
+
+    from common import Terminal
+
+    # As pip does for a user: an editable checkout under PYTHONDONTWRITEBYTECODE would
+    # otherwise compile the modules changed since the last run on every launch.
+    sys.dont_write_bytecode = False
+    compileall.compile_dir(str(ROOT / "src" / "stagedeck"), quiet=1)
+
+    listed = re.compile(r"│ (svc-\d\d)\s")
+    wanted = min(args.deployments, 15)  # as many rows as the services box holds at 48 lines
+    firsts, lives = [], []
+    for _ in range(args.runs):
+        start = time.monotonic()
+        term = Terminal(
+            [sys.executable, "-m", "stagedeck", "k8s", "-n", namespace, "--standalone"],
+            width=160,
+            height=48,
+            env={"KUBECONFIG": os.environ["KUBECONFIG"], "XDG_CONFIG_HOME": str(tmp)},
+        )
+        try:
+            await asyncio.to_thread(
+                term.wait_for,
+                lambda s: len(set(listed.findall(s))) >= wanted,
+                timeout=30,
+                interval=0.005,
+            )
+            firsts.append(time.monotonic() - start)
+            await asyncio.to_thread(term.wait_for, "q Quit", timeout=30, interval=0.005)
+            lives.append(time.monotonic() - start)
+            term.send("q")
+            await asyncio.to_thread(term.wait_for, lambda s, t=term: t.dead(), timeout=20)
+        finally:
+            term.close()
+        print(f"run: listed {firsts[-1]:.3f} s, live {lives[-1]:.3f} s", flush=True)
+    print(
+        f"stagedeck k8s, {args.deployments} deployments x {args.pods} pods, tmux 160x48, "
+        f"{args.runs} runs, load {os.getloadavg()[0]:.1f}: launch -> {wanted} listed "
+        f"median {statistics.median(firsts):.3f} s, -> live median {statistics.median(lives):.3f} s"
+    )
 
 
 async def measure(
@@ -288,6 +344,12 @@ def main() -> None:
     parser.add_argument(
         "--cold", action="store_true", help="count the SDK import in the first table"
     )
+    parser.add_argument(
+        "--launch",
+        action="store_true",
+        help="time `stagedeck k8s` in tmux to every deployment listed, instead",
+    )
+    parser.add_argument("--runs", type=int, default=3, help="with --launch")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

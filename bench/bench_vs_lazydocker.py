@@ -76,16 +76,28 @@ def descendants(pid: int) -> list[int]:
 
 
 class Tool:
-    """One program under test: its command line and how to tell it is listing and streaming."""
+    """One program under test: its command line and how to tell it is listing and streaming.
 
-    def __init__(self, name: str, argv: list[str], listed: re.Pattern[str]) -> None:
+    ``live`` marks the frame from which keys act and logs follow: lazydocker's first
+    frame is; stagedeck's early frame (drawn before the cockpit is imported, see
+    ``stagedeck/firstframe``) lists and shows the last lines but is not live until
+    the cockpit's own frame (with its key line) replaces it.
+    """
+
+    def __init__(
+        self, name: str, argv: list[str], listed: re.Pattern[str], live_mark: str = ""
+    ) -> None:
         self.name = name
         self.argv = argv
         self.listed = listed
+        self.live_mark = live_mark
 
     def ready(self, screen: str) -> bool:
         names = set(self.listed.findall(screen))
         return len(names) >= LISTED_WANTED and 'msg="tick' in screen
+
+    def live(self, screen: str) -> bool:
+        return self.ready(screen) and self.live_mark in screen
 
 
 def measure(
@@ -109,6 +121,8 @@ def measure(
         try:
             term.wait_for(tool.ready, timeout=30, interval=0.005)
             ready = time.monotonic() - start
+            term.wait_for(tool.live, timeout=30, interval=0.005)
+            live = time.monotonic() - start
             time.sleep(warmup)
             pids = descendants(term.pid)
             meter = Meter(daemons)
@@ -128,6 +142,7 @@ def measure(
     extra = sum(daemon_cpu[k] - idle[k] for k in daemon_cpu)
     return {
         "listed_and_streaming_s": ready,
+        "live_s": live,
         "idle_cpu_pct": cpu,
         "peak_rss_mb": rss,
         "terminal_bytes_per_s": rate,
@@ -150,6 +165,7 @@ def baseline(daemons: dict[str, list[int]], seconds: float) -> dict[str, float]:
 
 FIGURES: list[tuple[str, str, bool]] = [
     ("listed_and_streaming_s", "launch → listed + streaming (s)", True),
+    ("live_s", "launch → live: keys act, logs follow (s)", True),
     ("idle_cpu_pct", "CPU, idle (% of one core)", True),
     ("peak_rss_mb", "peak RSS (MB)", True),
     ("terminal_bytes_per_s", "terminal bytes/s, idle", True),
@@ -184,6 +200,7 @@ def main() -> None:
             "stagedeck",
             [sys.executable, "-m", "stagedeck", "docker", "--project", project],
             re.compile(r"│ (s\d\d)\s+running"),
+            live_mark="q Quit",
         ),
     ]
     results: dict[str, list[dict[str, float]]] = {t.name: [] for t in tools}

@@ -143,9 +143,8 @@ def cmd_docker(args: argparse.Namespace) -> int:
     """Zero-config: a running compose project, with no recipe (an overlay may add to it)."""
     from stagedeck.targets.docker.discovery import (
         DiscoveryError,
-        choose_project,
         list_compose_projects,
-        recipe_for_project,
+        open_project,
     )
 
     try:
@@ -172,9 +171,8 @@ def cmd_docker(args: argparse.Namespace) -> int:
             if not projects:
                 print("no docker compose projects are running", file=sys.stderr)
             return EXIT_OK if projects else EXIT_FAILED
-        project = choose_project(args.project)
         overlay = load_recipe_arg(args.recipe, args) if args.recipe else None
-        recipe = recipe_for_project(project, overlay)
+        recipe = open_project(args.project, overlay)
     except DiscoveryError as exc:
         print(f"stagedeck docker: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

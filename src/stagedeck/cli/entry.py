@@ -6,11 +6,15 @@ tools) never pauses the collector; only starting the program does.
 
 from __future__ import annotations
 
+import sys
+
+from stagedeck.firstframe import paint_early
 from stagedeck.startup_gc import pause_gc
 
 
 def main() -> int:
     pause_gc()  # before the imports (see stagedeck/startup_gc.py)
+    paint_early(sys.argv[1:])  # before the imports too (see stagedeck/firstframe)
     from stagedeck.cli.main import main as run
 
     return run()

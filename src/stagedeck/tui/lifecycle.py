@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from stagedeck import firstframe
 from stagedeck.config.userconfig import UserConfig
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event
@@ -123,6 +124,9 @@ async def run_cockpit_async(
         start_engine=starting is None,
         replay=replay,
     )
+    from stagedeck.tui.handover import driver_for
+
+    app.driver_class = driver_for(app.driver_class)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, app.exit)
@@ -131,6 +135,9 @@ async def run_cockpit_async(
     try:
         result = await app.run_async()
     finally:
+        # An early frame the app never took over (it failed before its driver started)
+        # goes now, and messages held back while it was up are printed.
+        firstframe.release()
         # Textual leaves its SIGCONT/SIGTSTP handlers installed after the app exits. When the
         # terminal goes away (an SSH drop, a closed tmux) the kernel sends SIGHUP *and*
         # SIGCONT; the SIGCONT would "resume" the app and start an input thread on a dead

@@ -29,6 +29,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 import aiohttp
 
@@ -185,24 +186,54 @@ def _refresh_credentials(loader: Any, configuration: Any) -> None:
 
 
 def _import_sdk() -> None:
-    for module in ("client", "config", "stream"):
+    for module in ("client", "config"):
         _sdk(module)
-    # The API modules build their pydantic models on import: over a second of CPU.
-    _sdk("client").CoreV1Api  # noqa: B018
-    _sdk("client").AppsV1Api  # noqa: B018
+
+
+def _import_exec_api() -> tuple[Any, Any]:
+    """``CoreV1Api`` and the websocket client, for exec only: importing ``CoreV1Api`` builds
+    pydantic validators for each of its methods, over a second of CPU, so the rest of
+    this module does without it."""
+    return _sdk("client").CoreV1Api, _sdk("stream").WsApiClient
+
+
+PATHS: dict[str, str] = {
+    "pods": "/api/v1/namespaces/{namespace}/pods",
+    "deployments": "/apis/apps/v1/namespaces/{namespace}/deployments",
+    "statefulsets": "/apis/apps/v1/namespaces/{namespace}/statefulsets",
+}
+"""The collection of each kind. Requests are made on the ``ApiClient`` directly (its
+auth, TLS, proxy and credential refresh included), not through the generated
+``CoreV1Api``/``AppsV1Api``: importing those took 1.2 s of the Kubernetes cockpit's
+1.6 s before its first frame."""
+
+
+def resource_path(kind: Kind, namespace: str, name: str = "", sub: str = "") -> str:
+    path = PATHS[kind].format(namespace=quote(namespace, safe=""))
+    if name:
+        path += "/" + quote(name, safe="")
+    return path + (f"/{sub}" if sub else "")
+
+
+def query(**params: object) -> list[tuple[str, str]]:
+    """Query parameters as the API spells them (camelCase, booleans lower case), Nones left out."""
+    out = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        head, *rest = key.split("_")
+        name = head + "".join(part.title() for part in rest)
+        out.append((name, str(value).lower() if isinstance(value, bool) else str(value)))
+    return out
 
 
 class KubeClient:
     """One context's API server, spoken to with raw JSON."""
 
     def __init__(self, api_client: Any, stream_client: Any, connection: Connection) -> None:
-        kclient = _sdk("client")
         self._api = api_client
         self._streams = stream_client
         self.connection = connection
-        self._core = kclient.CoreV1Api(api_client)
-        self._apps = kclient.AppsV1Api(api_client)
-        self._stream_core = kclient.CoreV1Api(stream_client)
         self._configuration = api_client.configuration
 
     @property
@@ -295,12 +326,33 @@ class KubeClient:
             raise KubeError("the API server sent JSON that is not an object")
         return data
 
-    def _lister(self, kind: Kind) -> Any:
-        if kind == "pods":
-            return self._core.list_namespaced_pod_without_preload_content
-        if kind == "deployments":
-            return self._apps.list_namespaced_deployment_without_preload_content
-        return self._apps.list_namespaced_stateful_set_without_preload_content
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: list[tuple[str, str]] | None = None,
+        *,
+        body: Mapping[str, Any] | None = None,
+        content_type: str | None = None,
+        timeout: float = REQUEST_TIMEOUT,
+        streaming: bool = False,
+    ) -> aiohttp.ClientResponse:
+        """One request as the generated API methods make it (``*_without_preload_content``):
+        serialised and authenticated by the ``ApiClient``, the raw response returned."""
+        api = self._streams if streaming else self._api
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        request = await api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=params or [],
+            header_params=headers,
+            body=dict(body) if body is not None else None,
+            auth_settings=["BearerToken"],
+        )
+        response = await api.call_api(*request, _preload_content=False, _request_timeout=timeout)
+        return response.response  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ reading
 
@@ -308,8 +360,8 @@ class KubeClient:
         self, kind: Kind, namespace: str, *, label_selector: str | None = None
     ) -> ListResult:
         data = await self._json(
-            self._lister(kind)(
-                namespace, label_selector=label_selector or None, _request_timeout=REQUEST_TIMEOUT
+            self._request(
+                "GET", resource_path(kind, namespace), query(label_selector=label_selector or None)
             )
         )
         items = data.get("items") or []
@@ -317,19 +369,7 @@ class KubeClient:
         return ListResult([i for i in items if isinstance(i, dict)], rv)
 
     async def get(self, kind: Kind, namespace: str, name: str) -> Json:
-        if kind == "pods":
-            call = self._core.read_namespaced_pod_without_preload_content(
-                name, namespace, _request_timeout=REQUEST_TIMEOUT
-            )
-        elif kind == "deployments":
-            call = self._apps.read_namespaced_deployment_without_preload_content(
-                name, namespace, _request_timeout=REQUEST_TIMEOUT
-            )
-        else:
-            call = self._apps.read_namespaced_stateful_set_without_preload_content(
-                name, namespace, _request_timeout=REQUEST_TIMEOUT
-            )
-        return await self._json(call)
+        return await self._json(self._request("GET", resource_path(kind, namespace, name)))
 
     async def watch(
         self,
@@ -348,16 +388,15 @@ class KubeClient:
         than ``idle_timeout`` raises :class:`Unreachable`, since a live server
         sends at least bookmarks.
         """
+        params = query(
+            watch=True,
+            resource_version=resource_version or None,
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_seconds,
+            label_selector=label_selector or None,
+        )
         response = await self._call(
-            self._lister(kind)(
-                namespace,
-                watch=True,
-                resource_version=resource_version or None,
-                allow_watch_bookmarks=True,
-                timeout_seconds=timeout_seconds,
-                label_selector=label_selector or None,
-                _request_timeout=STREAM_TOTAL,
-            )
+            self._request("GET", resource_path(kind, namespace), params, timeout=STREAM_TOTAL)
         )
         return _watch_events(response, idle_timeout)
 
@@ -379,16 +418,20 @@ class KubeClient:
         and a resume measured in our own elapsed seconds is immune to clock
         skew between this machine and the cluster anyway.
         """
+        params = query(
+            container=container,
+            follow=follow,
+            since_seconds=since_seconds,
+            tail_lines=tail_lines,
+            timestamps=timestamps,
+        )
         response = await self._call(
-            self._stream_core.read_namespaced_pod_log_without_preload_content(
-                pod,
-                namespace,
-                container=container,
-                follow=follow,
-                since_seconds=since_seconds,
-                tail_lines=tail_lines,
-                timestamps=timestamps,
-                _request_timeout=STREAM_TOTAL,
+            self._request(
+                "GET",
+                resource_path("pods", namespace, pod, "log"),
+                params,
+                timeout=STREAM_TOTAL,
+                streaming=True,
             )
         )
         return _chunks(response)
@@ -397,30 +440,18 @@ class KubeClient:
 
     async def patch(self, kind: Kind, namespace: str, name: str, body: Mapping[str, Any]) -> Json:
         """A strategic-merge patch; returns the object as the server stored it."""
-        kwargs: dict[str, Any] = {
-            "_request_timeout": REQUEST_TIMEOUT,
-            "_content_type": "application/strategic-merge-patch+json",
-        }
-        if kind == "deployments":
-            call = self._apps.patch_namespaced_deployment_without_preload_content(
-                name, namespace, dict(body), **kwargs
+        return await self._json(
+            self._request(
+                "PATCH",
+                resource_path(kind, namespace, name),
+                body=body,
+                content_type="application/strategic-merge-patch+json",
             )
-        elif kind == "statefulsets":
-            call = self._apps.patch_namespaced_stateful_set_without_preload_content(
-                name, namespace, dict(body), **kwargs
-            )
-        else:
-            call = self._core.patch_namespaced_pod_without_preload_content(
-                name, namespace, dict(body), **kwargs
-            )
-        return await self._json(call)
+        )
 
     async def delete_pod(self, namespace: str, name: str) -> Json:
         """Delete one pod (a fault: its controller replaces it)."""
-        call = self._core.delete_namespaced_pod_without_preload_content(
-            name, namespace, _request_timeout=REQUEST_TIMEOUT
-        )
-        return await self._json(call)
+        return await self._json(self._request("DELETE", resource_path("pods", namespace, name)))
 
     # ------------------------------------------------------------------ exec
 
@@ -438,9 +469,11 @@ class KubeClient:
         Raises :class:`NotFound` when the server offers no exec endpoint (some
         emulators and locked-down gateways), :class:`Forbidden` under RBAC.
         """
-        ws_client = _sdk("stream").WsApiClient(self._configuration)
+        # A second of CPU the first time: in a thread, not on the loop.
+        core_api, websocket_client = await asyncio.to_thread(_import_exec_api)
+        ws_client = websocket_client(self._configuration)
         try:
-            core = _sdk("client").CoreV1Api(ws_client)
+            core = core_api(ws_client)
             try:
                 connect = await core.connect_get_namespaced_pod_exec_without_preload_content(
                     pod,

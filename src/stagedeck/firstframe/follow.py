@@ -1,0 +1,146 @@
+"""The early frame's log box follows the containers until the cockpit takes over.
+
+An early frame with last lines frozen for the second the cockpit takes to start
+would show a log that looks stalled. So one thread (the only one the early
+frame starts) follows every running container's log over plain HTTP/1.0 on the
+engine's socket, all connections in one selector, and hands new lines to the
+frame at most every 0.1 s. It stops when drawing stops (``screen.stop_drawing``):
+the cockpit then opens its own streams from the start.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from urllib.parse import quote
+
+from stagedeck.firstframe.known import LogLine, stamped_lines
+
+DRAW_EVERY_S = 0.1
+
+
+class _Stream:
+    """One container's ``follow=1`` answer, parsed as it arrives."""
+
+    def __init__(self, service: str, shown_until: float) -> None:
+        self.service = service
+        self.shown_until = shown_until
+        self.head = bytearray()
+        self.body: bytearray | None = None
+        self.framed: bool | None = None
+        self.partial: dict[int, bytes] = {}
+
+    def feed(self, data: bytes) -> list[LogLine] | None:
+        """New complete lines (after any already shown); None if the answer is unusable."""
+        if self.body is None:
+            self.head += data
+            head, separator, rest = bytes(self.head).partition(b"\r\n\r\n")
+            if not separator:
+                return []
+            status = head.split(b"\r\n", 1)[0].split()
+            if len(status) < 2 or status[1] != b"200":
+                return None
+            self.body, data = bytearray(), rest
+        body = self.body
+        body += data
+        if self.framed is None:
+            if len(body) < 4:
+                return []
+            self.framed = body[0] in (0, 1, 2) and body[1:4] == b"\0\0\0"
+        raw: list[bytes] = []
+        if self.framed:
+            while len(body) >= 8:
+                size = int.from_bytes(body[4:8], "big")
+                if len(body) < 8 + size:
+                    break
+                raw += self._lines(body[0], bytes(body[8 : 8 + size]))
+                del body[: 8 + size]
+        else:
+            raw += self._lines(1, bytes(body))
+            body.clear()
+        # ``since`` is inclusive (and whole seconds on older engines): what the tail showed
+        # may come again. Only that is skipped; stdout and stderr are each in order but not
+        # with each other, so a later line can carry an earlier time.
+        return [x for x in stamped_lines(self.service, raw) if x.at > self.shown_until]
+
+    def _lines(self, stream: int, data: bytes) -> list[bytes]:
+        *complete, rest = (self.partial.pop(stream, b"") + data).split(b"\n")
+        if rest:
+            self.partial[stream] = rest
+        return complete
+
+
+class EarlyFollower(threading.Thread):
+    """Follows ``streams`` (container id, service, last shown) and reports new lines."""
+
+    def __init__(
+        self,
+        path: str,
+        streams: Sequence[tuple[str, str, float]],
+        on_lines: Callable[[list[LogLine]], object],
+    ) -> None:
+        super().__init__(name="early-frame-logs", daemon=True)
+        self.path = path
+        self.streams = streams
+        self.on_lines = on_lines
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        selector = selectors.DefaultSelector()
+        try:
+            self._open(selector)
+            self._follow(selector)
+        except Exception:  # the early frame is a nicety: the cockpit follows the logs anyway
+            pass
+        finally:
+            for key in list(selector.get_map().values()):
+                key.fileobj.close()  # type: ignore[union-attr]
+            selector.close()
+
+    def _open(self, selector: selectors.BaseSelector) -> None:
+        for container, service, shown_until in self.streams:
+            since = f"{shown_until:.9f}"
+            target = (
+                f"/containers/{quote(container)}/logs?follow=1&stdout=1&stderr=1"
+                f"&timestamps=1&since={since}"
+            )
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(0.5)
+                sock.connect(self.path)
+                sock.sendall(f"GET {target} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
+                sock.setblocking(False)
+            except OSError:
+                sock.close()
+                continue
+            selector.register(sock, selectors.EVENT_READ, _Stream(service, shown_until))
+
+    def _follow(self, selector: selectors.BaseSelector) -> None:
+        pending: list[LogLine] = []
+        last_draw = 0.0
+        while selector.get_map() and not self._halt.is_set():
+            for key, _ in selector.select(DRAW_EVERY_S):
+                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                try:
+                    data = sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                lines = key.data.feed(data) if data else None
+                if lines is None:
+                    selector.unregister(sock)
+                    sock.close()
+                    continue
+                pending += lines
+            now = time.monotonic()
+            if pending and now - last_draw >= DRAW_EVERY_S and not self._halt.is_set():
+                pending.sort()
+                self.on_lines(pending)
+                pending, last_draw = [], now
