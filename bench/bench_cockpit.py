@@ -4,7 +4,11 @@ Measures time from launch to the first frame (the services table on screen:
 since issue 14, the early frame drawn before the cockpit is imported), to the
 cockpit's own frame (``live_s``: its key line is on screen, keys act), and to
 every demo service reading healthy on screen, then the cockpit's CPU (% of one core) and bytes
-written to the terminal per second over an idle window with the demo running.
+written to the terminal per second over an idle window with the demo running, and
+the CPU of the environment process the cockpit started (``env_idle_cpu_pct``: the
+engine, probes and log readers run there). Each run gets its own environment
+process (no grace period; the next run starts once it has gone). ``--json`` also
+prints every run's figures, for alternating before/after invocations.
 
     python bench/bench_cockpit.py [--idle 30] [--runs 3]
     python bench/bench_cockpit.py --services 500 [--idle 30] [--runs 3]
