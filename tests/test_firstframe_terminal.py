@@ -6,8 +6,10 @@ The program runs under bash in tmux, which prints the terminal's settings
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,11 @@ def shell(tmp_path: Path, *args: str, width: int = 100, height: int = 30) -> Ter
     )
 
 
+def finished(screen: str) -> bool:
+    """The program ended and ``stty -a`` has printed all of it (its last flag: extproc)."""
+    return "EXIT=" in screen and "extproc" in screen[screen.index("EXIT=") :]
+
+
 def assert_terminal_restored(screen: str) -> None:
     settings = screen[screen.index("EXIT=") :].split()
     assert "echo" in settings and "icanon" in settings, screen
@@ -53,7 +60,7 @@ def test_a_key_pressed_on_the_early_frame_reaches_the_cockpit(tmp_path: Path) ->
         term.send("Escape")
         term.wait_for(lambda s: "app.quit" not in s and "q Quit" in s, timeout=10)
         term.send("q")
-        screen = term.wait_for("EXIT=", timeout=30)
+        screen = term.wait_for(finished, timeout=30)
         assert "EXIT=0" in screen
         assert_terminal_restored(screen)
         # The shell's screen holds neither the echoed key nor a piece of the frame.
@@ -73,7 +80,7 @@ def test_a_recipe_that_fails_after_the_frame_is_explained_on_the_shells_screen(
     recipe.write_text('[environment]\nname = "bad"\n\n[services.api]\ncommand = ["true"]\n'
                       'depends_on = ["ghost"]\n')  # fmt: skip
     with shell(tmp_path, "open", recipe.name, width=160) as term:
-        screen = term.wait_for("EXIT=", timeout=30)
+        screen = term.wait_for(finished, timeout=30)
         assert "EXIT=2" in screen
         assert "bad.toml:6" in screen and "unknown service 'ghost'" in screen, screen
         assert "loading the cockpit" not in screen
@@ -81,3 +88,29 @@ def test_a_recipe_that_fails_after_the_frame_is_explained_on_the_shells_screen(
     drawn = (tmp_path / "terminal.bytes").read_bytes()
     assert b"loading the cockpit" in drawn  # the frame was up, and went before the message
     assert drawn.index(b"\x1b[?1049l") < drawn.index(b"unknown service")
+
+
+def test_the_docker_frame_follows_logs_and_stops_before_the_cockpit_draws(tmp_path: Path) -> None:
+    """The early frame's log box moves (a thread redraws it) until the cockpit's driver
+    starts; not one redraw may land after that, or it would scribble over the cockpit."""
+    from support.dockerkit import kit
+
+    chatty = 'i=0; while true; do i=$((i+1)); echo "$NAME rid=r$i {\\"n\\":$i}"; sleep 0.05; done'
+    with kit() as k:
+        for name in ("api", "db", "worker"):
+            k.container(name, project=k.prefix, script=chatty)
+        term = shell(tmp_path, "docker", "--project", k.prefix, width=120, height=30)
+        with term:
+            term.wait_for("q Quit", timeout=30, interval=0.01)
+            time.sleep(1.0)
+            term.send("q")
+            screen = term.wait_for(finished, timeout=30)
+            assert "EXIT=0" in screen
+            assert_terminal_restored(screen)
+    drawn = (tmp_path / "terminal.bytes").read_bytes()
+    assert b"loading the cockpit" in drawn
+    cockpit_starts = drawn.index(b"\x1b[?1000h")  # Textual's driver: mouse reporting on
+    # The early frame's log rows: positioned at column 1, a box side, then the dim time.
+    early_rows = re.compile(rb"\x1b\[\d+;1H\xe2\x94\x82\x1b\[2m\d\d:\d\d:\d\d")
+    assert early_rows.search(drawn[:cockpit_starts])
+    assert not early_rows.search(drawn[cockpit_starts:])

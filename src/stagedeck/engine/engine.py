@@ -124,6 +124,9 @@ class Engine:
         """Services whose health endpoint answers unhealthy while their API works."""
         self.probe_seq = 0
         """Bumped on every recorded probe: triage recomputes only when something arrived."""
+        self.probe_listeners: list[Callable[[str, ProbeResult], None]] = []
+        """Called with the service's name and the result after each health check or latency
+        sample is recorded: the environment process forwards them without polling."""
         self._trackers: dict[str, HealthTracker] = {}
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}
@@ -603,6 +606,8 @@ class Engine:
         detail = result.detail if result.ok else self.recipe.mask(result.detail)
         log_.append(ProbeRecord(self.clock(), name, result.ok, result.ms, kind, detail, latency))
         self.probe_seq += 1
+        for listener in self.probe_listeners:
+            listener(name, result)
 
     # ------------------------------------------------------------------ waiting
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, FaultsChanged, RecipeReloaded, StatusChanged
+from stagedeck.engine.probes import ProbeResult
 from stagedeck.envproc import wire
 from stagedeck.envproc.paths import Announcement, Sharing, announce, user_name, withdraw
 from stagedeck.envproc.requests import Actions, Caller
@@ -36,8 +37,20 @@ from stagedeck.envproc.requests import Actions, Caller
 log = logging.getLogger("stagedeck.envproc")
 
 FLUSH_SECONDS = 0.025
-"""Log batches leave this often: under the views' own frame (0.2 s), so attaching adds
-little to how old a line looks; a quiet tick is one comparison."""
+"""Log batches leave at most this often: under the views' own frame (0.25 s), so
+attaching adds little to how old a line looks. The flusher sleeps until something
+arrives (a log line, a probe, a span, an event), so a quiet environment does not wake
+forty times a second to find nothing."""
+LATENCY_BATCH_SECONDS = 1.0
+"""A latency sample that is fine (answered, within the SLO), or spans without an error,
+wait this long at most for company: the six demo services' probes, spread over their
+2 s period, and the spans each probed request exports, otherwise woke every viewer
+about nine times a second, and its triage recomputed each time. A failed or too-slow
+sample, a span with an error, a status change or a log line goes out at once (and
+takes whatever waits with it)."""
+QUIET_FLUSH_SECONDS = 1.0
+"""With nothing announced, look anyway this often (every latency window, not only the
+ones a probe announced): a sample added without a probe record still goes out."""
 LOG_BACKLOG = 2 * 1024 * 1024
 HARD_BACKLOG = 32 * 1024 * 1024
 SNAPSHOT_LOG_LINES = 10_000
@@ -119,6 +132,12 @@ class EnvServer:
         self._server: asyncio.base_events.Server | None = None
         self._log_cursor = engine.logs.seq
         self._latency_seen: dict[str, int] = {}
+        self._latency_due: set[str] = set()
+        """Services whose latency window a probe added to since the last flush."""
+        self._due = asyncio.Event()
+        """Something arrived for viewers: the flusher's wake-up."""
+        self._latency_timer: asyncio.TimerHandle | None = None
+        """Wakes the flusher for fine latency samples (see ``LATENCY_BATCH_SECONDS``)."""
         self._flusher: asyncio.Task[None] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -167,6 +186,7 @@ class EnvServer:
         self._latency_seen = {n: w.version for n, w in self.engine.latency.items()}
         self._hook_traces()
         self._unsubscribe = self.engine.subscribe(self._on_event)
+        self.engine.probe_listeners.append(self._on_probe)
         self._flusher = asyncio.create_task(self._flush_loop(), name="envproc-flush")
         if self.idle_grace is not None:
             self._arm_idle(max(self.idle_grace, STARTUP_GRACE))
@@ -214,6 +234,10 @@ class EnvServer:
         """Tell every viewer, stop listening, withdraw the announcement."""
         if self._unsubscribe is not None:
             self._unsubscribe()
+        with contextlib.suppress(ValueError):
+            self.engine.probe_listeners.remove(self._on_probe)
+        if self._latency_timer is not None:
+            self._latency_timer.cancel()
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -397,6 +421,10 @@ class EnvServer:
                 pending.extend(spans)
                 if len(pending) > PENDING_SPANS:
                     del pending[: len(pending) - PENDING_SPANS]
+                if any(getattr(span, "error", False) for span in spans):
+                    self._due.set()  # a failed request: evidence, at once
+                else:
+                    self._batch_soon()  # the probes' own spans, three batches a second
             return result
 
         store.add = add  # type: ignore[method-assign]
@@ -420,7 +448,33 @@ class EnvServer:
             for s in services
         }
 
+    def _wake(self) -> None:
+        self._due.set()
+
+    def _on_probe(self, service: str, result: ProbeResult) -> None:
+        self._latency_due.add(service)
+        spec = self.engine.recipe.services.get(service)
+        slo = spec.slo_ms if spec is not None else None
+        if not result.ok or (slo is not None and result.ms > slo):
+            self._due.set()  # evidence for someone's triage: now
+        else:
+            self._batch_soon()
+
+    def _batch_soon(self) -> None:
+        if self._latency_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # called off the loop: no timer to arm, flush at the next wake
+                self._due.set()
+                return
+            self._latency_timer = loop.call_later(LATENCY_BATCH_SECONDS, self._latency_batch)
+
+    def _latency_batch(self) -> None:
+        self._latency_timer = None
+        self._due.set()
+
     def _on_event(self, event: Event) -> None:
+        self._due.set()  # an action's event may come with claims to send
         if isinstance(event, FaultsChanged):
             self._broadcast(wire.dumps({"t": "faults", "f": self.actions.fault_states()}))
             return
@@ -448,14 +502,31 @@ class EnvServer:
                 self._drop(viewer)
 
     async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = last_full = loop.time()
         while True:
-            await asyncio.sleep(FLUSH_SECONDS)
+            self.engine.logs.call_on_next_line(self._wake)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(QUIET_FLUSH_SECONDS):
+                    await self._due.wait()
+            self._due.clear()
+            # A line after a quiet spell leaves at once; a stream, one batch per period.
+            wait = last + FLUSH_SECONDS - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            last = loop.time()
+            full = last - last_full >= QUIET_FLUSH_SECONDS
+            if full:
+                last_full = last
+            if self._latency_timer is not None:
+                self._latency_timer.cancel()  # the waiting samples leave with this flush
+                self._latency_timer = None
             try:
-                self._flush_now()
+                self._flush_now(every_window=full)
             except Exception:
                 log.exception("flush failed")
 
-    def _flush_now(self) -> None:
+    def _flush_now(self, every_window: bool = True) -> None:
         engine = self.engine
         hub = engine.logs
         if hub.seq != self._log_cursor:
@@ -466,7 +537,12 @@ class EnvServer:
                 lines = wire_lines(hub, records)
                 self._send_logs(lines, self._counts(services))
         samples: dict[str, list[list[Any]]] = {}
-        for name, window in engine.latency.items():
+        due, self._latency_due = self._latency_due, set()
+        if every_window:
+            windows = list(engine.latency.items())
+        else:
+            windows = [(n, engine.latency[n]) for n in due if n in engine.latency]
+        for name, window in windows:
             seen = self._latency_seen.get(name, 0)
             if window.version != seen:
                 fresh = window.tail(min(window.version - seen, SNAPSHOT_LATENCY))

@@ -160,8 +160,11 @@ class TriageMonitor:
             self._task = None
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(TICK_S)
+            # On the loop clock's TICK_S grid: in a cockpit the views' clock wakes on the
+            # same grid (tui/ticker.py), so both are one wake-up of the loop, not two.
+            await asyncio.sleep(TICK_S - loop.time() % TICK_S)
             try:
                 self._pull_logs()
                 stamp = (self.engine.probe_seq, self._lines_seen)

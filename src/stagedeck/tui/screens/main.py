@@ -51,7 +51,7 @@ class MainScreen(Screen[None]):
                     yield GraphPanel(self.engine, ascii=self.ascii_graph, id="graph")
                 with Vertical(id="charts-panel") as panel:
                     panel.border_title = "latency"
-                    yield ChartsPanel(self.engine, id="charts")
+                    yield ChartsPanel(self.engine, lean=True, id="charts")
         yield SuspectLine()
         yield StatusBar(self.engine)
         yield QuietFooter()

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from functools import partial
+from typing import Any
 
 from rich.console import RenderableType
 from rich.text import Text
@@ -119,6 +120,15 @@ def _minutes(value: float) -> str:
     return "now" if value == 0 else f"{value:g}m"
 
 
+def chart_scales(series: Sequence[Bucket], slo_ms: float | None) -> tuple[float, float]:
+    """The latency axis's and the error axis's upper limits: round numbers above the data."""
+    values = [v for b in series for v in (b.summary.p50, b.summary.p95, b.summary.p99)]
+    peak = max([v for v in values if v is not None] + [slo_ms or 0.0])
+    errors = [100 * b.summary.error_rate for b in series if b.summary.errors]
+    error_peak = max(errors + [0.0])
+    return _nice_top(peak * 1.1), min(100.0, _nice_top(max(5.0, error_peak * 1.1)))
+
+
 def build_chart(
     series: Sequence[Bucket],
     *,
@@ -142,10 +152,7 @@ def build_chart(
     p99 = [b.summary.p99 for b in series]
     # Buckets without errors stay empty: a line along 0% would hide the axis.
     errors = [100 * b.summary.error_rate if b.summary.errors else None for b in series]
-    peak = max([v for v in p99 + p95 + p50 if v is not None] + [slo_ms or 0.0])
-    top = _nice_top(peak * 1.1)
-    error_peak = max([e for e in errors if e is not None] + [0.0])
-    error_top = min(100.0, _nice_top(max(5.0, error_peak * 1.1)))
+    top, error_top = chart_scales(series, slo_ms)
     left = -span / 60
 
     import plotext as plt  # loaded with the first chart, not with the cockpit
@@ -177,6 +184,13 @@ def build_chart(
     out: str = plt.build()
     plt.clear_figure()
     return out
+
+
+def plotext_chart(series: Sequence[Bucket], **geometry: Any) -> Text:
+    """:func:`build_chart`'s plot as styled text (its ANSI codes parsed)."""
+    chart = Text.from_ansi(build_chart(series, **geometry), no_wrap=True, overflow="crop")
+    chart.end = ""
+    return chart
 
 
 def rich_colour(value: PlotColour) -> str:
@@ -231,6 +245,7 @@ class LatencyChart(Widget):
         bucket: float = BUCKET_SECONDS,
         clock: Callable[[], float] = wall,
         colours: ChartColours | None = None,
+        lean: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -238,6 +253,8 @@ class LatencyChart(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self.engine = engine
         self._service = service
+        self.lean = lean
+        """Drawn by ``braille_chart`` instead of plotext: the chart always on screen."""
         self.span = span
         self.bucket = bucket
         self.clock = clock
@@ -260,10 +277,13 @@ class LatencyChart(Widget):
 
     def on_mount(self) -> None:
         self.redraw(force=True)
-        every(self, 1.0, self.redraw)
+        # Checked as often as the services table's rows (a comparison when nothing
+        # changed), so a new bucket is drawn in the same frame as the table's slow columns.
+        every(self, 0.25, self.redraw)
         # plotext takes 50-70 ms to import. Loaded in a thread after the first frame, the
         # first chart with data (10 s or more after start) does not stall the event loop.
-        self.call_after_refresh(self._load_plotext)
+        if not self.lean:
+            self.call_after_refresh(self._load_plotext)
         self.app.theme_changed_signal.subscribe(self, lambda _: self.redraw(force=True))
 
     def _load_plotext(self) -> None:
@@ -286,8 +306,6 @@ class LatencyChart(Widget):
 
     def redraw(self, force: bool = False) -> None:
         """Rebuild if something shown changed; never while hidden (unless forced)."""
-        if not force and not self.is_on_screen:
-            return
         width, height = self.content_size
         service = self._service
         window = self.engine.latency.get(service) if service else None
@@ -306,6 +324,8 @@ class LatencyChart(Widget):
             slo,
         )
         if key == self._drawn:
+            return  # before asking whether we are on screen, which walks the DOM
+        if not force and not self.is_on_screen:
             return
         self._drawn = key
         if width <= 0 or height <= 0:
@@ -333,7 +353,13 @@ class LatencyChart(Widget):
         head = legend(service, summary.p95, summary.error_rate, slo, colours)
         if width < MIN_WIDTH or height < MIN_HEIGHT:
             return head
-        ansi = build_chart(
+        if self.lean:
+            from stagedeck.tui.widgets.braille_chart import braille_chart
+
+            draw: Callable[..., Text] = braille_chart
+        else:
+            draw = plotext_chart
+        chart = draw(
             series,
             width=width,
             height=height - 1,
@@ -342,8 +368,6 @@ class LatencyChart(Widget):
             slo_ms=slo,
             colours=colours,
         )
-        chart = Text.from_ansi(ansi, no_wrap=True, overflow="crop")
-        chart.end = ""
         return Text("\n", no_wrap=True).join([head, chart])
 
 
@@ -371,6 +395,7 @@ class ChartsPanel(Vertical, can_focus=True):
         *,
         clock: Callable[[], float] = wall,
         colours: ChartColours | None = None,
+        lean: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -380,12 +405,19 @@ class ChartsPanel(Vertical, can_focus=True):
         self.service = service or next(iter(engine.recipe.services), None)
         self._clock = clock
         self._colours = colours
+        self._lean = lean
+        """The selected service's chart drawn without plotext (the overview's); the grid
+        of every service keeps plotext."""
 
     def compose(self) -> ComposeResult:
-        yield self._chart(self.service, "chart-selected")
+        yield self._chart(self.service, "chart-selected", lean=self._lean)
 
-    def _chart(self, service: str | None, id: str | None = None) -> LatencyChart:
-        return LatencyChart(self.engine, service, clock=self._clock, colours=self._colours, id=id)
+    def _chart(
+        self, service: str | None, id: str | None = None, lean: bool = False
+    ) -> LatencyChart:
+        return LatencyChart(
+            self.engine, service, clock=self._clock, colours=self._colours, lean=lean, id=id
+        )
 
     def select(self, service: str | None) -> None:
         """Show ``service`` (the selection made in the services table or the graph)."""
@@ -403,4 +435,4 @@ class ChartsPanel(Vertical, can_focus=True):
             await self.mount(grid)
             await grid.mount_all(self._chart(name) for name in self.engine.recipe.services)
         else:
-            await self.mount(self._chart(self.service, "chart-selected"))
+            await self.mount(self._chart(self.service, "chart-selected", lean=self._lean))

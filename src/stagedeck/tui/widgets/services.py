@@ -30,8 +30,10 @@ from stagedeck.triage.conditions import health_style_name
 from stagedeck.tui.palette import HEALTH_SYMBOL, style
 from stagedeck.tui.ticker import every
 
-SLOW_COLUMNS_SECONDS = 5.0
-"""How often p95, trend and age may redraw the table (a minute's p95 moves slowly)."""
+SLOW_COLUMNS_SECONDS = 10.0
+"""How often p95, trend and age may redraw the table (a minute's p95 moves slowly; the
+trend's buckets are 30 s). On the wall clock's 10 s grid, as the latency chart's buckets
+and the graph's detail line, so the three change in one frame, not three."""
 
 COLUMNS = ("service", "state", "health", "p95", "trend", "restarts", "in state")
 WIDTHS = {
@@ -128,7 +130,13 @@ class ServicesTable(ScrollView, can_focus=True):
         self._order: list[str] = []
         self._strips: dict[tuple[str, bool], Strip] = {}
         self._seen_version = -1
-        self._slow_at = 0.0
+        self._slow_slot = -1
+        self._fresh_at: dict[str, float] = {}
+        """When each row's cells were last computed (monotonic): a row scrolled into view
+        with cells older than ``SLOW_COLUMNS_SECONDS`` is computed again as it is drawn."""
+        self._row_version: dict[str, int] = {}
+        """The engine's version when each row's cells were computed: a row drawn after a
+        status change anywhere is looked at again (it may be the one that changed)."""
         self._platform = engine.recipe.environment.target != "local"
         self._columns = (*COLUMNS, "platform") if self._platform else COLUMNS
         self._widths = self._column_widths()
@@ -154,6 +162,7 @@ class ServicesTable(ScrollView, can_focus=True):
         return len(self._order)
 
     def get_row(self, name: str) -> list[Text | str]:
+        self._bring_up_to_date(name)
         return list(self._cells[name])
 
     def get_row_index(self, name: str) -> int:
@@ -205,14 +214,16 @@ class ServicesTable(ScrollView, can_focus=True):
         cockpit should draw almost nothing.
         """
         now = time.monotonic()
-        slow_due = force or now - self._slow_at >= SLOW_COLUMNS_SECONDS
-        if self.engine.version == self._seen_version and not slow_due:
+        slot = int(self._clock() // SLOW_COLUMNS_SECONDS)
+        slow_due = force or slot != self._slow_slot
+        changed = self.engine.version != self._seen_version
+        if not changed and not slow_due:
             return  # before asking whether we are on screen, which walks the DOM
         if not force and not self.is_on_screen:
             return
         self._seen_version = self.engine.version
         if slow_due:
-            self._slow_at = now
+            self._slow_slot = slot
         names = list(self.engine.statuses)
         if force:
             self._strips.clear()
@@ -223,22 +234,58 @@ class ServicesTable(ScrollView, can_focus=True):
             self.virtual_size = Size(self._table_width(), len(names) + 1)
             self.cursor_row = min(self.cursor_row, max(0, len(names) - 1))
             self.refresh()
-        for row, name in enumerate(names):
+        # Only the rows on screen: with 500 services, computing every row's cells on
+        # each status change (as they start) or every 5 s cost more than all the rest.
+        # A row scrolled into view later is brought up to date as it is drawn.
+        top = self.scroll_offset.y
+        rows = range(top, min(len(names), top + max(0, self.size.height - 1)))
+        version = self.engine.version
+        for row in rows:
+            name = names[row]
             cells = self._cells_for(self.engine.statuses[name])
             key = tuple(str(c) for c in cells)
             previous = self._drawn.get(name, ())
             if not force and previous == key:
+                self._fresh_at[name] = now
+                self._row_version[name] = version
                 continue
             if not slow_due and previous and key[:3] == previous[:3]:
                 continue  # only slow columns moved: wait for their turn
-            self._cells[name] = cells
-            self._drawn[name] = key
-            self._strips.pop((name, False), None)
-            self._strips.pop((name, True), None)
+            self._store(name, cells, key, now)
             self._refresh_row(row)
         for gone in [n for n in self._drawn if n not in self.engine.statuses]:
             del self._drawn[gone]
             self._cells.pop(gone, None)
+            self._fresh_at.pop(gone, None)
+            self._row_version.pop(gone, None)
+
+    def _store(self, name: str, cells: list[Text | str], key: tuple[str, ...], now: float) -> None:
+        self._cells[name] = cells
+        self._drawn[name] = key
+        self._fresh_at[name] = now
+        self._row_version[name] = self.engine.version
+        self._strips.pop((name, False), None)
+        self._strips.pop((name, True), None)
+
+    def _bring_up_to_date(self, name: str) -> None:
+        """A row about to be drawn (or read) whose cells are older than the slow columns'
+        period, or than the last status change."""
+        now = time.monotonic()
+        if (
+            now - self._fresh_at.get(name, -SLOW_COLUMNS_SECONDS) < SLOW_COLUMNS_SECONDS
+            and self._row_version.get(name) == self.engine.version
+        ):
+            return
+        status = self.engine.statuses.get(name)
+        if status is None:
+            return
+        cells = self._cells_for(status)
+        key = tuple(str(c) for c in cells)
+        if key == self._drawn.get(name):
+            self._fresh_at[name] = now
+            self._row_version[name] = self.engine.version
+        else:
+            self._store(name, cells, key, now)
 
     def _table_width(self) -> int:
         return sum(w + 2 for w in self._widths)
@@ -328,6 +375,7 @@ class ServicesTable(ScrollView, can_focus=True):
         if not 0 <= row < len(self._order):
             return Strip.blank(width, base)
         name = self._order[row]
+        self._bring_up_to_date(name)
         is_cursor = row == self.cursor_row
         cached = self._strips.get((name, is_cursor))
         if cached is None:
