@@ -7,10 +7,13 @@ cycle in the labels still opens.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Health, Notice
+from stagedeck.targets.docker import follow
 from stagedeck.targets.docker.discovery import discover_project_recipe
 from support.dockerkit import in_thread, kit, require_engine, wait_for
 
@@ -20,6 +23,14 @@ pytestmark = pytest.mark.docker
 async def test_services_joining_and_leaving_the_project_follow(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     require_engine()
     monkeypatch.setattr("stagedeck.targets.docker.follow.FOLLOW_INTERVAL_S", 0.3)
+    real = follow.project_services
+    listings: list[frozenset[str]] = []
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        listings.append(real(*args, **kwargs))
+        return listings[-1]
+
+    monkeypatch.setattr(follow, "project_services", counted)
     with kit() as k:
         project = k.prefix
         net = k.network("default")
@@ -35,6 +46,11 @@ async def test_services_joining_and_leaving_the_project_follow(monkeypatch) -> N
         await engine.start()
         try:
             await wait_for(lambda: engine.statuses["db"].health is Health.HEALTHY, 15, "db")
+            # Nothing happens to the project: the Docker events say so, no listing is made
+            # (polling would have listed it every 0.3 s here).
+            quiet = len(listings)
+            await asyncio.sleep(1.5)
+            assert len(listings) == quiet
             cache = await in_thread(k.container, "cache", project=project, network=net)
             await wait_for(lambda: "cache" in engine.statuses, 15, "cache joined")
             await wait_for(lambda: engine.statuses["cache"].health is Health.UNCHECKED, 15, "up")

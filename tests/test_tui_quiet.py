@@ -121,6 +121,48 @@ async def test_new_log_lines_repaint_rows_not_the_scrollbars(tmp_path: Path) -> 
             assert all(r.bottom <= rows_height for r in regions)
 
 
+async def test_a_scrolling_frame_builds_only_the_new_rows(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        view = app.screen.query_one(LogView)
+        for i in range(80):
+            app.engine.logs.append("orders", f"INFO  orders rid=req-{i:04d} order o-{i} paid")
+        for text in ("", "INFO  orders rid=- settled"):  # (the first frame scrolls later)
+            if text:
+                app.engine.logs.append("orders", text)
+            view._drawn_at = 0.0
+            view.pull()
+            await pilot.pause()
+        assert view.scroll_y > 0
+        built: list[str] = []
+        original = view._row_strip
+
+        def counted(line: Any, width: int, base: Any) -> Any:
+            built.append(line.text)
+            return original(line, width, base)
+
+        view._row_strip = counted  # type: ignore[method-assign]
+        for i in range(3):
+            app.engine.logs.append("payments", f"ERROR payments rid=req-9{i:03d} card declined")
+        view._drawn_at = 0.0  # as if the pacing interval had passed
+        view.pull()
+        await pilot.pause()
+        assert 0 < len(built) <= 3, built  # every row moved; only the new ones were built
+        assert (
+            app.screen.query_one(LogView)
+            .visible_lines()[-1]
+            .text.endswith("req-9002 card declined")
+        )
+        # A search draws every row anew (its matches are marked).
+        built.clear()
+        view.set_search("o-7")
+        await pilot.pause()
+        view.set_search("")
+        await pilot.pause()
+        assert len(built) > 10
+
+
 async def test_line_count_repaints_the_border_row_only(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -3,16 +3,21 @@
 ``stagedeck docker --project P`` describes P as it was when the cockpit opened.
 A ``docker compose up`` of one more service, a scaled or removed service, used
 to stay invisible for the session. The follower lists the project's containers
-every few seconds (one cheap API call, in a thread) and, when the set of
-services changes, discovers the project again and puts the new recipe in
-force through :meth:`Engine.apply_recipe`: new services are watched at once,
-vanished ones are dropped, the rest keep their state.
+(one API call, in a thread) when the Docker target's event stream says one of
+them was created or destroyed, or it reconnected (:meth:`DockerTarget.watch_project`),
+and once every :data:`FALLBACK_S` in case; without that event source, every
+:data:`FOLLOW_INTERVAL_S`. When the set of services changes it discovers the
+project again and puts the new recipe in force through
+:meth:`Engine.apply_recipe`: new services are watched at once, vanished ones are
+dropped, the rest keep their state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stagedeck.targets.docker.state import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
@@ -27,6 +32,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FOLLOW_INTERVAL_S = 2.0
+"""Between listings when the target offers no events (it lists every time)."""
+FALLBACK_S = 30.0
+"""Between listings when events drive them: a safety net, not the mechanism."""
+SETTLE_S = 0.2
+"""After an event, wait this long before listing: ``compose up`` creates its
+containers in a burst, one listing covers them all."""
 
 
 def _overlay(recipe: Recipe) -> Recipe | None:
@@ -77,9 +88,25 @@ async def follow_project(engine: Engine, *, interval: float | None = None) -> No
     # One client for the whole session: opening one per listing (a connection and a
     # version request) tripled the listing's CPU, every two seconds for the session.
     client: docker.DockerClient | None = None
+    nudged = asyncio.Event()
+    watched: object = None
+    unwatch: Callable[[], None] | None = None
     try:
         while True:
-            await asyncio.sleep(FOLLOW_INTERVAL_S if interval is None else interval)
+            target = engine.target
+            if target is not watched:  # the first time, or the engine has a new target
+                if unwatch is not None:
+                    unwatch()
+                watch = getattr(target, "watch_project", None)
+                unwatch = watch(project, nudged.set) if callable(watch) else None
+                watched = target
+            if interval is not None or unwatch is None:
+                await asyncio.sleep(FOLLOW_INTERVAL_S if interval is None else interval)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(nudged.wait(), FALLBACK_S)
+                await asyncio.sleep(SETTLE_S)
+                nudged.clear()
             try:
                 if client is None:
                     client = await asyncio.to_thread(_connect, None)
@@ -92,6 +119,8 @@ async def follow_project(engine: Engine, *, interval: float | None = None) -> No
                 continue
             known = await _follow_change(engine, project, overlay, known, now)
     finally:
+        if unwatch is not None:
+            unwatch()
         if client is not None:
             client.close()
 

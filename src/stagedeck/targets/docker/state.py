@@ -25,6 +25,8 @@ NUMBER_LABEL = "com.docker.compose.container-number"
 WORKDIR_LABEL = "com.docker.compose.project.working_dir"
 CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
 
+STAMP_MAX = 40
+"""Longer than any RFC 3339 time stamp the engine writes, with the space after it."""
 MAX_LINE = 16 * 1024
 """Longer log lines are cut, as in the local target."""
 
@@ -293,10 +295,14 @@ class LogDecoder:
         self._partial: dict[str, bytes] = {"out": b"", "err": b""}
         self._ts: dict[str, int] = {"out": 0, "err": 0}
         self._at_start: dict[str, bool] = {"out": True, "err": True}
+        self._held = b""
+        """A TTY line's start too short to hold its whole time stamp yet (cut by a read)."""
 
     def feed(self, data: bytes) -> list[tuple[int, str, str]]:
         lines: list[tuple[int, str, str]] = []
         if self.tty:
+            if self._held:
+                data, self._held = self._held + data, b""
             self._payload("out", data, lines)
             return lines
         buf = self._buf
@@ -316,6 +322,11 @@ class LogDecoder:
     def flush(self) -> list[tuple[int, str, str]]:
         """Whatever partial lines are left when the stream ends."""
         lines: list[tuple[int, str, str]] = []
+        if self._held:
+            held, self._held = self._held, b""
+            ts, text = split_timestamp(held)
+            if text:
+                lines.append((ts or time.time_ns(), "out", _text(text)))
         for stream, text in self._partial.items():
             if text:
                 lines.append((self._ts[stream], stream, _text(text)))
@@ -329,6 +340,16 @@ class LogDecoder:
             if i == last and not piece:
                 break
             ts, text = split_timestamp(piece) if self.timestamps else (None, piece)
+            if (
+                i == last
+                and self.tty
+                and self.timestamps
+                and self._at_start[stream]
+                and len(piece) < STAMP_MAX
+            ):
+                # Unframed bytes can be cut in (or just after) the stamp: wait for more.
+                self._held = piece
+                break
             if ts is not None and (self._at_start[stream] or not self.tty):
                 if self._at_start[stream]:
                     self._ts[stream] = ts

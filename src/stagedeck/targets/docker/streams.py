@@ -1,6 +1,8 @@
 """The Docker target's threads: log followers, the stats sampler, and the batcher.
 
-The Docker SDK blocks, so every stream has a thread of its own. None of them
+The Docker SDK blocks, so on its path every stream has a thread of its own (an
+engine on a unix socket has its logs read by one thread instead: see
+:mod:`~stagedeck.targets.docker.logmux`). None of them
 touches the engine: they hand results to the event loop with
 ``loop.call_soon_threadsafe``, and log lines go through :class:`LogBatcher`,
 which wakes the loop at most once per interval however many containers are
@@ -70,8 +72,10 @@ class LogBatcher:
         """Lines thrown away because the loop fell behind by more than ``max_pending``."""
         self.batches = 0
 
-    def add(self, records: list[LogRecord]) -> None:
-        """Called from any thread."""
+    def add(self, records: list[LogRecord], *, at_once: bool = False) -> None:
+        """Called from any thread. ``at_once``: the caller batched already (the log mux
+        gathers a quarter second's lines), so the loop is woken to deliver them now rather
+        than a second time when the batch interval ends."""
         if not records:
             return
         with self._lock:
@@ -83,7 +87,7 @@ class LogBatcher:
             if self._armed:
                 return
             self._armed = True
-        post(self._loop, self._arm)
+        post(self._loop, self.flush if at_once else self._arm)
 
     def _arm(self) -> None:
         self._timer = self._loop.call_later(self.interval, self.flush)
@@ -106,7 +110,64 @@ class LogBatcher:
             self._timer = None
 
 
-class LogFollower(threading.Thread):
+class FollowState:
+    """What a log follower keeps across reconnects, and the reconnect handshake.
+
+    Shared by the SDK's :class:`LogFollower` (a thread each) and the one-thread
+    :class:`~stagedeck.targets.docker.logmux.MuxFollower`, so both resume alike.
+    """
+
+    service: str
+    last: dict[str, int]
+    """Time of the last line delivered, per stream (stdout and stderr are each in order,
+    but not with each other: Docker stamps them in two goroutines)."""
+    tail: int
+    finished: bool
+    _guard: threading.Lock
+    _wanted: bool
+    _cancelled: bool
+
+    def _init_follow(self, service: str, resume: dict[str, int] | None, tail: int) -> None:
+        self.service = service
+        self.last = dict(resume or {})
+        self.tail = tail
+        self.finished = False
+        self._guard = threading.Lock()
+        self._wanted = False
+        self._cancelled = False
+
+    def again(self) -> bool:
+        """Ask for a reconnect once the current stream ends; False if this follower is done."""
+        with self._guard:
+            if self.finished:
+                return False
+            self._wanted = True
+            return True
+
+    def _params(self) -> dict[str, Any]:
+        """The logs request: from the last line seen (a resume), else the last ``tail``."""
+        params: dict[str, Any] = {"follow": 1, "stdout": 1, "stderr": 1, "timestamps": 1}
+        seen = [ns for ns in self.last.values() if ns]
+        if seen:
+            params["since"] = ns_to_since(min(seen))
+        else:
+            params["tail"] = self.tail
+        return params
+
+    def _fresh(self, lines: list[tuple[int, str, str]]) -> list[LogRecord]:
+        """The lines not delivered before (a resume asks from a time: some come again)."""
+        last = self.last
+        service = self.service
+        records: list[LogRecord] = []
+        for ts, stream, text in lines:
+            if ts <= last.get(stream, 0):
+                continue  # already delivered before a reconnect
+            last[stream] = ts
+            records.append((service, stream, ts, text))
+        return records
+
+
+class LogFollower(FollowState, threading.Thread):
     """Follows one container's logs (``follow=1, timestamps=1``) and feeds the batcher.
 
     A follow stream ends when the container stops. The loop calls
@@ -128,28 +189,12 @@ class LogFollower(threading.Thread):
         tail: int = 500,
     ) -> None:
         super().__init__(name=f"docker-logs:{service}", daemon=True)
+        self._init_follow(service, resume, tail)
         self.api = api
         self.container_id = container_id
-        self.service = service
         self.batcher = batcher
         self.tty = tty
-        self.last: dict[str, int] = dict(resume or {})
-        """Time of the last line delivered, per stream (stdout and stderr are each in order,
-        but not with each other: Docker stamps them in two goroutines)."""
-        self.tail = tail
-        self._guard = threading.Lock()
-        self._wanted = False
-        self._cancelled = False
-        self.finished = False
         self._stream: CancellableStream | None = None
-
-    def again(self) -> bool:
-        """Ask for a reconnect once the current stream ends; False if this thread is done."""
-        with self._guard:
-            if self.finished:
-                return False
-            self._wanted = True
-            return True
 
     def stop(self) -> None:
         with self._guard:
@@ -183,14 +228,8 @@ class LogFollower(threading.Thread):
                 time.sleep(0.2 * errors)
 
     def _follow(self) -> None:
-        params: dict[str, Any] = {"follow": 1, "stdout": 1, "stderr": 1, "timestamps": 1}
-        seen = [ns for ns in self.last.values() if ns]
-        if seen:
-            params["since"] = ns_to_since(min(seen))
-        else:
-            params["tail"] = self.tail
         url = self.api._url("/containers/{0}/logs", self.container_id)
-        response = self.api._get(url, params=params, stream=True, timeout=None)
+        response = self.api._get(url, params=self._params(), stream=True, timeout=None)
         self.api._raise_for_status(response)
         stream = CancellableStream(iter(()), response)
         with self._guard:
@@ -212,16 +251,8 @@ class LogFollower(threading.Thread):
             response.close()
 
     def _deliver(self, lines: list[tuple[int, str, str]]) -> None:
-        if not lines:
-            return
-        last = self.last
-        records: list[LogRecord] = []
-        for ts, stream, text in lines:
-            if ts <= last.get(stream, 0):
-                continue  # already delivered before a reconnect
-            last[stream] = ts
-            records.append((self.service, stream, ts, text))
-        self.batcher.add(records)
+        if lines:
+            self.batcher.add(self._fresh(lines))
 
 
 Stats = tuple[str, float | None, int | None]

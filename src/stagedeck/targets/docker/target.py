@@ -7,8 +7,10 @@ How it observes, cheaply and without polling each container:
   container in that same thread, so the loop receives events in order with the
   container's state as of that event. A full inspect happens on open and after
   every reconnect.
-* **Logs**: one :class:`LogFollower` thread per container follows its log
-  stream; all of them feed one :class:`LogBatcher`, which wakes the loop about
+* **Logs**: on a unix socket one :class:`LogMux` thread follows every
+  container's log stream over plain connections of its own; otherwise (TCP,
+  TLS, SSH) one :class:`LogFollower` thread per container does it through the
+  SDK. Either way they feed one :class:`LogBatcher`, which wakes the loop about
   ten times a second at most, not once per line.
 * **Resources**: one :class:`StatsSampler` thread takes a one-shot stats
   sample of each running container every half minute (``STATS_SECONDS``).
@@ -42,6 +44,7 @@ import docker
 from stagedeck.engine.events import ProcState
 from stagedeck.recipe.model import Recipe, Service
 from stagedeck.targets.base import ExecResult, Target, TargetError, TargetSink
+from stagedeck.targets.docker.logmux import LogMux, MuxFollower
 from stagedeck.targets.docker.ops import (
     STOP_GRACE_SECONDS,
     ExecSession,
@@ -53,6 +56,7 @@ from stagedeck.targets.docker.ops import (
     where,
 )
 from stagedeck.targets.docker.state import (
+    PROJECT_LABEL,
     STOP_SIGNALS,
     ContainerView,
     Selector,
@@ -167,6 +171,7 @@ class DockerTarget(Target):
         log_tail: int = 500,
         batch_interval: float = 0.1,
         open_timeout: float = 10.0,
+        log_mux: bool = True,
     ) -> None:
         super().__init__(recipe, sink)
         self.docker_host = docker_host
@@ -175,6 +180,8 @@ class DockerTarget(Target):
         self.log_tail = log_tail
         self.batch_interval = batch_interval
         self.open_timeout = open_timeout
+        self.log_mux = log_mux
+        """Read logs on a unix socket in one thread (:class:`LogMux`); False: a thread each."""
         self.connected = False
         self._client: docker.DockerClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -182,8 +189,8 @@ class DockerTarget(Target):
         self._bound: dict[str, _Bound] = {}
         self._missing: dict[str, str] = {}
         self._intent: dict[str, str] = {}
-        self._followers: dict[str, LogFollower] = {}
-        self._all_followers: set[LogFollower] = set()
+        self._followers: dict[str, LogFollower | MuxFollower] = {}
+        self._all_followers: set[LogFollower | MuxFollower] = set()
         """Every follower thread not known to be finished (unbound ones too), for close()."""
         self._stat_targets: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -193,6 +200,10 @@ class DockerTarget(Target):
         self._watcher: threading.Thread | None = None
         self._stats: StatsSampler | None = None
         self._batcher: LogBatcher | None = None
+        self._logmux: LogMux | None = None
+        self._project_watchers: dict[str, list[Callable[[], None]]] = {}
+        """Compose project -> callbacks (on the loop) when one of its containers is created
+        or destroyed, or the engine's state was read again (see :meth:`watch_project`)."""
         self._first: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.resyncs = 0
@@ -238,12 +249,15 @@ class DockerTarget(Target):
             follower.stop()
         if self._stats is not None:
             self._stats.stop()
+        if self._logmux is not None:
+            self._logmux.close()
         for task in list(self._tasks):
             task.cancel()
         if self._batcher is not None:
             self._batcher.flush()
             self._batcher.close()
-        threads = [t for t in (self._watcher, self._stats, *self._all_followers) if t]
+        followers = [f for f in self._all_followers if isinstance(f, LogFollower)]
+        threads = [t for t in (self._watcher, self._stats, self._logmux, *followers) if t]
         await asyncio.to_thread(_join_all, threads, 3.0)
         self._followers.clear()
         self._all_followers.clear()
@@ -261,6 +275,29 @@ class DockerTarget(Target):
         self._selectors = selectors
         if changed and self.connected:
             self._spawn(self._resync())
+
+    def watch_project(self, project: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` on the loop when ``project`` may have gained or lost a container:
+        one of its containers was created or destroyed, or the engine was read again after
+        a reconnect (events may have been missed). Returns the unsubscribe.
+
+        The events come from the stream the target reads anyway, so following a compose
+        project costs nothing while nothing happens to it (it listed the project every
+        two seconds)."""
+        callbacks = self._project_watchers.setdefault(project, [])
+        callbacks.append(callback)
+
+        def unwatch() -> None:
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+        return unwatch
+
+    def _project_changed(self, project: str | None = None) -> None:
+        for name, callbacks in list(self._project_watchers.items()):
+            if project is None or name == project:
+                for callback in list(callbacks):
+                    callback()
 
     def _post(self, callback: Callable[..., object], *args: Any) -> None:
         if self._loop is not None:
@@ -345,6 +382,9 @@ class DockerTarget(Target):
         attrs: Mapping[str, str] = actor.get("Attributes") or {}
         container_id = str(actor.get("ID") or raw.get("id") or "")
         name = attrs.get("name", "")
+        project = attrs.get(PROJECT_LABEL)
+        if verb in ("create", "destroy") and project in self._project_watchers and self._loop:
+            post(self._loop, self._project_changed, project)
         services = tuple(s for s, sel in self._selectors.items() if sel.matches(name, attrs))
         if not services or not container_id:
             return None
@@ -386,6 +426,8 @@ class DockerTarget(Target):
         if detail and not self.connected:
             self.connected = True
             self.sink.connection(True, detail)
+        if detail:  # read again after (re)connecting: what changed meanwhile was not seen
+            self._project_changed()
         self._resolve_first()
 
     def _on_lost(self, detail: str) -> None:
@@ -552,19 +594,36 @@ class DockerTarget(Target):
         follower = self._followers.get(bound.container_id)
         if follower is not None and follower.again():
             return
-        follower = LogFollower(
-            client.api,
-            bound.container_id,
-            service,
-            self._batcher,
-            tty=bound.view.tty,
-            resume=follower.last if follower is not None else None,
-            tail=self._backfill_tail(),
-        )
-        self._followers[bound.container_id] = follower
+        resume = follower.last if follower is not None else None
+        tail = self._backfill_tail()
+        fresh: LogFollower | MuxFollower | None = None
+        if self.log_mux:
+            if self._logmux is None or not self._logmux.is_alive():  # (a bug may end it)
+                self._logmux = LogMux(self._batcher)
+                self._logmux.start()
+            fresh = self._logmux.follow(
+                client.api,
+                bound.container_id,
+                service,
+                tty=bound.view.tty,
+                resume=resume,
+                tail=tail,
+            )
+        if fresh is None:  # not a unix socket: the SDK's thread per container
+            thread = LogFollower(
+                client.api,
+                bound.container_id,
+                service,
+                self._batcher,
+                tty=bound.view.tty,
+                resume=resume,
+                tail=tail,
+            )
+            thread.start()
+            fresh = thread
+        self._followers[bound.container_id] = fresh
         self._all_followers = {f for f in self._all_followers if not f.finished}
-        self._all_followers.add(follower)
-        follower.start()
+        self._all_followers.add(fresh)
 
     def _backfill_tail(self) -> int:
         """Lines of history each container's log starts with: ``log_tail``, shared out

@@ -152,6 +152,11 @@ class LogView(ScrollView, can_focus=True):
         self._unseen = 0
         self._width = 0
         self._strips: OrderedDict[int, Strip] = OrderedDict()
+        self._rows_drawn: OrderedDict[int, Strip] = OrderedDict()
+        """Finished rows of the common case (see :meth:`_row_strip`) by line, for
+        :attr:`_rows_key`: a frame that scrolls redraws every visible row, and all but the
+        new ones were built for the frame before."""
+        self._rows_key: tuple[int, Style] | None = None
         self._stats: tuple[int, int, int] = (-1, -1, -1)
         self._stats_held = False
         self._stats_at = 0.0
@@ -213,7 +218,7 @@ class LogView(ScrollView, can_focus=True):
         self._seen = self.hub.seq
         self._unseen = 0
         self._width = max((self._full_width(self.hub.all[s]) for s in self._rows[-500:]), default=0)
-        self._strips.clear()
+        self._forget_strips()
         self._rebuild_visual()
         self._resize()
         self._place_cursor_after_change()
@@ -224,7 +229,7 @@ class LogView(ScrollView, can_focus=True):
         """Highlight matches of ``text`` (``re:`` for a regex) and jump to the nearest one."""
         self.search = compile_search(text)
         self.search_text = text
-        self._strips.clear()
+        self._forget_strips()
         self.refresh()
         if self.search is not None and not self._matches_row(self.cursor):
             self.action_next_match(-1 if self.follow else 1)
@@ -635,6 +640,26 @@ class LogView(ScrollView, can_focus=True):
             self._strips.popitem(last=False)
         return strip
 
+    def _forget_strips(self) -> None:
+        """Search, filter or styles changed: every row is drawn anew."""
+        self._strips.clear()
+        self._rows_drawn.clear()
+
+    def _row_strip_cached(self, line: LogLine, width: int, base: Style) -> Strip | None:
+        """:meth:`_row_strip`, reusing the row drawn for an earlier frame."""
+        if self._rows_key != (width, base):
+            self._rows_drawn.clear()
+            self._rows_key = (width, base)
+        drawn = self._rows_drawn.get(line.seq)
+        if drawn is None:
+            drawn = self._row_strip(line, width, base)
+            if drawn is None:
+                return None
+            self._rows_drawn[line.seq] = drawn
+            if len(self._rows_drawn) > STRIP_CACHE:
+                self._rows_drawn.popitem(last=False)
+        return drawn
+
     def _row_strip(self, line: LogLine, width: int, base: Style) -> Strip | None:
         """The common case in one Strip: ASCII text, no search, no horizontal scroll.
 
@@ -731,7 +756,7 @@ class LogView(ScrollView, can_focus=True):
         line, offset = found
         is_cursor = self.show_cursor and row == self.cursor and (self.has_focus or not self.follow)
         if self._visual is None and scroll_x == 0 and not is_cursor:
-            fast = self._row_strip(line, width, base)
+            fast = self._row_strip_cached(line, width, base)
             if fast is not None:
                 return fast
         full = self._strip(line)
@@ -748,7 +773,7 @@ class LogView(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._strips.clear()
+        self._forget_strips()
 
 
 @lru_cache(maxsize=512)
