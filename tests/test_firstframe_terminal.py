@@ -114,3 +114,25 @@ def test_the_docker_frame_follows_logs_and_stops_before_the_cockpit_draws(tmp_pa
     early_rows = re.compile(rb"\x1b\[\d+;1H\xe2\x94\x82\x1b\[2m\d\d:\d\d:\d\d")
     assert early_rows.search(drawn[:cockpit_starts])
     assert not early_rows.search(drawn[cockpit_starts:])
+
+
+def test_a_lone_escape_and_q_act_at_once_with_the_quiet_input_thread(tmp_path: Path) -> None:
+    """The input thread waits without a timeout when idle (tui/quiet_input.py): a lone
+    Escape must still be told from the start of a key sequence by the parser's deadline,
+    and quitting must wake the thread instead of waiting for a poll."""
+    with shell(tmp_path, "demo", "--free-ports") as term:
+        term.wait_for("q Quit", timeout=30)
+        time.sleep(1.0)  # idle: the thread is asleep in its wait
+        for _ in range(3):
+            term.send("?")
+            term.wait_for("app.quit", timeout=10)
+            pressed = time.monotonic()
+            term.send("Escape")
+            term.wait_for(lambda s: "app.quit" not in s, timeout=10, interval=0.01)
+            assert time.monotonic() - pressed < 1.0
+            time.sleep(0.5)
+        pressed = time.monotonic()
+        term.send("q")
+        screen = term.wait_for(finished, timeout=30, interval=0.02)
+        assert "EXIT=0" in screen
+        assert time.monotonic() - pressed < 5.0

@@ -20,13 +20,20 @@ ALTERNATE_SCREEN = "\x1b[?1049h"
 
 
 def driver_for(base: type[Driver]) -> type[Driver]:
-    """``base`` itself with no early frame on screen, else a subclass that takes it over."""
+    """The cockpit's driver: Textual's own elsewhere; on a Linux terminal one whose input
+    thread sleeps while idle (``tui/quiet_input.py``), which takes over the early frame
+    when there is one."""
     try:
         from textual.drivers.linux_driver import LinuxDriver
     except ImportError:  # not a POSIX terminal: there was no early frame either
         return base
-    if not firstframe.painted() or not issubclass(base, LinuxDriver):
-        return base
+    if base is not LinuxDriver:
+        return base  # a driver someone chose on purpose (TEXTUAL_DRIVER, a test)
+    from stagedeck.tui.quiet_input import QuietInputDriver
+
+    if not firstframe.painted():
+        return QuietInputDriver
+    base = QuietInputDriver
 
     class HandoverDriver(base):  # type: ignore[valid-type,misc]
         _taken = False
