@@ -12,8 +12,9 @@ How it observes, cheaply and without polling each container:
   TLS, SSH) one :class:`LogFollower` thread per container does it through the
   SDK. Either way they feed one :class:`LogBatcher`, which wakes the loop about
   ten times a second at most, not once per line.
-* **Resources**: one :class:`StatsSampler` thread takes a one-shot stats
-  sample of each running container every half minute (``STATS_SECONDS``).
+* **Resources**: with ``stats_interval``, one :class:`StatsSampler` thread takes a
+  one-shot stats sample of each running container that often (off by default:
+  no view shows them, see ``STATS_SECONDS``).
 * **Engine loss**: when the event stream breaks and the engine does not answer
   a ping, the target says so (``sink.connection(False, ...)``), keeps the last
   state, and retries with backoff (0.5 s doubling to 10 s). When the engine is
@@ -75,12 +76,13 @@ from stagedeck.targets.docker.streams import (
 
 log = logging.getLogger("stagedeck.docker")
 
-STATS_SECONDS = 30.0
-"""Between CPU/memory samples of the containers (it was 5 s). No view draws these
-figures yet (they reach the engine's statuses and environment-process mirrors), and a
-round asks the engine for one stats document per container and parses each in Python:
-a steady cost of an idle cockpit for nothing on screen. A view that shows them can ask
-for a shorter interval."""
+STATS_SECONDS: float | None = None
+"""Between CPU/memory samples of the containers: none by default. No view draws these
+figures (they would reach the engine's statuses and environment-process mirrors), and
+a round asks the engine for one stats document per container, which it computes from
+the cgroups, and parses each in Python: every 30 s that was a tenth of an idle
+20-container cockpit's CPU, for nothing on screen. A view that shows them passes
+``stats_interval``."""
 T = TypeVar("T")
 
 EVENT_ACTIONS = [
@@ -167,7 +169,7 @@ class DockerTarget(Target):
         sink: TargetSink,
         *,
         docker_host: str | None = None,
-        stats_interval: float = STATS_SECONDS,
+        stats_interval: float | None = STATS_SECONDS,
         log_tail: int = 500,
         batch_interval: float = 0.1,
         open_timeout: float = 10.0,
@@ -227,13 +229,14 @@ class DockerTarget(Target):
         self._batcher = LogBatcher(loop, self._deliver_logs, self.batch_interval)
         self._watcher = threading.Thread(target=self._watch, name="docker-events", daemon=True)
         self._watcher.start()
-        self._stats = StatsSampler(
-            self._stats_api,
-            lambda: self._stat_targets,
-            lambda results: self._post(self._on_stats, results),
-            self.stats_interval,
-        )
-        self._stats.start()
+        if self.stats_interval is not None:
+            self._stats = StatsSampler(
+                self._stats_api,
+                lambda: self._stat_targets,
+                lambda results: self._post(self._on_stats, results),
+                self.stats_interval,
+            )
+            self._stats.start()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._first), self.open_timeout)
 
