@@ -24,7 +24,6 @@ from textual._time import get_time
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
-
 POLL_S = 0.1
 """Textual's own poll, used while a key sequence is pending."""
 UNKNOWN = object()
