@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
-from stagedeck.firstframe.known import LogLine, stamped_lines
+from stagedeck.firstframe.known import LogLine, send_get, stamped_lines
 
 DRAW_EVERY_S = 0.1
+CONNECT_TIMEOUT_S = 0.5
 
 
 class _Stream:
@@ -110,14 +111,8 @@ class EarlyFollower(threading.Thread):
                 f"/containers/{quote(container)}/logs?follow=1&stdout=1&stderr=1"
                 f"&timestamps=1&since={since}"
             )
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(0.5)
-                sock.connect(self.path)
-                sock.sendall(f"GET {target} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
-                sock.setblocking(False)
-            except OSError:
-                sock.close()
+            sock = send_get(self.path, target, CONNECT_TIMEOUT_S)
+            if sock is None:
                 continue
             selector.register(sock, selectors.EVENT_READ, _Stream(service, shown_until))
 
