@@ -289,7 +289,7 @@ def http_get(path: str, targets: Sequence[str], deadline: float) -> list[bytes |
             if remaining <= 0:
                 break
             for key, _ in selector.select(remaining):
-                sock = key.fileobj  # type: ignore[assignment]
+                sock: socket.socket = key.fileobj  # type: ignore[assignment]
                 try:
                     chunk = sock.recv(65536)
                 except BlockingIOError:
