@@ -15,14 +15,16 @@ import json
 
 import pytest
 
-from stagedeck.targets.docker.logwire import (
+from stagedeck.dockerwire.logframes import LogDecoder
+from stagedeck.dockerwire.response import (
     ChunkedDecoder,
     LogResponse,
     ProtocolError,
     TruncatedBody,
     request,
 )
-from stagedeck.targets.docker.state import LogDecoder, parse_iso_ns
+from stagedeck.dockerwire.stamps import parse_iso_ns
+from support.dockerlogs import driver_messages, failure_line, frame, rfc3339
 
 HEAD = (
     b"HTTP/1.1 200 OK\r\n"
@@ -36,10 +38,6 @@ HEAD = (
     b"\r\n"
 )
 TTY_HEAD = HEAD.replace(b"multiplexed-stream", b"raw-stream")
-
-
-def frame(kind: int, payload: bytes) -> bytes:
-    return bytes([kind, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
 
 
 def chunked(body: bytes, cuts: list[int], *, extension: bool = False) -> bytes:
@@ -128,6 +126,22 @@ def test_a_tty_container_is_read_unframed() -> None:
     assert [t for _, _, t in want] == ["café ☃\r", "prompt> "]
     for cut in range(1, len(wire)):
         assert feed_in_pieces(wire, [cut], tty=True) == want, cut
+
+
+@pytest.mark.parametrize("tty", [False, True], ids=["framed", "tty"])
+def test_a_line_the_log_driver_cut_in_three_is_one_line_cut_at_16_kb(tty: bool) -> None:
+    """40 KB in three stamped partial messages: one line, the first time, no stamp inside,
+    the rest of the line dropped (not given out as more lines stamped with the arrival time)."""
+    at = parse_iso_ns("2026-12-01T23:40:05.5Z")
+    line = failure_line(40_000) + (b"\r" if tty else b"")
+    messages = driver_messages(line, at) + [rfc3339(at + 10**9) + b"next\n"]
+    body = b"".join(messages) if tty else b"".join(frame(1, m) for m in messages)
+    wire = (TTY_HEAD if tty else HEAD) + chunked(body, list(range(0, len(body), 4093)))
+    for cuts in ([], list(range(997, len(wire), 997))):
+        lines = feed_in_pieces(wire, cuts, tty=tty)
+        assert [(ts, s) for ts, s, _ in lines] == [(at, "out"), (at + 10**9, "out")]
+        assert lines[0][2] == line[: 16 * 1024].decode() + " …"
+        assert lines[1][2] == "next"
 
 
 def test_chunk_size_line_split_and_extensions() -> None:

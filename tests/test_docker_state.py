@@ -9,16 +9,15 @@ from pathlib import Path
 from stagedeck.engine.events import ProcState
 from stagedeck.recipe.model import Environment, HealthCheck, Recipe, Service
 from stagedeck.targets.docker.discovery import project_recipe, published_url
+from stagedeck.dockerwire.logframes import LogDecoder
+from stagedeck.dockerwire.stamps import parse_iso_ns, split_timestamp
 from stagedeck.targets.docker.state import (
     ContainerView,
-    LogDecoder,
     cpu_percent,
     exit_reason,
     memory_bytes,
     parse_depends_on,
-    parse_iso_ns,
     selector_for,
-    split_timestamp,
     view_from_inspect,
 )
 from stagedeck.targets.docker.streams import LogBatcher

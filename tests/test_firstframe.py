@@ -7,7 +7,6 @@ Docker part against the real engine.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import socket
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from stagedeck.dockerwire.response import response_body
+from stagedeck.dockerwire.stamps import parse_iso_ns
 from stagedeck.firstframe.argv import cockpit_request
 from stagedeck.firstframe.known import (
     Known,
@@ -25,11 +26,11 @@ from stagedeck.firstframe.known import (
     docker_known,
     http_get,
     log_lines,
-    parse_stamp,
     recipe_known,
-    response_body,
 )
 from stagedeck.firstframe.layout import render, text_cells
+from stagedeck.text import clean
+from support.dockerlogs import driver_messages, failure_line, frame, rfc3339
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -176,10 +177,6 @@ def test_the_frame_reads_like_the_overview() -> None:
 # --------------------------------------------------------------------------- docker bytes
 
 
-def frame(stream: int, payload: bytes) -> bytes:
-    return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
-
-
 def test_multiplexed_log_frames_become_lines_in_time_order() -> None:
     out = (
         b"2026-12-01T23:41:32.1Z GET /api/orders 200 rid=9f2c\n"
@@ -200,18 +197,6 @@ def test_multiplexed_log_frames_become_lines_in_time_order() -> None:
 def test_a_tty_containers_log_is_not_framed() -> None:
     body = b"2026-12-01T23:41:32Z ready\r\n2026-12-01T23:41:33Z \xff broken utf-8\r\n"
     assert [line.text for line in log_lines("web", body)] == ["ready", "\ufffd broken utf-8"]
-
-
-@pytest.mark.parametrize(
-    "stamp",
-    ["2026-12-01T23:41:32Z", "2026-12-01T23:41:32.5Z", "2024-02-29T00:00:00.000000001Z",
-     "1999-12-31T23:59:59.999Z", "2100-03-01T12:00:00Z"],
-)  # fmt: skip
-def test_docker_stamps_read_as_the_standard_library_reads_them(stamp: str) -> None:
-    whole = dt.datetime.fromisoformat(stamp[:19] + "+00:00").timestamp()
-    fraction = float("0" + stamp[19:-1]) if stamp[19] == "." else 0.0
-    assert parse_stamp(stamp) == pytest.approx(whole + fraction, abs=1e-6)
-    assert parse_stamp("not a stamp at all") is None
 
 
 def test_http_bodies_plain_chunked_and_refused() -> None:
@@ -303,8 +288,7 @@ def test_a_compose_project_on_the_real_engine(monkeypatch: pytest.MonkeyPatch) -
 def test_a_follow_answer_parsed_byte_by_byte_gives_each_new_line_once() -> None:
     from stagedeck.firstframe.follow import _Stream
 
-    shown_until = parse_stamp("2026-12-01T23:41:32Z")
-    assert shown_until is not None
+    shown_until = parse_iso_ns("2026-12-01T23:41:32Z") / 1e9
     body = (
         frame(1, b"2026-12-01T23:41:31.9Z already shown\n2026-12-01T23:41:32Z also shown\n")
         + frame(1, '2026-12-01T23:41:33.5Z caf\u00e9 rid=ab12 {"ok":'.encode())
@@ -320,6 +304,78 @@ def test_a_follow_answer_parsed_byte_by_byte_gives_each_new_line_once() -> None:
         lines += got
     assert [x.text for x in lines] == ["warn: slow", 'café rid=ab12 {"ok":true}']
     assert _Stream("x", 0).feed(b"HTTP/1.0 404 Not Found\r\n\r\nno such container") is None
+
+
+# --------------------------------------------------------------------------- long lines
+
+AT_NS = 1_796_000_000_123_456_789
+"""When the long line was written; the lines around it are a little before and after."""
+STAMP_INSIDE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
+
+
+def long_line_body(size: int, *, tty: bool) -> bytes:
+    """A log around one ``size``-byte failure the log driver cut into stamped partial messages."""
+    before = rfc3339(AT_NS - 5_000_000) + b'INFO rid=7f3a9c2e-0b1d-4c55 POST /api/payments {"amount":1299}'
+    after = rfc3339(AT_NS + 9_000_000) + b"INFO rid=8e4b0d3f-1c2e-5d66 GET /healthz 200"
+    if tty:  # one byte stream; the terminal ends each line with \r\n
+        long = driver_messages(failure_line(size) + b"\r", AT_NS)
+        return before + b"\r\n" + b"".join(long) + after + b"\r\n"
+    long = driver_messages(failure_line(size), AT_NS)
+    # stderr has its own stream of messages: one can land between the pieces of a stdout line.
+    retry = rfc3339(AT_NS + 20_000) + b"WARN rid=7f3a9c2e-0b1d-4c55 retry 1/3 after ECONNRESET\n"
+    return (
+        frame(1, before + b"\n")
+        + frame(1, long[0])
+        + frame(2, retry)
+        + b"".join(frame(1, m) for m in long[1:])
+        + frame(1, after + b"\n")
+    )
+
+
+def assert_one_long_line(lines: list[LogLine], size: int, *, count: int) -> None:
+    """The long failure is one line of ``count``, at its first piece's time, cut, gated."""
+    (long,) = [x for x in lines if x.text.startswith("ERROR")]
+    assert long.at == pytest.approx(AT_NS / 1e9, abs=1e-6)
+    assert long.text.startswith('ERROR rid=7f3a9c2e-0b1d-4c55 POST /api/payments 502 user="zo\u00eb ')
+    assert 'card declined body={"error":"card_declined","items":[{"sku":"A-00000"' in long.text
+    assert STAMP_INSIDE.search(long.text) is None  # no partial message's stamp inside it
+    assert not {"\x1b", "\x07", "\u202e", "\r"} & set(long.text) and "pwned" not in long.text
+    # Cut where the cockpit cuts (16 KB), the rest of the line dropped, not shown as lines.
+    assert long.text == clean(failure_line(size)[: 16 * 1024].decode()) + " …"
+    assert not any("END-OF-LINE" in x.text or '"qty":1' in x.text for x in lines if x is not long)
+    assert lines[-1].text == "INFO rid=8e4b0d3f-1c2e-5d66 GET /healthz 200"
+    assert len(lines) == count
+
+
+@pytest.mark.parametrize("size", [20_000, 40_000])
+@pytest.mark.parametrize("tty", [False, True], ids=["framed", "tty"])
+def test_a_long_line_in_partial_messages_is_one_line_in_the_tail(size: int, tty: bool) -> None:
+    lines = sorted(log_lines("payments", long_line_body(size, tty=tty)))
+    assert_one_long_line(lines, size, count=3 if tty else 4)  # stderr's retry line: framed
+    assert lines[0].text == 'INFO rid=7f3a9c2e-0b1d-4c55 POST /api/payments {"amount":1299}'
+    assert {x.service for x in lines} == {"payments"}
+
+
+@pytest.mark.parametrize("size", [20_000, 40_000])
+@pytest.mark.parametrize("tty", [False, True], ids=["framed", "tty"])
+@pytest.mark.parametrize("piece", [7, 997, 4096, 65536])
+def test_a_long_line_in_partial_messages_is_one_line_when_followed(
+    size: int, tty: bool, piece: int
+) -> None:
+    from stagedeck.firstframe.follow import _Stream
+
+    answer = b"HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\nServer: Docker/20.10.24 (linux)\r\n\r\n"
+    wire = answer + long_line_body(size, tty=tty)
+    # The tail showed the line before; the follow starts there (``since`` is inclusive).
+    stream = _Stream("payments", (AT_NS - 5_000_000) / 1e9)
+    lines: list[LogLine] = []
+    for start in range(0, len(wire), piece):
+        got = stream.feed(wire[start : start + piece])
+        assert got is not None
+        lines += got
+    lines += stream.end()
+    assert_one_long_line(sorted(lines), size, count=2 if tty else 3)
+    assert not any("amount" in x.text for x in lines)  # shown by the tail already
 
 
 def test_the_follower_reports_new_lines_from_the_real_engine() -> None:
@@ -343,6 +399,45 @@ def test_the_follower_reports_new_lines_from_the_real_engine() -> None:
         ticks = [int(x.text.split()[1]) for x in got]
         assert len(ticks) >= 5 and ticks == sorted(set(ticks))  # in order, none twice
         assert all(x.service == "ticker" and "rid=r" in x.text for x in got)
+
+
+LONG_LINE_SCRIPT = (
+    "sleep 2; s=''; i=0; "
+    'while [ $i -lt 1700 ]; do s="$s{\\"sku\\":\\"A-$i\\",\\"qty\\":1},"; i=$((i+1)); done; '
+    "printf 'ERROR rid=7f3a9c2e \\033[31mdeclined\\033[0m body={\"items\":[%s]} END-OF-LINE\\n' \"$s\"; "
+    "echo 'INFO rid=8e4b0d3f after'; sleep 600"
+)
+"""Waits for the follower, then writes a 41 KB line (three partial messages) and a short one."""
+
+
+@pytest.mark.parametrize("tty", [False, True], ids=["framed", "tty"])
+def test_a_long_line_from_the_real_engine_is_one_line_followed_and_tailed(
+    monkeypatch: pytest.MonkeyPatch, tty: bool
+) -> None:
+    from stagedeck.firstframe.follow import EarlyFollower
+    from support.dockerkit import kit, real_socket_path
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{real_socket_path()}")
+    with kit() as k:
+        container = k.container("pay", project=k.prefix, script=LONG_LINE_SCRIPT, tty=tty)
+        got: list[LogLine] = []
+        follower = EarlyFollower(real_socket_path(), [(container.id, "pay", time.time())], got.extend)
+        follower.start()
+        deadline = time.monotonic() + 20
+        while not any("after" in x.text for x in got) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        follower.stop()
+        follower.join(timeout=2)
+        known = docker_known(k.prefix)
+        assert known is not None
+        for lines in (got, known.logs):
+            texts = [x.text for x in lines]
+            assert texts == [texts[0], "INFO rid=8e4b0d3f after"], [t[:80] for t in texts]
+            assert texts[0].startswith('ERROR rid=7f3a9c2e declined body={"items":[{"sku":"A-0",')
+            # Cut at 16 KB of what the container wrote, less the colour codes the gate took.
+            assert texts[0].endswith(" …") and len(texts[0]) == 16 * 1024 - 9 + 2
+            assert STAMP_INSIDE.search(texts[0]) is None and "\x1b" not in texts[0]
+        assert got[0].at == known.logs[0].at
 
 
 def test_no_color_leaves_bold_and_dim_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -150,6 +150,7 @@ class Kit:
         start: bool = True,
         restart: str = "",
         oneoff: bool = False,
+        tty: bool = False,
     ) -> Any:
         """A busybox container named ``<prefix>-<name>`` that logs (or runs ``script``)."""
         labels = self.labels()
@@ -175,6 +176,8 @@ class Kit:
             kwargs["ports"] = {"8080/tcp": ("127.0.0.1", None)}
         if restart:
             kwargs["restart_policy"] = {"Name": restart}
+        if tty:
+            kwargs["tty"] = True
         full = f"{self.prefix}-{name}"
         container = self.client.containers.create(
             self.image,

@@ -17,61 +17,46 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
-from stagedeck.firstframe.known import LogLine, send_get, stamped_lines
+from stagedeck.dockerwire.logframes import Line
+from stagedeck.dockerwire.response import LogResponse, ProtocolError, TruncatedBody
+from stagedeck.firstframe.known import LogLine, gated_lines, send_get
 
 DRAW_EVERY_S = 0.1
 CONNECT_TIMEOUT_S = 0.5
 
 
 class _Stream:
-    """One container's ``follow=1`` answer, parsed as it arrives."""
+    """One container's ``follow=1`` answer, read by the cockpit's own wire code as it arrives."""
 
     def __init__(self, service: str, shown_until: float) -> None:
         self.service = service
         self.shown_until = shown_until
-        self.head = bytearray()
-        self.body: bytearray | None = None
-        self.framed: bool | None = None
-        self.partial: dict[int, bytes] = {}
+        self.response = LogResponse(tty=None)  # tty or not: told by the body's first byte
 
     def feed(self, data: bytes) -> list[LogLine] | None:
         """New complete lines (after any already shown); None if the answer is unusable."""
-        if self.body is None:
-            self.head += data
-            head, separator, rest = bytes(self.head).partition(b"\r\n\r\n")
-            if not separator:
-                return []
-            status = head.split(b"\r\n", 1)[0].split()
-            if len(status) < 2 or status[1] != b"200":
-                return None
-            self.body, data = bytearray(), rest
-        body = self.body
-        body += data
-        if self.framed is None:
-            if len(body) < 4:
-                return []
-            self.framed = body[0] in (0, 1, 2) and body[1:4] == b"\0\0\0"
-        raw: list[bytes] = []
-        if self.framed:
-            while len(body) >= 8:
-                size = int.from_bytes(body[4:8], "big")
-                if len(body) < 8 + size:
-                    break
-                raw += self._lines(body[0], bytes(body[8 : 8 + size]))
-                del body[: 8 + size]
-        else:
-            raw += self._lines(1, bytes(body))
-            body.clear()
+        try:
+            lines = self.response.feed(data)
+        except ProtocolError:
+            return None
+        if self.response.status and not self.response.ok:
+            return None
+        return self._new(lines)
+
+    def end(self) -> list[LogLine]:
+        """The engine closed the connection: the last line, if it had no newline yet."""
+        try:
+            return self._new(self.response.eof())
+        except TruncatedBody as cut:
+            return self._new(cut.lines)
+        except ProtocolError:
+            return []
+
+    def _new(self, lines: list[Line]) -> list[LogLine]:
         # ``since`` is inclusive (and whole seconds on older engines): what the tail showed
         # may come again. Only that is skipped; stdout and stderr are each in order but not
         # with each other, so a later line can carry an earlier time.
-        return [x for x in stamped_lines(self.service, raw) if x.at > self.shown_until]
-
-    def _lines(self, stream: int, data: bytes) -> list[bytes]:
-        *complete, rest = (self.partial.pop(stream, b"") + data).split(b"\n")
-        if rest:
-            self.partial[stream] = rest
-        return complete
+        return [x for x in gated_lines(self.service, lines) if x.at > self.shown_until]
 
 
 class EarlyFollower(threading.Thread):
@@ -128,8 +113,11 @@ class EarlyFollower(threading.Thread):
                     continue
                 except OSError:
                     data = b""
-                lines = key.data.feed(data) if data else None
-                if lines is None:
+                stream: _Stream = key.data
+                lines = stream.feed(data) if data else None
+                if lines is None:  # closed by the engine (the container stopped), or unusable
+                    if not data:
+                        pending += stream.end()
                     selector.unregister(sock)
                     sock.close()
                     continue
@@ -139,3 +127,6 @@ class EarlyFollower(threading.Thread):
                 pending.sort()
                 self.on_lines(pending)
                 pending, last_draw = [], now
+        if pending and not self._halt.is_set():  # every container stopped: their last words
+            pending.sort()
+            self.on_lines(pending)

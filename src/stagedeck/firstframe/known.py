@@ -1,6 +1,7 @@
 """What the early frame can show at once: the recipe's services, or the engine's containers.
 
-Standard library only, and every string from outside through the text gate (a
+Standard library only (and :mod:`stagedeck.dockerwire`, the engine's wire format
+the cockpit reads too), and every string from outside through the text gate (a
 recipe, a container label, a log line are all hostile). The Docker engine is
 asked over its Unix socket with plain HTTP/1.0 (one connection per request, all
 in flight together, a hard deadline): importing the Docker SDK alone takes
@@ -15,11 +16,13 @@ import os
 import selectors
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
+from stagedeck.dockerwire.logframes import Line, LogDecoder
+from stagedeck.dockerwire.response import response_body
 from stagedeck.firstframe.argv import CockpitRequest
 from stagedeck.text import clean
 
@@ -195,58 +198,16 @@ def container_row(container: dict[str, Any]) -> Row:
 
 
 def log_lines(service: str, body: bytes) -> list[LogLine]:
-    """Lines of a ``timestamps=1`` log body: multiplexed frames, or raw for a TTY container."""
-    streams: dict[int, bytearray] = {}
-    if len(body) >= 8 and body[0] in (0, 1, 2) and body[1:4] == b"\0\0\0":
-        offset = 0
-        while offset + 8 <= len(body):
-            size = int.from_bytes(body[offset + 4 : offset + 8], "big")
-            payload = body[offset + 8 : offset + 8 + size]
-            streams.setdefault(body[offset], bytearray()).extend(payload)
-            offset += 8 + size
-    else:
-        streams[1] = bytearray(body)
-    lines: list[LogLine] = []
-    for data in streams.values():
-        lines += stamped_lines(service, bytes(data).split(b"\n"))
-    return lines
+    """Lines of a ``timestamps=1`` log body (multiplexed frames, or raw for a TTY container),
+    read by the cockpit's own decoder: a line the log driver cut into partial messages is
+    one line here too."""
+    decoder = LogDecoder(tty=None)
+    return gated_lines(service, decoder.feed(body) + decoder.flush())
 
 
-def stamped_lines(service: str, raw_lines: list[bytes]) -> list[LogLine]:
-    """``timestamps=1`` lines (``STAMP TEXT``) through the gate; unstamped ones are dropped."""
-    lines: list[LogLine] = []
-    for raw in raw_lines:
-        stamp, _, text = raw.decode("utf-8", "replace").rstrip("\r").partition(" ")
-        at = parse_stamp(stamp)
-        if at is not None:
-            lines.append(LogLine(at, service, clean(text)))
-    return lines
-
-
-def parse_stamp(stamp: str) -> float | None:
-    """Seconds since the epoch of Docker's RFC 3339 UTC stamp (``2026-12-01T23:41:32.12Z``).
-
-    By hand rather than ``calendar.timegm`` (as ``targets/docker/state.py`` does): importing
-    ``calendar`` brings ``locale`` and ``datetime``, 5-6 ms of an 80 ms early frame."""
-    if len(stamp) < 20 or stamp[10] != "T" or not stamp.endswith("Z"):
-        return None
-    try:
-        year, month, day = int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10])
-        hour, minute, second = int(stamp[11:13]), int(stamp[14:16]), int(stamp[17:19])
-        fraction = float("0" + stamp[19:-1]) if stamp[19] == "." else 0.0
-    except ValueError:
-        return None
-    return days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second + fraction
-
-
-def days_from_civil(year: int, month: int, day: int) -> int:
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
-    year -= month <= 2
-    era = year // 400
-    yoe = year - era * 400
-    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
+def gated_lines(service: str, lines: Iterable[Line]) -> list[LogLine]:
+    """Decoded lines as the frame shows them: seconds since the epoch, text through the gate."""
+    return [LogLine(ns / 1e9, service, clean(text.rstrip("\r"))) for ns, _, text in lines]
 
 
 def send_get(path: str, target: str, timeout: float) -> socket.socket | None:
@@ -266,7 +227,7 @@ def send_get(path: str, target: str, timeout: float) -> socket.socket | None:
 
 
 def http_get(path: str, targets: Sequence[str], deadline: float) -> list[bytes | None]:
-    """GET each target from the Unix socket at ``path``, all at once: bodies of 200 answers.
+    """GET each target from the Unix socket at ``path``, all at once: bodies of 2xx answers.
 
     HTTP/1.0, so the engine closes each connection after its answer (no chunking,
     no keep-alive to manage). Anything not complete by ``deadline`` is None.
@@ -309,23 +270,3 @@ def http_get(path: str, targets: Sequence[str], deadline: float) -> list[bytes |
             key.fileobj.close()  # type: ignore[union-attr]
         selector.close()
     return results
-
-
-def response_body(response: bytes) -> bytes | None:
-    """The body of a complete HTTP/1.x 200 response (de-chunked if need be), else None."""
-    head, separator, body = response.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    if not separator or len(lines[0].split()) < 2 or lines[0].split()[1] != b"200":
-        return None
-    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(b":") for h in lines[1:])}
-    if headers.get(b"transfer-encoding", b"").lower() != b"chunked":
-        return body
-    out = bytearray()
-    while body:
-        size_line, _, rest = body.partition(b"\r\n")
-        size = int(size_line.split(b";")[0] or b"0", 16)
-        if size == 0:
-            break
-        out.extend(rest[:size])
-        body = rest[size + 2 :]
-    return bytes(out)

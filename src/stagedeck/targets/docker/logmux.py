@@ -7,7 +7,7 @@ containers at a line a second, the largest share of an idle Docker cockpit's
 CPU outside its main thread. When the engine is on a unix socket (the usual
 case) :class:`LogMux` instead opens one plain HTTP/1.1 connection per
 container and reads them all from one thread with :mod:`selectors`, parsing the
-responses itself (:mod:`~stagedeck.targets.docker.logwire`); a quiet container
+responses itself (:mod:`stagedeck.dockerwire`); a quiet container
 costs nothing, a line costs one ``recv`` and a few slices. Engines reached over
 TCP, TLS or SSH keep the SDK path.
 
@@ -29,13 +29,13 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from stagedeck.targets.docker.logwire import LogResponse, ProtocolError, TruncatedBody, request
+from stagedeck.dockerwire.response import LogResponse, ProtocolError, TruncatedBody, request
 from stagedeck.targets.docker.streams import FollowState
 
 if TYPE_CHECKING:
     import docker
 
-    from stagedeck.targets.docker.logwire import Line
+    from stagedeck.dockerwire.logframes import Line
     from stagedeck.targets.docker.streams import LogBatcher, LogRecord
 
 log = logging.getLogger("stagedeck.docker")

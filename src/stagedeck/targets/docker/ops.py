@@ -16,9 +16,9 @@ from typing import Any
 import docker
 import docker.utils.socket as docker_socket
 
+from stagedeck.dockerwire.logframes import LogDecoder
 from stagedeck.targets.docker.state import (
     ContainerView,
-    LogDecoder,
     Selector,
     common_label_filter,
     pick_container,

@@ -1,19 +1,17 @@
 """Pure helpers for the Docker target: no SDK calls, no threads, no event loop.
 
 Everything here turns what the Docker API returns (inspect documents, event
-attributes, stats samples, log frames) into what stagedeck needs, so it can be
-tested with plain dictionaries and bytes.
+attributes, stats samples) into what stagedeck needs, so it can be
+tested with plain dictionaries. The log wire format is in :mod:`stagedeck.dockerwire`.
 """
 
 from __future__ import annotations
 
-import calendar
-import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stagedeck.dockerwire.stamps import parse_iso_ns
 from stagedeck.recipe.model import Environment, Service
 from stagedeck.text import clean
 
@@ -24,11 +22,6 @@ ONEOFF_LABEL = "com.docker.compose.oneoff"
 NUMBER_LABEL = "com.docker.compose.container-number"
 WORKDIR_LABEL = "com.docker.compose.project.working_dir"
 CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
-
-STAMP_MAX = 40
-"""Longer than any RFC 3339 time stamp the engine writes, with the space after it."""
-MAX_LINE = 16 * 1024
-"""Longer log lines are cut, as in the local target."""
 
 STOP_SIGNALS = frozenset({"15", "SIGTERM", "TERM", "2", "SIGINT", "INT", "3", "SIGQUIT"})
 """A ``kill`` event with one of these signals means someone asked the container to stop."""
@@ -96,45 +89,6 @@ def pick_container(candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
         )
 
     return min(candidates, key=key)
-
-
-# --------------------------------------------------------------------------- time
-
-
-_TS = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z ")
-_second_cache: dict[bytes, int] = {}
-
-
-def _epoch_seconds(stamp: bytes) -> int:
-    seconds = _second_cache.get(stamp)
-    if seconds is None:
-        if len(_second_cache) > 4096:
-            _second_cache.clear()
-        seconds = calendar.timegm(time.strptime(stamp.decode(), "%Y-%m-%dT%H:%M:%S"))
-        _second_cache[stamp] = seconds
-    return seconds
-
-
-def split_timestamp(line: bytes) -> tuple[int | None, bytes]:
-    """``2024-05-01T12:00:00.123456789Z text`` -> (nanoseconds since the epoch, text)."""
-    m = _TS.match(line)
-    if m is None:
-        return None, line
-    frac = (m.group(2) or b"").ljust(9, b"0")
-    return _epoch_seconds(m.group(1)) * 1_000_000_000 + int(frac), line[m.end() :]
-
-
-def parse_iso_ns(text: str) -> int:
-    """Docker's RFC 3339 times (``StartedAt``) in nanoseconds; 0 for the zero time or junk."""
-    if not text or text.startswith("0001-"):
-        return 0
-    ns, _ = split_timestamp(text.encode() + b" ")
-    return ns or 0
-
-
-def ns_to_since(ns: int) -> str:
-    """The ``since`` query value the logs API accepts: seconds with nanoseconds."""
-    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
 
 
 # --------------------------------------------------------------------------- containers
@@ -274,103 +228,3 @@ def memory_bytes(sample: Mapping[str, Any]) -> int | None:
     stats = mem.get("stats") or {}
     cache = stats.get("total_inactive_file", stats.get("inactive_file", 0))
     return max(0, int(usage) - int(cache or 0))
-
-
-# --------------------------------------------------------------------------- log frames
-
-
-class LogDecoder:
-    """Turns the logs API's byte stream into (nanoseconds, stream, text) lines.
-
-    Non-TTY containers send 8-byte-headed frames (stream id, length); a TTY
-    container sends the raw bytes. With ``timestamps=1`` every message starts
-    with an RFC 3339 time. A message longer than the log driver's buffer comes
-    as several partial messages, each with its own time: they are joined here.
-    """
-
-    def __init__(self, tty: bool, *, timestamps: bool = True) -> None:
-        self.tty = tty
-        self.timestamps = timestamps
-        self._buf = bytearray()
-        self._partial: dict[str, bytes] = {"out": b"", "err": b""}
-        self._ts: dict[str, int] = {"out": 0, "err": 0}
-        self._at_start: dict[str, bool] = {"out": True, "err": True}
-        self._held = b""
-        """A TTY line's start too short to hold its whole time stamp yet (cut by a read)."""
-
-    def feed(self, data: bytes) -> list[tuple[int, str, str]]:
-        lines: list[tuple[int, str, str]] = []
-        if self.tty:
-            if self._held:
-                data, self._held = self._held + data, b""
-            self._payload("out", data, lines)
-            return lines
-        buf = self._buf
-        buf += data
-        pos = 0
-        while len(buf) - pos >= 8:
-            kind = buf[pos]
-            length = int.from_bytes(buf[pos + 4 : pos + 8], "big")
-            if len(buf) - pos - 8 < length:
-                break
-            payload = bytes(buf[pos + 8 : pos + 8 + length])
-            pos += 8 + length
-            self._payload("err" if kind == 2 else "out", payload, lines)
-        del buf[:pos]
-        return lines
-
-    def flush(self) -> list[tuple[int, str, str]]:
-        """Whatever partial lines are left when the stream ends."""
-        lines: list[tuple[int, str, str]] = []
-        if self._held:
-            held, self._held = self._held, b""
-            ts, text = split_timestamp(held)
-            if text:
-                lines.append((ts or time.time_ns(), "out", _text(text)))
-        for stream, text in self._partial.items():
-            if text:
-                lines.append((self._ts[stream], stream, _text(text)))
-                self._partial[stream] = b""
-        return lines
-
-    def _payload(self, stream: str, payload: bytes, lines: list[tuple[int, str, str]]) -> None:
-        pieces = payload.split(b"\n")
-        last = len(pieces) - 1
-        for i, piece in enumerate(pieces):
-            if i == last and not piece:
-                break
-            ts, text = split_timestamp(piece) if self.timestamps else (None, piece)
-            if (
-                i == last
-                and self.tty
-                and self.timestamps
-                and self._at_start[stream]
-                and len(piece) < STAMP_MAX
-            ):
-                # Unframed bytes can be cut in (or just after) the stamp: wait for more.
-                self._held = piece
-                break
-            if ts is not None and (self._at_start[stream] or not self.tty):
-                if self._at_start[stream]:
-                    self._ts[stream] = ts
-            else:
-                text = piece
-            if self._at_start[stream] and ts is None:
-                self._ts[stream] = time.time_ns()
-            pending = self._partial[stream] + text
-            if i < last:
-                lines.append((self._ts[stream], stream, _text(pending)))
-                self._partial[stream] = b""
-                self._at_start[stream] = True
-            else:
-                if len(pending) > MAX_LINE:
-                    lines.append((self._ts[stream], stream, _text(pending)))
-                    pending = b""
-                self._partial[stream] = pending
-                self._at_start[stream] = not pending
-
-
-def _text(raw: bytes) -> str:
-    if len(raw) > MAX_LINE:
-        return raw[:MAX_LINE].decode(errors="replace") + " …"
-    return raw.decode(errors="replace")

@@ -25,7 +25,9 @@ import requests
 import urllib3
 from docker.types.daemon import CancellableStream
 
-from stagedeck.targets.docker.state import LogDecoder, cpu_percent, memory_bytes, ns_to_since
+from stagedeck.dockerwire.logframes import LogDecoder
+from stagedeck.dockerwire.stamps import ns_to_since
+from stagedeck.targets.docker.state import cpu_percent, memory_bytes
 
 log = logging.getLogger("stagedeck.docker")
 

@@ -1,15 +1,11 @@
-"""The logs API's HTTP response, parsed from raw socket bytes (no sockets here).
+"""The engine's HTTP/1.x answers, parsed from raw socket bytes (no sockets here).
 
-:class:`~stagedeck.targets.docker.logmux.LogMux` reads every container's log
-stream from the engine's unix socket itself, in one thread, instead of going
-through the Docker SDK (requests + urllib3), which cost about half a
-millisecond of CPU per log line in twenty threads. What that path needs from
-HTTP is small: a status line, a few headers, and a body that is chunked (what
-the engine sends for a followed log), delimited by ``Content-Length``, or read
-until the connection closes. The body then goes through the same
-:class:`~stagedeck.targets.docker.state.LogDecoder` as the SDK path (8-byte
-multiplexed frames, or raw bytes for a TTY container), so both paths produce
-the same lines.
+What a reader of the engine's socket needs from HTTP is small: a status line, a
+few headers, and a body that is chunked (what the engine sends a followed log
+over HTTP/1.1), delimited by ``Content-Length``, or read until the connection
+closes (HTTP/1.0). :class:`HttpResponse` gives the body's bytes;
+:class:`LogResponse` runs them through :class:`~.logframes.LogDecoder`, so
+every reader of the logs API gets the same lines.
 
 Everything here works on whatever pieces the socket hands over: a chunk-size
 line, a frame header or a UTF-8 character may be split anywhere.
@@ -19,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from stagedeck.targets.docker.state import LogDecoder
+from stagedeck.dockerwire.logframes import Line, LogDecoder
 
 MAX_HEAD = 64 * 1024
 """A response head (status line and headers) longer than this is not the engine's."""
@@ -28,12 +24,17 @@ MAX_SIZE_LINE = 1024
 MAX_ERROR_BODY = 64 * 1024
 """Of an error response's body, this much is kept (the engine's JSON message is short)."""
 
-Line = tuple[int, str, str]
-"""(nanoseconds since the epoch, "out" or "err", text): what :class:`LogDecoder` yields."""
-
 
 class ProtocolError(Exception):
     """The bytes on the wire are not the HTTP response they should be."""
+
+
+class TruncatedBody(ProtocolError):
+    """The connection ended inside a chunked or sized body; ``lines`` were still complete."""
+
+    def __init__(self, lines: list[Line]) -> None:
+        super().__init__("connection closed inside the response body")
+        self.lines = lines
 
 
 class ChunkedDecoder:
@@ -104,17 +105,15 @@ def _chunk_size(line: bytes) -> int:
     return size
 
 
-class LogResponse:
-    """One logs API response, fed from the socket: status, headers, then log lines.
+class HttpResponse:
+    """One HTTP/1.x response, fed from the socket: status and headers, then body bytes.
 
-    ``feed`` returns the complete lines found so far. After a non-2xx status the
-    body is kept (not decoded as logs) and :meth:`error` describes it; ``done``
-    says the body ended by its own framing (a terminating chunk, or
-    ``Content-Length`` read); a body delimited by the connection's end is done at
-    :meth:`eof`.
+    ``feed`` returns the body's bytes found so far (de-chunked). ``done`` says the
+    body ended by its own framing (a terminating chunk, or ``Content-Length``
+    read); a body delimited by the connection's end is done at :meth:`eof`.
     """
 
-    def __init__(self, tty: bool) -> None:
+    def __init__(self) -> None:
         self.status = 0
         self.headers: dict[str, str] = {}
         self.done = False
@@ -122,29 +121,25 @@ class LogResponse:
         self._in_body = False
         self._chunked: ChunkedDecoder | None = None
         self._length: int | None = None
-        self._decoder = LogDecoder(tty)
-        self._error_body = bytearray()
 
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
-    def feed(self, data: bytes) -> list[Line]:
+    def feed(self, data: bytes) -> bytes:
         if not self._in_body:
             self._head += data
             cut = self._head.find(b"\r\n\r\n")
             if cut < 0:
                 if len(self._head) > MAX_HEAD:
                     raise ProtocolError("response head too long")
-                return []
+                return b""
             head, data = bytes(self._head[:cut]), bytes(self._head[cut + 4 :])
             self._head = bytearray()
             self._parse_head(head)
             self._in_body = True
-            if not data and not self.done:
-                return []
-        if self.done:
-            return []
+        if self.done or not data:
+            return b""
         if self._chunked is not None:
             body = self._chunked.feed(data)
             self.done = self._chunked.done
@@ -154,36 +149,16 @@ class LogResponse:
             self.done = self._length == 0
         else:
             body = data
-        if not self.ok:
-            room = MAX_ERROR_BODY - len(self._error_body)
-            self._error_body += body[: max(room, 0)]
-            return []
-        lines = self._decoder.feed(body) if body else []
-        if self.done:
-            lines += self._decoder.flush()
-        return lines
+        return body
 
-    def eof(self) -> list[Line]:
-        """The connection ended: the last partial lines; raises if the body was cut short."""
+    def eof(self) -> None:
+        """The connection ended: raises if that was before the head or inside a framed body."""
         if not self._in_body:
             raise ProtocolError("connection closed before the response head")
         if not self.done:
             if self._chunked is not None or self._length:
-                lines = self._decoder.flush() if self.ok else []
-                raise TruncatedBody(lines)
+                raise TruncatedBody([])
             self.done = True
-            return self._decoder.flush() if self.ok else []
-        return []
-
-    def error(self) -> str:
-        """The engine's message for a non-2xx answer (its JSON ``message``, else the body)."""
-        raw = bytes(self._error_body)
-        try:
-            message = json.loads(raw).get("message")
-        except (ValueError, AttributeError):
-            message = None
-        text = message if isinstance(message, str) else raw.decode(errors="replace").strip()
-        return f"{self.status}: {text[:300]}" if text else str(self.status)
 
     def _parse_head(self, head: bytes) -> None:
         lines = head.decode("latin-1").split("\r\n")
@@ -208,12 +183,80 @@ class LogResponse:
             raise ProtocolError(f"unexpected interim status {self.status}")
 
 
-class TruncatedBody(ProtocolError):
-    """The connection ended inside a chunked or sized body; ``lines`` were still complete."""
+def response_body(response: bytes) -> bytes | None:
+    """The body of a complete 2xx response held whole in ``response``, else None."""
+    http = HttpResponse()
+    try:
+        body = http.feed(response)
+        http.eof()
+    except ProtocolError:
+        return None
+    return body if http.ok else None
 
-    def __init__(self, lines: list[Line]) -> None:
-        super().__init__("connection closed inside the response body")
-        self.lines = lines
+
+class LogResponse:
+    """One logs API response, fed from the socket: status, headers, then log lines.
+
+    ``feed`` returns the complete lines found so far. After a non-2xx status the
+    body is kept (not decoded as logs) and :meth:`error` describes it; ``done``
+    says the body ended by its own framing; a body delimited by the connection's
+    end is done at :meth:`eof`. ``tty`` as for :class:`~.logframes.LogDecoder`
+    (None: told from the body's first byte).
+    """
+
+    def __init__(self, tty: bool | None) -> None:
+        self._http = HttpResponse()
+        self._decoder = LogDecoder(tty)
+        self._error_body = bytearray()
+
+    @property
+    def status(self) -> int:
+        return self._http.status
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self._http.headers
+
+    @property
+    def done(self) -> bool:
+        return self._http.done
+
+    @property
+    def ok(self) -> bool:
+        return self._http.ok
+
+    def feed(self, data: bytes) -> list[Line]:
+        was_done = self._http.done
+        body = self._http.feed(data)
+        if not self.ok:
+            room = MAX_ERROR_BODY - len(self._error_body)
+            self._error_body += body[: max(room, 0)]
+            return []
+        lines = self._decoder.feed(body) if body else []
+        if self._http.done and not was_done:
+            lines += self._decoder.flush()
+        return lines
+
+    def eof(self) -> list[Line]:
+        """The connection ended: the last partial lines; raises if the body was cut short."""
+        was_done = self._http.done
+        try:
+            self._http.eof()
+        except TruncatedBody:
+            raise TruncatedBody(self._decoder.flush() if self.ok else []) from None
+        if was_done or not self.ok:
+            return []
+        return self._decoder.flush()
+
+    def error(self) -> str:
+        """The engine's message for a non-2xx answer (its JSON ``message``, else the body)."""
+        raw = bytes(self._error_body)
+        try:
+            message = json.loads(raw).get("message")
+        except (ValueError, AttributeError):
+            message = None
+        text = message if isinstance(message, str) else raw.decode(errors="replace").strip()
+        return f"{self.status}: {text[:300]}" if text else str(self.status)
 
 
 def request(path: str, params: dict[str, object]) -> bytes:
