@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+from stagedeck.dockerwire.logframes import LogDecoder
+from stagedeck.dockerwire.stamps import parse_iso_ns, split_timestamp
 from stagedeck.engine.events import ProcState
 from stagedeck.recipe.model import Environment, HealthCheck, Recipe, Service
 from stagedeck.targets.docker.discovery import project_recipe, published_url
-from stagedeck.dockerwire.logframes import LogDecoder
-from stagedeck.dockerwire.stamps import parse_iso_ns, split_timestamp
 from stagedeck.targets.docker.state import (
     ContainerView,
     cpu_percent,

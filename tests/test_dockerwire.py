@@ -28,7 +28,10 @@ def test_docker_stamps_read_as_the_standard_library_reads_them(stamp: str) -> No
     fraction = stamp[20:-1] if stamp[19] == "." else ""
     want = calendar.timegm(whole.timetuple()) * 1_000_000_000 + int(fraction.ljust(9, "0"))
     assert parse_iso_ns(stamp) == want
-    assert split_timestamp(stamp.encode() + b" GET /api 200 rid=9f2c") == (want, b"GET /api 200 rid=9f2c")
+    assert split_timestamp(stamp.encode() + b" GET /api 200 rid=9f2c") == (
+        want,
+        b"GET /api 200 rid=9f2c",
+    )
     assert ns_to_since(want) == f"{want // 10**9}.{want % 10**9:09d}"
 
 

@@ -315,7 +315,10 @@ STAMP_INSIDE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
 
 def long_line_body(size: int, *, tty: bool) -> bytes:
     """A log around one ``size``-byte failure the log driver cut into stamped partial messages."""
-    before = rfc3339(AT_NS - 5_000_000) + b'INFO rid=7f3a9c2e-0b1d-4c55 POST /api/payments {"amount":1299}'
+    before = (
+        rfc3339(AT_NS - 5_000_000)
+        + b'INFO rid=7f3a9c2e-0b1d-4c55 POST /api/payments {"amount":1299}'
+    )
     after = rfc3339(AT_NS + 9_000_000) + b"INFO rid=8e4b0d3f-1c2e-5d66 GET /healthz 200"
     if tty:  # one byte stream; the terminal ends each line with \r\n
         long = driver_messages(failure_line(size) + b"\r", AT_NS)
@@ -336,7 +339,9 @@ def assert_one_long_line(lines: list[LogLine], size: int, *, count: int) -> None
     """The long failure is one line of ``count``, at its first piece's time, cut, gated."""
     (long,) = [x for x in lines if x.text.startswith("ERROR")]
     assert long.at == pytest.approx(AT_NS / 1e9, abs=1e-6)
-    assert long.text.startswith('ERROR rid=7f3a9c2e-0b1d-4c55 POST /api/payments 502 user="zo\u00eb ')
+    assert long.text.startswith(
+        'ERROR rid=7f3a9c2e-0b1d-4c55 POST /api/payments 502 user="zo\u00eb '
+    )
     assert 'card declined body={"error":"card_declined","items":[{"sku":"A-00000"' in long.text
     assert STAMP_INSIDE.search(long.text) is None  # no partial message's stamp inside it
     assert not {"\x1b", "\x07", "\u202e", "\r"} & set(long.text) and "pwned" not in long.text
@@ -404,7 +409,7 @@ def test_the_follower_reports_new_lines_from_the_real_engine() -> None:
 LONG_LINE_SCRIPT = (
     "sleep 2; s=''; i=0; "
     'while [ $i -lt 1700 ]; do s="$s{\\"sku\\":\\"A-$i\\",\\"qty\\":1},"; i=$((i+1)); done; '
-    "printf 'ERROR rid=7f3a9c2e \\033[31mdeclined\\033[0m body={\"items\":[%s]} END-OF-LINE\\n' \"$s\"; "
+    'printf \'ERROR rid=7f3a9c2e \\033[31mdeclined\\033[0m body={"items":[%s]} END-OF-LINE\\n\' "$s"; '
     "echo 'INFO rid=8e4b0d3f after'; sleep 600"
 )
 """Waits for the follower, then writes a 41 KB line (three partial messages) and a short one."""
@@ -421,7 +426,9 @@ def test_a_long_line_from_the_real_engine_is_one_line_followed_and_tailed(
     with kit() as k:
         container = k.container("pay", project=k.prefix, script=LONG_LINE_SCRIPT, tty=tty)
         got: list[LogLine] = []
-        follower = EarlyFollower(real_socket_path(), [(container.id, "pay", time.time())], got.extend)
+        follower = EarlyFollower(
+            real_socket_path(), [(container.id, "pay", time.time())], got.extend
+        )
         follower.start()
         deadline = time.monotonic() + 20
         while not any("after" in x.text for x in got) and time.monotonic() < deadline:
