@@ -47,7 +47,10 @@ def test_every_day_for_four_centuries_counts_as_calendar_counts_it() -> None:
     "line",
     [b"not a stamp at all", b"2026-13-01T00:00:00Z month 13", b"2026-12-01T24:00:00Z hour 24",
      b"2026-12-00T00:00:00Z day 0", b"2026-12-01T23:41:32Z", b"2026-12-01 23:41:32Z text",
-     b"2026-12-01T23:41:32+01:00 text", "\u0662026-12-01T23:41:32Z arabic digit".encode()],
+     b"2026-12-01T23:41:32+01:00 text", "\u0662026-12-01T23:41:32Z arabic digit".encode(),
+     b"2026-12-01T23:41:32.Z no digits", b"2026-12-01T23:41:32.1234567890Z ten digits",
+     b"2026-12-01T23:41:32.12a4Z letter", b"2026-12-01T23:41:32.5Zx no space",
+     b"2026-12-01T23:41:32Zx no space", b"+026-12-01T23:41:32Z sign", b"2026/12/01T23:41:32Z x"],
 )  # fmt: skip
 def test_no_stamp_or_an_impossible_one_leaves_the_line_as_it_is(line: bytes) -> None:
     assert split_timestamp(line) == (None, line)

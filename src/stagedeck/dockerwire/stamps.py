@@ -8,11 +8,10 @@ early frame's 80), and it raises on a date that does not exist instead of saying
 
 from __future__ import annotations
 
-import re
-
-_TS = re.compile(rb"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z ")
-_second_cache: dict[bytes, int | None] = {}
-"""Whole seconds per stamp prefix: consecutive lines mostly share their second."""
+_second_cache: dict[bytes, int] = {}
+"""Whole seconds per checked ``YYYY-MM-DDTHH:MM:SS``: consecutive lines mostly share one."""
+_SEPARATORS = ((4, 45), (7, 45), (10, 84), (13, 58), (16, 58))
+"""Positions of ``-``, ``-``, ``T``, ``:``, ``:`` in a stamp (as byte values)."""
 
 
 def days_from_civil(year: int, month: int, day: int) -> int:
@@ -25,18 +24,20 @@ def days_from_civil(year: int, month: int, day: int) -> int:
     return era * 146097 + doe - 719468
 
 
-def _epoch_seconds(match: re.Match[bytes]) -> int | None:
-    key = match.group(0)[:19]
-    if key in _second_cache:
-        return _second_cache[key]
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    seconds: int | None = None
-    if 1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second <= 60:
-        days = days_from_civil(year, month, day)
-        seconds = days * 86400 + hour * 3600 + minute * 60 + second
+def _epoch_seconds(head: bytes) -> int | None:
+    """Seconds since the epoch of ``YYYY-MM-DDTHH:MM:SS``, or None if it is not one."""
+    if any(head[i] != c for i, c in _SEPARATORS):
+        return None
+    fields = (head[0:4], head[5:7], head[8:10], head[11:13], head[14:16], head[17:19])
+    if not all(f.isdigit() for f in fields):  # bytes.isdigit: ASCII digits only
+        return None
+    year, month, day, hour, minute, second = (int(f) for f in fields)
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second <= 60):
+        return None
     if len(_second_cache) > 4096:
         _second_cache.clear()
-    _second_cache[key] = seconds
+    seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    _second_cache[head] = seconds
     return seconds
 
 
@@ -44,15 +45,24 @@ def split_timestamp(line: bytes) -> tuple[int | None, bytes]:
     """``2024-05-01T12:00:00.123456789Z text`` -> (nanoseconds since the epoch, text).
 
     No stamp (or one naming a month 13) gives ``(None, line)``, the line untouched.
+    By hand rather than with a regular expression: compiling one costs the early
+    frame about 0.3 ms, and this is no slower per line.
     """
-    m = _TS.match(line)
-    if m is None:
+    if len(line) < 21:
         return None, line
-    seconds = _epoch_seconds(m)
+    head = line[:19]
+    seconds = _second_cache.get(head)
     if seconds is None:
+        seconds = _epoch_seconds(head)
+        if seconds is None:
+            return None, line
+    if line[19] == 90:  # "Z"
+        return (seconds * 1_000_000_000, line[21:]) if line[20] == 32 else (None, line)
+    end = line.find(b"Z ", 20, 31)
+    fraction = line[20:end]
+    if line[19] != 46 or end < 0 or not fraction or not fraction.isdigit():  # "."
         return None, line
-    frac = (m.group(7) or b"").ljust(9, b"0")
-    return seconds * 1_000_000_000 + int(frac), line[m.end() :]
+    return seconds * 1_000_000_000 + int(fraction.ljust(9, b"0")), line[end + 2 :]
 
 
 def parse_iso_ns(text: str) -> int:

@@ -18,13 +18,14 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
-from stagedeck.dockerwire.logframes import Line, LogDecoder
-from stagedeck.dockerwire.response import response_body
 from stagedeck.firstframe.argv import CockpitRequest
 from stagedeck.text import clean
+
+if TYPE_CHECKING:
+    from stagedeck.dockerwire.logframes import Line
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -201,6 +202,8 @@ def log_lines(service: str, body: bytes) -> list[LogLine]:
     """Lines of a ``timestamps=1`` log body (multiplexed frames, or raw for a TTY container),
     read by the cockpit's own decoder: a line the log driver cut into partial messages is
     one line here too."""
+    from stagedeck.dockerwire.logframes import LogDecoder  # a recipe's early frame needs none
+
     decoder = LogDecoder(tty=None)
     return gated_lines(service, decoder.feed(body) + decoder.flush())
 
@@ -232,6 +235,8 @@ def http_get(path: str, targets: Sequence[str], deadline: float) -> list[bytes |
     HTTP/1.0, so the engine closes each connection after its answer (no chunking,
     no keep-alive to manage). Anything not complete by ``deadline`` is None.
     """
+    from stagedeck.dockerwire.response import response_body  # a recipe's early frame needs none
+
     results: list[bytes | None] = [None] * len(targets)
     buffers: dict[int, bytearray] = {}
     selector = selectors.DefaultSelector()
