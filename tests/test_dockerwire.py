@@ -94,3 +94,9 @@ def test_the_early_frame_reads_docker_without_the_targets_or_the_recipe_model() 
     assert "stagedeck.dockerwire.response" in loaded and "stagedeck.dockerwire.logframes" in loaded
     heavy = ("stagedeck.recipe", "stagedeck.targets", "docker", "calendar", "_strptime", "datetime")
     assert not [m for m in loaded if m in heavy or m.startswith(tuple(h + "." for h in heavy))]
+
+
+def test_a_recipes_early_frame_loads_no_docker_wire() -> None:
+    code = "import sys, stagedeck.firstframe.known\nprint(' '.join(sorted(sys.modules)))\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert not [m for m in out.stdout.split() if m.startswith("stagedeck.dockerwire")]
