@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stagedeck.deadline import within
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 SENT = "bench.stagedeck.dev/sent"
@@ -152,7 +154,7 @@ async def cockpit(args: argparse.Namespace) -> None:
         finally:
             child.stdin.write(b"quit\n")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(child.wait(), 10)
+                await within(child.wait(), 10)
             if child.returncode is None:
                 child.kill()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from stagedeck.deadline import within
 from stagedeck.engine.events import ProcState
 from stagedeck.envproc import wire
 from stagedeck.envproc.client import connect
@@ -152,7 +153,7 @@ async def test_a_slow_viewer_misses_lines_and_is_told_never_blocks_the_others(
             seen_lost = False
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and not seen_lost:
-                line = await asyncio.wait_for(reader.readline(), 5)
+                line = await within(reader.readline(), 5)
                 seen_lost = wire.loads(line).get("t") == "lost"
             assert seen_lost
             writer.close()

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stagedeck.deadline import within
 from stagedeck.engine.events import ProcState
 from stagedeck.operations import Decision, Operations, Refused, requests
 from stagedeck.store import Store
@@ -95,7 +96,7 @@ async def test_scale_to_zero_is_undone_by_the_keeper_after_sigkill(
     )
     try:
         assert owner.stdout is not None
-        line = await asyncio.wait_for(owner.stdout.readline(), 30)
+        line = await within(owner.stdout.readline(), 30)
         assert line, (await owner.stderr.read()).decode() if owner.stderr else ""
         json.loads(line)
         assert replicas(cluster, "orders") == 0
@@ -124,7 +125,7 @@ async def test_the_fault_command_scales_a_deployment_to_zero_and_back(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     await until(lambda: replicas(cluster, "orders") == 0, 30, "scaled to 0 by the command")
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = await within(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     report = json.loads(out)
     assert (report["kind"], report["lifted"]) == ("scale-zero", "expired")

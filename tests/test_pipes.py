@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 
+from stagedeck.deadline import within
 from stagedeck.targets.local.pipes import COALESCE_SECONDS, open_pipe, read_pipe
 
 WRITER = """
@@ -24,7 +25,7 @@ async def test_line_by_line_writes_arrive_whole_in_order_and_batched() -> None:
     os.close(write_end)
     batches: list[list[str]] = []
     started = asyncio.get_running_loop().time()
-    await asyncio.wait_for(read_pipe(read_end, lambda lines, _: batches.append(lines), "out"), 20)
+    await within(read_pipe(read_end, lambda lines, _: batches.append(lines), "out"), 20)
     took = asyncio.get_running_loop().time() - started
     await proc.wait()
     lines = [line for batch in batches for line in batch]

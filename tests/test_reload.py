@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from stagedeck.deadline import within
 from stagedeck.engine.actions import bring_up, redeploy
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, Health, ProcState, RecipeReloaded
@@ -112,7 +113,7 @@ async def test_engine_follows_saves_and_survives_a_broken_one(
     watching = asyncio.create_task(watcher.run())
     try:
         assert (await bring_up(engine)).ok
-        await asyncio.wait_for(watcher.ready.wait(), 10)
+        await within(watcher.ready.wait(), 10)
         db_pid, api_pid, old_pid = (engine.statuses[n].pid for n in ("db", "api", "old"))
         assert db_pid and api_pid and old_pid
         db_port = engine.service("db").port
@@ -167,7 +168,7 @@ async def test_engine_follows_saves_and_survives_a_broken_one(
         assert outcomes[-1].empty
     finally:
         watcher.stop()
-        await asyncio.wait_for(watching, 5)
+        await within(watching, 5)
         await engine.stop()
     assert wait_until_gone(marker) == []
 
@@ -206,7 +207,7 @@ async def test_watcher_follows_includes(tmp_path: Path) -> None:
     watcher = RecipeWatcher(main, seen.append, current=load_recipe(main))
     task = asyncio.create_task(watcher.run())
     try:
-        await asyncio.wait_for(watcher.ready.wait(), 10)
+        await within(watcher.ready.wait(), 10)
         assert watcher.files == {main, base}
 
         base.write_text('[environment]\nname = "two"\n')
@@ -233,7 +234,7 @@ async def test_watcher_follows_includes(tmp_path: Path) -> None:
         assert isinstance(last, Recipe) and last.environment.probe_interval == 7
     finally:
         watcher.stop()
-        await asyncio.wait_for(task, 5)
+        await within(task, 5)
 
 
 async def test_watcher_survives_atomic_rename_saves(tmp_path: Path) -> None:
@@ -243,7 +244,7 @@ async def test_watcher_survives_atomic_rename_saves(tmp_path: Path) -> None:
     watcher = RecipeWatcher(main, seen.append)
     task = asyncio.create_task(watcher.run())
     try:
-        await asyncio.wait_for(watcher.ready.wait(), 10)
+        await within(watcher.ready.wait(), 10)
         for count, name in enumerate(("two", "three"), 1):
             temp = tmp_path / ".main.toml.swp"
             temp.write_text(f'[environment]\nname = "{name}"\n')
@@ -253,7 +254,7 @@ async def test_watcher_survives_atomic_rename_saves(tmp_path: Path) -> None:
             assert isinstance(last, Recipe) and last.name == name
     finally:
         watcher.stop()
-        await asyncio.wait_for(task, 5)
+        await within(task, 5)
 
 
 async def test_a_reload_loads_the_way_the_recipe_was_first_loaded(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from stagedeck.deadline import within
 from stagedeck.engine.clock import wall
 from stagedeck.engine.events import (
     ActionProgress,
@@ -68,6 +69,8 @@ ACTIONS_KEPT = 300
 
 STARTING_PROBE_INTERVAL = 0.1
 """While a service starts we probe fast, so "healthy" shows the moment it is."""
+STOP_TASKS_S = 5.0
+"""How long stop() waits for its probes and background work before going on without them."""
 
 PROBE_HEADERS = {"User-Agent": "stagedeck", "X-Request-Id": "stagedeck-probe"}
 _ALIVE = (ProcState.STARTING, ProcState.RUNNING, ProcState.EXTERNAL)
@@ -131,6 +134,7 @@ class Engine:
         self._probe_tasks: dict[str, asyncio.Task[None]] = {}
         self._kick: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self._stopping = False
         self.starting: asyncio.Future[None] | None = None
         """The first bring-up (and seeding): suites started meanwhile wait for it."""
         self.recent_actions: deque[ActionProgress] = deque(maxlen=ACTIONS_KEPT)
@@ -325,9 +329,17 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop probing and close the target (stopping services the target manages)."""
-        for task in [*self._probe_tasks.values(), *self._background]:
+        self._stopping = True
+        tasks = [*self._probe_tasks.values(), *self._background]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._probe_tasks.values(), *self._background, return_exceptions=True)
+        try:
+            # Bounded: a task that swallowed its cancellation (a library's wait_for on
+            # 3.11 can) must not keep the environment from stopping; it is told again.
+            await within(asyncio.gather(*tasks, return_exceptions=True), STOP_TASKS_S)
+        except TimeoutError:
+            stuck = ", ".join(t.get_name() for t in tasks if not t.done())
+            log.error("stopping: still running after %gs, left behind: %s", STOP_TASKS_S, stuck)
         self._probe_tasks.clear()
         if self.otlp is not None:
             await self.otlp.close()
@@ -495,7 +507,7 @@ class Engine:
         self._probe_tasks[name] = asyncio.create_task(self._probe_loop(name), name=f"probe:{name}")
 
     async def _probe_loop(self, name: str) -> None:
-        while True:
+        while not self._stopping:
             svc = self.recipe.services.get(name)
             if svc is None:
                 return
@@ -520,11 +532,8 @@ class Engine:
                 # (500 check-less services woke 250 times a second for nothing).
                 await kick.wait()
             else:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-                # that lands as the event fires, and then engine.stop() waits forever.
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(interval):
-                        await kick.wait()
+                    await within(kick.wait(), interval)
             kick.clear()
 
     async def _run_health(self, svc: Service) -> ProbeResult:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from stagedeck.deadline import within
 from stagedeck.engine.events import Health
 from stagedeck.engine.http_probe import KeepAliveClient, ProbeError
 from stagedeck.engine.tracecontext import new_traceparent, trace_id_of
@@ -142,7 +143,7 @@ def _judge(
 async def probe_tcp(host: str, port: int, timeout: float) -> ProbeResult:
     start = time.perf_counter()
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        _, writer = await within(asyncio.open_connection(host, port), timeout)
     except TimeoutError:
         return ProbeResult(
             False, _ms(start), f"tcp {host}:{port}: timed out after {timeout:g}s", "timeout"
@@ -173,7 +174,7 @@ async def probe_command(argv: tuple[str, ...], timeout: float) -> ProbeResult:
     except OSError as exc:
         return ProbeResult(False, _ms(start), f"{argv[0]}: {exc.strerror or exc}", "error")
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, _ = await within(proc.communicate(), timeout)
     except TimeoutError:
         try:
             os.killpg(proc.pid, 9)

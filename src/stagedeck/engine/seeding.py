@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from stagedeck.deadline import within
 from stagedeck.engine.events import ActionProgress, Notice
 from stagedeck.engine.graph import DependencyGraph
 from stagedeck.engine.probes import probe_http
@@ -100,7 +101,7 @@ async def run_local(
         return 127, [f"cannot run {argv[0]}: {exc.strerror or exc}"]
     guard.watch(proc.pid)  # a seed dies with us, even on SIGKILL
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, _ = await within(proc.communicate(), timeout)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stagedeck.deadline import within
 from stagedeck.envproc import wire
 from stagedeck.envproc.paths import (
     Announcement,
@@ -200,7 +201,7 @@ async def connect(recipe: Recipe, *, user: str, role: str = "cockpit") -> Connec
         return None  # a stale socket: the process is gone
     writer.write(wire.dumps({"t": "attach", "user": user, "role": role, "pid": os.getpid()}))
     try:
-        first = await asyncio.wait_for(reader.readline(), 30)
+        first = await within(reader.readline(), 30)
     except (TimeoutError, ConnectionError):
         writer.close()
         return None

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stagedeck.deadline import within
 from stagedeck.engine.engine import Engine
 from stagedeck.engine.events import Event, FaultsChanged, RecipeReloaded, StatusChanged
 from stagedeck.engine.probes import ProbeResult
@@ -295,7 +296,7 @@ class EnvServer:
             return
         viewer = Viewer(writer, uid, account, access)
         try:
-            first = await asyncio.wait_for(reader.readline(), 10)
+            first = await within(reader.readline(), 10)
             hello = wire.loads(first) if first else {}
         except (TimeoutError, ValueError, ConnectionError):
             writer.close()

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from stagedeck.deadline import within
 from stagedeck.engine.clock import wall
 from stagedeck.recipe.model import Recipe, Suite
 from stagedeck.recipe.placeholders import fill
@@ -281,7 +282,7 @@ class SuiteRunner:
         output = asyncio.create_task(self._read_output(proc, progress))
         timed_out = False
         try:
-            await asyncio.wait_for(proc.wait(), suite.timeout)
+            await within(proc.wait(), suite.timeout)
         except TimeoutError:
             timed_out = True
             await self._kill(proc)
@@ -290,7 +291,7 @@ class SuiteRunner:
             raise
         finally:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(live, output), 2.0)
+                await within(asyncio.gather(live, output), 2.0)
             live.cancel()
             self._procs.pop(suite.name, None)
             guard.forget(proc.pid)
@@ -350,7 +351,7 @@ class SuiteRunner:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(proc.wait(), KILL_GRACE_SECONDS)
+            await within(proc.wait(), KILL_GRACE_SECONDS)
         except TimeoutError:
             pass
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from stagedeck.deadline import within
 from stagedeck.traces.model import PayloadError, Span
 from stagedeck.traces.store import TraceStore
 
@@ -154,7 +155,7 @@ class OtlpReceiver:
             for task in list(self._connections):
                 task.cancel()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+                await within(self._server.wait_closed(), 1.0)
             self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -165,7 +166,7 @@ class OtlpReceiver:
         self._connections.add(task)
         try:
             while True:
-                answer = await asyncio.wait_for(self._one(reader, writer), IDLE_TIMEOUT)
+                answer = await within(self._one(reader, writer), IDLE_TIMEOUT)
                 if answer is None:
                     break
                 reason = _REASONS.get(answer.status, "")

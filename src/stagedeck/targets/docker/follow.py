@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from stagedeck.deadline import within
 from stagedeck.targets.docker.state import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from stagedeck.text import clean
 
@@ -104,7 +105,7 @@ async def follow_project(engine: Engine, *, interval: float | None = None) -> No
                 await asyncio.sleep(FOLLOW_INTERVAL_S if interval is None else interval)
             else:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(nudged.wait(), FALLBACK_S)
+                    await within(nudged.wait(), FALLBACK_S)
                 await asyncio.sleep(SETTLE_S)
                 nudged.clear()
             try:

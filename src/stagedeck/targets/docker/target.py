@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 
 import docker
 
+from stagedeck.deadline import within
 from stagedeck.engine.events import ProcState
 from stagedeck.recipe.model import Recipe, Service
 from stagedeck.targets.base import ExecResult, Target, TargetError, TargetSink
@@ -238,7 +239,7 @@ class DockerTarget(Target):
             )
             self._stats.start()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._first), self.open_timeout)
+            await within(asyncio.shield(self._first), self.open_timeout)
 
     async def close(self, *, stop_services: bool = True) -> None:
         """Stop watching. Containers are never stopped: this cockpit did not start them."""
@@ -831,7 +832,7 @@ class DockerTarget(Target):
         session = ExecSession(api, bound.container_id, argv, env, on_lines)
         running = asyncio.ensure_future(self._call(f"exec in {name}", session.run))
         try:
-            code = await asyncio.wait_for(asyncio.shield(running), timeout)
+            code = await within(asyncio.shield(running), timeout)
         except TimeoutError:
             session.cancel()
             with contextlib.suppress(Exception):

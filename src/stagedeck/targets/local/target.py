@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from stagedeck.deadline import within
 from stagedeck.engine.events import ProcState
 from stagedeck.recipe.model import Recipe, Service
 from stagedeck.targets.base import ExecResult, Target, TargetError, TargetSink
@@ -198,7 +199,7 @@ class LocalTarget(Target):
         code = await running.proc.wait()
         # Let the readers drain so the last lines (often the reason) are in the log.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*running.readers), 1.0)
+            await within(asyncio.gather(*running.readers), 1.0)
         self._tell_watchdog(f"-{running.proc.pid}")
         if self._running.get(name) is running:
             del self._running[name]
@@ -222,7 +223,7 @@ class LocalTarget(Target):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.shield(running.proc.wait()), grace)
+            await within(asyncio.shield(running.proc.wait()), grace)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
@@ -277,7 +278,7 @@ class LocalTarget(Target):
         assert proc.stdout is not None
         reader = asyncio.create_task(read_stream(proc.stdout, deliver, "out"))
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
+            await within(proc.wait(), timeout)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -286,7 +287,7 @@ class LocalTarget(Target):
         finally:
             self._tell_watchdog(f"-{proc.pid}")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(reader, 1.0)
+            await within(reader, 1.0)
         return ExecResult(proc.returncode if proc.returncode is not None else -1, "\n".join(tail))
 
     async def close(self, *, stop_services: bool = True) -> None:
@@ -300,7 +301,7 @@ class LocalTarget(Target):
             if self._watchdog.stdin is not None:
                 self._watchdog.stdin.close()
             try:
-                await asyncio.wait_for(self._watchdog.wait(), 5.0)
+                await within(self._watchdog.wait(), 5.0)
             except TimeoutError:
                 self._watchdog.kill()
             self._watchdog = None

@@ -16,6 +16,7 @@ from stagedeck.engine.engine import Engine
 from stagedeck.engine.logquery import LogFilter, QueryError, parse_query
 from stagedeck.triage.model import Ranking
 from stagedeck.tui.messages import OpenTrace
+from stagedeck.tui.row_crop import crop_rows
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.border import set_border_subtitle
 from stagedeck.tui.widgets.footer import QuietFooter
@@ -38,6 +39,7 @@ class LogsScreen(Screen[None]):
 
     def __init__(self, engine: Engine, *, save_dir: Path | None = None) -> None:
         super().__init__()
+        crop_rows(self)  # its log pane scrolls: see tui/row_crop.py
         self.engine = engine
         self.save_dir = save_dir or Path.cwd()
         self._asking = ""

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from stagedeck.engine.engine import Engine
 from stagedeck.triage.model import Ranking
 from stagedeck.tui.messages import OpenLogs
+from stagedeck.tui.row_crop import crop_rows
 from stagedeck.tui.widgets.banner import Banner
 from stagedeck.tui.widgets.border import set_border_subtitle
 from stagedeck.tui.widgets.charts import ChartsPanel
@@ -27,6 +28,7 @@ WIDE = (150, 40)
 class MainScreen(Screen[None]):
     def __init__(self, engine: Engine, *, ascii_graph: bool = False) -> None:
         super().__init__()
+        crop_rows(self)  # its log pane scrolls: see tui/row_crop.py
         self.engine = engine
         self.ascii_graph = ascii_graph
 

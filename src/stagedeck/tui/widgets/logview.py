@@ -37,6 +37,7 @@ from stagedeck.engine.logs import LogHub, LogLine
 from stagedeck.text import ColourSpans
 from stagedeck.tui.palette import colour, rich_colour, service_colour, style
 from stagedeck.tui.ticker import every
+from stagedeck.tui.widgets.plain_rows import plain_rows
 
 FRAME_SECONDS = 0.25
 """How often the view looks for new lines (a comparison of two numbers when there are none).
@@ -166,6 +167,11 @@ class LogView(ScrollView, can_focus=True):
         self._prefix_width = 12 + self._name_width
         """Cells before a line's text: "HH:MM:SS ", the level mark, the service name and a space."""
         self._frame: tuple[Style, int] | None = None
+        self._stamp: tuple[int, str] = (-1, "")
+        self._names: dict[str, Segment] = {}
+        """The service-name segment of each service (its colour depends only on the name)."""
+        self._styles: dict[str, Style] = {}
+        self._styles_for: object = None
 
     # ------------------------------------------------------------------ data
 
@@ -601,29 +607,42 @@ class LogView(ScrollView, can_focus=True):
 
     def _prefix(self, line: LogLine) -> tuple[list[Segment], Style | None]:
         """Time, level mark and service name as segments, and the style of the text."""
-        app = self.app
-        stamp = time.strftime("%H:%M:%S", time.localtime(line.ts))
-        text_style: Style | None = None
-        if line.level == "error":
-            text_style = style(app, "log-error", bold=True)
-        elif line.level == "warn":
-            text_style = style(app, "log-warn")
-        elif line.level in ("debug", "trace"):
-            text_style = style(app, "log-debug")
+        styles = self._level_styles()
+        second = int(line.ts)
+        if second != self._stamp[0]:  # the rows of a frame mostly share their second
+            self._stamp = (second, time.strftime("%H:%M:%S", time.localtime(line.ts)))
+        stamp = self._stamp[1]
+        text_style = styles.get(line.level)
         level_mark = {"error": "E ", "warn": "W "}.get(line.level)
         # A blank mark goes with the time: one segment fewer (its colour codes, about
         # 20 bytes) on most rows of every frame.
         if level_mark is None:
-            head = [Segment(stamp + "   ", style(app, "log-time"))]
+            head = [Segment(stamp + "   ", styles["time"])]
         else:
-            head = [Segment(stamp + " ", style(app, "log-time")), Segment(level_mark, text_style)]
-        return [
-            *head,
-            Segment(
+            head = [Segment(stamp + " ", styles["time"]), Segment(level_mark, text_style)]
+        name = self._names.get(line.service)
+        if name is None:
+            name = self._names[line.service] = Segment(
                 f"{line.service:<{self._name_width}} ",
                 Style(color=service_colour(line.service, self.service_order), bold=True),
-            ),
-        ], text_style
+            )
+        return [*head, name], text_style
+
+    def _level_styles(self) -> dict[str, Style]:
+        """The prefix's styles for the active theme, worked out once per theme (a new row
+        of every frame needs them, and each is a theme lookup and a parse)."""
+        variables = getattr(self.app, "theme_variables", None)
+        if variables is not self._styles_for or not self._styles:
+            app = self.app
+            self._styles_for = variables
+            self._styles = {
+                "time": style(app, "log-time"),
+                "error": style(app, "log-error", bold=True),
+                "warn": style(app, "log-warn"),
+                "debug": style(app, "log-debug"),
+                "trace": style(app, "log-debug"),
+            }
+        return self._styles
 
     def _strip(self, line: LogLine) -> Strip:
         cached = self._strips.get(line.seq)
@@ -742,7 +761,8 @@ class LogView(ScrollView, can_focus=True):
         # Looked up once per frame rather than once per row: both walk the DOM.
         self._frame = (self.rich_style, self.scrollable_content_region.width)
         try:
-            return super().render_lines(crop)
+            rows = plain_rows(self, crop, self.render_line)
+            return super().render_lines(crop) if rows is None else rows
         finally:
             self._frame = None
 
