@@ -43,12 +43,14 @@ FRAME_SECONDS = 0.25
 """How often the view looks for new lines (a comparison of two numbers when there are none).
 A quarter second shares the clock's wakes with the table's and graph's polls (0.25 s,
 0.5 s, 1 s: see tui/ticker.py); 0.2 s woke it five more times a second on its own."""
-SCROLL_FRAME_SECONDS = 0.75
+SCROLL_FRAME_SECONDS = 1.0
 """A frame that scrolls the view redraws every visible row (about 5 KB at 160x48 for the
-overview's log pane), so while lines trickle in it comes at most every 0.75 s: twenty
-containers logging a line a second each cost 40 KB/s at five frames a second. The newest
-line stays under a second old. Lines that land on empty rows, the first lines, and frames
-after a quiet spell are drawn at once; a flood keeps BUSY_FRAME_SECONDS."""
+overview's log pane), so while lines trickle in it comes at most once a second: twenty
+containers logging a line a second each cost 40 KB/s at five frames a second, and at 0.75 s
+the frames were still most of an idle cockpit's CPU (1.3-1.5 % of a core against 1.0-1.1 %
+at 1 s, bench_docker_threads.py). The newest line is at most about a second old, as with
+``watch -n1``. Lines that land on empty rows, the first lines, and frames after a quiet
+spell are drawn at once; a flood keeps BUSY_FRAME_SECONDS."""
 STRIP_CACHE = 400
 """Rows drawn through the general path (search, wrap, wide text), a few screens' worth."""
 BUSY_FRAME_LINES = 100
