@@ -102,6 +102,13 @@ async def test_readiness_and_crash_loop_reach_the_status_table(
         assert status.state is ProcState.RUNNING and status.reason == "ready 2/3"
 
         await cluster.log(pods[0], "panic: cannot connect to ledger")
+        # The log stream and the pods' watch are separate connections: the line must have
+        # arrived before the crash does for the crash to quote it (under CI's load the
+        # watch once won the race).
+        await until(
+            lambda: any("cannot connect" in ln.text for ln in engine.logs.last("orders", 5)),
+            what="the last words in the engine's log",
+        )
         for pod in pods:
             await cluster.set_pod(pod, "crashloop")
         await until(
