@@ -46,6 +46,11 @@ async def test_services_joining_and_leaving_the_project_follow(monkeypatch) -> N
         await engine.start()
         try:
             await wait_for(lambda: engine.statuses["db"].health is Health.HEALTHY, 15, "db")
+            # Running without a HEALTHCHECK: unchecked from the first report, never a
+            # "healthy" in the history that triage reads (it was, until the verdict came).
+            await wait_for(lambda: engine.statuses["a"].health is Health.UNCHECKED, 15, "a up")
+            told = [(t.state, t.health) for t in engine.transitions if t.service in ("a", "b")]
+            assert told and all(health is not Health.HEALTHY for _, health in told), told
             # Nothing happens to the project: the Docker events say so, no listing is made
             # (polling would have listed it every 0.3 s here).
             quiet = len(listings)

@@ -433,12 +433,9 @@ class Engine:
             changes["reason"] = reason or "starting"
         elif state in (ProcState.RUNNING, ProcState.EXTERNAL):
             if self.service(service).health is None:
-                # Kubernetes' running means ready (its readiness is the check); a local
-                # process has none; Docker says so with platform_health("none").
-                local = self.recipe.environment.target == "local"
-                changes["health"] = Health.UNCHECKED if local else Health.HEALTHY
-                if local:
-                    reason = reason or "running (no health check)"
+                health, why = self._health_without_check(current)
+                changes["health"] = health
+                reason = reason or why
             changes["reason"] = reason
         else:
             changes["reason"] = reason or state.value
@@ -446,6 +443,24 @@ class Engine:
         kick = self._kick.get(service)
         if kick is not None:
             kick.set()
+
+    def _health_without_check(self, status: ServiceStatus) -> tuple[Health, str]:
+        """The health of a running service with no check of ours, and why.
+
+        Kubernetes' running means ready (its readiness probe is the check). A Docker
+        container reported running (not starting) has no HEALTHCHECK, or the platform's
+        verdict is already known: it was called healthy here until that verdict came a
+        moment later, and the history (which triage reads) kept a "healthy" that nothing
+        had checked. A local process has no check at all.
+        """
+        target = self.recipe.environment.target
+        if target == "docker" and status.platform_health == "healthy":
+            return Health.HEALTHY, ""
+        if target == "docker" and status.platform_health == "unhealthy":
+            return Health.DOWN, "platform health check fails"
+        if target in ("local", "docker"):
+            return Health.UNCHECKED, "running (no health check)"
+        return Health.HEALTHY, ""
 
     def probe_now(self, service: str) -> None:
         """Probe ``service`` now rather than at its next interval (a fault was just lifted)."""
@@ -735,9 +750,8 @@ class Engine:
             self._trackers[name] = tracker
             status = self.statuses[name]
             if check is None and status.state in (ProcState.RUNNING, ProcState.EXTERNAL):
-                local = self.recipe.environment.target == "local"
-                unchecked = Health.UNCHECKED if local else Health.HEALTHY
-                self._update(name, health=unchecked, reason="running (no health check)")
+                health, why = self._health_without_check(status)
+                self._update(name, health=health, reason=why)
         kick = self._kick.get(name)
         if kick is not None:
             kick.set()
