@@ -5,8 +5,9 @@ cancelled, ``wait_for`` returns the result and the cancellation is gone: a probe
 told to stop keeps probing, and ``Engine.stop()`` (and with it an environment process's
 exit, which then ignores SIGTERM) waits forever. CI hung on exactly that.
 ``asyncio.timeout`` cancels in place with no extra task layer, so a cancellation always
-arrives. Every bounded wait in stagedeck goes through :func:`within`; ruff bans
-``asyncio.wait_for`` (pyproject.toml) so the old spelling cannot come back.
+arrives. A bounded wait is :func:`within` (one awaitable) or ``async with
+asyncio.timeout`` (a block of them); ruff bans ``asyncio.wait_for`` (pyproject.toml) so
+the old spelling cannot come back.
 """
 
 from __future__ import annotations

@@ -508,8 +508,7 @@ class EnvServer:
         while True:
             self.engine.logs.call_on_next_line(self._wake)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(QUIET_FLUSH_SECONDS):
-                    await self._due.wait()
+                await within(self._due.wait(), QUIET_FLUSH_SECONDS)
             self._due.clear()
             # A line after a quiet spell leaves at once; a stream, one batch per period.
             wait = last + FLUSH_SECONDS - loop.time()

@@ -4,11 +4,11 @@ Textual's styles cache wraps every row a widget renders in a new ``Strip`` (for
 borders, padding, tint and opacity) even when the widget has none of them, and a
 new Strip starts with empty caches: the compositor then divides it at the
 screen's cuts and renders its escape codes again on every frame. The log view
-redraws all its visible rows on each frame that scrolls (about 1.3 frames a second
-while twenty containers trickle a line a second each), and that wrapping was half of
-the frame. When the widget's styles are plain, the rows it draws are used as they
-are: the same Strip for the same line, frame after frame, so dividing, filtering
-and rendering each hit the cache the Strip carries.
+redraws all its visible rows on each frame that scrolls (once a second while twenty
+containers trickle a line a second each), and that wrapping was half of the frame.
+When the widget's styles are plain, the rows it draws are used as they are: the same
+Strip for the same line, frame after frame, so dividing, filtering and rendering each
+hit the cache the Strip carries.
 """
 
 from __future__ import annotations

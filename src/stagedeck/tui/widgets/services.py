@@ -131,12 +131,11 @@ class ServicesTable(ScrollView, can_focus=True):
         self._strips: dict[tuple[str, bool], Strip] = {}
         self._seen_version = -1
         self._slow_slot = -1
-        self._fresh_at: dict[str, float] = {}
-        """When each row's cells were last computed (monotonic): a row scrolled into view
-        with cells older than ``SLOW_COLUMNS_SECONDS`` is computed again as it is drawn."""
-        self._row_version: dict[str, int] = {}
-        """The engine's version when each row's cells were computed: a row drawn after a
-        status change anywhere is looked at again (it may be the one that changed)."""
+        self._fresh: dict[str, tuple[float, int]] = {}
+        """When each row's cells were last computed (monotonic) and the engine's version
+        then: a row scrolled into view with cells older than ``SLOW_COLUMNS_SECONDS``, or
+        drawn after a status change anywhere (it may be the one that changed), is
+        computed again as it is drawn."""
         self._platform = engine.recipe.environment.target != "local"
         self._columns = (*COLUMNS, "platform") if self._platform else COLUMNS
         self._widths = self._column_widths()
@@ -246,8 +245,7 @@ class ServicesTable(ScrollView, can_focus=True):
             key = tuple(str(c) for c in cells)
             previous = self._drawn.get(name, ())
             if not force and previous == key:
-                self._fresh_at[name] = now
-                self._row_version[name] = version
+                self._fresh[name] = (now, version)
                 continue
             if not slow_due and previous and key[:3] == previous[:3]:
                 continue  # only slow columns moved: wait for their turn
@@ -256,14 +254,12 @@ class ServicesTable(ScrollView, can_focus=True):
         for gone in [n for n in self._drawn if n not in self.engine.statuses]:
             del self._drawn[gone]
             self._cells.pop(gone, None)
-            self._fresh_at.pop(gone, None)
-            self._row_version.pop(gone, None)
+            self._fresh.pop(gone, None)
 
     def _store(self, name: str, cells: list[Text | str], key: tuple[str, ...], now: float) -> None:
         self._cells[name] = cells
         self._drawn[name] = key
-        self._fresh_at[name] = now
-        self._row_version[name] = self.engine.version
+        self._fresh[name] = (now, self.engine.version)
         self._strips.pop((name, False), None)
         self._strips.pop((name, True), None)
 
@@ -271,10 +267,8 @@ class ServicesTable(ScrollView, can_focus=True):
         """A row about to be drawn (or read) whose cells are older than the slow columns'
         period, or than the last status change."""
         now = time.monotonic()
-        if (
-            now - self._fresh_at.get(name, -SLOW_COLUMNS_SECONDS) < SLOW_COLUMNS_SECONDS
-            and self._row_version.get(name) == self.engine.version
-        ):
+        at, version = self._fresh.get(name, (-SLOW_COLUMNS_SECONDS, -1))
+        if now - at < SLOW_COLUMNS_SECONDS and version == self.engine.version:
             return
         status = self.engine.statuses.get(name)
         if status is None:
@@ -282,8 +276,7 @@ class ServicesTable(ScrollView, can_focus=True):
         cells = self._cells_for(status)
         key = tuple(str(c) for c in cells)
         if key == self._drawn.get(name):
-            self._fresh_at[name] = now
-            self._row_version[name] = self.engine.version
+            self._fresh[name] = (now, self.engine.version)
         else:
             self._store(name, cells, key, now)
 
